@@ -1,0 +1,167 @@
+"""The `tpustack` command line: plan (and, in later parts, diff, heartbeat, report, reap, check).
+
+Exit codes scripts can trust: 0 ok, 2 invalid config, 3 capacity, 4 benchmark, 1 anything else.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+import yaml
+from rich.console import Console
+from rich.tree import Tree
+
+from .errors import TpuStackError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True,
+                  help="LLM inference on Cloud TPUs and GPUs: plan, benchmark, report, tear down.")
+err = Console(stderr=True)
+out = Console()
+
+# Inputs worth showing in the tree, per type token (the rest is in --json).
+KEY_INPUTS = {
+    "gcp:tpu/v2Vm:V2Vm": ["acceleratorType", "runtimeVersion", "zone", "schedulingConfig"],
+    "gcp:tpu/v2QueuedResource:V2QueuedResource": ["zone"],
+    "gcp:container/cluster:Cluster": ["location", "releaseChannel", "deletionProtection"],
+    "gcp:container/nodePool:NodePool": ["nodeCount", "initialNodeCount", "nodeLocations", "placementPolicy"],
+    "gcp:projects/service:Service": ["service"],
+    "gcp:serviceaccount/account:Account": ["accountId"],
+    "gcp:projects/iAMMember:IAMMember": ["role", "member"],
+    "gcp:storage/bucket:Bucket": ["name", "location"],
+    "gcp:storage/bucketIAMMember:BucketIAMMember": ["bucket", "role"],
+}
+
+
+def _fail(e: TpuStackError) -> None:
+    err.print(f"[bold red]error:[/] {e}", markup=True, highlight=False)
+    raise typer.Exit(e.exit_code)
+
+
+def _summary(inputs: dict, keys: list[str]) -> str:
+    parts = []
+    for k in keys:
+        v = inputs.get(k)
+        if v in (None, "", [], {}):
+            continue
+        if k == "nodeConfig" or isinstance(v, dict):
+            v = json.dumps(v, separators=(",", ":"), sort_keys=True)
+        parts.append(f"{k}={v}")
+    return " ".join(parts)
+
+
+def _key_inputs(r) -> str:
+    keys = KEY_INPUTS.get(r.type, [])
+    text = _summary(r.inputs, keys)
+    if r.type == "gcp:container/nodePool:NodePool":
+        nc = r.inputs.get("nodeConfig") or {}
+        text += " " + _summary(nc, ["machineType", "spot", "flexStart"])
+    return text.strip()
+
+
+def render_tree(p, console: Console) -> None:
+    root = Tree(f"[bold]pulumi:pulumi:Stack[/] {p.stack}")
+    nodes = {}
+    for r in p.resources:
+        label = f"[cyan]{r.type}[/] [bold]{r.name}[/]"
+        detail = _key_inputs(r)
+        if detail:
+            label += f"  [dim]{detail}[/]"
+        parent = nodes.get(r.parent, root)
+        nodes[r.urn] = parent.add(label)
+    if p.manifests:
+        k8s = root.add(f"[magenta]kubernetes manifests[/] ({len(p.manifests)})")
+        for m in p.manifests:
+            k8s.add(f"{m.get('kind')} {m.get('metadata', {}).get('namespace', 'default')}/"
+                    f"{m.get('metadata', {}).get('name')}")
+    console.print(root)
+    console.print(f"[bold]{len(p.resources)}[/] resources to create, {len(p.manifests)} Kubernetes objects")
+    console.print(f"cost: [bold]${p.cost['hourly_usd']:.2f}/hour[/]")
+    for item in p.cost["items"]:
+        console.print(f"  ${item['hourly_usd']:>9.4f}/h  {item['urn'].rsplit('::', 1)[-1]}: {item['basis']}",
+                      highlight=False)
+    for w in p.warnings:
+        console.print(f"[yellow]warning:[/] {w}", highlight=False)
+    if p.outputs:
+        console.print("outputs:")
+        for k, v in sorted(p.outputs.items()):
+            console.print(f"  {k}: {v}", highlight=False)
+
+
+def write_manifests(p, directory: Path) -> list[Path]:
+    """One file per Kubernetes object, named so `kubectl apply -f DIR` applies them in a sane order."""
+    directory.mkdir(parents=True, exist_ok=True)
+    written = []
+    for i, m in enumerate(p.manifests):
+        meta = m.get("metadata", {})
+        name = f"{i:03d}-{m.get('kind', 'object').lower()}-{meta.get('name', 'unnamed')}.yaml"
+        path = directory / name
+        path.write_text(yaml.safe_dump(m, sort_keys=False))
+        written.append(path)
+    return written
+
+
+@app.command("plan")
+def plan_cmd(
+    stack: str = typer.Option(..., "--stack", "-s", help="Stack name: stacks/Pulumi.<stack>.yaml"),
+    as_json: bool = typer.Option(False, "--json", help="Print the plan as JSON (the documented contract)."),
+    out_dir: Optional[Path] = typer.Option(None, "--out", help="Write every Kubernetes manifest into DIR."),
+) -> None:
+    """Show what `pulumi up` would create for a stack: offline, under Pulumi's mock engine."""
+    from . import plan as plan_mod
+
+    try:
+        if as_json:
+            p = plan_mod.plan(stack)
+        else:
+            with err.status(f"planning {stack} under the mock engine..."):
+                p = plan_mod.plan(stack)
+    except TpuStackError as e:
+        _fail(e)
+    if out_dir is not None:
+        files = write_manifests(p, out_dir)
+        if not as_json:
+            out.print(f"wrote {len(files)} manifests to {out_dir}")
+    if as_json:
+        sys.stdout.write(p.dumps() + "\n")
+    else:
+        render_tree(p, out)
+
+
+@app.command("stacks")
+def stacks_cmd() -> None:
+    """List the stacks in stacks/."""
+    from .plan import stack_names
+
+    for s in stack_names():
+        out.print(s)
+
+
+@app.command("catalog")
+def catalog_cmd(as_json: bool = typer.Option(False, "--json")) -> None:
+    """List every accelerator shape tpustack knows."""
+    from rich.table import Table
+
+    from .catalog import CATALOG
+
+    rows = [{"name": s.name, "kind": s.kind, "family": s.family, "topology": s.topology, "chips": s.chips,
+             "hosts": s.hosts, "machine_type": s.machine_type, "gke_accelerator": s.gke_accelerator,
+             "hbm_gib": s.total_hbm_gib} for s in CATALOG.values()]
+    if as_json:
+        sys.stdout.write(json.dumps(rows, indent=2) + "\n")
+        return
+    t = Table(*rows[0].keys())
+    for r in rows:
+        t.add_row(*(str(v) for v in r.values()))
+    out.print(t)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,107 @@
+"""Hourly cost of a plan, per billable resource, from the dated price table (data/prices.yaml).
+
+Prices are list prices; `tpustack:prices` in a stack overrides them (contract prices, committed use) and
+applies a discount. Each item says its basis so a reader can check the arithmetic.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Any
+
+import yaml
+
+from . import catalog
+from .config import DATA, StackConfig
+
+
+@lru_cache(maxsize=1)
+def price_table() -> dict[str, Any]:
+    return yaml.safe_load((DATA / "prices.yaml").read_text())
+
+
+def tpu_chip_price(family: str, model: str, cfg: StackConfig | None = None) -> tuple[float | None, str]:
+    """USD per chip-hour for a TPU family under a pricing model (on_demand, spot, flex_start)."""
+    if cfg and family in cfg.prices.tpu_chip_hour:
+        return cfg.prices.tpu_chip_hour[family], "stack price override"
+    row = price_table()["tpu_chip_hour"].get(family)
+    if row is None:
+        return None, f"no public list price for {family}; set tpustack:prices.tpuChipHour.{family}"
+    if model in row:
+        return row[model], f"{model.replace('_', '-')} list price {price_table()['as_of']}"
+    return row["on_demand"], (f"no {model.replace('_', '-')} price listed; on-demand list price "
+                              f"{price_table()['as_of']} (an upper bound)")
+
+
+def machine_price(machine_type: str, model: str, cfg: StackConfig | None = None) -> tuple[float | None, str]:
+    if cfg and machine_type in cfg.prices.machine_hour:
+        return cfg.prices.machine_hour[machine_type], "stack price override"
+    row = price_table()["machine_hour"].get(machine_type)
+    if row is None:
+        return None, f"no price for {machine_type}; set tpustack:prices.machineHour"
+    if model in row:
+        return row[model], f"{model.replace('_', '-')} list price {price_table()['as_of']}"
+    return row["on_demand"], f"on-demand list price {price_table()['as_of']} (no {model} price listed)"
+
+
+def _node_pool_item(inputs: dict, cfg: StackConfig | None) -> tuple[float | None, str]:
+    node = inputs.get("nodeConfig") or {}
+    mt = node.get("machineType", "")
+    nodes = inputs.get("nodeCount") or inputs.get("initialNodeCount") or 0
+    autoscaling = inputs.get("autoscaling") or {}
+    if not nodes and autoscaling:
+        # Pools that scale from zero (flex-start, queued provisioning) cost what the workload brings up.
+        nodes = (cfg.replicas * cfg.shape.hosts) if cfg else 1
+        grown = " (scaled up from 0 by the workload)"
+    else:
+        grown = ""
+    model = "flex_start" if node.get("flexStart") else "spot" if (node.get("spot") or node.get("preemptible")) \
+        else "on_demand"
+    acc = catalog.machine_accelerators(mt)
+    if acc and acc[0] == "tpu":
+        price, why = tpu_chip_price(acc[1], model, cfg)
+        if price is None:
+            return None, why
+        return price * acc[2] * nodes, f"{nodes} x {mt} x {acc[2]} chips x ${price}/chip-h ({why}){grown}"
+    price, why = machine_price(mt, model, cfg)
+    if price is None:
+        return None, why
+    return price * nodes, f"{nodes} x {mt} x ${price}/h ({why}){grown}"
+
+
+def _tpu_vm_item(accel_type: str, spot: bool, cfg: StackConfig | None) -> tuple[float | None, str]:
+    shape = catalog.by_accelerator_type(accel_type)
+    if shape is None:
+        return None, f"unknown accelerator type {accel_type}"
+    price, why = tpu_chip_price(shape.family, "spot" if spot else "on_demand", cfg)
+    if price is None:
+        return None, why
+    return price * shape.chips, f"{shape.chips} chips x ${price}/chip-h ({why})"
+
+
+def estimate(resources: list, cfg: StackConfig | None = None) -> dict[str, Any]:
+    """{"hourly_usd": total, "items": [{"urn", "hourly_usd", "basis"}]} over billable resources."""
+    items = []
+    for r in resources:
+        price: float | None = None
+        if r.type == "gcp:tpu/v2Vm:V2Vm":
+            sched = r.inputs.get("schedulingConfig") or {}
+            price, basis = _tpu_vm_item(r.inputs.get("acceleratorType", ""),
+                                        bool(sched.get("spot") or sched.get("preemptible")), cfg)
+        elif r.type == "gcp:tpu/v2QueuedResource:V2QueuedResource":
+            specs = (r.inputs.get("tpu") or {}).get("nodeSpecs") or []
+            price, basis = _tpu_vm_item(specs[0]["node"].get("acceleratorType", "") if specs else "", False, cfg)
+        elif r.type == "gcp:container/nodePool:NodePool":
+            price, basis = _node_pool_item(r.inputs, cfg)
+        elif r.type == "gcp:container/cluster:Cluster":
+            price, basis = price_table()["gke_cluster_hour"], "GKE Standard cluster management fee"
+        else:
+            continue
+        if price is None:
+            items.append({"urn": r.urn, "hourly_usd": 0.0, "basis": f"UNPRICED: {basis}"})
+            continue
+        discount = cfg.prices.discount if cfg else 0.0
+        if discount:
+            price, basis = price * (1 - discount), f"{basis}, less {discount:.0%} discount"
+        items.append({"urn": r.urn, "hourly_usd": round(price, 4), "basis": basis})
+    return {"hourly_usd": round(sum(i["hourly_usd"] for i in items), 4), "items": items}

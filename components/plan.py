@@ -1,0 +1,250 @@
+"""`tpustack plan`: run the real `__main__.py` under Pulumi's mock engine and record what it declares.
+
+No credentials, no Pulumi CLI, no provider plugins, no network: the program registers its resources with a
+recording mock monitor, which fills provider-computed outputs (emails, IPs, endpoints) by type token. The
+result is a ``Plan``: resources with their inputs as the engine receives them, Kubernetes manifests, stack
+outputs, cost and warnings. ``Plan.to_json()`` is the contract other tools and CI read.
+
+Secret config values (``secure:`` in the stack file) never reach the program: each is replaced by
+``SECRET_PLACEHOLDER`` before it runs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import os
+import runpy
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .errors import ConfigError
+
+ROOT = Path(__file__).resolve().parent.parent
+STACKS_DIR = ROOT / "stacks"
+PROGRAM = ROOT / "__main__.py"
+PROJECT = "tpustack"
+SECRET_PLACEHOLDER = "[secret:tpustack:{key}]"
+
+# Registered by the program (components.manifests) for every Kubernetes object it deploys.
+_MANIFESTS: list[dict] = []
+
+
+def record_manifests(objs: list[dict]) -> None:
+    """Called by the serving components with every rendered object they hand to Pulumi."""
+    _MANIFESTS.extend(objs)
+
+
+@dataclass
+class PlannedResource:
+    urn: str
+    type: str
+    name: str
+    parent: str | None
+    inputs: dict[str, Any]
+    depends_on: list[str]
+    custom: bool
+    # Resource options the engine would act on (not part of the JSON contract): retainOnDelete, protect,
+    # deleteBeforeReplace, customTimeouts, ignoreChanges, provider.
+    options: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict:
+        return {"urn": self.urn, "type": self.type, "name": self.name, "parent": self.parent,
+                "inputs": self.inputs, "depends_on": self.depends_on}
+
+
+@dataclass
+class Plan:
+    stack: str
+    resources: list[PlannedResource]
+    manifests: list[dict]
+    outputs: dict[str, Any]
+    cost: dict[str, Any]
+    warnings: list[str]
+
+    def to_json(self) -> dict:
+        return {"stack": self.stack, "resources": [r.to_json() for r in self.resources],
+                "manifests": self.manifests, "outputs": self.outputs, "cost": self.cost,
+                "warnings": self.warnings}
+
+    def dumps(self) -> str:
+        return json.dumps(self.to_json(), indent=2, sort_keys=True, default=str)
+
+    def by_type(self, type_token: str) -> list[PlannedResource]:
+        return [r for r in self.resources if r.type == type_token]
+
+    def one(self, type_token: str) -> PlannedResource:
+        found = self.by_type(type_token)
+        if len(found) != 1:
+            raise LookupError(f"expected one {type_token}, found {[r.urn for r in found]}")
+        return found[0]
+
+
+# ----- stack files ----------------------------------------------------------------------------------
+def stack_names(stacks_dir: Path = STACKS_DIR) -> list[str]:
+    return sorted(p.name[len("Pulumi."):-len(".yaml")] for p in stacks_dir.glob("Pulumi.*.yaml"))
+
+
+def read_stack_file(stack: str, stacks_dir: Path = STACKS_DIR) -> tuple[dict[str, str], set[str]]:
+    """Config of one stack as the engine hands it to a program: JSON strings for structured values,
+    secrets replaced by placeholders."""
+    path = stacks_dir / f"Pulumi.{stack}.yaml"
+    if not path.exists():
+        raise ConfigError([f"stack '{stack}': no file {path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}. "
+                           f"Fix: pick one of {', '.join(stack_names(stacks_dir)) or '(none)'}, or "
+                           f"`pulumi stack init {stack}`"], stack)
+    doc = yaml.safe_load(path.read_text()) or {}
+    raw = doc.get("config") or {}
+    values: dict[str, str] = {}
+    secrets: set[str] = set()
+    for key, value in raw.items():
+        if ":" not in key:
+            key = f"{PROJECT}:{key}"  # Pulumi's shorthand: bare keys belong to the project
+        if isinstance(value, dict) and set(value) == {"secure"}:
+            values[key] = SECRET_PLACEHOLDER.format(key=key.split(":", 1)[1])
+            secrets.add(key)
+        elif isinstance(value, str):
+            values[key] = value
+        else:
+            values[key] = json.dumps(value)
+    return values, secrets
+
+
+# ----- mock engine ----------------------------------------------------------------------------------
+def _computed_outputs(typ: str, name: str, inputs: dict[str, Any]) -> dict[str, Any]:
+    """What the provider would fill in after create, by type token (documentation ranges only)."""
+    project = inputs.get("project", "my-project")
+    if typ == "gcp:serviceaccount/account:Account":
+        email = f"{inputs['accountId']}@{project}.iam.gserviceaccount.com"
+        return {"email": email, "member": f"serviceAccount:{email}", "uniqueId": "100000000000000000001",
+                "name": f"projects/{project}/serviceAccounts/{email}"}
+    if typ == "gcp:storage/bucket:Bucket":
+        return {"url": f"gs://{inputs.get('name', name)}", "selfLink": f"https://www.googleapis.com/storage/v1/b/"
+                f"{inputs.get('name', name)}"}
+    if typ == "gcp:container/cluster:Cluster":
+        ca = base64.b64encode(b"-----BEGIN CERTIFICATE-----\nMOCK\n-----END CERTIFICATE-----\n").decode()
+        return {"endpoint": "203.0.113.10", "masterAuth": {"clusterCaCertificate": ca},
+                "masterVersion": "1.33.5-gke.1000000", "selfLink": f"projects/{project}/clusters/{name}"}
+    if typ == "gcp:tpu/v2Vm:V2Vm":
+        return {"networkEndpoints": [{"ipAddress": "192.0.2.10", "port": 8470}], "state": "READY"}
+    if typ == "gcp:tpu/v2QueuedResource:V2QueuedResource":
+        return {"state": "ACTIVE"}
+    if typ == "gcp:container/nodePool:NodePool":
+        return {"instanceGroupUrls": [], "version": "1.33.5-gke.1000000"}
+    return {}
+
+
+def _jsonable(v: Any) -> Any:
+    if isinstance(v, dict):
+        return {str(k): _jsonable(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [_jsonable(x) for x in v]
+    if v is None or isinstance(v, (str, int, float, bool)):
+        return v
+    return str(v)
+
+
+def _make_monitor_classes():
+    import pulumi
+    from pulumi.runtime import rpc
+    from pulumi.runtime.mocks import MockMonitor, Mocks
+
+    class PlanMocks(Mocks):
+        def new_resource(self, args: pulumi.runtime.MockResourceArgs):
+            state = {**args.inputs, **_computed_outputs(args.typ, args.name, args.inputs)}
+            return f"{args.name}-id", state
+
+        def call(self, args: pulumi.runtime.MockCallArgs):
+            return {}
+
+    class RecordingMonitor(MockMonitor):
+        def __init__(self, mocks):
+            super().__init__(mocks)
+            self.records: list[PlannedResource] = []
+            self.stack_outputs: dict[str, Any] = {}
+
+        def RegisterResource(self, request):
+            resp = super().RegisterResource(request)
+            if request.type == "pulumi:pulumi:Stack":
+                return resp
+            inputs = rpc.deserialize_properties(request.object)
+            opts: dict[str, Any] = {"retainOnDelete": bool(getattr(request, "retainOnDelete", False)),
+                                    "protect": bool(getattr(request, "protect", False)),
+                                    "deleteBeforeReplace": bool(request.deleteBeforeReplace),
+                                    "ignoreChanges": list(request.ignoreChanges),
+                                    "provider": request.provider or None}
+            ct = request.customTimeouts
+            if ct and (ct.create or ct.update or ct.delete):
+                opts["customTimeouts"] = {"create": ct.create, "update": ct.update, "delete": ct.delete}
+            self.records.append(PlannedResource(
+                urn=resp.urn, type=request.type, name=request.name, parent=request.parent or None,
+                inputs=_jsonable(inputs), depends_on=sorted(set(request.dependencies)),
+                custom=bool(request.custom), options=opts))
+            return resp
+
+    return PlanMocks, RecordingMonitor
+
+
+def run_program(stack: str, values: dict[str, str], secrets: set[str], program: Path = PROGRAM):
+    """Run the Pulumi program under the mock engine; return (monitor, stack outputs)."""
+    import pulumi
+    from pulumi.runtime import settings
+    from pulumi.runtime.stack import run_pulumi_func
+    from pulumi.runtime.sync_await import _sync_await
+
+    PlanMocks, RecordingMonitor = _make_monitor_classes()
+    _MANIFESTS.clear()
+    # A fresh runtime for each plan (tests plan several stacks in one process).
+    settings.SETTINGS.rpc_manager.clear()
+    settings.SETTINGS.outputs.clear()
+    settings.set_root_resource(None)
+    pulumi.runtime.set_all_config(values, sorted(secrets))
+    monitor = RecordingMonitor(PlanMocks())
+    pulumi.runtime.set_mocks(PlanMocks(), project=PROJECT, stack=stack, preview=False, monitor=monitor)
+    outputs: dict[str, Any] = {}
+
+    async def _program():
+        sys.path.insert(0, str(program.parent))
+        try:
+            runpy.run_path(str(program), run_name="__main__")
+        finally:
+            sys.path.remove(str(program.parent))
+        root = settings.get_root_resource()
+        for key, value in dict(root.outputs).items():
+            out = pulumi.Output.from_input(value)
+            resolved = await out.future()
+            outputs[key] = "[secret]" if await out.is_secret() else _jsonable(resolved)
+
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    try:
+        _sync_await(run_pulumi_func(_program))
+    finally:
+        settings.set_root_resource(None)
+    return monitor, outputs
+
+
+def plan(stack: str, stacks_dir: Path = STACKS_DIR, program: Path = PROGRAM) -> Plan:
+    """Validate the stack's config, then run the program and collect the plan.
+
+    Raises ConfigError (from the config gate, before the program declares anything).
+    """
+    from . import cost as cost_mod
+    from .config import load_config
+
+    values, secrets = read_stack_file(stack, stacks_dir)
+    cfg = load_config(values, secrets, stack)  # fail fast, before any runtime is set up
+    monitor, outputs = run_program(stack, values, secrets, program)
+    resources = monitor.records
+    hourly = cost_mod.estimate(resources, cfg)
+    return Plan(stack=stack, resources=resources, manifests=list(_MANIFESTS), outputs=outputs,
+                cost=hourly, warnings=list(cfg.warnings))
+
+
+def quiet_pulumi_logs() -> None:
+    os.environ.setdefault("PULUMI_PYTHON_LOG_LEVEL", "ERROR")

@@ -1,0 +1,1 @@
+"""Workloads that run on TPU VMs and in pods (heartbeat, serving benchmark, result normalizer)."""
