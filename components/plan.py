@@ -204,6 +204,9 @@ def run_program(stack: str, values: dict[str, str], secrets: set[str], program: 
     settings.SETTINGS.outputs.clear()
     settings.set_root_resource(None)
     pulumi.runtime.set_all_config(values, sorted(secrets))
+    # One event loop per plan, installed before set_mocks registers the root stack on it.
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
     monitor = RecordingMonitor(PlanMocks())
     pulumi.runtime.set_mocks(PlanMocks(), project=PROJECT, stack=stack, preview=False, monitor=monitor)
     outputs: dict[str, Any] = {}
@@ -220,10 +223,12 @@ def run_program(stack: str, values: dict[str, str], secrets: set[str], program: 
             resolved = await out.future()
             outputs[key] = "[secret]" if await out.is_secret() else _jsonable(resolved)
 
-    loop = asyncio.new_event_loop()
-    asyncio.set_event_loop(loop)
     try:
         _sync_await(run_pulumi_func(_program))
+    except Exception as e:
+        # What the program declared before it failed (a config error must leave this empty).
+        e.declared = list(monitor.records)  # type: ignore[attr-defined]
+        raise
     finally:
         settings.set_root_resource(None)
     return monitor, outputs
