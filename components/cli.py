@@ -159,6 +159,14 @@ def catalog_cmd(as_json: bool = typer.Option(False, "--json")) -> None:
     out.print(t)
 
 
+# Commands owned by other modules register themselves here (one line each).
+def _register_commands() -> None:
+    pass
+
+
+_register_commands()
+
+
 def main() -> None:
     app()
 
