@@ -621,15 +621,39 @@ def _format_errors(e: ValidationError) -> list[str]:
             continue
         where = _loc(err["loc"])
         if err["type"] == "extra_forbidden":
-            msg = "is not a known setting. Fix: check the spelling against README 'Stack config'"
+            known = _known_keys(err["loc"][:-1])
+            close = __import__("difflib").get_close_matches(str(err["loc"][-1]), known, n=3)
+            msg = (f"is not a known setting. Fix: use one of {', '.join(close or known)} "
+                   "(README 'Stack config' lists every key)")
         elif err["type"] == "missing":
             msg = "is required. Fix: add it to the stack file (see stacks/ for examples)"
         elif err["type"] == "literal_error":
             msg = f"{msg}. Fix: use one of the listed values" if "Fix:" not in msg else msg
         elif "Fix:" not in msg:
-            msg = f"{msg} (got {err.get('input')!r}). Fix: correct the value as described"
+            bounds = {"gt": "greater than", "ge": "at least", "lt": "less than", "le": "at most"}
+            ctx = err.get("ctx") or {}
+            wanted = [f"{bounds[k]} {ctx[k]}" for k in bounds if k in ctx]
+            fix = f"set a value {' and '.join(wanted)}" if wanted else f"give a value that satisfies: {msg}"
+            msg = f"{msg} (got {err.get('input')!r}). Fix: {fix}"
         out.append(f"{where}: {msg}")
     return out
+
+
+def _known_keys(loc: tuple) -> list[str]:
+    """The camelCase keys valid at a config path (for 'did you mean' on typos in nested settings)."""
+    model: Any = StackConfig
+    for part in loc:
+        if isinstance(part, int) or not (isinstance(model, type) and issubclass(model, BaseModel)):
+            continue
+        field = next((f for n, f in model.model_fields.items() if part in (n, f.alias)), None)
+        if field is None:
+            return []
+        ann = field.annotation
+        args = [a for a in getattr(ann, "__args__", ()) if isinstance(a, type) and issubclass(a, BaseModel)]
+        model = args[0] if args else ann
+    if isinstance(model, type) and issubclass(model, BaseModel):
+        return sorted(f.alias or n for n, f in model.model_fields.items())
+    return []
 
 
 def pulumi_config_values() -> tuple[dict[str, Any], set[str]]:

@@ -103,5 +103,5 @@ def estimate(resources: list, cfg: StackConfig | None = None) -> dict[str, Any]:
         discount = cfg.prices.discount if cfg else 0.0
         if discount:
             price, basis = price * (1 - discount), f"{basis}, less {discount:.0%} discount"
-        items.append({"urn": r.urn, "hourly_usd": round(price, 4), "basis": basis})
-    return {"hourly_usd": round(sum(i["hourly_usd"] for i in items), 4), "items": items}
+        items.append({"urn": r.urn, "hourly_usd": float(round(price, 4)), "basis": basis})
+    return {"hourly_usd": float(round(sum(i["hourly_usd"] for i in items), 4)), "items": items}

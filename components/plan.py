@@ -31,13 +31,23 @@ PROGRAM = ROOT / "__main__.py"
 PROJECT = "tpustack"
 SECRET_PLACEHOLDER = "[secret:tpustack:{key}]"
 
-# Registered by the program (components.manifests) for every Kubernetes object it deploys.
-_MANIFESTS: list[dict] = []
 
+def manifests_of(resources: list["PlannedResource"]) -> list[dict]:
+    """Every Kubernetes object the program hands to the Kubernetes provider, in declaration order.
 
-def record_manifests(objs: list[dict]) -> None:
-    """Called by the serving components with every rendered object they hand to Pulumi."""
-    _MANIFESTS.extend(objs)
+    Read from what the engine receives: the ``objs`` of each ``kubernetes:yaml/v2:ConfigGroup`` and the
+    inputs of each typed Kubernetes resource (``kubernetes:core/v1:Secret`` ...). Provider resources and
+    Helm releases are not objects of their own and are left out.
+    """
+    objs: list[dict] = []
+    for r in resources:
+        if not r.type.startswith("kubernetes:"):
+            continue
+        if r.type == "kubernetes:yaml/v2:ConfigGroup":
+            objs.extend(o for o in r.inputs.get("objs") or [] if isinstance(o, dict))
+        elif r.custom and "apiVersion" in r.inputs and "kind" in r.inputs:
+            objs.append(r.inputs)
+    return objs
 
 
 @dataclass
@@ -198,7 +208,6 @@ def run_program(stack: str, values: dict[str, str], secrets: set[str], program: 
     from pulumi.runtime.sync_await import _sync_await
 
     PlanMocks, RecordingMonitor = _make_monitor_classes()
-    _MANIFESTS.clear()
     # A fresh runtime for each plan (tests plan several stacks in one process).
     settings.SETTINGS.rpc_manager.clear()
     settings.SETTINGS.outputs.clear()
@@ -247,7 +256,7 @@ def plan(stack: str, stacks_dir: Path = STACKS_DIR, program: Path = PROGRAM) -> 
     monitor, outputs = run_program(stack, values, secrets, program)
     resources = monitor.records
     hourly = cost_mod.estimate(resources, cfg)
-    return Plan(stack=stack, resources=resources, manifests=list(_MANIFESTS), outputs=outputs,
+    return Plan(stack=stack, resources=resources, manifests=manifests_of(resources), outputs=outputs,
                 cost=hourly, warnings=list(cfg.warnings))
 
 
