@@ -88,7 +88,7 @@ def render_tree(p, console: Console) -> None:
     if p.outputs:
         console.print("outputs:")
         for k, v in sorted(p.outputs.items()):
-            console.print(f"  {k}: {v}", highlight=False)
+            console.print(f"  {k}: {v}", highlight=False, markup=False)
 
 
 def write_manifests(p, directory: Path) -> list[Path]:

@@ -30,7 +30,7 @@ from pydantic.alias_generators import to_camel
 
 from . import catalog
 from .catalog import Accelerator, GpuShape, TpuShape
-from .errors import ConfigError, problem
+from .errors import ConfigError, TpuStackError, problem
 
 NAMESPACE = "tpustack"
 DATA = Path(__file__).parent / "data"
@@ -296,8 +296,9 @@ class StackConfig(_Model):
     region: str
     zones: list[str] = Field(min_length=1)
     labels: dict[str, str] = Field(default_factory=dict)
-    target: Literal["tpu-vm", "gke"]
-    accelerator: AcceleratorConfig
+    # tpu-vm / gke: an experiment. results: the project's results bucket, in a stack experiments never destroy.
+    target: Literal["tpu-vm", "gke", "results"]
+    accelerator: AcceleratorConfig | None = None
     capacity: CapacityConfig = Field(default_factory=CapacityConfig)
     model: ModelConfig | None = None
     engine: EngineConfig | None = None
@@ -341,9 +342,15 @@ class StackConfig(_Model):
     # ----- derived facts, used by every component ----------------------------------------------------
     @cached_property
     def shape(self) -> Accelerator:
+        if self.accelerator is None:
+            raise TpuStackError(f"stack {self.stack} (target {self.target}) has no accelerator")
         shape = catalog.lookup(self.accelerator.type)
         assert shape is not None  # guaranteed by AcceleratorConfig._known
         return shape
+
+    @property
+    def is_experiment(self) -> bool:
+        return self.target != "results"
 
     @property
     def zone(self) -> str:
@@ -386,6 +393,8 @@ class StackConfig(_Model):
     @cached_property
     def warnings(self) -> list[str]:
         out: list[str] = []
+        if not self.is_experiment:
+            return out
         table = yaml.safe_load((DATA / "zones.yaml").read_text())
         offered = table["zones"].get(self.shape.family, [])
         for z in self.zones:
@@ -413,6 +422,16 @@ class StackConfig(_Model):
 
 
 def _cross_problems(c: StackConfig):
+    if c.target == "results":
+        extra = [k for k in ("accelerator", "model", "engine", "workload", "benchmark") if getattr(c, k)]
+        for k in extra:
+            yield problem(f"tpustack:{k}", "a results stack only owns the results bucket",
+                          f"remove tpustack:{k}, or set tpustack:target to gke / tpu-vm for an experiment")
+        return
+    if c.accelerator is None:
+        yield problem("tpustack:accelerator", f"a {c.target} stack needs an accelerator",
+                      "set it to a catalog name, e.g. v6e-8, v5litepod-1 or h100-8 (`tpustack catalog`)")
+        return
     a = c.accelerator
     shape = c.shape
     is_tpu = isinstance(shape, TpuShape)

@@ -30,6 +30,9 @@ STACKS_DIR = ROOT / "stacks"
 PROGRAM = ROOT / "__main__.py"
 PROJECT = "tpustack"
 SECRET_PLACEHOLDER = "[secret:tpustack:{key}]"
+# "Now" for a plan (2026-11-23T00:00:00Z): values a real `up` computes from the clock (the expiry) are
+# shown relative to it, so two plans of the same stack are byte-identical.
+PLAN_EPOCH = 1795392000
 
 
 def manifests_of(resources: list["PlannedResource"]) -> list[dict]:
@@ -146,14 +149,43 @@ def _computed_outputs(typ: str, name: str, inputs: dict[str, Any]) -> dict[str, 
         return {"state": "ACTIVE"}
     if typ == "gcp:container/nodePool:NodePool":
         return {"instanceGroupUrls": [], "version": "1.33.5-gke.1000000"}
+    if typ == "time:index/offset:Offset":
+        # Fixed at the first real `up`; a plan shows it relative to PLAN_EPOCH so plans stay identical.
+        unix = PLAN_EPOCH + 60 * int(inputs.get("offsetMinutes", 0))
+        return {"unix": unix, "rfc3339": _rfc3339(unix), "baseRfc3339": _rfc3339(PLAN_EPOCH)}
+    return {}
+
+
+def _rfc3339(unix: int) -> str:
+    import datetime
+
+    return datetime.datetime.fromtimestamp(unix, datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _invoke_result(token: str, args: dict[str, Any]) -> dict[str, Any]:
+    """What data-source invokes return under the mock engine."""
+    if token == "gcp:storage/getBucket:getBucket":
+        return {"name": args["name"], "url": f"gs://{args['name']}", "location": "US-EAST5",
+                "uniformBucketLevelAccesses": [True], "publicAccessPrevention": "enforced"}
     return {}
 
 
 def _jsonable(v: Any) -> Any:
+    import pulumi
+
+    if isinstance(v, pulumi.FileAsset):
+        path = Path(v.path)
+        full = path if path.is_absolute() else ROOT / path
+        digest = __import__("hashlib").sha256(full.read_bytes()).hexdigest() if full.exists() else None
+        return {"fileAsset": str(v.path), "sha256": digest}
+    if isinstance(v, pulumi.StringAsset):
+        return {"stringAsset": v.text}
     if isinstance(v, dict):
         return {str(k): _jsonable(x) for k, x in v.items()}
     if isinstance(v, (list, tuple)):
         return [_jsonable(x) for x in v]
+    if isinstance(v, float) and v.is_integer():
+        return int(v)  # the engine's protobuf Struct carries every number as a double
     if v is None or isinstance(v, (str, int, float, bool)):
         return v
     return str(v)
@@ -170,7 +202,7 @@ def _make_monitor_classes():
             return f"{args.name}-id", state
 
         def call(self, args: pulumi.runtime.MockCallArgs):
-            return {}
+            return _invoke_result(args.token, dict(args.args))
 
     class RecordingMonitor(MockMonitor):
         def __init__(self, mocks):
@@ -254,7 +286,9 @@ def plan(stack: str, stacks_dir: Path = STACKS_DIR, program: Path = PROGRAM) -> 
     values, secrets = read_stack_file(stack, stacks_dir)
     cfg = load_config(values, secrets, stack)  # fail fast, before any runtime is set up
     monitor, outputs = run_program(stack, values, secrets, program)
-    resources = monitor.records
+    # Registration order depends on when inputs resolve (asynchronous); order parents first, then by URN,
+    # so the same stack always gives the same bytes.
+    resources = sorted(monitor.records, key=lambda r: (r.urn.split("::")[2].count("$"), r.urn))
     hourly = cost_mod.estimate(resources, cfg)
     return Plan(stack=stack, resources=resources, manifests=manifests_of(resources), outputs=outputs,
                 cost=hourly, warnings=list(cfg.warnings))
