@@ -131,6 +131,34 @@ def plan_cmd(
         render_tree(p, out)
 
 
+@app.command("check")
+def check_cmd(
+    stack: str = typer.Option(..., "--stack", "-s", help="Stack name: stacks/Pulumi.<stack>.yaml"),
+    as_json: bool = typer.Option(False, "--json", help="Print violations as JSON."),
+) -> None:
+    """Run the hardening checklist over a stack's plan; exit 1 with one line per violation."""
+    from . import plan as plan_mod
+    from .config import load_config
+    from .policy import check_plan
+
+    try:
+        values, secrets = plan_mod.read_stack_file(stack)
+        cfg = load_config(values, secrets, stack)
+        p = plan_mod.plan(stack)
+    except TpuStackError as e:
+        _fail(e)
+    violations = check_plan(p, cfg)
+    if as_json:
+        sys.stdout.write(json.dumps([v.__dict__ for v in violations], indent=2) + "\n")
+    else:
+        for v in violations:
+            out.print(str(v), highlight=False, markup=False)
+        out.print(f"{stack}: {len(violations)} violation(s) over {len(p.resources)} resources and "
+                  f"{len(p.manifests)} Kubernetes objects", highlight=False)
+    if violations:
+        raise typer.Exit(1)
+
+
 @app.command("stacks")
 def stacks_cmd() -> None:
     """List the stacks in stacks/."""
