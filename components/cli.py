@@ -62,7 +62,7 @@ def _key_inputs(r) -> str:
     return text.strip()
 
 
-def render_tree(p, console: Console) -> None:
+def render_tree(p, console: Console, ttl_hours: float | None = None) -> None:
     root = Tree(f"[bold]pulumi:pulumi:Stack[/] {p.stack}")
     nodes = {}
     for r in p.resources:
@@ -79,7 +79,12 @@ def render_tree(p, console: Console) -> None:
                     f"{m.get('metadata', {}).get('name')}")
     console.print(root)
     console.print(f"[bold]{len(p.resources)}[/] resources to create, {len(p.manifests)} Kubernetes objects")
-    console.print(f"cost: [bold]${p.cost['hourly_usd']:.2f}/hour[/]")
+    console.print(f"cost: [bold]${p.cost['hourly_usd']:.2f}/hour[/]", end="")
+    if ttl_hours:
+        console.print(f"; one experiment (TTL {ttl_hours:g} h): [bold]${p.cost['hourly_usd'] * ttl_hours:.2f}[/]",
+                      highlight=False)
+    else:
+        console.print()
     for item in p.cost["items"]:
         console.print(f"  ${item['hourly_usd']:>9.4f}/h  {item['urn'].rsplit('::', 1)[-1]}: {item['basis']}",
                       highlight=False)
@@ -128,7 +133,10 @@ def plan_cmd(
     if as_json:
         sys.stdout.write(p.dumps() + "\n")
     else:
-        render_tree(p, out)
+        from .config import load_config
+
+        cfg = load_config(*plan_mod.read_stack_file(stack), stack)
+        render_tree(p, out, cfg.lifecycle.ttl_hours if cfg.is_experiment else None)
 
 
 @app.command("check")
