@@ -14,7 +14,7 @@ from typing import Optional
 
 import typer
 from rich.console import Console
-from rich.table import Table
+from rich.markup import escape
 
 from .errors import TpuStackError
 
@@ -31,33 +31,31 @@ def _fail(e: TpuStackError) -> None:
 
 
 def _print_reap(report, wide: bool) -> None:
-    t = Table(show_lines=False, box=None, pad_edge=False)
-    for col in ("kind", "resource", "stack", "expires (UTC)", "verdict", "action"):
-        t.add_column(col)
+    # Plain lines, never wrapped or cut: the usual reader is a scheduled job's log.
     for f in report.findings:
-        expires = dt.datetime.fromtimestamp(f.expires, dt.timezone.utc).strftime("%Y-%m-%d %H:%M") \
+        expires = dt.datetime.fromtimestamp(f.expires, dt.timezone.utc).strftime("%Y-%m-%dT%H:%MZ") \
             if f.expires is not None else "-"
         style = VERDICT_STYLE.get(f.verdict, "")
-        t.add_row(f.kind, f.short, f.stack or "-", expires, f"[{style}]{f.verdict}[/]" if style else f.verdict,
-                  f.action or "-")
-    if report.findings:
-        out.print(t)
-    for f in report.findings:
+        verdict = f"[{style}]{f.verdict:<9}[/]" if style else f"{f.verdict:<9}"
+        out.print(f"{verdict}  {(f.action or '-'):<14}  {f.kind:<15}  {escape(f.short)}  "
+                  f"stack={escape(f.stack or '-')} expires={expires}", highlight=False, soft_wrap=True)
         if f.verdict in ("expired", "bad-label", "no-expiry") or wide:
-            out.print(f"  {f.short}: {f.reason}", highlight=False, markup=False)
+            out.print(f"    {f.reason}", highlight=False, markup=False, soft_wrap=True)
         if f.detail:
-            out.print(f"  {f.short}: {f.action}: {f.detail}", highlight=False, markup=False)
+            out.print(f"    {f.detail}", highlight=False, markup=False, soft_wrap=True)
     for e in report.errors:
-        err.print(f"[bold red]error:[/] {e}", highlight=False)
+        err.print(f"[bold red]error:[/] {e}", highlight=False, soft_wrap=True)
     n = len(report.expired())
     when = dt.datetime.fromtimestamp(report.now, dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
     if not report.delete:
         out.print(f"{len(report.findings)} tpustack resource(s) in {report.project} at {when}; {n} expired. "
-                  f"Dry run: nothing deleted" + (" (pass --yes to delete them)" if n else ""), highlight=False)
+                  f"Dry run: nothing deleted" + (" (pass --yes to delete them)" if n else ""), highlight=False,
+                  soft_wrap=True)
     else:
         failed = sum(f.action == "failed" for f in report.findings)
         out.print(f"{n} expired resource(s) in {report.project}: {n - failed} delete(s) sent, {failed} failed. "
-                  f"Run `pulumi refresh` in the affected stacks so their state matches.", highlight=False)
+                  f"Run `pulumi refresh` in the affected stacks so their state matches.", highlight=False,
+                  soft_wrap=True)
 
 
 def register(app: typer.Typer) -> None:
