@@ -121,6 +121,6 @@ def register(app: typer.Typer) -> None:
         if as_json:
             sys.stdout.write(json.dumps([d.to_json() for d in diffs], indent=2, sort_keys=True) + "\n")
         elif markdown:
-            sys.stdout.write("\n".join(d.to_markdown() for d in diffs))
+            sys.stdout.write(diff_mod.markdown_report(diffs))
         else:
             sys.stdout.write("\n".join(d.to_text() for d in diffs))

@@ -154,6 +154,21 @@ class PlanDiff:
         return "\n".join(lines) + "\n"
 
 
+def markdown_report(diffs: list[PlanDiff]) -> str:
+    """One markdown document for a pull request: changed stacks in full, unchanged ones on one line."""
+    base = diffs[0].base if diffs else "?"
+    lines = [f"### tpustack diff against `{base}`", ""]
+    changed = [d for d in diffs if not d.empty or not d.base_exists or not d.head_exists]
+    same = [d.stack for d in diffs if d not in changed]
+    for d in changed:
+        lines.append(d.to_markdown())
+    if same:
+        lines.append("No changes: " + ", ".join(f"`{s}`" for s in same))
+    if not diffs:
+        lines.append("No stacks.")
+    return "\n".join(lines).rstrip("\n") + "\n"
+
+
 # ----- comparing values --------------------------------------------------------------------------------
 def _key_path(path: str, key: str) -> str:
     if any(ch in key for ch in "./ []"):

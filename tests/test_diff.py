@@ -1,0 +1,227 @@
+"""`tpustack diff`: resources matched by URN with input changes by path, Kubernetes objects matched by
+apiVersion/kind/namespace/name with field changes, vLLM argument changes shown as flags; and end to end in a
+temporary git repository, a changed accelerator shows up as a changed node-pool machine type."""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from components import diff
+from conftest import planned
+
+ROOT = Path(__file__).resolve().parent.parent
+POOL = "urn:pulumi:s::tpustack::tpustack:gke:NodePools$gcp:container/nodePool:NodePool::pools-tpu"
+SA = "urn:pulumi:s::tpustack::tpustack:identity:Identity$gcp:serviceaccount/account:Account::identity-node"
+SECRET = "urn:pulumi:s::tpustack::tpustack:serving:Serving$kubernetes:core/v1:Secret::hf-token"
+GROUP = "urn:pulumi:s::tpustack::tpustack:serving:Serving$kubernetes:yaml/v2:ConfigGroup::serving"
+
+
+def deployment(args: list[str], replicas: int = 1) -> dict:
+    return {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "vllm", "namespace": "tpustack"},
+            "spec": {"replicas": replicas, "template": {"spec": {
+                "nodeSelector": {"cloud.google.com/gke-tpu-accelerator": "tpu-v6e-slice"},
+                "containers": [
+                    {"name": "vllm", "image": "vllm/vllm-tpu:v0.11.1", "args": args,
+                     "env": [{"name": "HF_HOME", "value": "/data"}]},
+                    {"name": "sidecar", "image": "busybox"}]}}}}
+
+
+def plan_doc(machine_type: str = "ct6e-standard-8t", args: list[str] | None = None, with_sa: bool = True,
+             cost: float = 11.46) -> dict:
+    args = args if args is not None else ["--model=meta-llama/Llama-3.1-8B-Instruct", "--max-model-len=4096",
+                                          "--tensor-parallel-size", "8"]
+    secret = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "hf-token", "namespace": "tpustack"},
+              "stringData": {"token": "[secret:tpustack:hfToken]"}}
+    resources = [
+        {"urn": POOL, "type": "gcp:container/nodePool:NodePool", "name": "pools-tpu", "parent": None,
+         "depends_on": [], "inputs": {"nodeCount": 2, "nodeConfig": {"machineType": machine_type, "spot": True,
+                                                                     "resourceLabels": {"tpustack-stack": "s"}}}},
+        {"urn": SECRET, "type": "kubernetes:core/v1:Secret", "name": "hf-token", "parent": None, "depends_on": [],
+         "inputs": secret},
+        {"urn": GROUP, "type": "kubernetes:yaml/v2:ConfigGroup", "name": "serving", "parent": None,
+         "depends_on": [], "inputs": {"objs": [deployment(args)]}},
+    ]
+    if with_sa:
+        resources.append({"urn": SA, "type": "gcp:serviceaccount/account:Account", "name": "identity-node",
+                          "parent": None, "depends_on": [], "inputs": {"accountId": "tps-s-node"}})
+    return {"stack": "s", "resources": resources, "manifests": [secret, deployment(args)],
+            "outputs": {"clusterName": "tps-s"}, "cost": {"hourly_usd": cost, "items": []}, "warnings": []}
+
+
+class TestResourcesByUrn:
+    def test_nested_input_change_added_and_removed(self):
+        before = plan_doc(with_sa=True)
+        after = plan_doc(machine_type="ct6e-standard-4t", with_sa=False)
+        after["resources"].append({"urn": SA.replace("identity-node", "identity-wl"), "name": "identity-wl",
+                                   "type": "gcp:serviceaccount/account:Account", "parent": None, "depends_on": [],
+                                   "inputs": {"accountId": "tps-s-wl"}})
+        d = diff.diff_plans(before, after)
+        by_key = {(i.op, i.key): i for i in d.items}
+        pool = by_key[("~", POOL)]
+        assert [(c.path, c.before, c.after) for c in pool.changes] == [
+            ("nodeConfig.machineType", "ct6e-standard-8t", "ct6e-standard-4t")]
+        assert ("-", SA) in by_key and ("+", SA.replace("identity-node", "identity-wl")) in by_key
+        assert (d.count("resources", "~"), d.count("resources", "+"), d.count("resources", "-")) == (1, 1, 1)
+        text = d.to_text()
+        assert '~ gcp:container/nodePool:NodePool pools-tpu' in text
+        assert 'nodeConfig.machineType: "ct6e-standard-8t" -> "ct6e-standard-4t"' in text
+        assert "- gcp:serviceaccount/account:Account identity-node" in text
+
+    def test_kubernetes_resources_are_compared_as_manifests_only(self):
+        before, after = plan_doc(), plan_doc(args=["--model=meta-llama/Llama-3.1-8B-Instruct",
+                                                   "--max-model-len=8192", "--tensor-parallel-size", "8"])
+        d = diff.diff_plans(before, after)
+        assert [i.section for i in d.items] == ["manifests"], "ConfigGroup objs and typed objects not doubled"
+
+    def test_identical_plans_have_no_changes(self):
+        d = diff.diff_plans(plan_doc(), plan_doc())
+        assert d.empty and "no changes" in d.to_text() and "no changes" in d.to_markdown()
+
+    def test_stack_missing_at_base_is_all_added(self):
+        d = diff.diff_plans(None, plan_doc(), stack="s", base_label="origin/main")
+        assert not d.base_exists and {i.op for i in d.items} == {"+"}
+        # Everything added: the pool, the SA, the ConfigGroup (not its objects) and both objects.
+        assert d.count("resources", "+") == 3 and d.count("manifests", "+") == 2
+        assert "does not exist at origin/main" in d.to_text()
+        assert d.cost_before is None and "cost none -> $11.46/h" in d.to_text()
+
+    def test_stack_removed_is_all_removed(self):
+        d = diff.diff_plans(plan_doc(), None, stack="s")
+        assert {i.op for i in d.items} == {"-"} and "is removed" in d.to_text()
+
+
+class TestManifestFields:
+    def test_vllm_arg_change_reads_as_a_flag(self):
+        before = plan_doc(args=["--model=meta-llama/Llama-3.1-8B-Instruct", "--max-model-len=4096",
+                                "--tensor-parallel-size", "8"])
+        after = plan_doc(args=["--model=meta-llama/Llama-3.1-8B-Instruct", "--max-model-len", "8192",
+                               "--tensor-parallel-size", "8", "--enable-prefix-caching"])
+        d = diff.diff_plans(before, after)
+        (item,) = d.items
+        assert item.key == "apps/v1 Deployment tpustack/vllm"
+        (change,) = item.changes
+        assert change.path == "spec.template.spec.containers[vllm].args"
+        assert change.text == "--max-model-len 4096 -> 8192; + --enable-prefix-caching"
+        assert "spec.template.spec.containers[vllm].args: --max-model-len 4096 -> 8192" in d.to_text()
+        md = d.to_markdown()
+        assert ("| ~ | `Deployment tpustack/vllm (apps/v1)` | `spec.template.spec.containers[vllm].args` | "
+                "`--max-model-len 4096 -> 8192; + --enable-prefix-caching` |") in md
+
+    def test_named_lists_dotted_keys_and_scalars(self):
+        before, after = plan_doc(), copy.deepcopy(plan_doc())
+        dep = after["manifests"][1]
+        spec = dep["spec"]["template"]["spec"]
+        dep["spec"]["replicas"] = 2
+        spec["nodeSelector"]["cloud.google.com/gke-tpu-accelerator"] = "tpu-v5-lite-podslice"
+        spec["containers"][0]["env"].append({"name": "VLLM_LOGGING_LEVEL", "value": "DEBUG"})
+        spec["containers"].pop()  # the sidecar goes
+        changes = {c.path: c for c in diff.diff_plans(before, after).items[0].changes}
+        assert changes["spec.replicas"].before == 1 and changes["spec.replicas"].after == 2
+        sel = 'spec.template.spec.nodeSelector["cloud.google.com/gke-tpu-accelerator"]'
+        assert changes[sel].after == "tpu-v5-lite-podslice"
+        assert changes["spec.template.spec.containers[vllm].env[VLLM_LOGGING_LEVEL]"].after["value"] == "DEBUG"
+        assert changes["spec.template.spec.containers[sidecar]"].after is diff.MISSING
+
+    def test_shell_wrapped_command_and_positional_model(self):
+        before = ["/bin/sh", "-c", "vllm serve meta-llama/A --max-model-len 4096 --enforce-eager"]
+        after = ["/bin/sh", "-c", "vllm serve meta-llama/B --max-model-len 4096 --gpu-memory-utilization 0.9"]
+        text = diff.argv_change(before, after)
+        assert "meta-llama/A" in text and "meta-llama/B" in text
+        assert "- --enforce-eager" in text and "+ --gpu-memory-utilization 0.9" in text
+        assert "--max-model-len" not in text, "unchanged flags are not listed"
+
+    def test_markdown_report_folds_unchanged_stacks(self):
+        changed = diff.diff_plans(plan_doc(), plan_doc(machine_type="ct6e-standard-4t"), stack="a",
+                                  base_label="origin/main")
+        same = diff.diff_plans(plan_doc(), plan_doc(), stack="b", base_label="origin/main")
+        md = diff.markdown_report([changed, same])
+        assert md.startswith("### tpustack diff against `origin/main`")
+        assert "#### `a`: 1 changed" in md and "#### `b`" not in md and md.rstrip().endswith("No changes: `b`")
+
+    def test_json_is_the_same_diff(self):
+        d = diff.diff_plans(plan_doc(), plan_doc(machine_type="ct6e-standard-4t", cost=5.73))
+        doc = json.loads(json.dumps(d.to_json()))
+        assert doc["cost"] == {"before": 11.46, "after": 5.73}
+        (item,) = doc["items"]
+        assert item["changes"] == [{"path": "nodeConfig.machineType", "before": "ct6e-standard-8t",
+                                    "after": "ct6e-standard-4t"}]
+
+
+# ----- end to end in a temporary repository -------------------------------------------------------------
+CODE_MARK = '"managed-by": "tpustack"'
+COPY = ["__main__.py", "Pulumi.yaml", "components", "stacks", "manifests", "workloads"]
+
+
+def git(repo: Path, *args: str) -> str:
+    return subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True, text=True).stdout
+
+
+@pytest.fixture(scope="module")
+def repo(tmp_path_factory) -> Path:
+    """A copy of the program and stacks, committed; then the v6e stack is edited in the working tree."""
+    r = tmp_path_factory.mktemp("repo")
+    for name in COPY:
+        src = ROOT / name
+        if src.is_dir():
+            shutil.copytree(src, r / name, ignore=shutil.ignore_patterns("__pycache__"))
+        elif src.exists():
+            shutil.copy2(src, r / name)
+    git(r, "init", "-q", "-b", "main")
+    git(r, "add", ".")
+    git(r, "-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-q", "-m", "base")
+    stack = r / "stacks" / "Pulumi.gke-vllm-v6e.yaml"
+    text = stack.read_text()
+    assert "tpustack:accelerator: v6e-8" in text and "maxModelLen: 8192" in text
+    stack.write_text(text.replace("tpustack:accelerator: v6e-8", "tpustack:accelerator: v6e-4")
+                     .replace("maxModelLen: 8192", "maxModelLen: 4096"))
+    shutil.copy2(r / "stacks" / "Pulumi.dev.yaml", r / "stacks" / "Pulumi.dev-new.yaml")
+    # A code change too, so the test proves each side runs its own revision's code.
+    naming = r / "components" / "naming.py"
+    code = naming.read_text()
+    assert CODE_MARK in code
+    naming.write_text(code.replace(CODE_MARK, CODE_MARK.replace('"tpustack"', '"tpustack-next"')))
+    return r
+
+
+class TestEndToEnd:
+    def test_machine_type_and_vllm_arg_change_and_a_new_stack(self, repo):
+        proc = subprocess.run([sys.executable, "-m", "components.cli", "diff", "--base", "main", "--stack",
+                               "gke-vllm-v6e", "--stack", "dev-new", "--json"], cwd=repo, capture_output=True,
+                              text=True, timeout=300, env={**os.environ, "PYTHONPATH": str(repo)})
+        assert proc.returncode == 0, proc.stderr
+        v6e, new = json.loads(proc.stdout)
+
+        pools = [i for i in v6e["items"] if i["title"] == "gcp:container/nodePool:NodePool pools-tpu"]
+        assert pools, [i["title"] for i in v6e["items"]]
+        changes = {c["path"]: c for c in pools[0]["changes"]}
+        assert (changes["nodeConfig.machineType"]["before"], changes["nodeConfig.machineType"]["after"]) == (
+            "ct6e-standard-8t", "ct6e-standard-4t")
+        assert v6e["cost"]["after"] < v6e["cost"]["before"], "half the chips costs less"
+        label = changes["nodeConfig.resourceLabels.managed-by"]
+        assert (label["before"], label["after"]) == ("tpustack", "tpustack-next"), "base ran the base's code"
+
+        # The vLLM arg lives in the serving manifests. Once the plan renders them, the diff must show the
+        # flag change; until then the plan has no vLLM manifest to change (synthetic tests cover the flag).
+        arg_changes = [c["text"] for i in v6e["items"] if i["section"] == "manifests" for c in i["changes"]
+                       if c.get("text")]
+        if "max-model-len" in json.dumps(planned("gke-vllm-v6e").manifests):
+            assert any("--max-model-len 8192 -> 4096" in t for t in arg_changes), arg_changes
+        else:
+            assert [i for i in v6e["items"] if i["section"] == "manifests"] == []
+
+        assert new["base_exists"] is False and {i["op"] for i in new["items"]} == {"+"}
+        assert any(i["title"].startswith("gcp:tpu/v2Vm:V2Vm") for i in new["items"])
+        # The base worktree is gone again.
+        assert git(repo, "worktree", "list").count("\n") == 1
+
+    def test_unknown_ref_names_the_fix(self, repo):
+        with pytest.raises(diff.DiffError, match="--base: 'no-such-branch' is not a commit.*Fix: `git fetch"):
+            diff.diff_stacks(repo, "no-such-branch", ["dev"])
