@@ -1,7 +1,8 @@
 """CLI commands `tpustack reap` (the TTL reaper) and `tpustack diff` (a change's effect on stacks).
 
-Exit codes: 0 ok; 1 when any listing or delete failed (reap) or a side could not be planned (diff); 2 for bad
-arguments. Both print JSON with ``--json`` for scripts and scheduled jobs.
+Exit codes: 0 ok; 1 when any listing or delete failed, credentials are missing or an option is out of range
+(reap), or a side could not be planned (diff); 2 for usage errors. Both print JSON with ``--json`` for
+scripts and scheduled jobs.
 """
 
 from __future__ import annotations

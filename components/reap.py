@@ -215,7 +215,7 @@ class Reaper:
         self.max_age_hours = max_age_hours
 
     # ----- listing --------------------------------------------------------------------------------
-    def _tpu_zones(self, report: Report) -> list[str]:
+    def _tpu_zones(self) -> list[str]:
         if self.locations and all(_ZONE.match(loc) for loc in self.locations):
             return sorted(set(self.locations))
         zones: list[str] = []
@@ -233,7 +233,7 @@ class Reaper:
     def _survey_tpu(self, report: Report) -> None:
         errs = _api_errors()
         try:
-            zones = self._tpu_zones(report)
+            zones = self._tpu_zones()
         except errs as e:
             report.errors.append(f"TPU locations of projects/{self.project}: {_describe(e)}. Fix: enable "
                                  f"tpu.googleapis.com and grant roles/tpu.viewer, or pass --location ZONE")
