@@ -1,0 +1,178 @@
+"""Results in GCS: write-once objects, listing and reading, for the heartbeat, the benchmark Job and the report.
+
+Layout (one run never touches another's objects): ``gs://BUCKET/STACK/RUN_ID/...``.
+
+Write-once: every upload first checks the object is absent, then uploads with ``ifGenerationMatch=0``
+(GCS refuses the write if any live object has that name: cloud.google.com/storage/docs/request-preconditions),
+so an earlier run's result is never replaced, even by a racing writer.
+
+Clients: google-cloud-storage when it is importable (imported lazily); otherwise the GCS JSON API over
+urllib with an access token from the GKE/GCE metadata server (benchmark images may lack the client).
+Both honour ``STORAGE_EMULATOR_HOST`` (then no token is fetched), which is how the tests use a local
+gcp-storage-emulator. ``TPUSTACK_GCS_STDLIB=1`` forces the stdlib path.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import urllib.error
+import urllib.parse
+import urllib.request
+
+from .errors import BenchmarkError
+
+API = "https://storage.googleapis.com"
+# Metadata server token endpoint (cloud.google.com/compute/docs/access/authenticate-workloads#applications)
+TOKEN_URL = "http://metadata.google.internal/computeMetadata/v1/instance/service-accounts/default/token"
+TIMEOUT_S = 60
+
+
+class ObjectExists(BenchmarkError):
+    """The object is already there: a run id was reused. Results are never overwritten."""
+
+
+def split(uri: str) -> tuple[str, str]:
+    if not uri.startswith("gs://"):
+        raise BenchmarkError(f"'{uri}' is not a gs:// URI. Fix: gs://BUCKET/PATH")
+    bucket, _, name = uri[5:].partition("/")
+    if not bucket:
+        raise BenchmarkError(f"'{uri}' has no bucket. Fix: gs://BUCKET/PATH")
+    return bucket, name
+
+
+def _use_client() -> bool:
+    if os.environ.get("TPUSTACK_GCS_STDLIB") == "1":
+        return False
+    try:
+        import google.cloud.storage  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def _client():
+    from google.cloud import storage
+
+    if os.environ.get("STORAGE_EMULATOR_HOST"):
+        from google.auth.credentials import AnonymousCredentials
+
+        return storage.Client(project="tpustack-emulator", credentials=AnonymousCredentials())
+    return storage.Client()
+
+
+# ----- stdlib JSON API ----------------------------------------------------------------------------------
+def _base() -> str:
+    return (os.environ.get("STORAGE_EMULATOR_HOST") or API).rstrip("/")
+
+
+def _token() -> str | None:
+    if os.environ.get("STORAGE_EMULATOR_HOST"):
+        return None
+    req = urllib.request.Request(TOKEN_URL, headers={"Metadata-Flavor": "Google"})
+    try:
+        with urllib.request.urlopen(req, timeout=10) as r:
+            return json.load(r)["access_token"]
+    except (urllib.error.URLError, OSError, KeyError, ValueError) as e:
+        raise BenchmarkError(f"no GCS credentials: the metadata server token request failed ({e}). Fix: run "
+                             "in GKE with Workload Identity or on a GCE/TPU VM with a service account, or "
+                             "install google-cloud-storage with application default credentials") from e
+
+
+def _request(method: str, url: str, data: bytes | None = None, headers: dict | None = None) -> tuple[int, bytes]:
+    hdrs = dict(headers or {})
+    token = _token()
+    if token:
+        hdrs["Authorization"] = f"Bearer {token}"
+    req = urllib.request.Request(url, data=data, method=method, headers=hdrs)
+    try:
+        with urllib.request.urlopen(req, timeout=TIMEOUT_S) as r:
+            return r.status, r.read()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read()
+
+
+def _object_url(bucket: str, name: str) -> str:
+    return f"{_base()}/storage/v1/b/{urllib.parse.quote(bucket, safe='')}/o/{urllib.parse.quote(name, safe='')}"
+
+
+def upload_url(bucket: str, name: str) -> str:
+    q = urllib.parse.urlencode({"uploadType": "media", "name": name, "ifGenerationMatch": "0"})
+    return f"{_base()}/upload/storage/v1/b/{urllib.parse.quote(bucket, safe='')}/o?{q}"
+
+
+def _stdlib_exists(bucket: str, name: str) -> bool:
+    status, body = _request("GET", _object_url(bucket, name))
+    if status == 404:
+        return False
+    if status == 200:
+        return True
+    raise BenchmarkError(f"gs://{bucket}/{name}: GCS answered {status} ({body[:200]!r}). Fix: check the "
+                         "bucket exists and the service account has roles/storage.objectUser on it")
+
+
+# ----- public API ---------------------------------------------------------------------------------------
+def write_new(uri: str, data: bytes, content_type: str = "application/octet-stream") -> str:
+    """Create the object; ObjectExists if anything already lives at that name."""
+    bucket, name = split(uri)
+    taken = ObjectExists(f"{uri} already exists: results are write-once. Fix: use a new run id "
+                         "(the runner makes one per run; a reused --out path is the usual cause)")
+    if _use_client():
+        from google.api_core import exceptions as gexc
+
+        blob = _client().bucket(bucket).blob(name)
+        if blob.exists():
+            raise taken
+        try:
+            blob.upload_from_string(data, content_type=content_type, if_generation_match=0)
+        except gexc.PreconditionFailed:
+            raise taken from None
+        return uri
+    if _stdlib_exists(bucket, name):
+        raise taken
+    status, body = _request("POST", upload_url(bucket, name), data, {"Content-Type": content_type})
+    if status == 412:
+        raise taken
+    if status not in (200, 201):
+        raise BenchmarkError(f"upload to {uri} failed: GCS answered {status} ({body[:200]!r}). Fix: check the "
+                             "bucket exists and the service account may create objects in it")
+    return uri
+
+
+def exists(uri: str) -> bool:
+    bucket, name = split(uri)
+    if _use_client():
+        return _client().bucket(bucket).blob(name).exists()
+    return _stdlib_exists(bucket, name)
+
+
+def list_uris(prefix_uri: str) -> list[str]:
+    """Every object under a gs:// prefix, sorted."""
+    bucket, prefix = split(prefix_uri)
+    if _use_client():
+        return sorted(f"gs://{bucket}/{b.name}" for b in _client().list_blobs(bucket, prefix=prefix))
+    names: list[str] = []
+    token = None
+    while True:
+        q = {"prefix": prefix, **({"pageToken": token} if token else {})}
+        url = f"{_base()}/storage/v1/b/{urllib.parse.quote(bucket, safe='')}/o?{urllib.parse.urlencode(q)}"
+        status, body = _request("GET", url)
+        if status != 200:
+            raise BenchmarkError(f"listing {prefix_uri} failed: GCS answered {status}. Fix: check the bucket "
+                                 "name and that you may list it (roles/storage.objectViewer)")
+        page = json.loads(body)
+        names += [item["name"] for item in page.get("items", [])]
+        token = page.get("nextPageToken")
+        if not token:
+            return sorted(f"gs://{bucket}/{n}" for n in names)
+
+
+def read(uri: str) -> bytes:
+    bucket, name = split(uri)
+    if _use_client():
+        return _client().bucket(bucket).blob(name).download_as_bytes()
+    status, body = _request("GET", _object_url(bucket, name) + "?alt=media")
+    if status != 200:
+        raise BenchmarkError(f"reading {uri} failed: GCS answered {status}. Fix: check the object exists and "
+                             "you may read it")
+    return body
