@@ -198,6 +198,7 @@ def catalog_cmd(as_json: bool = typer.Option(False, "--json")) -> None:
 # Commands owned by other modules register themselves here (one line each).
 def _register_commands() -> None:
     from .cmd_lifecycle import register as _lifecycle; _lifecycle(app)
+    from .cmd_bench import register as _bench; _bench(app)
 
 
 _register_commands()
