@@ -117,7 +117,7 @@ def report_cmd(
     b = doc["best"]
     if b:
         out.print(f"best point{' under the SLO' if slo else ''}: run {b['run_id']} point {b['point']} "
-                  f"({b['engine']} on {b['accelerator']}): {_fmt(b['output_tokens_per_s'], 0)} out tok/s, "
+                  f"({b['engine'] or b['tool']} on {b['accelerator'] or '?'}): {_fmt(b['output_tokens_per_s'], 0)} out tok/s, "
                   f"${_fmt(b['usd_per_1m_output_tokens'], 3)} per 1M output tokens", highlight=False)
     elif doc["points"]:
         out.print("no point meets the SLO while keeping up without failures", highlight=False)

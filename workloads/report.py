@@ -33,8 +33,8 @@ CAPACITY_PRICE_MODEL = {"on-demand": "on_demand", "spot": "spot", "flex-start": 
                         "reservation": "on_demand", "queued": "on_demand"}
 CSV_COLUMNS = ["run_id", "stack", "engine", "accelerator", "chips", "capacity_type", "tool", "point",
                "request_rate", "max_concurrency", "achieved_rate", "kept_up", "completed", "failed",
-               "requests_per_s", "output_tokens_per_s", "output_tokens_per_s_per_chip", "ttft_p50_ms",
-               "ttft_p99_ms", "tpot_p50_ms", "tpot_p99_ms", "itl_p50_ms", "e2e_p50_ms", "e2e_p99_ms",
+               "requests_per_s", "output_tokens_per_s", "output_tokens_per_s_per_chip",
+               *[f"{m}_{p}_ms" for m in ("ttft", "tpot", "itl", "e2e") for p in ("p50", "p90", "p99")],
                "goodput_rps", "hourly_usd", "usd_per_1m_output_tokens", "usd_per_experiment", "meets_slo",
                "source"]
 
@@ -187,9 +187,7 @@ def rows(col: Collection, slo: dict[str, float], pct: str = "p99") -> list[dict]
                 "completed": r["requests"]["completed"], "failed": r["requests"]["failed"],
                 "requests_per_s": t["requests_per_s"], "output_tokens_per_s": out_tps,
                 "output_tokens_per_s_per_chip": t["output_tokens_per_s_per_chip"],
-                "ttft_p50_ms": lat["ttft"]["p50"], "ttft_p99_ms": lat["ttft"]["p99"],
-                "tpot_p50_ms": lat["tpot"]["p50"], "tpot_p99_ms": lat["tpot"]["p99"],
-                "itl_p50_ms": lat["itl"]["p50"], "e2e_p50_ms": lat["e2e"]["p50"], "e2e_p99_ms": lat["e2e"]["p99"],
+                **{f"{m}_{p}_ms": lat[m][p] for m in ("ttft", "tpot", "itl", "e2e") for p in ("p50", "p90", "p99")},
                 "goodput_rps": r["goodput"]["requests_per_s"], "hourly_usd": hourly, "cost_basis": basis,
                 "usd_per_1m_output_tokens": per_m,
                 "usd_per_experiment": hourly * hours if hourly is not None and hours else None,
@@ -221,44 +219,53 @@ def to_csv(table: list[dict]) -> str:
     return buf.getvalue()
 
 
-def plot(table: list[dict], best_row: dict | None, path: Path, slo: dict[str, float], pct: str) -> Path:
+def plot(table: list[dict], best_row: dict | None, path: Path, slo: dict[str, float], pct: str) -> list[str]:
+    """Output tok/s vs TTFT and TPOT at the SLO percentile, one curve per run; returns the curve labels."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    groups = sorted({(r["engine"] or "?", r["accelerator"] or "?") for r in table})
+    def group(r: dict) -> tuple[str, str]:
+        return (r["engine"] or r["tool"], r["accelerator"] or "?")
+
+    groups = sorted({group(r) for r in table})
     colours = {g: plt.get_cmap("tab10")(i % 10) for i, g in enumerate(groups)}
-    markers = "os^Dv<>pP*X"
+    markers = "os^Dv<>pPX"
     fig, axes = plt.subplots(1, 2, figsize=(13, 5.2))
-    runs = sorted({r["run_id"] for r in table})
-    for i, run in enumerate(runs):
+    labels = []
+    for i, run in enumerate(sorted({r["run_id"] for r in table})):
         pts = sorted((r for r in table if r["run_id"] == run),
                      key=lambda r: r["request_rate"] or r["max_concurrency"] or 0)
-        g = (pts[0]["engine"] or "?", pts[0]["accelerator"] or "?")
+        g = group(pts[0])
         label = f"{run} ({g[0]} / {g[1]})"
+        drawn = False
         for ax, metric in zip(axes, ("ttft", "tpot")):
-            xs = [r["output_tokens_per_s"] for r in pts if r[f"{metric}_p50_ms"] is not None]
-            ys = [r[f"{metric}_p50_ms"] for r in pts if r[f"{metric}_p50_ms"] is not None]
-            if xs:
-                ax.plot(xs, ys, marker=markers[i % len(markers)], color=colours[g], label=label)
+            xy = [(r["output_tokens_per_s"], r[f"{metric}_{pct}_ms"]) for r in pts
+                  if r[f"{metric}_{pct}_ms"] is not None and r["output_tokens_per_s"] is not None]
+            if xy:
+                ax.plot(*zip(*xy), marker=markers[i % len(markers)], color=colours[g], label=label)
+                drawn = True
+        if drawn:
+            labels.append(label)
     for ax, metric in zip(axes, ("ttft", "tpot")):
         if metric in slo:
-            ax.axhline(slo[metric], color="grey", linestyle="--", linewidth=1, label=f"SLO {pct} {slo[metric]:g} ms")
-        if best_row and best_row.get(f"{metric}_p50_ms") is not None:
-            ax.plot([best_row["output_tokens_per_s"]], [best_row[f"{metric}_p50_ms"]], marker="*", markersize=18,
-                    color="gold", markeredgecolor="black", linestyle="none", label="best under SLO")
-        ax.set_xlabel("output tokens/s")
-        ax.set_ylabel(f"{metric.upper()} p50 (ms)")
-        ax.set_title(f"Throughput vs {metric.upper()}")
+            ax.axhline(slo[metric], color="grey", linestyle="--", linewidth=1, label=f"SLO {slo[metric]:g} ms")
+        if best_row and best_row.get(f"{metric}_{pct}_ms") is not None:
+            ax.plot([best_row["output_tokens_per_s"]], [best_row[f"{metric}_{pct}_ms"]], marker="*",
+                    markersize=18, color="gold", markeredgecolor="black", linestyle="none",
+                    label="best under SLO")
+        ax.set_xlabel("output tokens/s (all replicas)")
+        ax.set_ylabel(f"{metric.upper()} {pct} (ms)")
+        ax.set_title(f"Throughput vs {metric.upper()} {pct}")
         ax.grid(True, alpha=0.3)
-    axes[0].legend(fontsize=7, loc="upper left")
-    fig.suptitle("tpustack serving benchmark: one curve per run (sweep of request rate / concurrency)")
+    axes[0].legend(fontsize=7, loc="best")
+    fig.suptitle("tpustack serving benchmark: one curve per run, one colour per engine / accelerator")
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
     plt.close(fig)
-    return path
+    return labels
 
 
 def heartbeat_rows(col: Collection) -> list[dict]:
@@ -292,7 +299,9 @@ def build(sources: list[str], out_dir: Path | None, slo: dict[str, float], pct: 
         (out_dir / "report.csv").write_text(to_csv(table))
         doc["files"]["csv"] = str(out_dir / "report.csv")
         if table:
-            doc["files"]["plot"] = str(plot(table, top, out_dir / "throughput_vs_latency.png", slo, pct))
+            png = out_dir / "throughput_vs_latency.png"
+            doc["plot_series"] = plot(table, top, png, slo, pct)
+            doc["files"]["plot"] = str(png)
         doc["files"]["json"] = str(out_dir / "report.json")
         (out_dir / "report.json").write_text(json.dumps(doc, indent=2, default=str) + "\n")
     return doc
