@@ -176,7 +176,7 @@ def check(ms_per_iteration: float, flops: float, bytes_moved: float, roof: Roofl
             f"timing {ms_per_iteration:.4g} ms per iteration is below the {roof.device} {bound} floor of "
             f"{v.floor_ms:.4g} ms ({flops / 1e9:.1f} GFLOP at {roof.peak_tflops:g} TFLOP/s"
             + (f", {bytes_moved / 1e6:.1f} MB at {roof.mem_gbps:g} GB/s" if roof.mem_gbps else "")
-            + f"; would be {v.achieved_tflops:.1f} TFLOP/s = {1 / v.fraction_of_roofline:.2f}x the roofline). "
+            + f"; would be {v.achieved_tflops:.1f} TFLOP/s = {v.fraction_of_roofline:.2f}x the roofline). "
             "This is a measurement error, not a result: time device completion (sync/block_until_ready), "
             "keep every iteration's output live, and check --accelerator names the device that ran it")
     return v
