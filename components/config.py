@@ -183,6 +183,16 @@ class EngineConfig(_Model):
     maxtext: MaxTextConfig | None = None
     # TPU containers run unprivileged on GKE >= 1.28; set true only for images that still need it.
     privileged: bool = False
+    # Serving knobs (components/manifests.py): ClusterIP unless a public LoadBalancer is asked for; opt-in
+    # HPA on the engine's queue metric (needs the Custom Metrics Stackdriver Adapter in the cluster); the
+    # XLA compile cache in the results bucket (GCS FUSE) so restarts skip recompiles; seconds a pod keeps
+    # serving in-flight requests after removal from the Service; startup budget (default: from weights).
+    service_type: Literal["ClusterIP", "LoadBalancer"] = "ClusterIP"
+    hpa_max_replicas: int | None = Field(default=None, ge=1, le=64)
+    hpa_queue_target: float = Field(default=10, gt=0)
+    compile_cache: bool = True
+    drain_seconds: int = Field(default=30, ge=0, le=3600)
+    startup_minutes: int | None = Field(default=None, ge=1, le=600)
 
     @field_validator("image")
     @classmethod
