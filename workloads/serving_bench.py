@@ -95,7 +95,7 @@ def wait_ready(url: str, timeout_s: float, interval_s: float = 5.0) -> float:
             raise BenchmarkError(f"server not ready: {url} did not answer 200 within {timeout_s:g} s (last: "
                                  f"{last}). Fix: check the engine pod's logs (model download, compilation, "
                                  "HBM fit) and the Service name/port in the spec")
-        time.sleep(interval_s)
+        time.sleep(max(0.0, min(interval_s, timeout_s - (time.monotonic() - start))))
 
 
 # ----- tool invocations ---------------------------------------------------------------------------------
