@@ -97,8 +97,19 @@ def _object_url(bucket: str, name: str) -> str:
 
 
 def upload_url(bucket: str, name: str) -> str:
-    q = urllib.parse.urlencode({"uploadType": "media", "name": name, "ifGenerationMatch": "0"})
+    q = urllib.parse.urlencode({"uploadType": "multipart", "ifGenerationMatch": "0"})
     return f"{_base()}/upload/storage/v1/b/{urllib.parse.quote(bucket, safe='')}/o?{q}"
+
+
+def multipart_body(name: str, data: bytes, content_type: str) -> tuple[bytes, str]:
+    """A JSON API multipart upload (metadata part, then the bytes), as cloud.google.com/storage/docs/
+    uploading-objects describes and google-cloud-storage sends for small objects."""
+    boundary = "tpustack-" + os.urandom(12).hex()
+    meta = json.dumps({"name": name, "contentType": content_type}).encode()
+    body = (f"--{boundary}\r\nContent-Type: application/json; charset=UTF-8\r\n\r\n".encode() + meta
+            + f"\r\n--{boundary}\r\nContent-Type: {content_type}\r\n\r\n".encode() + data
+            + f"\r\n--{boundary}--\r\n".encode())
+    return body, f"multipart/related; boundary={boundary}"
 
 
 def _stdlib_exists(bucket: str, name: str) -> bool:
@@ -130,7 +141,8 @@ def write_new(uri: str, data: bytes, content_type: str = "application/octet-stre
         return uri
     if _stdlib_exists(bucket, name):
         raise taken
-    status, body = _request("POST", upload_url(bucket, name), data, {"Content-Type": content_type})
+    payload, ctype = multipart_body(name, data, content_type)
+    status, body = _request("POST", upload_url(bucket, name), payload, {"Content-Type": ctype})
     if status == 412:
         raise taken
     if status not in (200, 201):
