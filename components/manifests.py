@@ -41,6 +41,16 @@ TEMPLATES = ROOT / "manifests"
 ENV = jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATES)), undefined=jinja2.StrictUndefined,
                          autoescape=False, keep_trailing_newline=True)
 
+
+def _tojson(value: Any) -> str:
+    """JSON (valid YAML flow) for maps and lists; a missing value fails as loudly as everywhere else."""
+    if isinstance(value, jinja2.Undefined):
+        value._fail_with_undefined_error()
+    return json.dumps(value, sort_keys=True)
+
+
+ENV.filters["tojson"] = _tojson
+
 # Which templates make each app (apply order inside an app: config before workloads).
 APP_TEMPLATES: dict[str, dict[str, list[str]]] = {
     "checkpoint": {"jetstream-maxtext": ["jetstream-maxtext/checkpoint-job.yaml.j2"]},
@@ -277,8 +287,9 @@ def context(cfg: StackConfig) -> dict[str, Any]:
             ports = [{"name": "http", "port": port, "targetPort": port, "protocol": "TCP"}]
         else:
             metrics = {"port": JETSTREAM_METRICS_PORT, "path": "/"}
-            ports = [{"name": "http", "port": port, "targetPort": port, "protocol": "TCP"},
-                     {"name": "grpc", "port": JETSTREAM_GRPC_PORT, "targetPort": JETSTREAM_GRPC_PORT,
+            # Port names as the ai-on-gke JetStream sample's Service.
+            ports = [{"name": "jetstream-http", "port": port, "targetPort": port, "protocol": "TCP"},
+                     {"name": "jetstream-grpc", "port": JETSTREAM_GRPC_PORT, "targetPort": JETSTREAM_GRPC_PORT,
                       "protocol": "TCP"},
                      {"name": "metrics", "port": JETSTREAM_METRICS_PORT, "targetPort": JETSTREAM_METRICS_PORT,
                       "protocol": "TCP"}]
