@@ -1,0 +1,187 @@
+"""The Serving component under Pulumi's mock engine (components/plan.py's recording monitor).
+
+A small program declares a cluster provider, a node pool and a workload SA stand-in, then Serving; the
+tests read what the engine received: children, providers, dependencies, the objects of each ConfigGroup.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+
+import pytest
+
+from components import k8s_keys, manifests, plan, serving
+from components.config import load_config
+from components.errors import ConfigError
+from conftest import BASE, as_engine_values
+
+PROGRAM = '''
+import pulumi
+import pulumi_gcp as gcp
+import pulumi_kubernetes as k8s
+
+from components.config import from_pulumi
+from components.serving import Serving
+
+cfg = from_pulumi()
+provider = k8s.Provider("cluster-k8s", kubeconfig="{}")
+pool = gcp.container.NodePool("pool", cluster="c", location=cfg.region, node_count=1)
+wl = gcp.serviceaccount.Account("wl", account_id="tps-t-wl", project=cfg.project)
+token = pulumi.Output.secret(cfg.hf_token.get_secret_value()) if cfg.hf_token else None
+svc = Serving("serving", cfg, provider=provider, workload_sa_email=wl.email, hf_token=token, depends_on=[pool])
+pulumi.export("endpoint", svc.endpoint)
+'''
+SENTINEL = "hf_SENTINEL_do_not_leak_0123456789"
+CG = "kubernetes:yaml/v2:ConfigGroup"
+GKE_STACKS = ["gke-vllm-v6e", "gke-vllm-gpu", "gke-vllm-v6e-multihost", "gke-jetstream-v5e"]
+
+
+@pytest.fixture(scope="module")
+def program(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("prog") / "__main__.py"
+    path.write_text(PROGRAM)
+    return path
+
+
+_RUNS: dict[str, tuple] = {}
+
+
+def run_stack(stack: str, program: Path):
+    """Records of the program for a shipped stack, with the token replaced by SENTINEL."""
+    if stack not in _RUNS:
+        values, secrets = plan.read_stack_file(stack)
+        values = {**values, "tpustack:hfToken": SENTINEL}
+        monitor, outputs = plan.run_program(stack, values, secrets | {"tpustack:hfToken"}, program)
+        _RUNS[stack] = (monitor.records, outputs, load_config(values, secrets | {"tpustack:hfToken"}, stack))
+    return _RUNS[stack]
+
+
+def by_type(records, typ):
+    return [r for r in records if r.type == typ]
+
+
+def one(records, typ):
+    found = by_type(records, typ)
+    assert len(found) == 1, [r.urn for r in found]
+    return found[0]
+
+
+def unwrap(value):
+    """The engine carries secret values wrapped in a signature object; look inside it."""
+    if isinstance(value, dict) and "value" in value and "4dabf18193072939515e22adb298388d" in value:
+        return value["value"]
+    return value
+
+
+class TestServingChildren:
+    @pytest.mark.parametrize("stack", GKE_STACKS)
+    def test_children_names_parent_and_provider(self, stack, program):
+        records, _, _ = run_stack(stack, program)
+        comp = one(records, "tpustack:serving:Serving")
+        provider = one(records, "pulumi:providers:kubernetes")
+        children = [r for r in records if r.parent == comp.urn]
+        assert children and all(r.name.startswith("serving-") for r in children)
+        for r in children:
+            assert r.options["provider"].startswith(provider.urn), r.urn
+        assert {r.type for r in children} >= {"kubernetes:core/v1:Namespace", "kubernetes:core/v1:ServiceAccount",
+                                              "kubernetes:core/v1:Secret", CG}
+
+    @pytest.mark.parametrize("stack", GKE_STACKS)
+    def test_every_child_waits_for_the_node_pool(self, stack, program):
+        records, _, _ = run_stack(stack, program)
+        comp = one(records, "tpustack:serving:Serving")
+        pool = one(records, "gcp:container/nodePool:NodePool")
+        for r in records:
+            if r.parent == comp.urn:
+                assert pool.urn in r.depends_on, r.urn
+
+    @pytest.mark.parametrize("stack", GKE_STACKS)
+    def test_config_groups_carry_the_rendered_objects(self, stack, program):
+        records, _, cfg = run_stack(stack, program)
+        want = manifests.render(cfg).apps
+        groups = {r.name.removeprefix("serving-"): r for r in by_type(records, CG)}
+        assert set(groups) == set(want)
+        for app, objs in want.items():
+            assert json.dumps(groups[app].inputs["objs"], sort_keys=True) == json.dumps(objs, sort_keys=True)
+
+    @pytest.mark.parametrize("stack", GKE_STACKS)
+    def test_apps_apply_in_order(self, stack, program):
+        records, _, _ = run_stack(stack, program)
+        groups = {r.name.removeprefix("serving-"): r for r in by_type(records, CG)}
+        ns = one(records, "kubernetes:core/v1:Namespace")
+        ksa = one(records, "kubernetes:core/v1:ServiceAccount")
+        for g in groups.values():
+            assert {ns.urn, ksa.urn} <= set(g.depends_on)
+        assert groups["serving"].urn in groups["benchmark"].depends_on
+        if "checkpoint" in groups:
+            assert groups["checkpoint"].urn in groups["serving"].depends_on
+
+    def test_workload_identity_annotation(self, program):
+        records, _, cfg = run_stack("gke-vllm-v6e", program)
+        ksa = one(records, "kubernetes:core/v1:ServiceAccount")
+        wl = one(records, "gcp:serviceaccount/account:Account")
+        assert ksa.inputs["metadata"]["name"] == k8s_keys.SERVING_KSA
+        assert ksa.inputs["metadata"]["namespace"] == k8s_keys.NAMESPACE
+        assert ksa.inputs["metadata"]["annotations"] == {
+            k8s_keys.WI_ANNOTATION: f"{wl.inputs['accountId']}@{cfg.project}.iam.gserviceaccount.com"}
+        pods = [pod for o in manifests.render(cfg).objects() for _, pod in manifests.pod_specs(o)]
+        assert pods and all(p["serviceAccountName"] == k8s_keys.SERVING_KSA for p in pods)
+
+    def test_lws_controller_only_for_multi_host(self, program):
+        records, _, _ = run_stack("gke-vllm-v6e-multihost", program)
+        rel = one(records, "kubernetes:helm.sh/v3:Release")
+        assert rel.inputs["chart"] == serving.LWS_CHART and rel.inputs["version"] == serving.LWS_CHART_VERSION
+        assert rel.inputs["namespace"] == serving.LWS_NAMESPACE and rel.inputs["createNamespace"] is True
+        assert rel.inputs["values"]["image"]["manager"]["tag"] == serving.LWS_IMAGE_TAG
+        group = next(r for r in by_type(records, CG) if r.name == "serving-serving")
+        assert rel.urn in group.depends_on
+        for stack in ("gke-vllm-v6e", "gke-vllm-gpu", "gke-jetstream-v5e"):
+            assert not by_type(run_stack(stack, program)[0], "kubernetes:helm.sh/v3:Release")
+
+    def test_plan_reads_every_object(self, program):
+        records, _, cfg = run_stack("gke-jetstream-v5e", program)
+        objs = plan.manifests_of(records)
+        kinds = [o["kind"] for o in objs]
+        assert {"Namespace", "ServiceAccount", "Secret"} <= set(kinds)
+        assert len(objs) == 3 + len(manifests.render(cfg).objects())
+
+    def test_endpoint_output(self, program):
+        _, outputs, _ = run_stack("gke-jetstream-v5e", program)
+        assert outputs["endpoint"] == "http://jetstream.tpustack.svc.cluster.local:8000"
+
+
+class TestTokenOnlyInTheSecret:
+    @pytest.mark.parametrize("stack", GKE_STACKS)
+    def test_token_reaches_only_the_secret(self, stack, program):
+        records, _, _ = run_stack(stack, program)
+        holders = [r for r in records if SENTINEL in json.dumps(r.inputs)]
+        assert [r.type for r in holders] == ["kubernetes:core/v1:Secret"]
+        secret = holders[0]
+        assert secret.inputs["metadata"]["name"] == k8s_keys.HF_SECRET
+        assert unwrap(secret.inputs["stringData"]) == {k8s_keys.HF_SECRET_KEY: SENTINEL}
+        assert "data" not in secret.inputs
+
+
+class TestFailsBeforeDeclaring:
+    def test_manifest_problem_declares_no_child(self, program):
+        doc = copy.deepcopy(BASE)
+        doc["tpustack:engine"] = {"name": "vllm", "hpaMaxReplicas": 4}  # more replicas than the pool holds
+        values = as_engine_values(doc)
+        with pytest.raises(ConfigError) as e:
+            plan.run_program("t", values, {"tpustack:hfToken"}, program)
+        assert any(p.startswith("tpustack:engine.hpaMaxReplicas:") for p in e.value.problems)
+        declared = e.value.declared
+        assert not [r for r in declared if r.type.startswith(("tpustack:serving", "kubernetes:core", CG))]
+
+    def test_heartbeat_stack_has_no_secret_and_one_job_group(self, program):
+        doc = copy.deepcopy(BASE)
+        for k in ("tpustack:engine", "tpustack:benchmark", "tpustack:model", "tpustack:hfToken"):
+            doc.pop(k)
+        doc["tpustack:workload"] = {"iterations": 20}
+        monitor, _ = plan.run_program("hb", as_engine_values(doc), set(), program)
+        assert not by_type(monitor.records, "kubernetes:core/v1:Secret")
+        groups = by_type(monitor.records, CG)
+        assert [g.name for g in groups] == ["serving-heartbeat"]
+        assert [o["kind"] for o in groups[0].inputs["objs"]] == ["ConfigMap", "Job"]
