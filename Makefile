@@ -25,5 +25,9 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python tests/bench_plan.py
 
+.PHONY: bench-heartbeat
+bench-heartbeat: $(STAMP)
+	$(BIN)/python tests/bench_heartbeat.py
+
 clean:
 	rm -rf $(VENV) .pytest_cache
