@@ -21,6 +21,10 @@ from .tpu_vm import TpuVm
 def build(cfg: StackConfig) -> dict[str, pulumi.Resource]:
     """Declare every resource of the stack. Only called with a fully validated config."""
     built: dict[str, pulumi.Resource] = {}
+    if cfg.target == "gke":
+        from . import manifests
+
+        manifests.render(cfg)  # Kubernetes objects are checked before any resource is declared
     services = built["services"] = ProjectServices("apis", cfg)
     results = built["results"] = ResultsStore("results", cfg, depends_on=[services.ready])
     pulumi.export("target", cfg.target)
@@ -59,4 +63,11 @@ def build(cfg: StackConfig) -> dict[str, pulumi.Resource]:
     pulumi.export("getCredentials", pulumi.Output.concat(
         "gcloud container clusters get-credentials ", gke.cluster.name, " --region ", cfg.region,
         " --project ", cfg.project))
+    from .serving import Serving
+
+    assert identity.workload_sa is not None
+    token = pulumi.Output.secret(cfg.hf_token.get_secret_value()) if cfg.hf_token is not None else None
+    built["serving"] = Serving("k8s", cfg, provider=gke.provider, workload_sa_email=identity.workload_sa.email,
+                               hf_token=token, depends_on=[pools.system, pools.accelerator,
+                                                           built["workload_identity"]])
     return built
