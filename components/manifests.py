@@ -33,7 +33,7 @@ import yaml
 
 from . import k8s_keys, naming
 from .catalog import TpuShape
-from .config import DEFAULT_IMAGES, StackConfig, VllmConfig
+from .config import DEFAULT_IMAGES, MaxTextConfig, StackConfig, VllmConfig
 from .errors import ConfigError, problem
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -343,10 +343,7 @@ def _checkpoint_output(cfg: StackConfig) -> str:
 
 def _maxtext_context(cfg: StackConfig) -> dict[str, Any]:
     assert cfg.engine is not None and cfg.model is not None
-    mt = cfg.engine.maxtext
-    from .config import MaxTextConfig
-
-    mt = mt or MaxTextConfig()
+    mt = cfg.engine.maxtext or MaxTextConfig()
     family = maxtext_family(cfg)
     return {"model_name": cfg.model.maxtext_name, "tokenizer_path": MAXTEXT_FAMILIES[family][1],
             "per_device_batch_size": mt.per_device_batch_size,
@@ -616,6 +613,8 @@ def _schema_errors(obj: dict, minor: str) -> Iterator[str]:
         yield f"{'.'.join(str(p) for p in e.path) or '(object)'}: {e.message}"
     except kv.SchemaNotFoundError:
         yield f"no Kubernetes {minor} schema for {obj.get('apiVersion')} {obj.get('kind')}"
+    except kv.utils.VersionNotSupportedError:
+        yield f"kubernetes-validate has no schema for Kubernetes {minor}"
 
 
 def validation_minor(minor: str) -> str:

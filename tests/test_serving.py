@@ -15,7 +15,7 @@ import pytest
 from components import k8s_keys, manifests, plan, serving
 from components.config import load_config
 from components.errors import ConfigError
-from conftest import BASE, as_engine_values
+from conftest import BASE, as_engine_values, plan_config
 
 PROGRAM = '''
 import pulumi
@@ -174,6 +174,14 @@ class TestFailsBeforeDeclaring:
         assert any(p.startswith("tpustack:engine.hpaMaxReplicas:") for p in e.value.problems)
         declared = e.value.declared
         assert not [r for r in declared if r.type.startswith(("tpustack:serving", "kubernetes:core", CG))]
+
+    def test_stack_program_declares_nothing_on_a_manifest_problem(self):
+        """components/stack.py renders before its first resource, so the plan of a bad stack is empty."""
+        doc = copy.deepcopy(BASE)
+        doc["tpustack:engine"] = {"name": "vllm", "hpaMaxReplicas": 4}
+        with pytest.raises(ConfigError) as e:
+            plan_config(doc)
+        assert e.value.declared == []
 
     def test_heartbeat_stack_has_no_secret_and_one_job_group(self, program):
         doc = copy.deepcopy(BASE)
