@@ -118,6 +118,9 @@ class TestHonestCpuHeartbeat:
             heartbeat.run(backend="cpu", accelerator="v9z-1", shape=SMALL, iterations=1, trials=1)
         with pytest.raises(BenchmarkError, match="--iterations"):
             heartbeat.run(backend="cpu", shape=SMALL, iterations=0)
+        # auto on a machine without the named TPU must not quietly time the CPU under the TPU's name
+        with pytest.raises(BenchmarkError, match="--accelerator v6e-1 is a TPU.*Fix"):
+            heartbeat.run(backend="auto", accelerator="v6e-1", shape=SMALL, iterations=1, trials=1)
 
 
 class TestHeartbeatCli:

@@ -271,6 +271,10 @@ def run(*, backend: str = "auto", dtype: str = "float32", shape: tuple[int, int,
     chosen = resolve_backend(backend, acc_kind)
     started = _now()
     runner = make_runner(chosen, work, seed)
+    if backend == "auto" and acc_kind != "cpu" and runner.platform_kind == "cpu":
+        raise BenchmarkError(f"--accelerator {accelerator} is a {acc_kind.upper()}, but {chosen} sees none and "
+                             "would time the host CPU. Fix: run where the device is visible (TPU VM runtime, GPU "
+                             "node with drivers), or pass --backend cpu --accelerator cpu to time the CPU")
     roof = choose_roofline(accelerator, runner.platform_kind, dtype)
     for _ in range(warmup_blocks):
         runner.block(iterations)
