@@ -316,6 +316,11 @@ def run(spec: dict, *, run_id: str | None = None, workdir: Path | None = None,
             continue
         for f in raw:
             sink.put(f"raw/{i:03d}-{f.name}", f.read_bytes(), "application/json")
+        if spec["tool"] != "vllm-bench":
+            # Neither JetStream's benchmark_serving.py nor inference-perf sends a temperature: the server's
+            # default sampling applies, whatever load.temperature says.
+            record["conversions"].append(f"load.temperature {load.get('temperature')} not sent: {spec['tool']} "
+                                         "has no sampling flag; the server's default applies")
         record["server_metrics"] = scraper.summary()
         record["source_file"] = f"raw/{i:03d}-{raw[0].name}"
         results.finish(record, chips=spec.get("chips"), index=i, load=load,

@@ -42,6 +42,7 @@ TOOL_COMMANDS = {
 DATASET_URLS = {
     "sharegpt": "https://huggingface.co/datasets/anon8231489123/ShareGPT_Vicuna_unfiltered/resolve/main/"
                 "ShareGPT_V3_unfiltered_cleaned_split.json",
+    "sonnet": "https://raw.githubusercontent.com/vllm-project/vllm/main/benchmarks/sonnet.txt",
 }
 # Tools each engine's API can be driven by (inference-perf server.type: vllm|sglang|tgi|mock, from
 # inference_perf/config/client/modelserver/config.py; JetStream serves gRPC + its own /v1/generate).
