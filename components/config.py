@@ -556,9 +556,10 @@ def _cross_problems(c: StackConfig):
     if is_tpu and shape.multi_host and c.target == "gke" and len(c.zones) != 1:
         yield problem("tpustack:zones", f"{shape.name} is multi-host and uses COMPACT placement, which needs a "
                       "single zone", f"list one zone, e.g. [{c.zones[0]}]")
-    if cap.type == "queued" and c.replicas > 1 and shape.multi_host:
-        yield problem("tpustack:engine.replicas", "queued provisioning admits one multi-host slice per request",
-                      "use replicas 1, or capacity on-demand / reservation")
+    if c.replicas > 1 and shape.multi_host:
+        # A GKE multi-host TPU node pool holds exactly one slice (node count = hosts of the topology).
+        yield problem("tpustack:engine.replicas", f"{shape.name} is a multi-host slice and a GKE TPU node pool "
+                      "holds exactly one slice", "use replicas 1 here and a second stack for another slice")
 
     # -- model must fit the HBM of one serving replica
     if c.model is not None:

@@ -19,6 +19,7 @@ Deliberately not done: Autopilot, multi-slice (JobSet), VPC creation, node auto-
 from __future__ import annotations
 
 import json
+import math
 
 import pulumi
 import pulumi_gcp as gcp
@@ -129,6 +130,10 @@ def accelerator_pool_args(config: StackConfig) -> dict:
                   "upgrade_settings": {"max_surge": 0, "max_unavailable": 1, "strategy": "SURGE"}}
     if shape.multi_host:
         args["placement_policy"] = {"type": "COMPACT", "tpu_topology": shape.topology}
+    if config.model is not None:
+        # Each host downloads the weights to local disk (emptyDir); the 100 GB default is too small for a
+        # 70B model. Room for the weights twice (download + conversion/cache) plus the images.
+        extra["disk_size_gb"] = max(100, math.ceil(config.model.weights_gib * 1.074 * 2) + 100)
     if isinstance(shape, GpuShape):
         extra["guest_accelerators"] = [{
             "type": shape.gke_accelerator, "count": shape.count,

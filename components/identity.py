@@ -52,6 +52,8 @@ class Identity(pulumi.ComponentResource):
             self._bucket_members("wl", results_bucket, RESULTS_ROLES, self.workload_sa)
             if (mb := model_bucket(config)) is not None:
                 self._bucket_members("wl-model", mb, MODEL_ROLES, self.workload_sa)
+            if config.engine and config.engine.compile_cache and config.shape.kind == "tpu":
+                self._compile_cache_member(results_bucket)
             outputs.update(nodeServiceAccount=self.node_sa.email, workloadServiceAccount=self.workload_sa.email)
         elif config.target == "tpu-vm":
             self.tpu_vm_sa = self._account("tpu", "TPU VM (tpustack)")
@@ -73,6 +75,22 @@ class Identity(pulumi.ComponentResource):
             role="roles/iam.workloadIdentityUser",
             member=k8s_keys.wi_member(self._config.project, k8s_keys.NAMESPACE, k8s_keys.SERVING_KSA),
             opts=pulumi.ResourceOptions(parent=self, depends_on=[cluster]),
+        )
+
+    def _compile_cache_member(self, bucket: pulumi.Input[str]) -> gcp.storage.BucketIAMMember:
+        """The compile cache rewrites its entries (GCS FUSE renames = copy + delete): objectUser, but only
+        under the cache prefix, through an IAM condition; results stay create-only."""
+        assert self.workload_sa is not None
+        prefix = pulumi.Output.concat("projects/_/buckets/", bucket, "/objects/", k8s_keys.COMPILE_CACHE_PREFIX, "/")
+        return gcp.storage.BucketIAMMember(
+            f"{self._name}-wl-compile-cache",
+            bucket=bucket,
+            role="roles/storage.objectUser",
+            member=self.workload_sa.member,
+            condition={"title": "tpustack-compile-cache-only",
+                       "description": "XLA compile cache entries of tpustack stacks",
+                       "expression": prefix.apply(lambda p: f'resource.name.startsWith("{p}")')},
+            opts=pulumi.ResourceOptions(parent=self),
         )
 
     # -- helpers ------------------------------------------------------------------------------------

@@ -41,3 +41,7 @@ LABEL_KEEP = "tpustack-keep"
 LABEL_APP = "app.kubernetes.io/name"
 LABEL_PART_OF = "app.kubernetes.io/part-of"
 LABEL_MANAGED_BY = "app.kubernetes.io/managed-by"
+
+# Bucket prefix of the XLA/JAX compile cache (GCS FUSE, one directory per stack). The serving KSA may replace
+# objects only under it; results elsewhere in the bucket stay write-once.
+COMPILE_CACHE_PREFIX = "xla-cache"

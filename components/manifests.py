@@ -261,7 +261,7 @@ def context(cfg: StackConfig) -> dict[str, Any]:
                       GKE_SERVER_LABEL: "vllm" if engine.name == "vllm" else "jetstream"}
         cache = None
         if engine.compile_cache and cfg.shape.kind == "tpu":
-            cache_dir = f"xla-cache/{stack_label}"
+            cache_dir = f"{k8s_keys.COMPILE_CACHE_PREFIX}/{stack_label}"
             cache = {"bucket": cfg.results_bucket, "dir": cache_dir, "path": CACHE_PATH,
                      "mount_options": f"implicit-dirs,only-dir={cache_dir}"}
         model_mount = download = None

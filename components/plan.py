@@ -170,9 +170,15 @@ def _invoke_result(token: str, args: dict[str, Any]) -> dict[str, Any]:
     return {}
 
 
+# How the engine marks a secret value inside a property map (pulumi.runtime.rpc._special_sig_key).
+_SIG_KEY, _SECRET_SIG = "4dabf18193072939515e22adb298388d", "1b47061264138c4ac30d75fd1eb44270"
+
+
 def _jsonable(v: Any) -> Any:
     import pulumi
 
+    if isinstance(v, dict) and v.get(_SIG_KEY) == _SECRET_SIG:
+        return _jsonable(v.get("value"))  # the plan shows the (placeholder) value where the secret goes
     if isinstance(v, pulumi.FileAsset):
         path = Path(v.path)
         full = path if path.is_absolute() else ROOT / path

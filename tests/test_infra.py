@@ -144,9 +144,17 @@ class TestGkeHardening:
     def test_workload_sa_can_only_write_results(self, stack):
         p = planned(stack)
         wl = [r for r in by_type(p, BIAM) if "-wl@" in r.inputs["member"]]
-        assert {(r.inputs["bucket"], r.inputs["role"]) for r in wl} == {
-            ("my-tpu-project-tpustack-results", "roles/storage.objectCreator"),
-            ("my-tpu-project-tpustack-results", "roles/storage.objectViewer")}
+        unconditional = {(r.inputs["bucket"], r.inputs["role"]) for r in wl if "condition" not in r.inputs}
+        assert unconditional == {("my-tpu-project-tpustack-results", "roles/storage.objectCreator"),
+                                 ("my-tpu-project-tpustack-results", "roles/storage.objectViewer")}
+        # replacing objects only under the compile-cache prefix (TPU stacks with the cache on)
+        for r in wl:
+            if "condition" in r.inputs:
+                assert r.inputs["role"] == "roles/storage.objectUser"
+                assert r.inputs["condition"]["expression"] == (
+                    'resource.name.startsWith("projects/_/buckets/my-tpu-project-tpustack-results/objects/'
+                    'xla-cache/")')
+        assert any("condition" in r.inputs for r in wl) is (cfg_of(stack).shape.kind == "tpu")
         assert not [r for r in by_type(p, PIAM) if "-wl@" in r.inputs["member"]], "no project-wide grants"
 
     def test_shielded_nodes(self, stack):
