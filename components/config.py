@@ -513,7 +513,9 @@ def _cross_problems(c: StackConfig):
                       "set tpustack:engine, or remove tpustack:benchmark")
     if c.benchmark is not None and c.engine is not None and c.benchmark.tool:
         compatible = {"vllm": {"vllm-bench", "inference-perf"},
-                      "jetstream-maxtext": {"jetstream-benchmark", "inference-perf"}}[c.engine.name]
+                      # inference-perf's model servers: vllm, sglang, tgi (kubernetes-sigs/inference-perf
+                      # docs/config.md, server.type): no JetStream.
+                      "jetstream-maxtext": {"jetstream-benchmark"}}[c.engine.name]
         if c.benchmark.tool not in compatible:
             yield problem("tpustack:benchmark.tool", f"{c.benchmark.tool} cannot drive {c.engine.name}",
                           f"use one of {sorted(compatible)}")

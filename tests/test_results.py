@@ -212,7 +212,7 @@ class TestToolCommandLines:
                             metrics_url="http://js:9100/metrics", results_uri="/tmp/x", git_revision="r")
         argv, _ = serving_bench.invocation(s, s["sweep"][0], tmp_path, 100, None)
         flags = dict(zip(argv, argv[1:]))
-        assert s["server"]["health_path"] == "/v1/health"
+        assert s["server"]["health_path"] == "/healthcheck"
         assert (flags["--server"], flags["--port"]) == ("js", "9000")
         assert flags["--dataset"] == "prefix_cache_test" and "--save-request-outputs" in argv
 

@@ -26,9 +26,12 @@ WORKLOAD_FILES: list[str] = [
     "workloads/serving_bench.py",
 ]
 
-# Readiness endpoints: vLLM's OpenAI server serves GET /health (vllm/entrypoints/openai/api_server.py);
-# JetStream's HTTP front end GET /v1/health (JetStream jetstream/entrypoints/http/api_server.py).
-HEALTH_PATHS = {"vllm": "/health", "jetstream-maxtext": "/v1/health"}
+# Readiness endpoints of what the manifests deploy: vLLM's OpenAI server serves GET /health
+# (vllm/entrypoints/openai/api_server.py); the JetStream pod's front end is the `jetstream-http` container of
+# the GKE JetStream samples, whose probes use GET /healthcheck on 8000 (manifests/jetstream-maxtext probes the
+# same path). JetStream's in-process FastAPI server (jetstream/entrypoints/http/api_server.py, /v1/health) is
+# not what runs there.
+HEALTH_PATHS = {"vllm": "/health", "jetstream-maxtext": "/healthcheck"}
 # JetStream's benchmark speaks gRPC to the server's orchestrator port (benchmark_serving.py --port default
 # 9000, the MaxText server's default too).
 JETSTREAM_GRPC_PORT = 9000
