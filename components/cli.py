@@ -75,8 +75,9 @@ def render_tree(p, console: Console, ttl_hours: float | None = None) -> None:
     if p.manifests:
         k8s = root.add(f"[magenta]kubernetes manifests[/] ({len(p.manifests)})")
         for m in p.manifests:
-            k8s.add(f"{m.get('kind')} {m.get('metadata', {}).get('namespace', 'default')}/"
-                    f"{m.get('metadata', {}).get('name')}")
+            meta = m.get("metadata", {})
+            where = f"{meta['namespace']}/" if meta.get("namespace") else ""
+            k8s.add(f"{m.get('kind')} {where}{meta.get('name')}")
     console.print(root)
     console.print(f"[bold]{len(p.resources)}[/] resources to create, {len(p.manifests)} Kubernetes objects")
     console.print(f"cost: [bold]${p.cost['hourly_usd']:.2f}/hour[/]", end="")
@@ -104,7 +105,9 @@ def write_manifests(p, directory: Path) -> list[Path]:
         meta = m.get("metadata", {})
         name = f"{i:03d}-{m.get('kind', 'object').lower()}-{meta.get('name', 'unnamed')}.yaml"
         path = directory / name
-        path.write_text(yaml.safe_dump(m, sort_keys=False))
+        head = {k: m[k] for k in ("apiVersion", "kind", "metadata") if k in m}
+        rest = {k: m[k] for k in sorted(m) if k not in head}
+        path.write_text(yaml.safe_dump({**head, **rest}, sort_keys=False))
         written.append(path)
     return written
 
