@@ -264,7 +264,7 @@ class LifecycleConfig(_Model):
 
 class ResultsConfig(_Model):
     bucket: str | None = None  # default: <project>-tpustack-results
-    existing: bool = False  # true: use a bucket made elsewhere; tpustack never manages it
+    # Experiments only look the bucket up (a `results` stack or a bucket you made); the results stack owns it.
     location: str | None = None  # default: the stack's region
 
     @field_validator("bucket")
