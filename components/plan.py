@@ -286,10 +286,15 @@ def plan(stack: str, stacks_dir: Path = STACKS_DIR, program: Path = PROGRAM) -> 
 
     Raises ConfigError (from the config gate, before the program declares anything).
     """
+    values, secrets = read_stack_file(stack, stacks_dir)
+    return plan_values(stack, values, secrets, program)
+
+
+def plan_values(stack: str, values: dict[str, str], secrets: set[str], program: Path = PROGRAM) -> Plan:
+    """Plan config values as the engine hands them over (``{"tpustack:key": str}``)."""
     from . import cost as cost_mod
     from .config import load_config
 
-    values, secrets = read_stack_file(stack, stacks_dir)
     cfg = load_config(values, secrets, stack)  # fail fast, before any runtime is set up
     monitor, outputs = run_program(stack, values, secrets, program)
     # Registration order depends on when inputs resolve (asynchronous); order parents first, then by URN,

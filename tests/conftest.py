@@ -49,16 +49,7 @@ STACKS = plan_mod.stack_names()
 
 def plan_config(cfg: dict, stack: str = "t") -> plan_mod.Plan:
     """Plan an in-memory config (as a stack file would hold it) under the mock engine."""
-    from components import cost
-    from components.config import load_config
-
-    values = as_engine_values(cfg)
-    secrets = {k for k in SECRETS if k in cfg}
-    conf = load_config(values, secrets, stack)
-    monitor, outputs = plan_mod.run_program(stack, values, secrets)
-    resources = sorted(monitor.records, key=lambda r: (r.urn.split("::")[2].count("$"), r.urn))
-    return plan_mod.Plan(stack=stack, resources=resources, manifests=plan_mod.manifests_of(resources),
-                         outputs=outputs, cost=cost.estimate(resources, conf), warnings=list(conf.warnings))
+    return plan_mod.plan_values(stack, as_engine_values(cfg), {k for k in SECRETS if k in cfg})
 
 
 def by_type(p: plan_mod.Plan, typ: str) -> list:
