@@ -189,35 +189,33 @@ def _is_argv(path: str, before: list, after: list) -> bool:
     return last in ("args", "command") or any(x.startswith("-") for x in [*before, *after])
 
 
+def _compare_keyed(before: dict, after: dict, keys: list, path_of) -> list[Change]:
+    """Added, removed and changed entries of two keyed collections (dict keys, or list items by name)."""
+    out: list[Change] = []
+    for k in keys:
+        p = path_of(k)
+        if k not in before:
+            out.append(Change(p, after=after[k]))
+        elif k not in after:
+            out.append(Change(p, before=before[k]))
+        else:
+            out.extend(compare(before[k], after[k], p))
+    return out
+
+
 def compare(before: Any, after: Any, path: str = "") -> list[Change]:
     """Every difference between two JSON values, by path."""
     if isinstance(before, dict) and isinstance(after, dict):
-        out: list[Change] = []
-        for k in sorted(set(before) | set(after), key=str):
-            p = _key_path(path, str(k))
-            if k not in before:
-                out.append(Change(p, after=after[k]))
-            elif k not in after:
-                out.append(Change(p, before=before[k]))
-            else:
-                out.extend(compare(before[k], after[k], p))
-        return out
+        keys = sorted(set(before) | set(after), key=str)
+        return _compare_keyed(before, after, keys, lambda k: _key_path(path, str(k)))
     if isinstance(before, list) and isinstance(after, list):
         if before == after:
             return []
         if _named(before) and _named(after):
             b = {i["name"]: i for i in before}
             a = {i["name"]: i for i in after}
-            out = []
-            for name in [*b, *(n for n in a if n not in b)]:
-                p = f"{path}[{name}]"
-                if name not in a:
-                    out.append(Change(p, before=b[name]))
-                elif name not in b:
-                    out.append(Change(p, after=a[name]))
-                else:
-                    out.extend(compare(b[name], a[name], p))
-            return out
+            names = [*b, *(n for n in a if n not in b)]
+            return _compare_keyed(b, a, names, lambda name: f"{path}[{name}]")
         if _is_argv(path, before, after):
             return [Change(path, before, after, text=argv_change(before, after))]
         if len(before) == len(after) and any(isinstance(x, (dict, list)) for x in before):
