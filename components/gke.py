@@ -1,17 +1,17 @@
 """GkeCluster and NodePools: a hardened GKE Standard cluster with a system pool and a TPU or GPU pool.
 
 Cluster: regional control plane, default pool removed, Workload Identity pool ``PROJECT.svc.id.goog``,
-shielded nodes, release channel, optional private nodes, Managed Prometheus (engine metrics via
-PodMonitoring) and the GCS FUSE CSI driver (weights from buckets), ``deletion_protection`` from
-``lifecycle`` (on for prod stacks, off for experiments so `pulumi destroy` works).
+shielded nodes, release channel, optional private nodes, Managed Prometheus (engine metrics via PodMonitoring)
+and the GCS FUSE CSI driver (weights from buckets), ``deletion_protection`` as the caller says (on for prod
+stacks, off for experiments so `pulumi destroy` works).
 
 Pools (after GKE's TPU docs and cluster-toolkit ``modules/compute/gke-node-pool``): every pool runs as the
-custom node SA with ``GKE_METADATA``, secure boot and integrity monitoring. The accelerator pool uses the
-catalog's machine type; a multi-host TPU slice gets ``placementPolicy {type: COMPACT, tpuTopology}`` and a
-fixed node count of hosts x replicas (GKE rejects a topology on single-host pools); capacity maps to
-spot, a specific reservation, flex-start (``nodeConfig.flexStart``, no reservation, auto-repair off,
-autoscaling from 0) or queued provisioning (``queuedProvisioning.enabled``, same rules). GPU pools attach
-the GPUs with GKE-managed driver installation. Long timeouts: TPU pool creation waits for capacity.
+custom node SA with ``GKE_METADATA``, secure boot and integrity monitoring. The accelerator pool is an
+``AcceleratorPool`` (tpustack.config.derived): a multi-host TPU slice gets ``placementPolicy {type: COMPACT,
+tpuTopology}`` and a fixed node count (GKE rejects a topology on single-host pools); capacity maps to spot, a
+specific reservation, flex-start (``nodeConfig.flexStart``, no reservation, auto-repair off, autoscaling from
+0) or queued provisioning (``queuedProvisioning.enabled``, same rules). GPU pools attach the GPUs with
+GKE-managed driver installation. Long timeouts: TPU pool creation waits for capacity.
 
 Deliberately not done: Autopilot, multi-slice (JobSet), VPC creation, node auto-provisioning.
 """
@@ -19,15 +19,16 @@ Deliberately not done: Autopilot, multi-slice (JobSet), VPC creation, node auto-
 from __future__ import annotations
 
 import json
-import math
+from dataclasses import dataclass
+from typing import Any
 
 import pulumi
 import pulumi_gcp as gcp
 import pulumi_kubernetes as k8s
 
-from . import k8s_keys, naming
-from .catalog import GpuShape
-from .config import StackConfig
+from tpustack.config.derived import AcceleratorPool
+
+from .base import inherited_depends_on
 
 SCOPES = ["https://www.googleapis.com/auth/cloud-platform"]
 CLUSTER_TIMEOUTS = pulumi.CustomTimeouts(create="45m", update="45m", delete="45m")
@@ -36,18 +37,27 @@ CLUSTER_TIMEOUTS = pulumi.CustomTimeouts(create="45m", update="45m", delete="45m
 POOL_TIMEOUTS = pulumi.CustomTimeouts(create="90m", update="90m", delete="60m")
 
 
-def hardened_node_config(config: StackConfig, service_account: pulumi.Input[str], machine_type: str,
-                         labels: pulumi.Input[dict], **extra) -> dict:
-    return {
+@dataclass(frozen=True)
+class NodeIdentity:
+    """What every node of the stack runs as and is labelled with."""
+
+    service_account: pulumi.Input[str]
+    resource_labels: pulumi.Input[dict[str, str]]  # GCP labels (expiry, stack, keep)
+    node_labels: dict[str, str]  # Kubernetes node labels tpustack sets
+
+
+def hardened_node_config(nodes: NodeIdentity, machine_type: str, **extra: Any) -> dict[str, Any]:
+    """A node config with the custom SA, GKE_METADATA and shielded nodes (the cluster's and every pool's)."""
+    config: gcp.container.NodePoolNodeConfigArgsDict = {
         "machine_type": machine_type,
-        "service_account": service_account,
+        "service_account": nodes.service_account,
         "oauth_scopes": SCOPES,
         "workload_metadata_config": {"mode": "GKE_METADATA"},
         "shielded_instance_config": {"enable_secure_boot": True, "enable_integrity_monitoring": True},
-        "resource_labels": labels,
-        "labels": {k8s_keys.LABEL_STACK: naming.label_value(config.stack)},
-        **extra,
+        "resource_labels": nodes.resource_labels,
+        "labels": dict(nodes.node_labels),
     }
+    return {**config, **extra}
 
 
 def kubeconfig(name: str, endpoint: str, ca: str) -> str:
@@ -64,49 +74,65 @@ def kubeconfig(name: str, endpoint: str, ca: str) -> str:
     }, sort_keys=True)
 
 
+@dataclass(frozen=True)
+class ClusterArgs:
+    project: str
+    name: str
+    region: str
+    zones: list[str]
+    nodes: NodeIdentity
+    system_machine_type: str
+    release_channel: str
+    min_master_version: str | None
+    deletion_protection: bool
+    network: str = "default"
+    subnetwork: str | None = None
+    private_nodes: bool = False
+    master_ipv4_cidr: str = "172.16.0.32/28"
+
+
 class GkeCluster(pulumi.ComponentResource):
     cluster: gcp.container.Cluster
     provider: k8s.Provider
     kubeconfig: pulumi.Output[str]
 
-    def __init__(self, name: str, config: StackConfig, *, node_service_account: pulumi.Input[str],
-                 labels: pulumi.Input[dict], depends_on: list[pulumi.Resource],
-                 opts: pulumi.ResourceOptions | None = None):
+    def __init__(self, name: str, args: ClusterArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("tpustack:gke:GkeCluster", name, None, opts)
-        net = config.network
-        private = {"enable_private_nodes": True, "enable_private_endpoint": False,
-                   "master_ipv4_cidr_block": net.master_ipv4_cidr} if net.private_nodes else None
+        private: gcp.container.ClusterPrivateClusterConfigArgsDict | None = None
+        if args.private_nodes:
+            private = {"enable_private_nodes": True, "enable_private_endpoint": False,
+                       "master_ipv4_cidr_block": args.master_ipv4_cidr}
         self.cluster = gcp.container.Cluster(
             f"{name}-cluster",
-            name=naming.resource_name(config.stack),
-            project=config.project,
-            location=config.region,
-            node_locations=list(config.zones),
-            network=net.network,
-            subnetwork=net.subnetwork,
+            name=args.name,
+            project=args.project,
+            location=args.region,
+            node_locations=list(args.zones),
+            network=args.network,
+            subnetwork=args.subnetwork,
             networking_mode="VPC_NATIVE",
             ip_allocation_policy={},
             private_cluster_config=private,
             remove_default_node_pool=True,
             initial_node_count=1,
             # The short-lived default pool is hardened too: it must not run as the Compute default SA.
-            node_config=hardened_node_config(config, node_service_account, config.gke.system_machine_type,
-                                             labels),
-            workload_identity_config={"workload_pool": f"{config.project}.svc.id.goog"},
+            node_config=hardened_node_config(args.nodes, args.system_machine_type),  # type: ignore[arg-type]
+            workload_identity_config={"workload_pool": f"{args.project}.svc.id.goog"},
             enable_shielded_nodes=True,
-            release_channel={"channel": config.gke.release_channel},
-            min_master_version=config.gke.min_master_version,
+            release_channel={"channel": args.release_channel},
+            min_master_version=args.min_master_version,
             addons_config={"gcs_fuse_csi_driver_config": {"enabled": True},
                            "http_load_balancing": {"disabled": False}},
             monitoring_config={"managed_prometheus": {"enabled": True},
                                "enable_components": ["SYSTEM_COMPONENTS"]},
             logging_config={"enable_components": ["SYSTEM_COMPONENTS", "WORKLOADS"]},
             master_auth={"client_certificate_config": {"issue_client_certificate": False}},
-            resource_labels=labels,
-            deletion_protection=config.lifecycle.protected,
-            opts=pulumi.ResourceOptions(parent=self, depends_on=depends_on, custom_timeouts=CLUSTER_TIMEOUTS,
-                                        # the default pool is removed after create; its config must not
-                                        # force replacement later
+            resource_labels=args.nodes.resource_labels,
+            deletion_protection=args.deletion_protection,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=inherited_depends_on(opts),
+                                        custom_timeouts=CLUSTER_TIMEOUTS,
+                                        # the default pool is removed after create; its config must not force
+                                        # replacement later
                                         ignore_changes=["nodeConfig", "initialNodeCount"]),
         )
         self.kubeconfig = pulumi.Output.secret(pulumi.Output.all(
@@ -118,89 +144,87 @@ class GkeCluster(pulumi.ComponentResource):
                                "kubeconfig": self.kubeconfig})
 
 
-def accelerator_pool_args(config: StackConfig) -> dict:
-    """NodePool arguments of the accelerator pool that depend only on config (capacity rule matrix)."""
-    shape = config.shape
-    cap = config.capacity
-    nodes = shape.hosts * config.replicas
-    extra: dict = {}
-    args: dict = {"node_locations": [config.zone],
-                  "management": {"auto_repair": config.auto_repair, "auto_upgrade": True},
-                  # Surge needs spare accelerators, which rarely exist; replace in place instead.
-                  "upgrade_settings": {"max_surge": 0, "max_unavailable": 1, "strategy": "SURGE"}}
-    if shape.multi_host:
-        args["placement_policy"] = {"type": "COMPACT", "tpu_topology": shape.topology}
-    if config.model is not None:
-        # Each host downloads the weights to local disk (emptyDir); the 100 GB default is too small for a
-        # 70B model. Room for the weights twice (download + conversion/cache) plus the images.
-        extra["disk_size_gb"] = max(100, math.ceil(config.model.weights_gib * 1.074 * 2) + 100)
-    if isinstance(shape, GpuShape):
-        extra["guest_accelerators"] = [{
-            "type": shape.gke_accelerator, "count": shape.count,
-            "gpu_driver_installation_config": {"gpu_driver_version": "LATEST"},
-        }]
-    if cap.type == "spot":
+@dataclass(frozen=True)
+class NodePoolsArgs:
+    project: str
+    region: str
+    cluster_name: pulumi.Input[str]
+    nodes: NodeIdentity
+    system_machine_type: str
+    system_node_count: int
+    system_zone: str
+    accelerator: AcceleratorPool
+
+
+def accelerator_pool_inputs(pool: AcceleratorPool) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(NodePool arguments, extra nodeConfig) of the accelerator pool: the capacity rule matrix as inputs."""
+    args: dict[str, Any] = {
+        "node_locations": [pool.zone],
+        "management": {"auto_repair": pool.auto_repair, "auto_upgrade": True},
+        # Surge needs spare accelerators, which rarely exist; replace in place instead.
+        "upgrade_settings": {"max_surge": 0, "max_unavailable": 1, "strategy": "SURGE"},
+    }
+    extra: dict[str, Any] = {}
+    if pool.compact_topology:
+        args["placement_policy"] = {"type": "COMPACT", "tpu_topology": pool.compact_topology}
+    if pool.disk_size_gb is not None:
+        extra["disk_size_gb"] = pool.disk_size_gb
+    if pool.gpu_type is not None:
+        extra["guest_accelerators"] = [{"type": pool.gpu_type, "count": pool.gpu_count,
+                                        "gpu_driver_installation_config": {"gpu_driver_version": "LATEST"}}]
+    if pool.spot:
         extra["spot"] = True
-    elif cap.type == "reservation":
-        assert cap.reservation is not None
+    elif pool.reservation is not None:
         extra["reservation_affinity"] = {"consume_reservation_type": "SPECIFIC_RESERVATION",
                                          "key": "compute.googleapis.com/reservation-name",
-                                         "values": [cap.reservation]}
-    elif cap.type in ("flex-start", "queued"):
-        # Nodes come only when a workload asks: start at 0, never from a reservation (cluster-toolkit
-        # gke-node-pool validations; GKE flex-start and DWS queued provisioning docs).
+                                         "values": [pool.reservation]}
+    elif pool.no_reservation:
+        # Nodes come only when a workload asks, never from a reservation (cluster-toolkit gke-node-pool
+        # validations; GKE flex-start and DWS queued provisioning docs).
         extra["reservation_affinity"] = {"consume_reservation_type": "NO_RESERVATION"}
-        if cap.type == "flex-start":
+        if pool.flex_start:
             extra["flex_start"] = True
-        else:
+        if pool.queued_provisioning:
             args["queued_provisioning"] = {"enabled": True}
-        args["initial_node_count"] = 0
-        args["autoscaling"] = {"total_min_node_count": 0, "total_max_node_count": nodes, "location_policy": "ANY"}
-        return {"args": args, "node_config_extra": extra}
-    if config.gke.autoscaling_max_nodes and not shape.multi_host:
-        args["initial_node_count"] = config.replicas
-        args["autoscaling"] = {"total_min_node_count": 0,
-                               "total_max_node_count": config.gke.autoscaling_max_nodes,
-                               "location_policy": "ANY"}
+    if pool.autoscaling is not None:
+        args["initial_node_count"] = pool.initial_nodes
+        args["autoscaling"] = {"total_min_node_count": pool.autoscaling.min_nodes,
+                               "total_max_node_count": pool.autoscaling.max_nodes, "location_policy": "ANY"}
     else:
-        args["node_count"] = nodes
-    return {"args": args, "node_config_extra": extra}
+        args["node_count"] = pool.node_count
+    return args, extra
 
 
 class NodePools(pulumi.ComponentResource):
     system: gcp.container.NodePool
     accelerator: gcp.container.NodePool
 
-    def __init__(self, name: str, config: StackConfig, *, cluster: gcp.container.Cluster,
-                 node_service_account: pulumi.Input[str], labels: pulumi.Input[dict],
-                 opts: pulumi.ResourceOptions | None = None):
+    def __init__(self, name: str, args: NodePoolsArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("tpustack:gke:NodePools", name, None, opts)
-        common = {"cluster": cluster.name, "project": config.project, "location": config.region}
+        deps = inherited_depends_on(opts)
+        common = {"cluster": args.cluster_name, "project": args.project, "location": args.region}
         self.system = gcp.container.NodePool(
             f"{name}-system",
             name="system",
-            node_count=config.gke.system_node_count,
-            node_locations=[config.zone],
-            node_config=hardened_node_config(config, node_service_account, config.gke.system_machine_type,
-                                             labels),
+            node_count=args.system_node_count,
+            node_locations=[args.system_zone],
+            node_config=hardened_node_config(args.nodes, args.system_machine_type),  # type: ignore[arg-type]
             management={"auto_repair": True, "auto_upgrade": True},
             **common,
-            opts=pulumi.ResourceOptions(parent=self, custom_timeouts=CLUSTER_TIMEOUTS,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=deps, custom_timeouts=CLUSTER_TIMEOUTS,
                                         delete_before_replace=True),
         )
-        shape = config.shape
-        spec = accelerator_pool_args(config)
-        autoscaled = "autoscaling" in spec["args"]
+        pool = args.accelerator
+        pool_args, node_extra = accelerator_pool_inputs(pool)
         self.accelerator = gcp.container.NodePool(
-            f"{name}-{shape.kind}",
-            name=naming.slug(f"{shape.kind}-{shape.name}", 40),
-            node_config=hardened_node_config(config, node_service_account, shape.machine_type, labels,
-                                             **spec["node_config_extra"]),
-            **spec["args"],
+            f"{name}-{pool.kind}",
+            name=pool.name,
+            node_config=hardened_node_config(args.nodes, pool.machine_type, **node_extra),  # type: ignore[arg-type]
+            **pool_args,
             **common,
             opts=pulumi.ResourceOptions(
-                parent=self, custom_timeouts=POOL_TIMEOUTS, delete_before_replace=True,
+                parent=self, depends_on=deps, custom_timeouts=POOL_TIMEOUTS, delete_before_replace=True,
                 # Let the autoscaler own the size of autoscaled pools.
-                ignore_changes=["nodeCount", "initialNodeCount"] if autoscaled else None),
+                ignore_changes=["nodeCount", "initialNodeCount"] if pool.autoscaling else None),
         )
         self.register_outputs({"system": self.system.name, "accelerator": self.accelerator.name})

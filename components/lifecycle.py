@@ -8,27 +8,33 @@ true. This component does not delete anything itself.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import pulumi
 import pulumiverse_time as time
 
-from . import k8s_keys, naming
-from .config import StackConfig
+from tpustack.core import names
+
+
+@dataclass(frozen=True)
+class LifecycleArgs:
+    ttl_minutes: int
+    base_labels: dict[str, str]  # GCP labels of every billable resource, without the expiry
 
 
 class Lifecycle(pulumi.ComponentResource):
-    labels: pulumi.Output[dict]
+    labels: pulumi.Output[dict[str, str]]
     expires_unix: pulumi.Output[str]
 
-    def __init__(self, name: str, config: StackConfig, opts: pulumi.ResourceOptions | None = None):
+    def __init__(self, name: str, args: LifecycleArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("tpustack:lifecycle:Lifecycle", name, None, opts)
-        ttl_minutes = int(round(config.lifecycle.ttl_hours * 60))
         self.expiry = time.Offset(
             f"{name}-expiry",
-            offset_minutes=ttl_minutes,
-            triggers={"ttlMinutes": str(ttl_minutes)},
+            offset_minutes=args.ttl_minutes,
+            triggers={"ttlMinutes": str(args.ttl_minutes)},
             opts=pulumi.ResourceOptions(parent=self),
         )
-        base = naming.stack_labels(config.stack, config.labels, config.lifecycle.keep)
+        base = dict(args.base_labels)
         self.expires_unix = self.expiry.unix.apply(lambda u: str(int(u)))
-        self.labels = self.expires_unix.apply(lambda u: {**base, k8s_keys.LABEL_EXPIRES: u})
+        self.labels = self.expires_unix.apply(lambda u: {**base, names.LABEL_EXPIRES: u})
         self.register_outputs({"expiresUnix": self.expires_unix, "expiresRfc3339": self.expiry.rfc3339})

@@ -14,41 +14,50 @@ without deleting data). Deliberately not done: lifecycle rules that expire resul
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import pulumi
 import pulumi_gcp as gcp
 
-from . import naming
-from .config import StackConfig
+from .base import inherited_depends_on
+
+
+@dataclass(frozen=True)
+class ResultsStoreArgs:
+    bucket: str
+    project: str
+    # True in the results stack (creates and owns the bucket); False in experiments (look it up).
+    own: bool
+    location: str
+    labels: dict[str, str]
 
 
 class ResultsStore(pulumi.ComponentResource):
     name: pulumi.Output[str]
     url: pulumi.Output[str]
-    bucket: gcp.storage.Bucket | None = None
+    owned: bool
 
-    def __init__(self, name: str, config: StackConfig, *, depends_on: list[pulumi.Resource],
-                 opts: pulumi.ResourceOptions | None = None):
+    def __init__(self, name: str, args: ResultsStoreArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("tpustack:results:ResultsStore", name, None, opts)
-        bucket_name = config.results_bucket
-        if config.target == "results":
-            self.bucket = gcp.storage.Bucket(
+        self.owned = args.own
+        if args.own:
+            bucket = gcp.storage.Bucket(
                 f"{name}-bucket",
-                name=bucket_name,
-                project=config.project,
-                location=(config.results.location or config.region).upper(),
+                name=args.bucket,
+                project=args.project,
+                location=args.location,
                 uniform_bucket_level_access=True,
                 public_access_prevention="enforced",
                 versioning={"enabled": True},
                 force_destroy=False,
                 deletion_policy="ABANDON",
-                labels=naming.stack_labels(config.stack, config.labels, keep=True),
-                opts=pulumi.ResourceOptions(parent=self, depends_on=depends_on, protect=True,
+                labels=args.labels,
+                opts=pulumi.ResourceOptions(parent=self, depends_on=inherited_depends_on(opts), protect=True,
                                             retain_on_delete=True),
             )
-            self.name, self.url = self.bucket.name, self.bucket.url
+            self.name, self.url = bucket.name, bucket.url
         else:
-            found = gcp.storage.get_bucket_output(name=bucket_name,
-                                                  opts=pulumi.InvokeOptions(parent=self))
+            found = gcp.storage.get_bucket_output(name=args.bucket, opts=pulumi.InvokeOptions(parent=self))
             self.name = found.name
             self.url = found.name.apply(lambda n: f"gs://{n}")
         self.register_outputs({"name": self.name, "url": self.url})

@@ -14,38 +14,33 @@ Deliberately not done: disabling APIs on destroy (other stacks and users of the 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import pulumi
 import pulumi_gcp as gcp
 import pulumiverse_time as time
 
-from .config import StackConfig
-
-BASE = ["iam.googleapis.com", "iamcredentials.googleapis.com", "cloudresourcemanager.googleapis.com",
-        "storage.googleapis.com", "logging.googleapis.com", "monitoring.googleapis.com"]
-BY_TARGET = {
-    "tpu-vm": ["tpu.googleapis.com", "compute.googleapis.com"],
-    "gke": ["container.googleapis.com", "compute.googleapis.com", "artifactregistry.googleapis.com"],
-    "results": [],
-}
 # The wait the provider guide's example uses; long enough for the 403 window reported in the issues above.
 PROPAGATION = "60s"
 
 
-def services_for(config: StackConfig) -> list[str]:
-    return sorted(set(BASE + BY_TARGET[config.target]))
+@dataclass(frozen=True)
+class ProjectServicesArgs:
+    project: str
+    services: list[str]
 
 
 class ProjectServices(pulumi.ComponentResource):
     services: dict[str, gcp.projects.Service]
     ready: pulumi.Resource
 
-    def __init__(self, name: str, config: StackConfig, opts: pulumi.ResourceOptions | None = None):
+    def __init__(self, name: str, args: ProjectServicesArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("tpustack:project:ProjectServices", name, None, opts)
-        wanted = services_for(config)
+        wanted = sorted(set(args.services))
         self.services = {
             api: gcp.projects.Service(
                 f"{name}-{api.split('.')[0]}",
-                project=config.project,
+                project=args.project,
                 service=api,
                 disable_on_destroy=False,
                 disable_dependent_services=False,

@@ -1,1 +1,3 @@
-"""Workloads that run on TPU VMs and in pods (heartbeat, serving benchmark, result normalizer)."""
+"""``tpustack.workloads``: code that runs on TPU VMs and in pods (heartbeat, serving benchmark runner, result
+normalizers, GCS writes). Imports nothing but the standard library and ``tpustack.core``; the rest of the
+package is never shipped to a pod (tpustack.render.payload collects what each entry point imports)."""

@@ -20,7 +20,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 
-from .errors import BenchmarkError
+from tpustack.core.errors import BenchmarkError
 
 API = "https://storage.googleapis.com"
 # Metadata server token endpoint (cloud.google.com/compute/docs/access/authenticate-workloads#applications)

@@ -20,7 +20,7 @@ synchronous so that loop is honest and our figure should match it; on XLA it tim
 graph keeps one matmul, which is how the handbook got 0.0056 ms.
 
 torch / torch_xla / jax are imported lazily: a TPU VM has only the one its startup script installed.
-Usage: python3 -m workloads.heartbeat --backend auto --dtype float32 --shape 128,4096,16384 \
+Usage: python3 -m tpustack.workloads.heartbeat --backend auto --dtype float32 --shape 128,4096,16384 \
     --iterations 100 --accelerator v6e-1 --out gs://BUCKET/STACK/RUN_ID/heartbeat.json
 """
 
@@ -40,7 +40,7 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from . import roofline
-from .errors import BenchmarkError
+from tpustack.core.errors import BenchmarkError
 
 SCHEMA = "tpustack.heartbeat/v1"
 BACKENDS = ("auto", "cpu", "cuda", "xla", "jax")
@@ -353,7 +353,7 @@ def summary_line(doc: dict[str, Any]) -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python3 -m workloads.heartbeat", description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(prog="python3 -m tpustack.workloads.heartbeat", description=__doc__.split("\n")[0])
     p.add_argument("--backend", choices=BACKENDS, default="auto")
     p.add_argument("--dtype", choices=tuple(DTYPES), default="float32")
     p.add_argument("--shape", default=",".join(map(str, SEED_SHAPE)), help="B,H,I (batch, hidden, intermediate)")

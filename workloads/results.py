@@ -45,7 +45,7 @@ import math
 from pathlib import Path
 from typing import Any, Iterable
 
-from .errors import BenchmarkError
+from tpustack.core.errors import BenchmarkError
 
 RECORD_SCHEMA = "tpustack.serving-point/v1"
 RUN_SCHEMA = "tpustack.serving-run/v1"

@@ -6,9 +6,7 @@ that floor is not a fast device, it is a broken measurement (timing dispatch ins
 compiler that dropped work), so ``check`` raises BenchmarkError and callers never print the figure as
 a result.
 
-Stdlib only. The heartbeat runs on TPU VMs where only workloads/ is copied (components/tpu_vm.py uploads
-workloads/*.py), so the per-chip facts below are a snapshot of components/catalog.py;
-tests/test_heartbeat.py fails when the two disagree (fix: copy the catalog's numbers here).
+Stdlib only (it runs on TPU VMs and in pods): the per-chip facts come from tpustack.core.catalog.
 """
 
 from __future__ import annotations
@@ -17,18 +15,8 @@ import os
 import platform
 from dataclasses import asdict, dataclass
 
-from .errors import BenchmarkError
-
-# --- snapshot of components/catalog.py (per chip: dense bf16 TFLOP/s, HBM GB/s) ------------------------
-TPU_PREFIXES = {"v4": "v4", "v5litepod": "v5e", "v5p": "v5p", "v6e": "v6e", "tpu7x": "tpu7x"}
-GPU_NAMES = {"l4": "l4", "a100": "a100-40gb", "a100-40gb": "a100-40gb", "a100-80gb": "a100-80gb",
-             "h100": "h100-80gb", "h100-80gb": "h100-80gb", "h200": "h200-141gb", "h200-141gb": "h200-141gb"}
-FAMILY_FACTS: dict[str, tuple[str, float, float]] = {
-    "v4": ("tpu", 275, 1200), "v5e": ("tpu", 197, 819), "v5p": ("tpu", 459, 2765),
-    "v6e": ("tpu", 918, 1638), "tpu7x": ("tpu", 2307, 7380),
-    "l4": ("gpu", 121, 300), "a100-40gb": ("gpu", 312, 1555), "a100-80gb": ("gpu", 312, 2039),
-    "h100-80gb": ("gpu", 989, 3350), "h200-141gb": ("gpu", 989, 4800),
-}
+from tpustack.core import catalog
+from tpustack.core.errors import BenchmarkError
 
 # The bandwidth floor only binds when the operands cannot stay on chip between iterations: below this size
 # an L2 cache (50 MB on H100/H200, 40 MB on A100, 48 MB on L4: NVIDIA datasheets) or TPU VMEM/CMEM can
@@ -62,12 +50,8 @@ class Roofline:
 
 def resolve_family(name: str) -> str | None:
     """Catalog family of a name users type (v6e-8 -> v6e, v5litepod-4 -> v5e, h100-8 -> h100-80gb)."""
-    head, _, count = name.strip().lower().rpartition("-")
-    if not count.isdigit():
-        return None
-    if head in TPU_PREFIXES:
-        return TPU_PREFIXES[head]
-    return GPU_NAMES.get(head)
+    shape = catalog.lookup(name)
+    return shape.family if shape is not None else None
 
 
 def accelerator_roofline(name: str) -> Roofline:
@@ -79,9 +63,11 @@ def accelerator_roofline(name: str) -> Roofline:
             f"--accelerator '{name}': not a catalog accelerator, so there is no roofline to check timings "
             "against. Fix: pass the catalog name of the machine (e.g. v6e-1, v5litepod-4, h100-1; "
             "`tpustack catalog` lists them) or 'cpu' for the host CPU")
-    kind, tflops, gbps = FAMILY_FACTS[family]
-    return Roofline(family, kind, float(tflops), float(gbps),
-                    f"components/catalog.py {family}: {tflops} TFLOP/s dense bf16, {gbps} GB/s HBM per chip")
+    shape = catalog.lookup(name)
+    assert shape is not None  # resolve_family found it
+    tflops, gbps = shape.peak_bf16_tflops_per_chip, shape.hbm_gbps_per_chip
+    return Roofline(family, shape.kind, float(tflops), float(gbps),
+                    f"tpustack catalog {family}: {tflops:g} TFLOP/s dense bf16, {gbps:g} GB/s HBM per chip")
 
 
 def _cpuinfo() -> tuple[set[str], float | None, str]:

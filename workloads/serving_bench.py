@@ -1,6 +1,6 @@
 """Serving-benchmark runner: the entry point of the benchmark Job.
 
-    python3 -m workloads.serving_bench --spec /opt/tpustack/spec/spec.json
+    python3 -m tpustack.workloads.serving_bench --spec /opt/tpustack/spec/spec.json
 
 1. Waits for the server's health endpoint (bounded by spec.timeouts.ready_s).
 2. Warm-up: the tool at the first sweep point with ``load.warmups`` requests; its results are discarded
@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from . import gcs, promscrape, results
-from .errors import BenchmarkError
+from tpustack.core.errors import BenchmarkError
 
 PERCENTILES_ARG = ",".join(str(p) for p in results.PERCENTILES)
 
@@ -335,7 +335,7 @@ def run(spec: dict, *, run_id: str | None = None, workdir: Path | None = None,
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python3 -m workloads.serving_bench", description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(prog="python3 -m tpustack.workloads.serving_bench", description=__doc__.split("\n")[0])
     p.add_argument("--spec", required=True, help="JSON spec written by workloads/spec.py bench_spec()")
     p.add_argument("--run-id", default=None)
     args = p.parse_args(argv)

@@ -1,0 +1,63 @@
+"""Where the CLI writes, and the one error path.
+
+stdout carries results (tables, JSON); stderr carries progress and errors. User-controlled text is never read
+as rich markup, and output to a pipe or a log is never folded at 80 columns. Every error a user can cause ends
+as one plain line per problem and the exit code of its kind (README "Exit codes"), never a traceback.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import NoReturn
+
+import typer
+from rich.console import Console
+
+from tpustack.core.errors import ConfigError, TpuStackError
+
+# Wide enough for a JSON line or a gcloud command when not on a terminal (a pipe, a CI log).
+PIPE_WIDTH = 400
+
+
+def _console(stderr: bool) -> Console:
+    stream = sys.stderr if stderr else sys.stdout
+    tty = stream.isatty()
+    return Console(stderr=stderr, highlight=False, soft_wrap=not tty, width=None if tty else PIPE_WIDTH)
+
+
+out = _console(stderr=False)
+err = _console(stderr=True)
+
+
+def say(text: str = "", *, end: str = "\n") -> None:
+    """A plain line on stdout: no markup, no highlighting, never folded."""
+    out.print(text, markup=False, highlight=False, soft_wrap=True, end=end)
+
+
+def warn(text: str) -> None:
+    err.print(text, markup=False, highlight=False, soft_wrap=True)
+
+
+def error_lines(e: TpuStackError) -> list[str]:
+    if isinstance(e, ConfigError):
+        where = f" (stack {e.stack})" if e.stack else ""
+        return [f"error: invalid config{where}:"] + [f"  {line}" for line in e.lines()]
+    return [f"error: {line}" if i == 0 else f"  {line}" for i, line in enumerate(str(e).splitlines() or [""])]
+
+
+def fail(e: TpuStackError) -> NoReturn:
+    for line in error_lines(e):
+        warn(line)
+    raise typer.Exit(e.exit_code)
+
+
+@contextmanager
+def progress(message: str, enabled: bool = True) -> Iterator[None]:
+    """A spinner on stderr for work over a second (only on a terminal, never in --json mode)."""
+    if enabled and err.is_terminal:
+        with err.status(message):
+            yield
+    else:
+        yield

@@ -1,0 +1,161 @@
+"""Infrastructure shapes derived from a validated config: one place for each, read by the program (component
+Args), the manifest renderer (cross-checks), the cost estimate and the rules.
+
+- ``accelerator_pool``: the accelerator node pool (size, autoscaling, capacity, placement, disk, labels), after
+  GKE's TPU docs and cluster-toolkit ``modules/compute/gke-node-pool``;
+- ``cluster_minor``: the Kubernetes minor the cluster runs (manifests are validated against its schema);
+- ``startup_minutes``: the serving pods' startup budget.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+
+from tpustack.core import names
+from tpustack.core.catalog import GIB, GpuShape, TpuShape
+
+from .model import StackConfig
+
+# Kubernetes minor a new cluster gets per release channel, assumed (the mock engine reports 1.33.5 for a REGULAR
+# cluster); gke.minMasterVersion pins it. Objects are validated against this minor's schema.
+CHANNEL_MINOR = {"RAPID": "1.34", "REGULAR": "1.33", "STABLE": "1.32"}
+UNPRIVILEGED_TPU_MINOR = (1, 28)  # GKE runs TPU containers without privileged mode from 1.28
+
+# Startup budget when engine.startupMinutes is unset: a budget, not a measurement. Weights at ~100 MB/s from
+# Hugging Face or GCS (10 s per GiB) plus XLA compilation and warm-up of every batch/length bucket.
+COMPILE_MINUTES = 20
+LOAD_SECONDS_PER_GIB = 10
+
+# Boot disk of an accelerator node: room for the weights twice (download + conversion/cache) plus the images;
+# the 100 GB default is too small for a 70B model. GB per GiB = 1.074.
+MIN_DISK_GB = 100
+GB_PER_GIB = GIB / 1e9
+
+
+def minor_tuple(minor: str) -> tuple[int, int]:
+    a, b = minor.split(".")[:2]
+    return int(a), int(b)
+
+
+def cluster_minor(cfg: StackConfig) -> str:
+    """The Kubernetes minor ("1.33") the stack's cluster runs: the pinned master version, else the channel's."""
+    pinned = cfg.gke.min_master_version
+    if pinned:
+        m = re.match(r"^(\d+)\.(\d+)", pinned)
+        if m:
+            return f"{m.group(1)}.{m.group(2)}"
+    return CHANNEL_MINOR[cfg.gke.release_channel]
+
+
+def startup_minutes(cfg: StackConfig) -> int:
+    if cfg.engine is not None and cfg.engine.startup_minutes:
+        return cfg.engine.startup_minutes
+    weights = cfg.model.weights_gib if cfg.model else 0.0
+    return COMPILE_MINUTES + math.ceil(weights * LOAD_SECONDS_PER_GIB / 60)
+
+
+def maxtext_family(cfg: StackConfig) -> str | None:
+    name = cfg.model.maxtext_name if cfg.model else None
+    return name.rsplit("-", 1)[0] if name and "-" in name else name
+
+
+@dataclass(frozen=True)
+class Autoscaling:
+    min_nodes: int
+    max_nodes: int
+
+
+@dataclass(frozen=True)
+class AcceleratorPool:
+    """The accelerator node pool of a gke stack: everything about it that depends only on config."""
+
+    name: str
+    kind: str  # tpu | gpu
+    machine_type: str
+    zone: str
+    # Fixed size, or autoscaled (then ``initial_nodes`` is where it starts).
+    node_count: int | None
+    initial_nodes: int | None
+    autoscaling: Autoscaling | None
+    # Nodes that run when the stack's replicas are up (what an hour costs).
+    expected_nodes: int
+    auto_repair: bool
+    spot: bool
+    flex_start: bool
+    queued_provisioning: bool
+    reservation: str | None  # SPECIFIC_RESERVATION by name
+    no_reservation: bool  # flex-start / queued: never from a reservation
+    compact_topology: str | None  # multi-host slices: COMPACT placement with this TPU topology
+    disk_size_gb: int | None
+    gpu_type: str | None
+    gpu_count: int | None
+    # Node labels tpustack sets on the pool; ``node_labels`` adds the ones GKE sets on such nodes.
+    labels: dict[str, str] = field(default_factory=dict)
+    gke_labels: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def max_nodes(self) -> int:
+        return self.autoscaling.max_nodes if self.autoscaling else (self.node_count or 0)
+
+    @property
+    def node_labels(self) -> dict[str, str]:
+        return {**self.labels, **self.gke_labels}
+
+
+def pool_labels(stack: str) -> dict[str, str]:
+    """Kubernetes labels tpustack puts on the nodes of every pool of a stack."""
+    return {names.LABEL_STACK: names.label_value(stack)}
+
+
+def accelerator_pool(cfg: StackConfig) -> AcceleratorPool:
+    """The accelerator pool (capacity rule matrix: cluster-toolkit gke-node-pool, GKE flex-start / DWS docs)."""
+    shape = cfg.shape
+    cap = cfg.capacity
+    nodes = shape.hosts * cfg.replicas
+    gke_labels: dict[str, str] = {}
+    if isinstance(shape, TpuShape):
+        gke_labels[names.TPU_ACCELERATOR_LABEL] = shape.gke_accelerator
+        gke_labels[names.TPU_TOPOLOGY_LABEL] = shape.topology
+    else:
+        gke_labels[names.GPU_ACCELERATOR_LABEL] = shape.gke_accelerator
+    if cap.type == "spot":
+        gke_labels[names.SPOT_LABEL] = "true"
+    node_count: int | None = nodes
+    initial: int | None = None
+    autoscaling: Autoscaling | None = None
+    if cap.type in ("flex-start", "queued"):
+        # Nodes come only when a workload asks: start at 0 (cluster-toolkit gke-node-pool validations).
+        node_count, initial, autoscaling = None, 0, Autoscaling(0, nodes)
+    elif cfg.gke.autoscaling_max_nodes and not shape.multi_host:
+        node_count, initial, autoscaling = None, cfg.replicas, Autoscaling(0, cfg.gke.autoscaling_max_nodes)
+    disk = None
+    if cfg.model is not None:
+        disk = max(MIN_DISK_GB, math.ceil(cfg.model.weights_gib * GB_PER_GIB * 2) + MIN_DISK_GB)
+    gpu = shape if isinstance(shape, GpuShape) else None
+    return AcceleratorPool(
+        name=names.slug(f"{shape.kind}-{shape.name}", 40), kind=shape.kind, machine_type=shape.machine_type,
+        zone=cfg.zone, node_count=node_count, initial_nodes=initial, autoscaling=autoscaling,
+        expected_nodes=nodes, auto_repair=cfg.auto_repair, spot=cap.type == "spot",
+        flex_start=cap.type == "flex-start", queued_provisioning=cap.type == "queued",
+        reservation=cap.reservation if cap.type == "reservation" else None,
+        no_reservation=cap.type in ("flex-start", "queued"),
+        compact_topology=shape.topology if shape.multi_host else None, disk_size_gb=disk,
+        gpu_type=gpu.gke_accelerator if gpu else None, gpu_count=gpu.count if gpu else None,
+        labels=pool_labels(cfg.stack), gke_labels=gke_labels)
+
+
+# ----- Google APIs a stack uses ---------------------------------------------------------------------------------
+BASE_SERVICES = ["iam.googleapis.com", "iamcredentials.googleapis.com", "cloudresourcemanager.googleapis.com",
+                 "storage.googleapis.com", "logging.googleapis.com", "monitoring.googleapis.com"]
+TARGET_SERVICES = {
+    "tpu-vm": ["tpu.googleapis.com", "compute.googleapis.com"],
+    "gke": ["container.googleapis.com", "compute.googleapis.com", "artifactregistry.googleapis.com"],
+    "results": [],
+}
+
+
+def services(cfg: StackConfig) -> list[str]:
+    """The APIs to enable for a stack (sorted, unique)."""
+    return sorted(set(BASE_SERVICES + TARGET_SERVICES[cfg.target]))

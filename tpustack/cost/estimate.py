@@ -1,0 +1,84 @@
+"""Hourly cost of a plan, per billable resource, from the price table (tpustack/cost/prices.yaml).
+
+Reads what the program declared (resource inputs, as the engine receives them) and prices TPU VMs, queued
+resources, node pools and the cluster fee. Each item says its basis so a reader can check the arithmetic.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+from tpustack.config import derived
+from tpustack.config.model import StackConfig
+from tpustack.core import catalog
+
+from .prices import price_table, machine_price, tpu_chip_price
+
+
+class PlannedResource(Protocol):
+    urn: str
+    type: str
+    inputs: dict[str, Any]
+
+
+def _node_pool_item(inputs: dict, cfg: StackConfig | None) -> tuple[float | None, str]:
+    node = inputs.get("nodeConfig") or {}
+    mt = node.get("machineType", "")
+    nodes = inputs.get("nodeCount") or inputs.get("initialNodeCount") or 0
+    autoscaling = inputs.get("autoscaling") or {}
+    grown = ""
+    if not nodes and autoscaling:
+        # Pools that scale from zero (flex-start, queued provisioning) cost what the workload brings up.
+        nodes = derived.accelerator_pool(cfg).expected_nodes if cfg and cfg.target == "gke" else 1
+        grown = " (scaled up from 0 by the workload)"
+    model = "flex_start" if node.get("flexStart") else "spot" if (node.get("spot") or node.get("preemptible")) \
+        else "on_demand"
+    overrides = cfg.prices if cfg else None
+    acc = catalog.machine_accelerators(mt)
+    if acc and acc[0] == "tpu":
+        price, why = tpu_chip_price(acc[1], model, overrides)
+        if price is None:
+            return None, why
+        return price * acc[2] * nodes, f"{nodes} x {mt} x {acc[2]} chips x ${price}/chip-h ({why}){grown}"
+    price, why = machine_price(mt, model, overrides)
+    if price is None:
+        return None, why
+    return price * nodes, f"{nodes} x {mt} x ${price}/h ({why}){grown}"
+
+
+def _tpu_vm_item(accel_type: str, spot: bool, cfg: StackConfig | None) -> tuple[float | None, str]:
+    shape = catalog.by_accelerator_type(accel_type)
+    if shape is None:
+        return None, f"unknown accelerator type {accel_type}"
+    price, why = tpu_chip_price(shape.family, "spot" if spot else "on_demand", cfg.prices if cfg else None)
+    if price is None:
+        return None, why
+    return price * shape.chips, f"{shape.chips} chips x ${price}/chip-h ({why})"
+
+
+def estimate(resources: list, cfg: StackConfig | None = None) -> dict[str, Any]:
+    """{"hourly_usd": total, "items": [{"urn", "hourly_usd", "basis"}]} over billable resources."""
+    items = []
+    for r in resources:
+        price: float | None = None
+        if r.type == "gcp:tpu/v2Vm:V2Vm":
+            sched = r.inputs.get("schedulingConfig") or {}
+            price, basis = _tpu_vm_item(r.inputs.get("acceleratorType", ""),
+                                        bool(sched.get("spot") or sched.get("preemptible")), cfg)
+        elif r.type == "gcp:tpu/v2QueuedResource:V2QueuedResource":
+            specs = (r.inputs.get("tpu") or {}).get("nodeSpecs") or []
+            price, basis = _tpu_vm_item(specs[0]["node"].get("acceleratorType", "") if specs else "", False, cfg)
+        elif r.type == "gcp:container/nodePool:NodePool":
+            price, basis = _node_pool_item(r.inputs, cfg)
+        elif r.type == "gcp:container/cluster:Cluster":
+            price, basis = price_table()["gke_cluster_hour"], "GKE Standard cluster management fee"
+        else:
+            continue
+        if price is None:
+            items.append({"urn": r.urn, "hourly_usd": 0.0, "basis": f"UNPRICED: {basis}"})
+            continue
+        discount = cfg.prices.discount if cfg else 0.0
+        if discount:
+            price, basis = price * (1 - discount), f"{basis}, less {discount:.0%} discount"
+        items.append({"urn": r.urn, "hourly_usd": float(round(price, 4)), "basis": basis})
+    return {"hourly_usd": float(round(sum(i["hourly_usd"] for i in items), 4)), "items": items}

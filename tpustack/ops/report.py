@@ -1,0 +1,292 @@
+"""`tpustack report`: compare runs from GCS prefixes or local directories.
+
+Reads what the runner and the heartbeat write (``<prefix>/<run_id>/run.json``, ``points/NNN.json``,
+``heartbeat.json``), or raw tool files (normalized on the fly, without metadata), and produces:
+
+* a table of sweep points (rich), ``report.csv`` and ``report.json``;
+* ``throughput_vs_latency.png``: output tokens/s against TTFT and TPOT per run, one colour per
+  engine/accelerator, the best point under the SLO starred;
+* cost: $/hour of the run's accelerators from the price table (tpustack/cost/prices.yaml) and its
+  capacity type, then $ per 1M output tokens = $/h / (output tok/s x 3600) x 1e6 and
+  $ per experiment = $/h x the run's wall time (start of readiness wait to last point);
+* the best point under a latency SLO: among points that kept up, had no failures and meet every SLO at
+  the chosen percentile, the lowest $ per 1M output tokens (the highest output tok/s per chip when a
+  price is unknown), which is how GKE Inference Quickstart picks a configuration.
+
+CLI side only (matplotlib, tpustack.cost); the Job never imports it.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tpustack.core import catalog
+from tpustack.core.errors import BenchmarkError
+from tpustack.cost import accelerator_hourly
+from tpustack.workloads import gcs, results
+
+CSV_COLUMNS = ["run_id", "stack", "engine", "accelerator", "chips", "capacity_type", "tool", "point",
+               "request_rate", "max_concurrency", "achieved_rate", "kept_up", "completed", "failed",
+               "requests_per_s", "output_tokens_per_s", "output_tokens_per_s_per_chip",
+               *[f"{m}_{p}_ms" for m in ("ttft", "tpot", "itl", "e2e") for p in ("p50", "p90", "p99")],
+               "goodput_rps", "hourly_usd", "usd_per_1m_output_tokens", "usd_per_experiment", "meets_slo",
+               "source"]
+
+
+@dataclass
+class Collection:
+    records: list[dict] = field(default_factory=list)
+    runs: dict[str, dict] = field(default_factory=dict)  # run_id -> run.json
+    heartbeats: list[dict] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+
+
+def _add(col: Collection, name: str, doc: Any, location: str) -> None:
+    if not isinstance(doc, dict):
+        return
+    schema = doc.get("schema")
+    parts = name.split("/")
+    if schema == results.RECORD_SCHEMA:
+        doc.setdefault("metadata", {}).setdefault("run_id", parts[-3] if len(parts) >= 3 else location)
+        doc["location"] = location
+        col.records.append(doc)
+    elif schema == results.RUN_SCHEMA:
+        col.runs[doc["run_id"]] = doc
+    elif schema == "tpustack.heartbeat/v1":
+        doc["location"] = location
+        col.heartbeats.append(doc)
+    elif "raw" not in parts[:-1] and results.detect_tool(doc):
+        # A tool's own file outside a run: normalized without metadata.
+        tool = results.detect_tool(doc)
+        run_id = parts[-2] if len(parts) >= 2 else "-"
+        if tool == "vllm-bench":
+            rec = results.normalize_vllm(doc, source_file=name)
+        elif tool == "jetstream-benchmark":
+            rec = results.normalize_jetstream(doc, source_file=name)
+        elif parts[-1].startswith("stage_"):
+            stage = parts[-1].split("_")[1]
+            rec = results.normalize_inference_perf(doc, stage=int(stage) if stage.isdigit() else 0,
+                                                   source_file=name)
+        else:
+            return
+        rec["metadata"] = {"run_id": run_id}
+        rec["location"] = location
+        col.records.append(rec)
+
+
+def collect(sources: list[str]) -> Collection:
+    col = Collection()
+    for src in sources:
+        if src.startswith("gs://"):
+            prefix = src.rstrip("/") + "/"
+            uris = [u for u in gcs.list_uris(prefix) if u.endswith(".json")]
+            if not uris:
+                raise BenchmarkError(f"{src}: no result objects under that prefix. Fix: pass "
+                                     "gs://BUCKET/STACK (or .../RUN_ID) as the runs were written")
+            for uri in uris:
+                try:
+                    doc = json.loads(gcs.read(uri))
+                except ValueError:
+                    col.skipped.append(uri)
+                    continue
+                _add(col, uri[len(prefix):], doc, uri)
+        else:
+            root = Path(src)
+            if not root.is_dir():
+                raise BenchmarkError(f"{src}: not a directory or gs:// prefix. Fix: pass a results directory "
+                                     "or gs://BUCKET/STACK")
+            for path in sorted(root.rglob("*.json")):
+                try:
+                    doc = json.loads(path.read_text())
+                except (OSError, ValueError):
+                    col.skipped.append(str(path))
+                    continue
+                _add(col, path.relative_to(root).as_posix(), doc, str(path))
+    col.records.sort(key=lambda r: (r["metadata"].get("run_id", ""), r["point"]["index"]))
+    return col
+
+
+# ----- cost --------------------------------------------------------------------------------------------
+def hourly_cost(meta: dict) -> tuple[float | None, str]:
+    """USD/hour of the run's accelerators (all replicas) at its capacity type's list price."""
+    name = meta.get("accelerator")
+    shape = catalog.lookup(name) if name else None
+    if shape is None:
+        return None, "no catalog accelerator in the run's metadata"
+    return accelerator_hourly(shape, meta.get("capacity_type") or "on-demand", int(meta.get("replicas") or 1))
+
+
+def _parse_time(s: str | None) -> dt.datetime | None:
+    try:
+        return dt.datetime.fromisoformat(s) if s else None
+    except ValueError:
+        return None
+
+
+def run_hours(run: dict | None, recs: list[dict]) -> float | None:
+    """Wall time of a run: the manifest's start to finish, else the sum of its points' durations."""
+    if run:
+        a, b = _parse_time(run.get("started_at")), _parse_time(run.get("finished_at"))
+        if a and b and b > a:
+            return (b - a).total_seconds() / 3600
+    durs = [r["duration_s"] for r in recs if r.get("duration_s")]
+    return sum(durs) / 3600 if durs else None
+
+
+# ----- rows, SLO, best point ---------------------------------------------------------------------------
+def meets_slo(rec: dict, slo: dict[str, float], pct: str) -> bool | None:
+    if not slo:
+        return None
+    for metric, limit in slo.items():
+        value = rec["latency_ms"][metric].get(pct)
+        if value is None or value > limit:
+            return False
+    return True
+
+
+def rows(col: Collection, slo: dict[str, float], pct: str = "p99") -> list[dict]:
+    by_run: dict[str, list[dict]] = {}
+    for r in col.records:
+        by_run.setdefault(r["metadata"].get("run_id", "-"), []).append(r)
+    out = []
+    for run_id, recs in by_run.items():
+        meta = recs[0]["metadata"]
+        hourly, basis = hourly_cost(meta)
+        hours = run_hours(col.runs.get(run_id), recs)
+        for r in recs:
+            t, lat, c = r["throughput"], r["latency_ms"], r["client"]
+            out_tps = t["output_tokens_per_s"]
+            per_m = hourly / (out_tps * 3600) * 1e6 if hourly is not None and out_tps else None
+            out.append({
+                "run_id": run_id, "stack": meta.get("stack"), "engine": meta.get("engine"),
+                "accelerator": meta.get("accelerator"), "chips": meta.get("chips"),
+                "capacity_type": meta.get("capacity_type"), "tool": r["tool"], "point": r["point"]["index"],
+                "request_rate": r["point"]["request_rate"], "max_concurrency": r["point"]["max_concurrency"],
+                "achieved_rate": c["achieved_rate"], "kept_up": c["kept_up"],
+                "completed": r["requests"]["completed"], "failed": r["requests"]["failed"],
+                "requests_per_s": t["requests_per_s"], "output_tokens_per_s": out_tps,
+                "output_tokens_per_s_per_chip": t["output_tokens_per_s_per_chip"],
+                **{f"{m}_{p}_ms": lat[m][p] for m in ("ttft", "tpot", "itl", "e2e") for p in ("p50", "p90", "p99")},
+                "goodput_rps": r["goodput"]["requests_per_s"], "hourly_usd": hourly, "cost_basis": basis,
+                "usd_per_1m_output_tokens": per_m,
+                "usd_per_experiment": hourly * hours if hourly is not None and hours else None,
+                "meets_slo": meets_slo(r, slo, pct), "source": r.get("location") or r["source_file"],
+                "conversions": r["conversions"],
+            })
+    return out
+
+
+def best(table: list[dict]) -> dict | None:
+    """Cheapest per output token among points that meet the SLO, kept up and lost no request."""
+    ok = [r for r in table if r["meets_slo"] is not False and r["kept_up"] is not False
+          and not r["failed"] and r["output_tokens_per_s"]]
+    if not ok:
+        return None
+    priced = [r for r in ok if r["usd_per_1m_output_tokens"] is not None]
+    if priced:
+        return min(priced, key=lambda r: r["usd_per_1m_output_tokens"])
+    return max(ok, key=lambda r: r["output_tokens_per_s_per_chip"] or r["output_tokens_per_s"])
+
+
+# ----- outputs -----------------------------------------------------------------------------------------
+def to_csv(table: list[dict]) -> str:
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=CSV_COLUMNS, extrasaction="ignore")
+    w.writeheader()
+    for r in table:
+        w.writerow({k: ("" if r.get(k) is None else r.get(k)) for k in CSV_COLUMNS})
+    return buf.getvalue()
+
+
+def plot(table: list[dict], best_row: dict | None, path: Path, slo: dict[str, float], pct: str) -> list[str]:
+    """Output tok/s vs TTFT and TPOT at the SLO percentile, one curve per run; returns the curve labels."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    def group(r: dict) -> tuple[str, str]:
+        return (r["engine"] or r["tool"], r["accelerator"] or "?")
+
+    groups = sorted({group(r) for r in table})
+    colours = {g: plt.get_cmap("tab10")(i % 10) for i, g in enumerate(groups)}
+    markers = "os^Dv<>pPX"
+    fig, axes = plt.subplots(1, 2, figsize=(13, 5.2))
+    labels = []
+    for i, run in enumerate(sorted({r["run_id"] for r in table})):
+        pts = sorted((r for r in table if r["run_id"] == run),
+                     key=lambda r: r["request_rate"] or r["max_concurrency"] or 0)
+        g = group(pts[0])
+        label = f"{run} ({g[0]} / {g[1]})"
+        drawn = False
+        for ax, metric in zip(axes, ("ttft", "tpot")):
+            xy = [(r["output_tokens_per_s"], r[f"{metric}_{pct}_ms"]) for r in pts
+                  if r[f"{metric}_{pct}_ms"] is not None and r["output_tokens_per_s"] is not None]
+            if xy:
+                ax.plot(*zip(*xy), marker=markers[i % len(markers)], color=colours[g], label=label)
+                drawn = True
+        if drawn:
+            labels.append(label)
+    for ax, metric in zip(axes, ("ttft", "tpot")):
+        if metric in slo:
+            ax.axhline(slo[metric], color="grey", linestyle="--", linewidth=1, label=f"SLO {slo[metric]:g} ms")
+        if best_row and best_row.get(f"{metric}_{pct}_ms") is not None:
+            ax.plot([best_row["output_tokens_per_s"]], [best_row[f"{metric}_{pct}_ms"]], marker="*",
+                    markersize=18, color="gold", markeredgecolor="black", linestyle="none",
+                    label="best under SLO")
+        ax.set_xlabel("output tokens/s (all replicas)")
+        ax.set_ylabel(f"{metric.upper()} {pct} (ms)")
+        ax.set_title(f"Throughput vs {metric.upper()} {pct}")
+        ax.grid(True, alpha=0.3)
+    axes[0].legend(fontsize=7, loc="best")
+    fig.suptitle("tpustack serving benchmark: one curve per run, one colour per engine / accelerator")
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return labels
+
+
+def heartbeat_rows(col: Collection) -> list[dict]:
+    out = []
+    for h in col.heartbeats:
+        w, r = h["workload"], h.get("result") or {}
+        out.append({"location": h["location"], "backend": h["backend"], "device": h["device"],
+                    "accelerator": h["accelerator"], "dtype": w["dtype"],
+                    "shape": f"{w['batch']}x{w['hidden']}x{w['intermediate']}", "ok": h["ok"],
+                    "ms_per_iteration": r.get("ms_per_iteration"), "achieved_tflops": r.get("achieved_tflops"),
+                    "fraction_of_roofline": r.get("fraction_of_roofline"), "error": h.get("error")})
+    return out
+
+
+def build(sources: list[str], out_dir: Path | None, slo: dict[str, float], pct: str = "p99") -> dict:
+    """Collect, price, rank and write the report files; returns the report document."""
+    if pct not in ("p50", "p90", "p99"):
+        raise BenchmarkError(f"--slo-percentile {pct}: unknown. Fix: p50, p90 or p99")
+    col = collect(sources)
+    if not col.records and not col.heartbeats:
+        raise BenchmarkError(f"no benchmark results found in {', '.join(sources)}. Fix: point at a directory or "
+                             "gs:// prefix holding run.json / points/*.json / heartbeat.json, or tool result files")
+    table = rows(col, slo, pct)
+    top = best(table)
+    doc = {"sources": sources, "slo_ms": slo, "slo_percentile": pct, "points": table, "best": top,
+           "runs": {k: {kk: v.get(kk) for kk in ("run_id", "stack", "status", "started_at", "finished_at", "uri")}
+                    for k, v in col.runs.items()},
+           "heartbeats": heartbeat_rows(col), "skipped": col.skipped, "files": {}}
+    if out_dir is not None:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        (out_dir / "report.csv").write_text(to_csv(table))
+        doc["files"]["csv"] = str(out_dir / "report.csv")
+        if table:
+            png = out_dir / "throughput_vs_latency.png"
+            doc["plot_series"] = plot(table, top, png, slo, pct)
+            doc["files"]["plot"] = str(png)
+        doc["files"]["json"] = str(out_dir / "report.json")
+        (out_dir / "report.json").write_text(json.dumps(doc, indent=2, default=str) + "\n")
+    return doc

@@ -1,0 +1,41 @@
+"""`tpustack plan`: run the project's real ``__main__.py`` under the mock engine and collect the plan.
+
+``plan(project, stack)`` validates the stack's config first (nothing runs on a bad config), then runs the
+program (tpustack.plan.engine) and returns a ``Plan`` (tpustack.plan.model): resources with their inputs as the
+engine receives them, the Kubernetes manifests, outputs, cost (tpustack.cost) and warnings. Secret config
+values (``secure:`` in the stack file) never reach the program: each is replaced by a placeholder first.
+"""
+
+from __future__ import annotations
+
+import os
+
+from tpustack import cost
+from tpustack.config import load_config
+from tpustack.config.project import Project, read_stack_file
+
+from .engine import run_program
+from .model import Plan, PlannedResource, manifests_of
+
+__all__ = ["Plan", "PlannedResource", "plan", "plan_values", "quiet_pulumi_logs"]
+
+
+def plan(project: Project, stack: str) -> Plan:
+    """Validate the stack's config, then run the program and collect the plan. Raises ConfigError."""
+    values, secrets = read_stack_file(project, stack)
+    return plan_values(project, stack, values, secrets)
+
+
+def plan_values(project: Project, stack: str, values: dict[str, str], secrets: set[str]) -> Plan:
+    """Plan config values as the engine hands them over (``{"tpustack:key": str}``)."""
+    cfg = load_config(values, secrets, stack)  # fail fast, before any runtime is set up
+    records, outputs = run_program(project.program, project.name, stack, values, secrets)
+    # Registration order depends on when inputs resolve (asynchronous); order parents first, then by URN, so
+    # the same stack always gives the same bytes.
+    resources = sorted(records, key=lambda r: (r.urn.split("::")[2].count("$"), r.urn))
+    return Plan(stack=stack, resources=resources, manifests=manifests_of(resources), outputs=outputs,
+                cost=cost.estimate(resources, cfg), warnings=list(cfg.warnings))
+
+
+def quiet_pulumi_logs() -> None:
+    os.environ.setdefault("PULUMI_PYTHON_LOG_LEVEL", "ERROR")

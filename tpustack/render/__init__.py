@@ -1,0 +1,115 @@
+"""Rendering: ``manifests/**/*.j2`` -> typed per-app context -> text -> parsed objects -> schema -> cross-checks.
+
+Apps of a gke stack, each one ConfigGroup (tpustack.components.serving), in apply order:
+  checkpoint  JetStream MaxText only: the Job that converts the Hugging Face checkpoint into GCS
+  serving     the engine (Deployment, or LeaderWorkerSet for a multi-host slice), Service,
+              PodDisruptionBudget, PodMonitoring, opt-in HPA
+  benchmark   the pod payload and spec ConfigMaps, the serving-benchmark Job
+  heartbeat   a gke stack with a workload and no engine: pod payload ConfigMap, the matmul heartbeat Job
+Not rendered here: the Namespace, the Workload Identity KSA and the Hugging Face token Secret; their values
+are Pulumi Outputs, so the Serving component declares them as typed resources.
+
+A TPU VM's startup script (``manifests/tpu-vm/startup.sh.j2``) renders through the same environment.
+Every failure is a ConfigError whose problems name the config key (or template) and the fix.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import yaml
+
+from tpustack.config import derived
+from tpustack.config.model import StackConfig
+from tpustack.core import engines, names
+from tpustack.core.errors import ConfigError, problem
+
+from . import context as ctx
+from .checks import cross_problems
+from .env import render_text
+from .payload import Payload, payload
+from .rendered import Rendered
+from .schema import schema_problems
+
+HEARTBEAT_ENTRY = "tpustack.workloads.heartbeat"
+BENCH_ENTRY = "tpustack.workloads.serving_bench"
+
+# Which templates make each app (apply order inside an app: config before workloads).
+SERVING_TEMPLATES = {
+    "vllm": ["vllm/deployment.yaml.j2"],
+    "vllm-multihost": ["vllm/leaderworkerset.yaml.j2"],
+    "jetstream-maxtext": ["jetstream-maxtext/deployment.yaml.j2"],
+}
+SERVING_EXTRAS = ["serving/service.yaml.j2", "serving/pdb.yaml.j2", "serving/podmonitoring.yaml.j2"]
+CHECKPOINT_TEMPLATES = ["jetstream-maxtext/checkpoint-job.yaml.j2"]
+BENCHMARK_TEMPLATES = ["_lib/workloads-configmap.yaml.j2", "benchmark/spec-configmap.yaml.j2",
+                       "benchmark/job.yaml.j2"]
+HEARTBEAT_TEMPLATES = ["_lib/workloads-configmap.yaml.j2", "heartbeat/job.yaml.j2"]
+TPU_VM_STARTUP = "tpu-vm/startup.sh.j2"
+
+__all__ = ["Rendered", "render", "render_template", "tpu_vm_startup", "payload", "Payload"]
+
+
+def render_template(template: str, context: Any) -> list[dict]:
+    """One template's objects (``c`` in the template is the app context)."""
+    text = render_text(template, c=context)
+    try:
+        return [d for d in yaml.safe_load_all(text) if d]
+    except yaml.YAMLError as e:
+        raise ConfigError([problem(f"manifests/{template}", f"renders to invalid YAML ({e})",
+                                   "fix the template; `tpustack plan --out DIR` shows what it rendered")]) from None
+
+
+def app_templates(cfg: StackConfig) -> dict[str, tuple[list[str], Any]]:
+    """{app: (templates, context)} of a gke stack, in apply order."""
+    out: dict[str, tuple[list[str], Any]] = {}
+    if cfg.engine is not None:
+        serving = ctx.serving_context(cfg)
+        if cfg.engine.name == "jetstream-maxtext" and cfg.model is not None and cfg.model.source == "huggingface":
+            out["checkpoint"] = (list(CHECKPOINT_TEMPLATES), ctx.checkpoint_context(cfg))
+        key = "vllm-multihost" if cfg.engine.name == "vllm" and cfg.shape.multi_host else cfg.engine.name
+        templates = SERVING_TEMPLATES[key] + SERVING_EXTRAS
+        if cfg.engine.hpa_max_replicas:
+            templates = templates + ["serving/hpa.yaml.j2"]
+        out["serving"] = (templates, serving)
+        if cfg.benchmark is not None:
+            out["benchmark"] = (list(BENCHMARK_TEMPLATES),
+                                ctx.benchmark_context(cfg, serving, payload(BENCH_ENTRY)))
+    elif cfg.workload is not None:
+        out["heartbeat"] = (list(HEARTBEAT_TEMPLATES), ctx.heartbeat_context(cfg, payload(HEARTBEAT_ENTRY)))
+    return out
+
+
+def render(cfg: StackConfig) -> Rendered:
+    """Render, validate and cross-check every Kubernetes object of a gke stack.
+
+    Raises ConfigError listing every problem. A stack that is not on GKE has no objects.
+    """
+    rendered = Rendered(cluster_minor=derived.cluster_minor(cfg) if cfg.target == "gke" else "")
+    if cfg.target != "gke" or not cfg.is_experiment:
+        return rendered
+    if cfg.hf_token is not None:
+        rendered.secrets[names.HF_SECRET] = {names.HF_SECRET_KEY}
+    for app, (templates, context) in app_templates(cfg).items():
+        objs = []
+        for t in templates:
+            for o in render_template(t, context):
+                rendered.sources[id(o)] = f"manifests/{t}"
+                objs.append(o)
+        rendered.apps[app] = objs
+    found = list(schema_problems([(o, rendered.source(o)) for o in rendered.objects()], rendered.cluster_minor))
+    found += list(cross_problems(cfg, rendered))
+    if found:
+        raise ConfigError(found, cfg.stack)
+    return rendered
+
+
+def tpu_vm_startup(cfg: StackConfig, workloads_uri: str, results_prefix: str, vm_name: str) -> str:
+    """The startup script of a tpu-vm stack: copy the heartbeat payload, install PyTorch/XLA, run it once."""
+    w = cfg.workload
+    if w is None:
+        raise ValueError("tpu_vm_startup needs a workload (config rules ensure a tpu-vm stack has one)")
+    return render_text(TPU_VM_STARTUP, vm_name=vm_name, stack=cfg.stack, workloads_uri=workloads_uri,
+                       results_prefix=results_prefix, pip_packages=engines.TPU_VM_PIP_PACKAGES,
+                       module=HEARTBEAT_ENTRY, backend="xla", dtype=w.dtype, shape=",".join(map(str, w.shape)),
+                       iterations=w.iterations, accelerator=cfg.shape.name)

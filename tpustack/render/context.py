@@ -1,0 +1,400 @@
+"""Typed per-app contexts: the values each template under ``manifests/`` reads, derived from a validated config.
+
+One frozen dataclass per app (``ServingContext``, ``CheckpointContext``, ``BenchmarkContext``,
+``HeartbeatContext``), each extending ``PodContext`` (namespace, service account, placement, secrets); templates
+read them as ``c.<field>``. Plain values only, no Pulumi Outputs: the objects are rendered, validated and
+cross-checked before any resource is declared.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from tpustack.config import derived
+from tpustack.config.model import MaxTextConfig, StackConfig, VllmConfig
+from tpustack.core import engines, names
+from tpustack.core.catalog import TpuShape
+
+from . import bench as bench_spec
+from .payload import CONFIGMAP_NAME, MOUNT_PATH, Payload
+
+PROBE_PERIOD_S = 10
+CACHE_PATH = "/xla-cache"
+WEIGHTS_PATH = "/data"  # --download-dir, as the GKE vLLM TPU sample
+MODEL_MOUNT_PATH = "/models"
+# `pulumi up` waits for readiness this much longer than the startup budget (image pull and scheduling).
+AWAIT_SLACK_S = 900
+
+
+# ----- pieces ------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Accel:
+    kind: str
+    resource: str
+    count: int
+    node_selector: dict[str, str]
+    tolerations: list[dict[str, str]]
+
+
+@dataclass(frozen=True)
+class SecretRef:
+    secret: str
+    key: str
+
+
+@dataclass(frozen=True)
+class GcsMount:
+    bucket: str
+    dir: str
+    path: str
+    mount_options: str
+
+
+@dataclass(frozen=True)
+class ScratchDir:
+    path: str
+    size: str
+
+
+@dataclass(frozen=True)
+class Probes:
+    period: int
+    startup_failures: int
+
+
+@dataclass(frozen=True)
+class Metrics:
+    port: int
+    path: str
+    selector: dict[str, str]
+    interval: str
+
+
+@dataclass(frozen=True)
+class Hpa:
+    target: dict[str, str]
+    min_replicas: int
+    max_replicas: int
+    metric: str
+    average_value: str
+
+
+@dataclass(frozen=True)
+class MaxText:
+    model_name: str
+    tokenizer_path: str
+    per_device_batch_size: int
+    max_prefill_predict_length: int
+    max_target_length: int
+    scan_layers: bool
+    weight_dtype: str
+    load_parameters_path: str
+    grpc_port: int
+    metrics_port: int
+    http_image: str
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    job_name: str
+    image: str
+    labels: dict[str, str]
+    annotations: dict[str, str]
+    command: list[str]
+    bucket: str
+    model_path: str
+    model_name: str
+    output_directory: str
+    version: str
+    cpu: str
+    memory: str
+
+
+@dataclass(frozen=True)
+class WorkloadCode:
+    """The pod payload as a ConfigMap (tpustack.render.payload)."""
+
+    name: str
+    module: str
+    mount_path: str
+    data: dict[str, str]
+    mount_items: list[dict[str, str]]
+
+
+@dataclass(frozen=True)
+class BenchJob:
+    job_name: str
+    spec_name: str
+    spec_dir: str
+    spec_path: str
+    image: str
+    spec_json: str
+    annotations: dict[str, str]
+
+
+@dataclass(frozen=True)
+class HeartbeatJob:
+    job_name: str
+    image: str
+    backend: str
+    dtype: str
+    shape: str
+    iterations: int
+    accelerator: str
+    out: str
+    annotations: dict[str, str]
+
+
+# ----- app contexts -------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class PodContext:
+    namespace: str
+    ksa: str
+    stack: str
+    privileged: bool
+    hf: SecretRef | None
+    accel: Accel
+    hosts: int
+    job_labels: dict[str, str]
+
+
+@dataclass(frozen=True)
+class ServingContext(PodContext):
+    name: str
+    selector: dict[str, str]
+    labels: dict[str, str]
+    pod_labels: dict[str, str]
+    leader_labels: dict[str, str]
+    worker_labels: dict[str, str]
+    workload_annotations: dict[str, str]
+    pod_annotations: dict[str, str]
+    image: str
+    port: int
+    tp: int
+    replicas: int | None
+    probes: Probes
+    drain_seconds: int
+    grace_seconds: int
+    cache: GcsMount | None
+    model_mount: GcsMount | None
+    download_dir: ScratchDir | None
+    model_arg: str
+    served_name: str | None
+    vllm: VllmConfig
+    server_command: list[str]
+    leader_command: list[str]
+    worker_command: list[str]
+    health_path: str
+    service_type: str
+    service_selector: dict[str, str]
+    service_ports: list[dict[str, Any]]
+    metrics: Metrics
+    hpa: Hpa | None
+    maxtext: MaxText | None
+
+    @property
+    def url(self) -> str:
+        """The engine's URL inside the cluster."""
+        return f"http://{self.name}.{self.namespace}.svc.cluster.local:{self.port}"
+
+
+@dataclass(frozen=True)
+class CheckpointContext(PodContext):
+    checkpoint: Checkpoint
+
+
+@dataclass(frozen=True)
+class BenchmarkContext(PodContext):
+    workloads: WorkloadCode
+    bench: BenchJob
+
+
+@dataclass(frozen=True)
+class HeartbeatContext(PodContext):
+    workloads: WorkloadCode
+    heartbeat: HeartbeatJob
+
+
+# ----- builders -----------------------------------------------------------------------------------------------
+def _accel(cfg: StackConfig) -> Accel:
+    shape = cfg.shape
+    stack_label = {names.LABEL_STACK: names.label_value(cfg.stack)}
+    if isinstance(shape, TpuShape):
+        return Accel("tpu", names.TPU_RESOURCE, shape.chips_per_host,
+                     {names.TPU_ACCELERATOR_LABEL: shape.gke_accelerator, names.TPU_TOPOLOGY_LABEL: shape.topology,
+                      **stack_label},
+                     [{"key": names.TPU_RESOURCE, "operator": "Exists", "effect": "NoSchedule"}])
+    return Accel("gpu", names.GPU_RESOURCE, shape.chips_per_host,
+                 {names.GPU_ACCELERATOR_LABEL: shape.gke_accelerator, **stack_label},
+                 [{"key": names.GPU_RESOURCE, "operator": "Exists", "effect": "NoSchedule"}])
+
+
+def pod_context(cfg: StackConfig) -> dict[str, Any]:
+    """The fields every app context shares, as keyword arguments."""
+    return {
+        "namespace": names.NAMESPACE, "ksa": names.SERVING_KSA, "stack": names.label_value(cfg.stack),
+        "privileged": bool(cfg.engine and cfg.engine.privileged),
+        "hf": SecretRef(names.HF_SECRET, names.HF_SECRET_KEY) if cfg.hf_token is not None else None,
+        "accel": _accel(cfg), "hosts": cfg.shape.hosts,
+        "job_labels": {names.LABEL_APP: "tpustack-jobs", **names.common_k8s_labels(cfg.stack)},
+    }
+
+
+def serving_context(cfg: StackConfig) -> ServingContext:
+    engine, model = cfg.engine, cfg.model
+    if engine is None or model is None:
+        raise ValueError("serving_context needs an engine and a model (config rules ensure it)")
+    stack_label = names.label_value(cfg.stack)
+    name = engines.SERVER_NAMES[engine.name]
+    selector = {names.LABEL_APP: name}
+    labels = {**selector, **names.common_k8s_labels(cfg.stack)}
+    minutes = derived.startup_minutes(cfg)
+    multi = cfg.shape.multi_host
+    wl_ann = {names.PULUMI_TIMEOUT: str(minutes * 60 + AWAIT_SLACK_S)}
+    if multi:
+        wl_ann[names.PULUMI_WAIT_FOR] = "condition=Available"
+        wl_ann[names.LWS_EXCLUSIVE_TOPOLOGY] = names.NODEPOOL_LABEL
+    pod_labels = {**labels, names.GKE_MODEL_LABEL: names.k8s_label_value(model.id.rstrip("/").rsplit("/", 1)[-1]),
+                  names.GKE_SERVER_LABEL: engines.GKE_SERVER_LABELS[engine.name]}
+    cache = None
+    if engine.compile_cache and cfg.shape.kind == "tpu":
+        cache_dir = f"{names.COMPILE_CACHE_PREFIX}/{stack_label}"
+        cache = GcsMount(cfg.results_bucket, cache_dir, CACHE_PATH, f"implicit-dirs,only-dir={cache_dir}")
+    model_mount = download = None
+    model_arg, served = model.id, None
+    if engine.name == "vllm":
+        if model.source == "gcs":
+            bucket, path = names.gcs_split(model.id)
+            # Read-only weights through the GCS FUSE file cache with parallel downloads (GKE vLLM TPU sample).
+            model_mount = GcsMount(bucket, path, MODEL_MOUNT_PATH,
+                                   f"implicit-dirs,only-dir={path},file-cache:enable-parallel-downloads:true,"
+                                   "file-cache:max-size-mb:-1")
+            model_arg, served = MODEL_MOUNT_PATH, path.rsplit("/", 1)[-1] or bucket
+        else:
+            download = ScratchDir(WEIGHTS_PATH, f"{math.ceil(model.weights_gib * 1.1) + 1}Gi")
+    pod_ann: dict[str, str] = {}
+    if cache or model_mount:
+        # GKE's GCS FUSE sidecar; limits "0" = unlimited, as the GKE vLLM TPU sample sets them.
+        pod_ann = {"gke-gcsfuse/volumes": "true", "gke-gcsfuse/cpu-limit": "0", "gke-gcsfuse/memory-limit": "0",
+                   "gke-gcsfuse/ephemeral-storage-limit": "0"}
+    port = engine.port
+    if engine.name == "vllm":
+        metrics_port, metrics_path = port, engines.VLLM_METRICS_PATH
+        ports: list[dict[str, Any]] = [{"name": "http", "port": port, "targetPort": port, "protocol": "TCP"}]
+    else:
+        metrics_port, metrics_path = engines.JETSTREAM_METRICS_PORT, "/"
+        # Port names as the ai-on-gke JetStream sample's Service.
+        ports = [{"name": "jetstream-http", "port": port, "targetPort": port, "protocol": "TCP"},
+                 {"name": "jetstream-grpc", "port": engines.JETSTREAM_GRPC_PORT,
+                  "targetPort": engines.JETSTREAM_GRPC_PORT, "protocol": "TCP"},
+                 {"name": "metrics", "port": engines.JETSTREAM_METRICS_PORT,
+                  "targetPort": engines.JETSTREAM_METRICS_PORT, "protocol": "TCP"}]
+    leader_sel = {**selector, "role": "leader"}
+    service_selector = {names.LWS_NAME_LABEL: name, "role": "leader"} if multi else selector
+    hpa = None
+    if engine.hpa_max_replicas:
+        target = ({"apiVersion": "leaderworkerset.x-k8s.io/v1", "kind": "LeaderWorkerSet", "name": name}
+                  if multi else {"apiVersion": "apps/v1", "kind": "Deployment", "name": name})
+        hpa = Hpa(target, cfg.replicas, engine.hpa_max_replicas,
+                  f"prometheus.googleapis.com|{engines.QUEUE_METRICS[engine.name]}|gauge",
+                  f"{engine.hpa_queue_target:g}")
+    server = " ".join(engines.VLLM_SERVER_COMMAND)
+    return ServingContext(
+        **pod_context(cfg),
+        name=name, selector=selector, labels=labels, pod_labels=pod_labels,
+        leader_labels={**pod_labels, "role": "leader"}, worker_labels={**pod_labels, "role": "worker"},
+        workload_annotations=wl_ann, pod_annotations=pod_ann, image=cfg.engine_image or "", port=port,
+        tp=cfg.tensor_parallel, replicas=None if engine.hpa_max_replicas else cfg.replicas,
+        probes=Probes(PROBE_PERIOD_S, minutes * 60 // PROBE_PERIOD_S),
+        drain_seconds=engine.drain_seconds, grace_seconds=engine.drain_seconds + 60,
+        cache=cache, model_mount=model_mount, download_dir=download, model_arg=model_arg, served_name=served,
+        vllm=engine.vllm or VllmConfig(), server_command=list(engines.VLLM_SERVER_COMMAND),
+        leader_command=["sh", "-c", f"bash {engines.VLLM_LWS_SCRIPT} leader --ray_cluster_size=$(LWS_GROUP_SIZE)"
+                        f" && exec {server} \"$@\"", "vllm"],
+        worker_command=["sh", "-c", f"bash {engines.VLLM_LWS_SCRIPT} worker --ray_address=$(LWS_LEADER_ADDRESS)"],
+        health_path=engines.HEALTH_PATHS[engine.name],
+        service_type=engine.service_type, service_selector=service_selector, service_ports=ports,
+        metrics=Metrics(metrics_port, metrics_path, leader_sel if multi else selector, "15s"),
+        hpa=hpa, maxtext=_maxtext(cfg) if engine.name == "jetstream-maxtext" else None)
+
+
+def _checkpoint_output(cfg: StackConfig) -> str:
+    assert cfg.model is not None and cfg.model.maxtext_name
+    return f"gs://{cfg.results_bucket}/maxtext/{cfg.model.maxtext_name}"
+
+
+def _maxtext_load_path(cfg: StackConfig) -> str:
+    assert cfg.model is not None
+    if cfg.model.source == "gcs":
+        return cfg.model.id
+    # checkpoint_converter.sh writes the unscanned checkpoint to <output>/bf16/unscanned/checkpoints/0/items
+    return f"{_checkpoint_output(cfg)}/bf16/unscanned/checkpoints/0/items"
+
+
+def _maxtext(cfg: StackConfig) -> MaxText:
+    assert cfg.engine is not None and cfg.model is not None and cfg.model.maxtext_name
+    mt = cfg.engine.maxtext or MaxTextConfig()
+    family = derived.maxtext_family(cfg) or ""
+    return MaxText(cfg.model.maxtext_name, engines.MAXTEXT_FAMILIES[family][1], mt.per_device_batch_size,
+                   mt.max_prefill_predict_length, mt.max_target_length, mt.scan_layers, mt.weight_dtype,
+                   _maxtext_load_path(cfg), engines.JETSTREAM_GRPC_PORT, engines.JETSTREAM_METRICS_PORT,
+                   engines.JETSTREAM_HTTP_IMAGE)
+
+
+def _image_version(image: str) -> str:
+    tag = image.rsplit(":", 1)[-1] if ":" in image.rsplit("/", 1)[-1] else ""
+    return f"jetstream-{tag}" if re.fullmatch(r"v\d+\.\d+\.\d+", tag) else "main"
+
+
+def checkpoint_context(cfg: StackConfig) -> CheckpointContext:
+    """The Hugging Face -> MaxText conversion Job of a JetStream stack."""
+    assert cfg.model is not None and cfg.engine_image is not None
+    weights = cfg.model.weights_gib
+    load = _maxtext_load_path(cfg)
+    skip = ('if gcloud storage ls "$0" > /dev/null 2>&1; then echo "MaxText checkpoint already at $0"; '
+            f'exit 0; fi; exec {engines.CHECKPOINT_CONVERTER} "$@"')
+    family = derived.maxtext_family(cfg) or ""
+    return CheckpointContext(**pod_context(cfg), checkpoint=Checkpoint(
+        job_name="maxtext-checkpoint", image=engines.CHECKPOINT_IMAGE,
+        labels={names.LABEL_APP: "maxtext-checkpoint", **names.common_k8s_labels(cfg.stack)},
+        annotations={names.PULUMI_TIMEOUT: str(1800 + 60 * math.ceil(weights))},
+        command=["bash", "-c", skip, load], bucket=cfg.results_bucket, model_path=cfg.model.id,
+        model_name=engines.MAXTEXT_FAMILIES[family][0] or "", output_directory=_checkpoint_output(cfg),
+        version=_image_version(cfg.engine_image),
+        # Download + scanned + unscanned copies in host RAM while converting on CPU.
+        cpu="8", memory=f"{math.ceil(weights * 3) + 8}Gi"))
+
+
+def workload_code(payload: Payload) -> WorkloadCode:
+    return WorkloadCode(CONFIGMAP_NAME, payload.entry, MOUNT_PATH, payload.configmap_data(), payload.mount_items())
+
+
+def benchmark_context(cfg: StackConfig, serving: ServingContext, payload: Payload) -> BenchmarkContext:
+    host = f"http://{serving.name}.{names.NAMESPACE}.svc.cluster.local"
+    metrics_url = f"{host}:{serving.metrics.port}{serving.metrics.path}"
+    results_uri = f"gs://{cfg.results_bucket}/{names.label_value(cfg.stack)}/serving-bench"
+    doc = bench_spec.bench_spec(cfg, base_url=serving.url, metrics_url=metrics_url, results_uri=results_uri,
+                                git_revision=payload.revision())
+    image = doc["metadata"].get("tool_image") or engines.INFERENCE_PERF_IMAGE
+    return BenchmarkContext(**pod_context(cfg), workloads=workload_code(payload), bench=BenchJob(
+        job_name="serving-bench", spec_name="serving-bench-spec", spec_dir=bench_spec.SPEC_DIR,
+        spec_path=bench_spec.SPEC_PATH, image=image,
+        spec_json=json.dumps(doc, indent=2, sort_keys=True, default=str) + "\n",
+        # A sweep may run for hours: `pulumi up` does not wait for it; results land in GCS.
+        annotations={names.PULUMI_SKIP_AWAIT: "true"}))
+
+
+def heartbeat_context(cfg: StackConfig, payload: Payload) -> HeartbeatContext:
+    w = cfg.workload
+    assert w is not None
+    kind = cfg.shape.kind
+    return HeartbeatContext(**pod_context(cfg), workloads=workload_code(payload), heartbeat=HeartbeatJob(
+        job_name="heartbeat", image=engines.HEARTBEAT_IMAGES[kind], backend="xla" if kind == "tpu" else "cuda",
+        dtype=w.dtype, shape=",".join(str(x) for x in w.shape), iterations=w.iterations,
+        accelerator=cfg.shape.name,
+        out=f"gs://{cfg.results_bucket}/{names.label_value(cfg.stack)}/$(POD_NAME)/heartbeat.json",
+        annotations={names.PULUMI_TIMEOUT: "1800"}))
