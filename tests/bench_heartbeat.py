@@ -21,8 +21,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from workloads import heartbeat, roofline  # noqa: E402
-from workloads.errors import BenchmarkError  # noqa: E402
+from tpustack.workloads import heartbeat, roofline  # noqa: E402
+from tpustack.core.errors import BenchmarkError  # noqa: E402
 
 
 def show(label: str, doc: dict) -> None:

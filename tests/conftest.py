@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import copy
 import json
+from pathlib import Path
 
 import pytest
 
-from components import plan as plan_mod
+from tpustack import plan as plan_mod
+from tpustack.config.project import find_project
+
+ROOT = Path(__file__).resolve().parent.parent
+PROJECT = find_project(explicit=ROOT)
 
 BASE = {
     "tpustack:project": "my-tpu-project",
@@ -40,16 +45,24 @@ _PLANS: dict[str, plan_mod.Plan] = {}
 def planned(stack: str) -> plan_mod.Plan:
     """Plan a shipped stack once per test session (plans are deterministic; see test_plan idempotency)."""
     if stack not in _PLANS:
-        _PLANS[stack] = plan_mod.plan(stack)
+        _PLANS[stack] = plan_mod.plan(PROJECT, stack)
     return _PLANS[stack]
 
 
-STACKS = plan_mod.stack_names()
+STACKS = PROJECT.stack_names()
 
 
 def plan_config(cfg: dict, stack: str = "t") -> plan_mod.Plan:
     """Plan an in-memory config (as a stack file would hold it) under the mock engine."""
-    return plan_mod.plan_values(stack, as_engine_values(cfg), {k for k in SECRETS if k in cfg})
+    return plan_mod.plan_values(PROJECT, stack, as_engine_values(cfg), {k for k in SECRETS if k in cfg})
+
+
+def run_program(cfg: dict, stack: str = "t"):
+    """Run the project's program on an in-memory config under the mock engine, without the config gate
+    that plan_values applies first (so what the program itself declares before failing shows)."""
+    from tpustack.plan.engine import run_program as run
+
+    return run(PROJECT.program, PROJECT.name, stack, as_engine_values(cfg), {k for k in SECRETS if k in cfg})
 
 
 def by_type(p: plan_mod.Plan, typ: str) -> list:

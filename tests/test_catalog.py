@@ -2,8 +2,8 @@
 
 import pytest
 
-from components import catalog
-from components.catalog import CATALOG, GpuShape, TpuShape
+from tpustack.core import catalog
+from tpustack.core.catalog import CATALOG, GpuShape, TpuShape
 
 TPUS = [s for s in CATALOG.values() if isinstance(s, TpuShape)]
 
@@ -72,7 +72,7 @@ def test_unknown_names():
 
 
 def test_prices_cite_source_and_date():
-    from components.cost import price_table
+    from tpustack.cost import price_table
 
     t = price_table()
     assert t["as_of"]

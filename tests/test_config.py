@@ -6,10 +6,9 @@ import copy
 
 import pytest
 
-from components import plan as plan_mod
-from components.config import load_config
-from components.errors import ConfigError
-from conftest import BASE, SECRETS, as_engine_values
+from tpustack.config import load_config
+from tpustack.core.errors import ConfigError
+from conftest import BASE, SECRETS, run_program
 
 LLAMA_70B = {"id": "meta-llama/Llama-3.1-70B-Instruct", "paramsB": 70.6}
 NO_SERVING = {"engine": None, "benchmark": None, "model": None}
@@ -106,7 +105,7 @@ class TestInvalidConfigRejectedBeforeAnyResource:
     def test_program_declares_nothing(self, cfg, field, fix):
         """The real __main__.py under the mock engine stops at the config gate: zero resources."""
         with pytest.raises(ConfigError) as info:
-            plan_mod.run_program("t", as_engine_values(cfg), SECRETS)
+            run_program(cfg)
         assert field in str(info.value)
         assert info.value.declared == [], [r.urn for r in info.value.declared]
 

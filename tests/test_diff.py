@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from components import diff
+from tpustack.ops import diff
 from conftest import planned
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -159,7 +159,8 @@ class TestManifestFields:
 
 # ----- end to end in a temporary repository -------------------------------------------------------------
 CODE_MARK = '"managed-by": "tpustack"'
-COPY = ["__main__.py", "Pulumi.yaml", "components", "stacks", "manifests", "workloads"]
+SCOPES_MARK = 'SCOPES = ["https://www.googleapis.com/auth/cloud-platform"]'
+COPY = ["__main__.py", "Pulumi.yaml", "pyproject.toml", "tpustack", "components", "stacks", "manifests", "workloads"]
 
 
 def git(repo: Path, *args: str) -> str:
@@ -190,17 +191,22 @@ def repo(tmp_path_factory) -> Path:
     stack.write_text(text.replace("tpustack:accelerator: v6e-8", "tpustack:accelerator: v6e-4")
                      .replace("maxModelLen: 8192", "maxModelLen: 4096"))
     shutil.copy2(r / "stacks" / "Pulumi.dev.yaml", r / "stacks" / "Pulumi.dev-new.yaml")
-    # A code change too, so the test proves each side runs its own revision's code.
-    naming = r / "components" / "naming.py"
+    # Code changes too, in the package and in components/, so the test proves each side runs only its own
+    # revision's code (components/ is mapped into tpustack.components of the same tree).
+    naming = r / "tpustack" / "core" / "names.py"
     code = naming.read_text()
     assert CODE_MARK in code
     naming.write_text(code.replace(CODE_MARK, CODE_MARK.replace('"tpustack"', '"tpustack-next"')))
+    gke = r / "components" / "gke.py"
+    code = gke.read_text()
+    assert SCOPES_MARK in code
+    gke.write_text(code.replace(SCOPES_MARK, SCOPES_MARK.replace("cloud-platform", "cloud-platform.read-only")))
     return r
 
 
 class TestEndToEnd:
     def test_machine_type_and_vllm_arg_change_and_a_new_stack(self, repo):
-        proc = subprocess.run([sys.executable, "-m", "components.cli", "diff", "--base", "main", "--stack",
+        proc = subprocess.run([sys.executable, "-m", "tpustack.cli", "diff", "--base", "main", "--stack",
                                "gke-vllm-v6e", "--stack", "dev-new", "--json"], cwd=repo, capture_output=True,
                               text=True, timeout=300, env={**os.environ, "PYTHONPATH": str(repo)})
         assert proc.returncode == 0, proc.stderr
@@ -214,6 +220,9 @@ class TestEndToEnd:
         assert v6e["cost"]["after"] < v6e["cost"]["before"], "half the chips costs less"
         label = changes["nodeConfig.resourceLabels.managed-by"]
         assert (label["before"], label["after"]) == ("tpustack", "tpustack-next"), "base ran the base's code"
+        scopes = changes["nodeConfig.oauthScopes"]
+        assert scopes["before"] == ["https://www.googleapis.com/auth/cloud-platform"], "base ran its components/"
+        assert scopes["after"] == ["https://www.googleapis.com/auth/cloud-platform.read-only"]
 
         # The vLLM arg lives in the serving manifests. Once the plan renders them, the diff must show the
         # flag change; until then the plan has no vLLM manifest to change (synthetic tests cover the flag).

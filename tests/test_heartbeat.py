@@ -8,29 +8,30 @@ import math
 import pytest
 from typer.testing import CliRunner
 
-from components import catalog
-from components.cli import app
-from components.errors import BenchmarkError
-from workloads import heartbeat, roofline
+from tpustack.core import catalog
+from tpustack.cli import app
+from tpustack.core.errors import BenchmarkError
+from tpustack.workloads import heartbeat, roofline
 
 SMALL = (32, 256, 512)  # fast on a 2-core CI machine, still a real matmul
 
 
-class TestRooflineSnapshotMatchesCatalog:
-    """workloads/ cannot import components/ on a TPU VM, so it carries a snapshot; it must not drift."""
+class TestRooflineReadsTheCatalog:
+    """The roofline takes its per-chip figures from tpustack.core.catalog (one place), shipped with the pod."""
 
-    def test_family_facts(self):
-        expected = {g.name: ("tpu", g.peak_bf16_tflops, g.hbm_gbps) for g in catalog.TPU_GENERATIONS.values()}
-        expected |= {g.name: ("gpu", g.peak_bf16_tflops, g.hbm_gbps) for g in catalog.GPU_MODELS.values()}
-        assert roofline.FAMILY_FACTS == expected, "copy components/catalog.py's numbers into workloads/roofline.py"
-
-    def test_names_resolve_like_the_catalog(self):
-        assert roofline.TPU_PREFIXES == {g.api_prefix: g.name for g in catalog.TPU_GENERATIONS.values()}
-        assert roofline.GPU_NAMES == {a: g.name for a, g in catalog.GPU_ALIASES.items()}
+    def test_every_shape_has_its_catalog_roofline(self):
         for name, shape in catalog.CATALOG.items():
-            assert roofline.resolve_family(name) == shape.family, name
+            roof = roofline.accelerator_roofline(name)
+            assert roof.device == shape.family == roofline.resolve_family(name), name
+            assert (roof.peak_tflops, roof.mem_gbps) == (shape.peak_bf16_tflops_per_chip, shape.hbm_gbps_per_chip)
         assert roofline.resolve_family("h100-8") == "h100-80gb"
         assert roofline.resolve_family("nonsense") is None
+
+    def test_heartbeat_payload_carries_the_catalog(self):
+        from tpustack.render import HEARTBEAT_ENTRY, payload
+
+        paths = {f.path for f in payload(HEARTBEAT_ENTRY).files}
+        assert {"tpustack/core/catalog.py", "tpustack/workloads/roofline.py", "tpustack/workloads/heartbeat.py"} <= paths
 
 
 class TestSeedHandbookFigureRejected:

@@ -6,12 +6,13 @@ import copy
 
 import pytest
 
-from components import catalog, k8s_keys
-from components.config import load_config
-from components.errors import ConfigError
-from components.plan import read_stack_file
-from components.policy import check_plan
-from conftest import BASE, SECRETS, STACKS, by_type, plan_config, planned
+from tpustack.core import catalog
+from tpustack.core import names as k8s_keys
+from tpustack.config import load_config
+from tpustack.core.errors import ConfigError
+from tpustack.config.project import read_stack_file
+from tpustack.policy.checks import check_plan
+from conftest import BASE, PROJECT, SECRETS, STACKS, by_type, plan_config, planned
 
 CLUSTER = "gcp:container/cluster:Cluster"
 POOL = "gcp:container/nodePool:NodePool"
@@ -26,7 +27,7 @@ SERVICE = "gcp:projects/service:Service"
 
 
 def cfg_of(stack):
-    values, secrets = read_stack_file(stack)
+    values, secrets = read_stack_file(PROJECT, stack)
     return load_config(values, secrets, stack)
 
 
@@ -73,11 +74,11 @@ class TestShapesReachTheApis:
         assert vm.inputs["schedulingConfig"] == {"spot": True}
         assert vm.inputs["zone"] == "us-west4-a"
         script = vm.inputs["metadata"]["startup-script"]
-        assert "python -m workloads.heartbeat" in script and "--accelerator v5litepod-1" in script
+        assert "python -m tpustack.workloads.heartbeat" in script and "--accelerator v5litepod-1" in script
         assert "gs://my-tpu-project-tpustack-results/dev/${RUN_ID}/heartbeat.json" in script
         # the workload is shipped as bucket objects, not inlined into metadata
         objects = by_type(p, "gcp:storage/bucketObject:BucketObject")
-        assert objects and all(o.inputs["name"].startswith("_workloads/dev/workloads/") for o in objects)
+        assert objects and all(o.inputs["name"].startswith("_workloads/dev/tpustack/") for o in objects)
         assert all(o.urn in vm.depends_on for o in objects)
         assert not any("def " in str(v) for v in vm.inputs["metadata"].values())
 
@@ -280,11 +281,10 @@ def test_capacity_matrix_pool_inputs(shape, cap):
     ({"type": "reservation"}, "tpustack:capacity.reservation"),
 ])
 def test_forbidden_capacity_rejected_before_any_resource(capacity, field):
-    from components import plan as plan_mod
-    from conftest import as_engine_values
+    from conftest import run_program
 
     cfg = {**BASE, "tpustack:capacity": capacity}
     with pytest.raises(ConfigError) as info:
-        plan_mod.run_program("t", as_engine_values(cfg), SECRETS)
+        run_program(cfg)
     assert field in str(info.value) and "Fix:" in str(info.value)
     assert info.value.declared == []

@@ -7,8 +7,8 @@ import copy
 
 import pytest
 
-from components import plan as plan_mod
-from conftest import BASE, STACKS, by_type, plan_config, planned
+from tpustack import plan as plan_mod
+from conftest import BASE, PROJECT, STACKS, by_type, plan_config, planned
 from test_infra import cfg_of
 
 
@@ -79,7 +79,7 @@ class TestExpiryIsStable:
         assert "baseRfc3339" not in offset.inputs, "the base is the creation time, fixed in state"
 
     def test_plan_twice_identical(self):
-        assert plan_mod.plan("gke-vllm-v6e").dumps() == plan_mod.plan("gke-vllm-v6e").dumps()
+        assert plan_mod.plan(PROJECT, "gke-vllm-v6e").dumps() == plan_mod.plan(PROJECT, "gke-vllm-v6e").dumps()
 
 
 class TestCost:

@@ -16,18 +16,25 @@ import jinja2
 import kubernetes_validate
 import pytest
 
-from components import k8s_keys, manifests
-from components.config import StackConfig, load_config
-from components.errors import ConfigError
-from components.plan import SECRET_PLACEHOLDER, read_stack_file
-from conftest import BASE, SECRETS, STACKS, as_engine_values
+import tpustack
+from tpustack import render
+from tpustack.config import derived
+from tpustack.core import k8s as objects
+from tpustack.core import names as k8s_keys
+from tpustack.render import context as render_context
+from tpustack.render import schema
+from tpustack.render.checks import cross_problems
+from tpustack.config import StackConfig, load_config
+from tpustack.core.errors import ConfigError
+from tpustack.config.project import SECRET_PLACEHOLDER, read_stack_file
+from conftest import BASE, PROJECT, SECRETS, STACKS, as_engine_values
 
 TOKEN = SECRET_PLACEHOLDER.format(key="hfToken")
-GKE_STACKS = [s for s in STACKS if load_config(*read_stack_file(s), s).target == "gke"]
+GKE_STACKS = [s for s in STACKS if load_config(*read_stack_file(PROJECT, s), s).target == "gke"]
 
 
 def stack_cfg(stack: str) -> StackConfig:
-    return load_config(*read_stack_file(stack), stack)
+    return load_config(*read_stack_file(PROJECT, stack), stack)
 
 
 def make(stack: str = "t", **over) -> StackConfig:
@@ -42,12 +49,12 @@ def make(stack: str = "t", **over) -> StackConfig:
     return load_config(as_engine_values(doc), {k for k in SECRETS if k in doc}, stack)
 
 
-_CACHE: dict[str, manifests.Rendered] = {}
+_CACHE: dict[str, render.Rendered] = {}
 
 
-def rendered(stack: str) -> manifests.Rendered:
+def rendered(stack: str) -> render.Rendered:
     if stack not in _CACHE:
-        _CACHE[stack] = manifests.render(stack_cfg(stack))
+        _CACHE[stack] = render.render(stack_cfg(stack))
     return _CACHE[stack]
 
 
@@ -68,10 +75,11 @@ def env_of(c):
 
 
 def problems_of(excinfo) -> list[str]:
-    return excinfo.value.problems
+    return excinfo.value.lines()
 
 
-def assert_names_field_and_fix(lines: list[str], field: str, *words: str) -> None:
+def assert_names_field_and_fix(lines: list, field: str, *words: str) -> None:
+    lines = [str(p) for p in lines]
     hits = [p for p in lines if p.startswith(field + ":")]
     assert hits, f"no problem names {field}: {lines}"
     assert all("Fix:" in p for p in hits), hits
@@ -88,8 +96,8 @@ class TestShippedStacksValidate:
     def test_every_object_validates_against_the_cluster_schema(self, stack):
         r = rendered(stack)
         assert r.objects(), stack
-        minor = manifests.validation_minor(r.cluster_minor)
-        core = [o for o in r.objects() if (o["apiVersion"], o["kind"]) not in manifests.CRD_FIELDS]
+        minor = schema.validation_minor(r.cluster_minor)
+        core = [o for o in r.objects() if (o["apiVersion"], o["kind"]) not in schema.CRD_FIELDS]
         for o in core:  # independently of render(): the library's strict schema of that minor
             assert kubernetes_validate.validate(o, minor, strict=True) == minor, o["kind"]
         assert all(o["metadata"]["namespace"] == k8s_keys.NAMESPACE for o in r.objects())
@@ -105,17 +113,17 @@ class TestShippedStacksValidate:
 
     @pytest.mark.parametrize("stack", GKE_STACKS)
     def test_render_is_deterministic(self, stack):
-        again = manifests.render(stack_cfg(stack))
+        again = render.render(stack_cfg(stack))
         assert json.dumps(again.apps, sort_keys=True) == json.dumps(rendered(stack).apps, sort_keys=True)
 
     def test_non_gke_stacks_have_no_objects(self):
         for s in set(STACKS) - set(GKE_STACKS):
-            assert manifests.render(stack_cfg(s)).objects() == []
+            assert render.render(stack_cfg(s)).objects() == []
 
     def test_cluster_minor_follows_channel_and_pin(self):
-        assert manifests.cluster_minor(stack_cfg("gke-vllm-v6e")) == manifests.CHANNEL_MINOR["REGULAR"]
-        assert manifests.cluster_minor(stack_cfg("gke-vllm-v6e-multihost")) == manifests.CHANNEL_MINOR["RAPID"]
-        assert manifests.cluster_minor(make(gke={"minMasterVersion": "1.31.4-gke.1000"})) == "1.31"
+        assert derived.cluster_minor(stack_cfg("gke-vllm-v6e")) == derived.CHANNEL_MINOR["REGULAR"]
+        assert derived.cluster_minor(stack_cfg("gke-vllm-v6e-multihost")) == derived.CHANNEL_MINOR["RAPID"]
+        assert derived.cluster_minor(make(gke={"minMasterVersion": "1.31.4-gke.1000"})) == "1.31"
 
 
 # ----- variants: each one renders and validates ----------------------------------------------------------------
@@ -148,10 +156,10 @@ VARIANTS = {
 
 @pytest.mark.parametrize("variant", sorted(VARIANTS))
 def test_variant_renders_valid_objects(variant):
-    r = manifests.render(make(variant, **VARIANTS[variant]))
+    r = render.render(make(variant, **VARIANTS[variant]))
     assert r.objects()
-    assert not list(manifests.schema_problems(r))
-    assert not list(manifests.cross_problems(make(variant, **VARIANTS[variant]), r))
+    assert not list(schema.schema_problems(r))
+    assert not list(cross_problems(make(variant, **VARIANTS[variant]), r))
 
 
 def test_every_template_is_used_by_some_stack_or_variant():
@@ -159,23 +167,23 @@ def test_every_template_is_used_by_some_stack_or_variant():
     for s in GKE_STACKS:
         used |= set(rendered(s).sources.values())
     for v, over in VARIANTS.items():
-        used |= set(manifests.render(make(v, **over)).sources.values())
-    files = {f"manifests/{p.relative_to(manifests.TEMPLATES).as_posix()}"
-             for p in manifests.TEMPLATES.rglob("*.yaml.j2")}
+        used |= set(render.render(make(v, **over)).sources.values())
+    templates = tpustack.package_dir("manifests")
+    files = {f"manifests/{p.relative_to(templates).as_posix()}" for p in templates.rglob("*.yaml.j2")}
     assert files == used
 
 
 def test_templates_are_strict_about_missing_values():
-    ctx = manifests.context(make())
-    del ctx["service_ports"]
+    ctx = render_context.serving_context(make())
+    as_dict = {k: getattr(ctx, k) for k in ctx.__dataclass_fields__ if k != "service_ports"}
     with pytest.raises(jinja2.UndefinedError):
-        manifests.render_template("serving/service.yaml.j2", ctx)
+        render.render_template("serving/service.yaml.j2", as_dict)
 
 
 class TestVariantFields:
     def test_gpu_uses_nvidia_gpu_and_gpu_selector(self):
         cfg = make(accelerator="h100-8")
-        dep = one(manifests.render(cfg).apps["serving"], "Deployment")
+        dep = one(render.render(cfg).apps["serving"], "Deployment")
         c, pod = container(dep, "vllm")
         assert c["resources"]["requests"] == c["resources"]["limits"] == {k8s_keys.GPU_RESOURCE: 8}
         assert pod["nodeSelector"][k8s_keys.GPU_ACCELERATOR_LABEL] == "nvidia-h100-80gb"
@@ -185,8 +193,8 @@ class TestVariantFields:
 
     def test_tpu_to_gpu_is_a_one_line_change(self):
         """The seed's promise: the same experiment moves between accelerators by changing one line."""
-        tpu = one(manifests.render(make(accelerator="v6e-8")).apps["serving"], "Deployment")
-        gpu = one(manifests.render(make(accelerator="h100-8")).apps["serving"], "Deployment")
+        tpu = one(render.render(make(accelerator="v6e-8")).apps["serving"], "Deployment")
+        gpu = one(render.render(make(accelerator="h100-8")).apps["serving"], "Deployment")
         ct, _ = container(tpu, "vllm")
         cg, _ = container(gpu, "vllm")
         assert ct["command"] == cg["command"] and ct["args"] == cg["args"]
@@ -196,21 +204,21 @@ class TestVariantFields:
         cfg = make(engine={"name": "vllm", "vllm": {"maxModelLen": 2048, "maxNumSeqs": 64, "maxNumBatchedTokens":
                                                      4096, "enablePrefixCaching": False, "quantization": "int8",
                                                      "extraArgs": ["--seed=3"]}})
-        c, _ = container(one(manifests.render(cfg).apps["serving"], "Deployment"), "vllm")
+        c, _ = container(one(render.render(cfg).apps["serving"], "Deployment"), "vllm")
         for a in ("--max-model-len=2048", "--max-num-seqs=64", "--max-num-batched-tokens=4096",
                   "--no-enable-prefix-caching", "--quantization=int8", "--seed=3", "--tensor-parallel-size=8",
                   "--model=meta-llama/Llama-3.1-8B-Instruct"):
             assert a in c["args"], a
 
     def test_hpa_and_loadbalancer(self):
-        r = manifests.render(make(**VARIANTS["loadbalancer-hpa"]))
+        r = render.render(make(**VARIANTS["loadbalancer-hpa"]))
         svc, hpa = one(r.apps["serving"], "Service"), one(r.apps["serving"], "HorizontalPodAutoscaler")
         assert svc["spec"]["type"] == "LoadBalancer"
         assert hpa["spec"]["maxReplicas"] == 3 and hpa["spec"]["minReplicas"] == 1
         assert "replicas" not in one(r.apps["serving"], "Deployment")["spec"]  # the HPA owns it
 
     def test_gcs_weights_mount_read_only_and_no_token(self):
-        r = manifests.render(make(**VARIANTS["gcs-weights"]))
+        r = render.render(make(**VARIANTS["gcs-weights"]))
         c, pod = container(one(r.apps["serving"], "Deployment"), "vllm")
         assert "--model=/models" in c["args"] and "--served-model-name=llama-3.1-8b" in c["args"]
         vol = next(v for v in pod["volumes"] if v["name"] == "model")
@@ -226,41 +234,35 @@ class TestVariantFields:
         assert int(c["lifecycle"]["preStop"]["exec"]["command"][1]) < pod["terminationGracePeriodSeconds"]
         allowed = c["startupProbe"]["periodSeconds"] * c["startupProbe"]["failureThreshold"]
         # 70.6B bf16 = 131.5 GiB of weights: the budget grows with them.
-        assert allowed == manifests.startup_minutes(cfg) * 60 > manifests.COMPILE_MINUTES * 60
-        assert int(lws["metadata"]["annotations"][manifests.PULUMI_TIMEOUT]) > allowed
+        assert allowed == derived.startup_minutes(cfg) * 60 > derived.COMPILE_MINUTES * 60
+        assert int(lws["metadata"]["annotations"][k8s_keys.PULUMI_TIMEOUT]) > allowed
 
     def test_heartbeat_job_runs_the_workload_command(self):
         cfg = make(**VARIANTS["heartbeat-tpu"])
-        job = one(manifests.render(cfg).apps["heartbeat"], "Job")
+        job = one(render.render(cfg).apps["heartbeat"], "Job")
         c, pod = container(job, "heartbeat")
-        assert c["command"] == ["python3", "-m", "workloads.heartbeat"]
+        assert c["command"] == ["python3", "-m", "tpustack.workloads.heartbeat"]
         assert c["args"][:5] == ["--backend=xla", "--dtype=bfloat16", "--shape=128,4096,16384",
                                  "--iterations=50", "--accelerator=v6e-8"]
         assert c["args"][5] == f"--out=gs://{cfg.results_bucket}/t/$(POD_NAME)/heartbeat.json"
-        assert env_of(c)["PYTHONPATH"]["value"] == "/opt/tpustack"
+        assert env_of(c)["PYTHONPATH"]["value"] == "/opt/tpustack/code"
         assert c["resources"]["limits"] == {k8s_keys.TPU_RESOURCE: 8}
-        gpu = one(manifests.render(make(**VARIANTS["heartbeat-gpu"])).apps["heartbeat"], "Job")
+        gpu = one(render.render(make(**VARIANTS["heartbeat-gpu"])).apps["heartbeat"], "Job")
         assert container(gpu, "heartbeat")[0]["args"][0] == "--backend=cuda"
-
-    def test_heartbeat_files_cover_their_imports(self):
-        names = {Path(f).stem for f in manifests.HEARTBEAT_FILES}
-        for f in manifests.HEARTBEAT_FILES:
-            tree = ast.parse((manifests.ROOT / f).read_text())
-            for node in ast.walk(tree):
-                if isinstance(node, ast.ImportFrom) and node.level == 1:
-                    mods = [node.module] if node.module else [a.name for a in node.names]
-                    assert set(mods) <= names, (f, mods)
 
     def test_workload_configmap_restores_the_package(self):
         r = rendered("gke-vllm-v6e")
-        from workloads import spec as wspec
-
+        code = render.payload(render.BENCH_ENTRY)
         cm = one(r.apps["benchmark"], "ConfigMap", "tpustack-workloads")
         job = one(r.apps["benchmark"], "Job")
         items = next(v for v in job["spec"]["template"]["spec"]["volumes"] if v["name"] == "workloads")
         paths = {i["path"] for i in items["configMap"]["items"]}
-        assert paths == {f.removeprefix("workloads/") for f in wspec.WORKLOAD_FILES}
-        assert cm["data"]["serving_bench.py"] == (manifests.ROOT / "workloads/serving_bench.py").read_text()
+        assert paths == {f.path for f in code.files}
+        assert "tpustack/workloads/serving_bench.py" in paths and "tpustack/core/errors.py" in paths
+        assert cm["data"]["tpustack--workloads--serving_bench.py"] == (
+            tpustack.package_dir("workloads") / "serving_bench.py").read_text()
+        c, _ = container(job, "serving-bench")
+        assert c["command"][:3] == ["python3", "-m", "tpustack.workloads.serving_bench"]
 
     def test_benchmark_spec_points_at_the_service(self):
         r = rendered("gke-vllm-v6e")
@@ -285,7 +287,7 @@ class TestMatchesSamples:
         cfg = make(accelerator="v6e-8", model={"id": "meta-llama/Llama-3.1-70B", "paramsB": 70.6},
                    engine={"name": "vllm", "serviceType": "LoadBalancer",
                            "vllm": {"maxModelLen": 4096, "maxNumBatchedTokens": 512, "maxNumSeqs": 128}})
-        r = manifests.render(cfg)
+        r = render.render(cfg)
         dep = one(r.apps["serving"], "Deployment")
         c, pod = container(dep, "vllm")
         assert c["command"] == ["python3", "-m", "vllm.entrypoints.openai.api_server"]
@@ -312,7 +314,7 @@ class TestMatchesSamples:
 
     def test_vllm_tpu_pod_monitoring_and_hpa_samples(self):
         # kubernetes-engine-samples ai-ml/vllm-tpu/vllm_pod_monitor.yaml and vllm-hpa.yaml
-        r = manifests.render(make(engine={"name": "vllm", "hpaMaxReplicas": 2}, gke={"autoscalingMaxNodes": 2}))
+        r = render.render(make(engine={"name": "vllm", "hpaMaxReplicas": 2}, gke={"autoscalingMaxNodes": 2}))
         pm = one(r.apps["serving"], "PodMonitoring")
         assert pm["spec"]["endpoints"] == [{"path": "/metrics", "port": 8000, "interval": "15s"}]
         hpa = one(r.apps["serving"], "HorizontalPodAutoscaler")
@@ -324,7 +326,7 @@ class TestMatchesSamples:
 
     def test_vllm_gpu_sample(self):
         # kubernetes-engine-samples ai-ml/llm-serving-llama/vllm/vllm-llama4-scout-17b-16e-instruct.yaml
-        r = manifests.render(make(accelerator="h100-8"))
+        r = render.render(make(accelerator="h100-8"))
         c, pod = container(one(r.apps["serving"], "Deployment"), "vllm")
         assert c["command"] == ["python3", "-m", "vllm.entrypoints.openai.api_server"]
         assert {"--host=0.0.0.0", "--tensor-parallel-size=8"} <= set(c["args"])
@@ -338,7 +340,7 @@ class TestMatchesSamples:
         # kubernetes-sigs/lws docs/examples/vllm/TPU/lws.yaml (v5e 4x4, Llama-3.3-70B, port 8080, TP 16)
         cfg = make(accelerator="v5litepod-16", model={"id": "meta-llama/Llama-3.3-70B-Instruct", "paramsB": 70.6},
                    engine={"name": "vllm", "port": 8080}, benchmark=None)
-        r = manifests.render(cfg)
+        r = render.render(cfg)
         lws = one(r.apps["serving"], "LeaderWorkerSet")
         lwt = lws["spec"]["leaderWorkerTemplate"]
         assert lwt["size"] == 4 and lwt["restartPolicy"] == "RecreateGroupOnPodRestart"
@@ -419,7 +421,7 @@ class TestTokenOnlyInTheSecret:
     @pytest.mark.parametrize("stack", GKE_STACKS)
     def test_no_rendered_object_holds_the_token(self, stack):
         r = rendered(stack)
-        assert not [s for o in r.objects() for s in manifests.walk_strings(o) if "secret:tpustack" in s]
+        assert not [s for o in r.objects() for s in objects.walk_strings(o) if "secret:tpustack" in s]
         assert all(o["kind"] != "Secret" for o in r.objects())  # the Secret is a typed resource (serving.py)
 
     @pytest.mark.parametrize("stack", GKE_STACKS)
@@ -427,7 +429,7 @@ class TestTokenOnlyInTheSecret:
         r = rendered(stack)
         refs = 0
         for o in r.objects():
-            for _, pod in manifests.pod_specs(o):
+            for _, pod in objects.pod_specs(o):
                 for c in pod["containers"]:
                     for e in c.get("env", []):
                         if "TOKEN" in e["name"]:
@@ -447,18 +449,25 @@ class TestTokenOnlyInTheSecret:
 # ----- every cross-check fires on a broken config (or a broken template) with field + fix ----------------------
 def _mutated(stack: str, mutate) -> list[str]:
     """Cross-check problems after `mutate(rendered)` edits the objects as a broken template would."""
-    r = manifests.render(stack_cfg(stack))
+    r = render.render(stack_cfg(stack))
     mutate(r)
-    return list(manifests.cross_problems(stack_cfg(stack), r)) + list(manifests.schema_problems(r))
+    return [str(p) for p in [*cross_problems(stack_cfg(stack), r), *schema.schema_problems(r)]]
 
 
 class TestCrossChecksFire:
     def test_tensor_parallel_vs_chips(self):
+        def mutate(r):
+            c, _ = container(one(r.apps["serving"], "Deployment"), "vllm")
+            c["args"] = [a.replace("--tensor-parallel-size=8", "--tensor-parallel-size=4") for a in c["args"]]
+        assert_names_field_and_fix(_mutated("gke-vllm-v6e", mutate), "tpustack:engine.tensorParallel",
+                                   "tensor parallel 4", "8 chips")
+
+    def test_tensor_parallel_config_rule_holds_even_around_the_loader(self):
         cfg = stack_cfg("gke-vllm-v6e")
         broken = cfg.model_copy(update={"engine": cfg.engine.model_copy(update={"tensor_parallel": 4})})
         with pytest.raises(ConfigError) as e:
-            manifests.render(broken)
-        assert_names_field_and_fix(problems_of(e), "tpustack:engine.tensorParallel", "tensor parallel 4", "8 chips")
+            render.render(broken)
+        assert_names_field_and_fix(problems_of(e), "tpustack:engine.tensorParallel", "8 chips")
 
     def test_maxtext_parallelism_vs_chips(self):
         def mutate(r):
@@ -499,11 +508,9 @@ class TestCrossChecksFire:
                                    f"{k8s_keys.TPU_TOPOLOGY_LABEL}=2x4", "team=ml", "no such label")
 
     def test_pool_labels_come_from_the_pool_definition(self):
-        from components.gke import hardened_node_config
-
         cfg = stack_cfg("gke-vllm-gpu")
-        labels = manifests.accelerator_pool_labels(cfg)
-        assert hardened_node_config(cfg, "x", "y", {})["labels"].items() <= labels.items()
+        labels = derived.accelerator_pool(cfg).node_labels
+        assert derived.pool_labels(cfg.stack).items() <= labels.items()
         assert labels[k8s_keys.SPOT_LABEL] == "true"  # the stack asks for spot capacity
         _, pod = container(one(rendered("gke-vllm-gpu").apps["serving"], "Deployment"), "vllm")
         assert pod["nodeSelector"].items() <= labels.items()
@@ -512,7 +519,7 @@ class TestCrossChecksFire:
         cfg = stack_cfg("gke-vllm-gpu")
         broken = cfg.model_copy(update={"engine": cfg.engine.model_copy(update={"image": "vllm/vllm-openai:latest"})})
         with pytest.raises(ConfigError) as e:
-            manifests.render(broken)
+            render.render(broken)
         assert_names_field_and_fix(problems_of(e), "tpustack:engine.image", "not pinned", "never latest")
 
     def test_referenced_secret_must_exist(self):
@@ -530,9 +537,9 @@ class TestCrossChecksFire:
 
     def test_old_gke_needs_privileged_tpus(self):
         with pytest.raises(ConfigError) as e:
-            manifests.render(make(gke={"minMasterVersion": "1.27.8-gke.100"}))
+            render.render(make(gke={"minMasterVersion": "1.27.8-gke.100"}))
         assert_names_field_and_fix(problems_of(e), "tpustack:gke.minMasterVersion", "1.27", "privileged true")
-        assert manifests.render(make(gke={"minMasterVersion": "1.27"}, engine={"name": "vllm", "privileged": True}))
+        assert render.render(make(gke={"minMasterVersion": "1.27"}, engine={"name": "vllm", "privileged": True}))
 
     def test_service_port_vs_container_port(self):
         def mutate(r):
@@ -566,9 +573,9 @@ class TestCrossChecksFire:
 
     def test_pulumi_wait_shorter_than_startup(self):
         def mutate(r):
-            one(r.apps["serving"], "Deployment")["metadata"]["annotations"][manifests.PULUMI_TIMEOUT] = "600"
+            one(r.apps["serving"], "Deployment")["metadata"]["annotations"][k8s_keys.PULUMI_TIMEOUT] = "600"
         assert_names_field_and_fix(_mutated("gke-vllm-v6e", mutate), "tpustack:engine.startupMinutes",
-                                   manifests.PULUMI_TIMEOUT)
+                                   k8s_keys.PULUMI_TIMEOUT)
 
     def test_lws_size_vs_hosts(self):
         def mutate(r):
@@ -605,38 +612,38 @@ class TestCrossChecksFire:
 class TestConfigRulesBeforeRendering:
     def test_hpa_beyond_pool_capacity(self):
         with pytest.raises(ConfigError) as e:
-            manifests.render(make(engine={"name": "vllm", "hpaMaxReplicas": 4}))
+            render.render(make(engine={"name": "vllm", "hpaMaxReplicas": 4}))
         assert_names_field_and_fix(problems_of(e), "tpustack:engine.hpaMaxReplicas", "at most 1",
                                    "autoscalingMaxNodes to 4")
 
     def test_hpa_below_replicas(self):
         with pytest.raises(ConfigError) as e:
-            manifests.render(make(engine={"name": "vllm", "replicas": 2, "hpaMaxReplicas": 1}))
+            render.render(make(engine={"name": "vllm", "replicas": 2, "hpaMaxReplicas": 1}))
         assert_names_field_and_fix(problems_of(e), "tpustack:engine.hpaMaxReplicas", "below")
 
     def test_jetstream_port(self):
         over = dict(VARIANTS["jetstream-gcs"])
         over["engine"] = {"name": "jetstream-maxtext", "port": 8080}
         with pytest.raises(ConfigError) as e:
-            manifests.render(make(**over))
+            render.render(make(**over))
         assert_names_field_and_fix(problems_of(e), "tpustack:engine.port", "listens on 8000")
 
     def test_jetstream_model_the_converter_cannot_take(self):
         base = stack_cfg("gke-jetstream-v5e")
         qwen = base.model_copy(update={"model": base.model.model_copy(update={"id": "Qwen/Qwen2.5-7B"})})
         with pytest.raises(ConfigError) as e:
-            manifests.render(qwen)
+            render.render(qwen)
         assert_names_field_and_fix(problems_of(e), "tpustack:model.id", "not a Llama repo")
         odd = base.model_copy(update={"model": base.model.model_copy(update={"maxtext_name": "mistral-7b"})})
         with pytest.raises(ConfigError) as e:
-            manifests.render(odd)
+            render.render(odd)
         assert_names_field_and_fix(problems_of(e), "tpustack:model.maxtextName", "mistral")
         no_token = base.model_copy(update={"hf_token": None})
         with pytest.raises(ConfigError) as e:
-            manifests.render(no_token)
+            render.render(no_token)
         assert_names_field_and_fix(problems_of(e), "tpustack:hfToken", "converter")
 
     def test_heartbeat_on_multi_host(self):
         with pytest.raises(ConfigError) as e:
-            manifests.render(make(accelerator="v6e-16", **{k: v for k, v in VARIANTS["heartbeat-tpu"].items()}))
+            render.render(make(accelerator="v6e-16", **{k: v for k, v in VARIANTS["heartbeat-tpu"].items()}))
         assert_names_field_and_fix(problems_of(e), "tpustack:workload", "4 hosts")

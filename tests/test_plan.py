@@ -8,8 +8,9 @@ import sys
 
 import pytest
 
-from components import plan as plan_mod
-from conftest import STACKS, planned
+from tpustack import plan as plan_mod
+from conftest import PROJECT, STACKS, planned
+from tpustack.config.project import SECRET_PLACEHOLDER, read_stack_file
 
 CONTRACT_KEYS = {"stack", "resources", "manifests", "outputs", "cost", "warnings"}
 RESOURCE_KEYS = {"urn", "type", "name", "parent", "inputs", "depends_on"}
@@ -57,8 +58,8 @@ class TestPlanJsonContract:
     def test_secret_placeholder_only_where_the_secret_goes(self, stack):
         """The placeholder may sit only in the Kubernetes Secret that carries the token; outputs mask it."""
         doc = json.loads(planned(stack).dumps())
-        values, secrets = plan_mod.read_stack_file(stack)
-        placeholders = {plan_mod.SECRET_PLACEHOLDER.format(key=k.split(":", 1)[1]) for k in secrets}
+        values, secrets = read_stack_file(PROJECT, stack)
+        placeholders = {SECRET_PLACEHOLDER.format(key=k.split(":", 1)[1]) for k in secrets}
         for path, value in _walk(doc):
             if not isinstance(value, str) or not any(p in value for p in placeholders):
                 continue
@@ -70,27 +71,27 @@ class TestPlanJsonContract:
                 assert doc["manifests"][path[1]]["kind"] == "Secret" and path[2] == "stringData", path
 
     def test_stack_file_secrets_are_replaced_before_the_program_runs(self, stack):
-        values, secrets = plan_mod.read_stack_file(stack)
+        values, secrets = read_stack_file(PROJECT, stack)
         for key in secrets:
-            assert values[key] == plan_mod.SECRET_PLACEHOLDER.format(key=key.split(":", 1)[1])
+            assert values[key] == SECRET_PLACEHOLDER.format(key=key.split(":", 1)[1])
 
 
 @pytest.mark.parametrize("stack", STACKS)
 def test_plan_is_deterministic_in_process(stack):
-    assert plan_mod.plan(stack).dumps() == planned(stack).dumps()
+    assert plan_mod.plan(PROJECT, stack).dumps() == planned(stack).dumps()
 
 
 def test_cli_json_is_byte_identical_across_processes():
     """Two separate `tpustack plan --json` runs print the same bytes (no clocks, no random names)."""
-    cmd = [sys.executable, "-m", "components.cli", "plan", "--stack", "gke-vllm-v6e", "--json"]
-    runs = [subprocess.run(cmd, capture_output=True, text=True, timeout=300, cwd=plan_mod.ROOT) for _ in range(2)]
+    cmd = [sys.executable, "-m", "tpustack.cli", "plan", "--stack", "gke-vllm-v6e", "--json"]
+    runs = [subprocess.run(cmd, capture_output=True, text=True, timeout=300, cwd=PROJECT.root) for _ in range(2)]
     assert all(r.returncode == 0 for r in runs), runs[0].stderr
     assert runs[0].stdout == runs[1].stdout
     assert json.loads(runs[0].stdout)["stack"] == "gke-vllm-v6e"
 
 
 def test_cli_bad_stack_exits_2_with_fix(tmp_path):
-    cmd = [sys.executable, "-m", "components.cli", "plan", "--stack", "no-such-stack"]
-    r = subprocess.run(cmd, capture_output=True, text=True, timeout=120, cwd=plan_mod.ROOT)
+    cmd = [sys.executable, "-m", "tpustack.cli", "plan", "--stack", "no-such-stack"]
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=120, cwd=PROJECT.root)
     assert r.returncode == 2
     assert "no-such-stack" in r.stderr and "Fix" in r.stderr

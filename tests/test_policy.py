@@ -9,9 +9,9 @@ from types import SimpleNamespace
 
 import pytest
 
-from components import plan as plan_mod
-from components.policy import Intent, adapt_policy_resources, check, check_plan
-from conftest import STACKS, planned
+from tpustack import plan as plan_mod
+from tpustack.policy.checks import Intent, adapt_policy_resources, check, check_plan
+from conftest import PROJECT, STACKS, planned
 from test_infra import cfg_of
 
 
@@ -97,6 +97,6 @@ def test_policy_pack_adapter_sees_what_the_engine_sends():
 
 
 def test_cli_check_exit_codes():
-    r = subprocess.run([sys.executable, "-m", "components.cli", "check", "--stack", "dev"],
-                       capture_output=True, text=True, timeout=300, cwd=plan_mod.ROOT)
+    r = subprocess.run([sys.executable, "-m", "tpustack.cli", "check", "--stack", "dev"],
+                       capture_output=True, text=True, timeout=300, cwd=PROJECT.root)
     assert r.returncode == 0 and "0 violation(s)" in r.stdout

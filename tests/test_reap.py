@@ -10,8 +10,9 @@ import pytest
 from google.auth.credentials import AnonymousCredentials
 from typer.testing import CliRunner
 
-from components import k8s_keys, reap
-from components.cli import app
+from tpustack.core import names as k8s_keys
+from tpustack.ops import reap
+from tpustack.cli import app
 from tpu_api_server import FakeGcpServer, FakeState
 
 NOW = 1_795_392_000  # 2026-11-23T00:00:00Z; the fake's createTime is 2026-11-20T00:00:00Z

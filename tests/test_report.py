@@ -15,11 +15,13 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from components import cost
-from components.cli import app
-from components.config import load_config
+from tpustack import cost
+from tpustack.cli import app
+from tpustack.config import load_config
 from conftest import BASE, SECRETS, as_engine_values
-from workloads import gcs, heartbeat, report, serving_bench, spec
+from tpustack.ops import report
+from tpustack.render import bench as spec
+from tpustack.workloads import gcs, heartbeat, serving_bench
 
 FIX = Path(__file__).parent / "fixtures" / "results"
 sys.path.insert(0, str(FIX))

@@ -12,10 +12,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from components.config import load_config
-from components.errors import BenchmarkError, ConfigError
+from tpustack.config import load_config
+from tpustack.core.errors import BenchmarkError, ConfigError
 from conftest import BASE, SECRETS, as_engine_values
-from workloads import promscrape, results, serving_bench, spec
+from tpustack.render import bench as spec
+from tpustack.workloads import promscrape, results, serving_bench
 
 ROOT = Path(__file__).resolve().parent.parent
 FIX = Path(__file__).parent / "fixtures" / "results"
@@ -229,15 +230,18 @@ class TestMetricsScrape:
 
 
 class TestJobSideIsStdlibOnly:
-    def test_imports(self, tmp_path):
-        """The Job image has our WORKLOAD_FILES and the stdlib (-S: no site-packages, so no components/ and
-        no google-cloud-storage): importing the entry point must work and pull in nothing else."""
-        for rel in spec.WORKLOAD_FILES + ["workloads/spec.py"]:
-            (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
-            (tmp_path / rel).write_bytes((ROOT / rel).read_bytes())
-        code = ("import sys; sys.path.insert(0, '.'); import workloads.serving_bench, workloads.spec; "
+    @pytest.mark.parametrize("entry", ["tpustack.workloads.serving_bench", "tpustack.workloads.heartbeat"])
+    def test_imports(self, tmp_path, entry):
+        """A pod has the payload and the stdlib only (-S: no site-packages, so no pydantic, no pulumi, no
+        google-cloud-storage): importing the entry point must work and pull in nothing else."""
+        from tpustack.render import payload
+
+        for f in payload(entry).files:
+            (tmp_path / f.path).parent.mkdir(parents=True, exist_ok=True)
+            (tmp_path / f.path).write_bytes(f.source.read_bytes())
+        code = (f"import sys; sys.path.insert(0, '.'); import {entry}; "
                 "bad = sorted({m.split('.')[0] for m in sys.modules} - set(sys.stdlib_module_names) - "
-                "{'workloads', '__main__'}); print(bad)")
+                "{'tpustack', '__main__'}); print(bad)")
         out = subprocess.run([sys.executable, "-I", "-S", "-c", code], cwd=tmp_path, capture_output=True, text=True,
                              timeout=60)
         assert out.returncode == 0, out.stderr

@@ -1,4 +1,4 @@
-"""The Serving component under Pulumi's mock engine (components/plan.py's recording monitor).
+"""The Serving component under Pulumi's mock engine (tpustack/plan/engine.py's recording monitor).
 
 A small program declares a cluster provider, a node pool and a workload SA stand-in, then Serving; the
 tests read what the engine received: children, providers, dependencies, the objects of each ConfigGroup.
@@ -12,25 +12,33 @@ from pathlib import Path
 
 import pytest
 
-from components import k8s_keys, manifests, plan, serving
-from components.config import load_config
-from components.errors import ConfigError
-from conftest import BASE, as_engine_values, plan_config
+from tpustack import plan, render
+from tpustack.config import load_config
+from tpustack.config.project import read_stack_file
+from tpustack.core import engines
+from tpustack.core import k8s as objects
+from tpustack.core import names as k8s_keys
+from tpustack.core.errors import ConfigError
+from tpustack.plan.engine import run_program
+from conftest import BASE, PROJECT, as_engine_values, plan_config
+from conftest import run_program as conftest_run_program
 
 PROGRAM = '''
 import pulumi
 import pulumi_gcp as gcp
 import pulumi_kubernetes as k8s
 
-from components.config import from_pulumi
-from components.serving import Serving
+from tpustack import render
+from tpustack.components.serving import Serving
+from tpustack.config import from_pulumi
+from tpustack.program import serving_args
 
 cfg = from_pulumi()
+rendered = render.render(cfg)
 provider = k8s.Provider("cluster-k8s", kubeconfig="{}")
 pool = gcp.container.NodePool("pool", cluster="c", location=cfg.region, node_count=1)
 wl = gcp.serviceaccount.Account("wl", account_id="tps-t-wl", project=cfg.project)
-token = pulumi.Output.secret(cfg.hf_token.get_secret_value()) if cfg.hf_token else None
-svc = Serving("serving", cfg, provider=provider, workload_sa_email=wl.email, hf_token=token, depends_on=[pool])
+svc = Serving("serving", serving_args(cfg, rendered, provider, wl.email), opts=pulumi.ResourceOptions(depends_on=[pool]))
 pulumi.export("endpoint", svc.endpoint)
 '''
 SENTINEL = "hf_SENTINEL_do_not_leak_0123456789"
@@ -51,10 +59,10 @@ _RUNS: dict[str, tuple] = {}
 def run_stack(stack: str, program: Path):
     """Records of the program for a shipped stack, with the token replaced by SENTINEL."""
     if stack not in _RUNS:
-        values, secrets = plan.read_stack_file(stack)
+        values, secrets = read_stack_file(PROJECT, stack)
         values = {**values, "tpustack:hfToken": SENTINEL}
-        monitor, outputs = plan.run_program(stack, values, secrets | {"tpustack:hfToken"}, program)
-        _RUNS[stack] = (monitor.records, outputs, load_config(values, secrets | {"tpustack:hfToken"}, stack))
+        records, outputs = run_program(program, PROJECT.name, stack, values, secrets | {"tpustack:hfToken"})
+        _RUNS[stack] = (records, outputs, load_config(values, secrets | {"tpustack:hfToken"}, stack))
     return _RUNS[stack]
 
 
@@ -100,7 +108,7 @@ class TestServingChildren:
     @pytest.mark.parametrize("stack", GKE_STACKS)
     def test_config_groups_carry_the_rendered_objects(self, stack, program):
         records, _, cfg = run_stack(stack, program)
-        want = manifests.render(cfg).apps
+        want = render.render(cfg).apps
         groups = {r.name.removeprefix("serving-"): r for r in by_type(records, CG)}
         assert set(groups) == set(want)
         for app, objs in want.items():
@@ -126,15 +134,15 @@ class TestServingChildren:
         assert ksa.inputs["metadata"]["namespace"] == k8s_keys.NAMESPACE
         assert ksa.inputs["metadata"]["annotations"] == {
             k8s_keys.WI_ANNOTATION: f"{wl.inputs['accountId']}@{cfg.project}.iam.gserviceaccount.com"}
-        pods = [pod for o in manifests.render(cfg).objects() for _, pod in manifests.pod_specs(o)]
+        pods = [pod for o in render.render(cfg).objects() for _, pod in objects.pod_specs(o)]
         assert pods and all(p["serviceAccountName"] == k8s_keys.SERVING_KSA for p in pods)
 
     def test_lws_controller_only_for_multi_host(self, program):
         records, _, _ = run_stack("gke-vllm-v6e-multihost", program)
         rel = one(records, "kubernetes:helm.sh/v3:Release")
-        assert rel.inputs["chart"] == serving.LWS_CHART and rel.inputs["version"] == serving.LWS_CHART_VERSION
-        assert rel.inputs["namespace"] == serving.LWS_NAMESPACE and rel.inputs["createNamespace"] is True
-        assert rel.inputs["values"]["image"]["manager"]["tag"] == serving.LWS_IMAGE_TAG
+        assert rel.inputs["chart"] == engines.LWS_CHART and rel.inputs["version"] == engines.LWS_CHART_VERSION
+        assert rel.inputs["namespace"] == engines.LWS_NAMESPACE and rel.inputs["createNamespace"] is True
+        assert rel.inputs["values"]["image"]["manager"]["tag"] == engines.LWS_IMAGE_TAG
         group = next(r for r in by_type(records, CG) if r.name == "serving-serving")
         assert rel.urn in group.depends_on
         for stack in ("gke-vllm-v6e", "gke-vllm-gpu", "gke-jetstream-v5e"):
@@ -145,7 +153,7 @@ class TestServingChildren:
         objs = plan.manifests_of(records)
         kinds = [o["kind"] for o in objs]
         assert {"Namespace", "ServiceAccount", "Secret"} <= set(kinds)
-        assert len(objs) == 3 + len(manifests.render(cfg).objects())
+        assert len(objs) == 3 + len(render.render(cfg).objects())
 
     def test_endpoint_output(self, program):
         _, outputs, _ = run_stack("gke-jetstream-v5e", program)
@@ -170,17 +178,19 @@ class TestFailsBeforeDeclaring:
         doc["tpustack:engine"] = {"name": "vllm", "hpaMaxReplicas": 4}  # more replicas than the pool holds
         values = as_engine_values(doc)
         with pytest.raises(ConfigError) as e:
-            plan.run_program("t", values, {"tpustack:hfToken"}, program)
-        assert any(p.startswith("tpustack:engine.hpaMaxReplicas:") for p in e.value.problems)
+            run_program(program, PROJECT.name, "t", values, {"tpustack:hfToken"})
+        assert any(p.startswith("tpustack:engine.hpaMaxReplicas:") for p in e.value.lines())
         declared = e.value.declared
         assert not [r for r in declared if r.type.startswith(("tpustack:serving", "kubernetes:core", CG))]
 
     def test_stack_program_declares_nothing_on_a_manifest_problem(self):
-        """components/stack.py renders before its first resource, so the plan of a bad stack is empty."""
+        """tpustack/program.py renders before its first resource, so the plan of a bad stack is empty."""
         doc = copy.deepcopy(BASE)
         doc["tpustack:engine"] = {"name": "vllm", "hpaMaxReplicas": 4}
         with pytest.raises(ConfigError) as e:
-            plan_config(doc)
+            plan_config(doc)  # the config gate of `tpustack plan`
+        with pytest.raises(ConfigError) as e:
+            conftest_run_program(doc)  # the program on its own (what `pulumi up` runs)
         assert e.value.declared == []
 
     def test_heartbeat_stack_has_no_secret_and_one_job_group(self, program):
@@ -188,8 +198,8 @@ class TestFailsBeforeDeclaring:
         for k in ("tpustack:engine", "tpustack:benchmark", "tpustack:model", "tpustack:hfToken"):
             doc.pop(k)
         doc["tpustack:workload"] = {"iterations": 20}
-        monitor, _ = plan.run_program("hb", as_engine_values(doc), set(), program)
-        assert not by_type(monitor.records, "kubernetes:core/v1:Secret")
-        groups = by_type(monitor.records, CG)
+        records, _ = run_program(program, PROJECT.name, "hb", as_engine_values(doc), set())
+        assert not by_type(records, "kubernetes:core/v1:Secret")
+        groups = by_type(records, CG)
         assert [g.name for g in groups] == ["serving-heartbeat"]
         assert [o["kind"] for o in groups[0].inputs["objs"]] == ["ConfigMap", "Job"]

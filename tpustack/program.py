@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import pulumi
+import pulumi_kubernetes as k8s
 
 from tpustack import render
 from tpustack.components.gke import ClusterArgs, GkeCluster, NodeIdentity, NodePools, NodePoolsArgs
@@ -82,6 +83,24 @@ def tpu_vm_args(cfg: StackConfig, service_account: pulumi.Input[str], labels: pu
         startup_script=script, workload_objects=objects)
 
 
+def serving_args(cfg: StackConfig, rendered: Rendered, provider: k8s.Provider,
+                 workload_service_account: pulumi.Input[str]) -> ServingArgs:
+    """The Kubernetes side of a gke stack: its namespace, KSA, token Secret and rendered apps."""
+    has_secret = names.HF_SECRET in rendered.secrets
+    token = pulumi.Output.secret(cfg.hf_token.get_secret_value()) if cfg.hf_token is not None else None
+    endpoint = None
+    if cfg.engine is not None:
+        endpoint = (f"http://{engines.SERVER_NAMES[cfg.engine.name]}.{names.NAMESPACE}.svc.cluster.local:"
+                    f"{cfg.engine.port}")
+    return ServingArgs(
+        provider=provider, namespace=names.NAMESPACE, service_account=names.SERVING_KSA,
+        labels=names.common_k8s_labels(cfg.stack), workload_service_account=workload_service_account,
+        apps=rendered.apps, hf_secret=names.HF_SECRET if has_secret else None,
+        hf_secret_key=names.HF_SECRET_KEY if has_secret else None, hf_token=token if has_secret else None,
+        lws_controller=any(o.get("kind") == "LeaderWorkerSet" for o in rendered.objects()), endpoint=endpoint,
+        extra_outputs={"clusterMinor": rendered.cluster_minor})
+
+
 def build(cfg: StackConfig) -> Built:
     """Declare every resource of the stack. Only called with a fully validated config."""
     built = Built()
@@ -145,20 +164,8 @@ def build(cfg: StackConfig) -> Built:
 
     rendered = built.rendered
     assert rendered is not None  # rendered above for every gke stack
-    has_secret = names.HF_SECRET in rendered.secrets
-    token = pulumi.Output.secret(cfg.hf_token.get_secret_value()) if cfg.hf_token is not None else None
-    endpoint = None
-    if cfg.engine is not None:
-        endpoint = (f"http://{engines.SERVER_NAMES[cfg.engine.name]}.{names.NAMESPACE}.svc.cluster.local:"
-                    f"{cfg.engine.port}")
-    res["serving"] = Serving("k8s", ServingArgs(
-        provider=gke.provider, namespace=names.NAMESPACE, service_account=names.SERVING_KSA,
-        labels=names.common_k8s_labels(cfg.stack), workload_service_account=identity.workload_service_account,
-        apps=rendered.apps, hf_secret=names.HF_SECRET if has_secret else None,
-        hf_secret_key=names.HF_SECRET_KEY if has_secret else None, hf_token=token if has_secret else None,
-        lws_controller=any(o.get("kind") == "LeaderWorkerSet" for o in rendered.objects()), endpoint=endpoint,
-        extra_outputs={"clusterMinor": rendered.cluster_minor}),
-        opts=pulumi.ResourceOptions(depends_on=[pools.system, pools.accelerator, binding]))
+    res["serving"] = Serving("k8s", serving_args(cfg, rendered, gke.provider, identity.workload_service_account),
+                             opts=pulumi.ResourceOptions(depends_on=[pools.system, pools.accelerator, binding]))
     return built
 
 

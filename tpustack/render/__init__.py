@@ -19,7 +19,7 @@ from typing import Any
 
 import yaml
 
-from tpustack.config import derived
+from tpustack.config import derived, rules
 from tpustack.config.model import StackConfig
 from tpustack.core import engines, names
 from tpustack.core.errors import ConfigError, problem
@@ -88,6 +88,10 @@ def render(cfg: StackConfig) -> Rendered:
     rendered = Rendered(cluster_minor=derived.cluster_minor(cfg) if cfg.target == "gke" else "")
     if cfg.target != "gke" or not cfg.is_experiment:
         return rendered
+    # The templates rely on the config rules; a config built around the loader is checked here too.
+    broken = rules.problems(cfg)
+    if broken:
+        raise ConfigError(broken, cfg.stack)
     if cfg.hf_token is not None:
         rendered.secrets[names.HF_SECRET] = {names.HF_SECRET_KEY}
     for app, (templates, context) in app_templates(cfg).items():
@@ -97,7 +101,7 @@ def render(cfg: StackConfig) -> Rendered:
                 rendered.sources[id(o)] = f"manifests/{t}"
                 objs.append(o)
         rendered.apps[app] = objs
-    found = list(schema_problems([(o, rendered.source(o)) for o in rendered.objects()], rendered.cluster_minor))
+    found = list(schema_problems(rendered))
     found += list(cross_problems(cfg, rendered))
     if found:
         raise ConfigError(found, cfg.stack)

@@ -15,6 +15,8 @@ from tpustack.core.errors import Problem, problem
 
 from tpustack.core.k8s import obj_id
 
+from .rendered import Rendered
+
 # Field names of the two custom resources, from their CRDs: kubernetes-sigs/lws
 # charts/lws/crds/leaderworkerset.x-k8s.io_leaderworkersets.yaml (v1) and GoogleCloudPlatform/
 # prometheus-engine pkg/operator/apis/monitoring/v1/pod_types.go + common_types.go (PodMonitoring v1).
@@ -95,10 +97,10 @@ def validation_minor(minor: str) -> str:
     return minor if minor in have else (have[-1] if minor_tuple(minor) > minor_tuple(have[-1]) else minor)
 
 
-def schema_problems(objects: list[tuple[dict, str]], cluster_minor: str) -> Iterator[Problem]:
-    """Problems of (object, template it came from) pairs against the schemas of the cluster's minor."""
-    minor = validation_minor(cluster_minor)
-    for obj, source in objects:
+def schema_problems(rendered: Rendered) -> Iterator[Problem]:
+    """Problems of every rendered object against the schemas of the cluster's minor, named by template."""
+    minor = validation_minor(rendered.cluster_minor)
+    for obj in rendered.objects():
         for err in schema_errors(obj, minor):
-            yield problem(source, f"{obj_id(obj)} does not match the Kubernetes {minor} schema at {err}",
+            yield problem(rendered.source(obj), f"{obj_id(obj)} does not match the Kubernetes {minor} schema at {err}",
                           "fix the template (or the config value that fills it); see `tpustack plan --out DIR`")
