@@ -1,33 +1,72 @@
-# Fresh clone -> `make plan STACK=dev` (creates .venv, installs, prints the plan) and `make test`.
+# Fresh clone -> `make plan STACK=dev` (creates .venv with only what planning needs, prints the plan) and
+# `make test` (adds the test extras: torch, jax, the GCS emulator...). Installs are pinned by .ci/lock/*.txt.
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STACK  ?= dev
-STAMP  := $(VENV)/.installed
+PIP    := $(BIN)/python -m pip --disable-pip-version-check --quiet
 
-.PHONY: plan plan-json test bench check-stacks clean
+PLAN_STAMP := $(VENV)/.installed-plan
+TEST_STAMP := $(VENV)/.installed-test
+LINT_STAMP := $(VENV)/.installed-lint
 
-$(STAMP): pyproject.toml
+.PHONY: plan plan-json test test-floors lint bench bench-heartbeat check-stacks lock wheel clean
+
+$(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test]'
-	touch $(STAMP)
 
-plan: $(STAMP)
+$(PLAN_STAMP): pyproject.toml .ci/lock/plan.txt | $(BIN)/python
+	$(PIP) install -c .ci/lock/plan.txt -e .
+	touch $@
+
+$(TEST_STAMP): $(PLAN_STAMP) .ci/lock/test.txt
+	$(PIP) install -c .ci/lock/test.txt -e '.[test]'
+	touch $@
+
+$(LINT_STAMP): $(PLAN_STAMP) .ci/lock/test.txt
+	$(PIP) install -c .ci/lock/test.txt -e '.[test,lint]'
+	touch $@
+
+plan: $(PLAN_STAMP)
 	$(BIN)/tpustack plan --stack $(STACK)
 
-plan-json: $(STAMP)
+plan-json: $(PLAN_STAMP)
 	$(BIN)/tpustack plan --stack $(STACK) --json
 
-test: $(STAMP)
+test: $(TEST_STAMP)
 	$(BIN)/python -m pytest
 
-bench: $(STAMP)
+# The layering contracts, lint and types run on the installed (wheel) layout, where components/ and workloads/
+# are tpustack.components / tpustack.workloads.
+lint: $(LINT_STAMP)
+	$(BIN)/ruff format --check .
+	$(BIN)/ruff check .
+	rm -rf build/lint && $(PIP) install --no-deps --no-compile --target build/lint .
+	cd build/lint && ../../$(BIN)/mypy -p tpustack
+	cd build/lint && PYTHONPATH=. ../../$(BIN)/lint-imports --config ../../pyproject.toml
+
+# The dependency floors of pyproject.toml, proven: a venv with the oldest allowed versions runs the plan tests.
+test-floors:
+	bash .ci/floors
+
+bench: $(PLAN_STAMP)
 	$(BIN)/python tests/bench_plan.py
 
-.PHONY: bench-heartbeat
-bench-heartbeat: $(STAMP)
+bench-heartbeat: $(TEST_STAMP)
 	$(BIN)/python tests/bench_heartbeat.py
 
+wheel: $(PLAN_STAMP)
+	rm -rf dist && $(PIP) wheel --no-deps -w dist .
+
+# Regenerate the lock files from pyproject.toml (pip-tools). torch keeps the plain version, which both the CPU
+# wheel on CI machines (2.13.0+cpu) and PyPI's satisfy.
+lock: $(PLAN_STAMP)
+	$(PIP) install 'pip-tools>=7.4'
+	$(BIN)/pip-compile -q --strip-extras --no-header --no-emit-index-url --no-emit-find-links \
+		-o .ci/lock/plan.txt pyproject.toml
+	$(BIN)/pip-compile -q --strip-extras --no-header --no-emit-index-url --no-emit-find-links \
+		--extra ops --extra test --extra lint -o .ci/lock/test.txt pyproject.toml
+	sed -i 's/^torch==\([0-9.]*\)+cpu$$/torch==\1/' .ci/lock/test.txt
+
 clean:
-	rm -rf $(VENV) .pytest_cache
+	rm -rf $(VENV) .pytest_cache build dist

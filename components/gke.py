@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import pulumi
 import pulumi_gcp as gcp
@@ -47,7 +47,11 @@ class NodeIdentity:
 
 
 def hardened_node_config(nodes: NodeIdentity, machine_type: str, **extra: Any) -> dict[str, Any]:
-    """A node config with the custom SA, GKE_METADATA and shielded nodes (the cluster's and every pool's)."""
+    """A node config with the custom SA, GKE_METADATA and shielded nodes (the cluster's and every pool's).
+
+    Typed as pulumi-gcp's NodePoolNodeConfigArgsDict (mypy checks the keys); the cluster's default pool takes
+    the same fields as ClusterNodeConfigArgsDict.
+    """
     config: gcp.container.NodePoolNodeConfigArgsDict = {
         "machine_type": machine_type,
         "service_account": nodes.service_account,
@@ -63,15 +67,31 @@ def hardened_node_config(nodes: NodeIdentity, machine_type: str, **extra: Any) -
 def kubeconfig(name: str, endpoint: str, ca: str) -> str:
     """A kubeconfig that authenticates with gke-gcloud-auth-plugin (what `gcloud container clusters
     get-credentials` writes since GKE 1.26); no static credentials."""
-    return json.dumps({
-        "apiVersion": "v1", "kind": "Config", "current-context": name,
-        "clusters": [{"name": name, "cluster": {"server": f"https://{endpoint}",
-                                                 "certificate-authority-data": ca}}],
-        "contexts": [{"name": name, "context": {"cluster": name, "user": name}}],
-        "users": [{"name": name, "user": {"exec": {
-            "apiVersion": "client.authentication.k8s.io/v1beta1", "command": "gke-gcloud-auth-plugin",
-            "installHint": "gcloud components install gke-gcloud-auth-plugin", "provideClusterInfo": True}}}],
-    }, sort_keys=True)
+    return json.dumps(
+        {
+            "apiVersion": "v1",
+            "kind": "Config",
+            "current-context": name,
+            "clusters": [
+                {"name": name, "cluster": {"server": f"https://{endpoint}", "certificate-authority-data": ca}}
+            ],
+            "contexts": [{"name": name, "context": {"cluster": name, "user": name}}],
+            "users": [
+                {
+                    "name": name,
+                    "user": {
+                        "exec": {
+                            "apiVersion": "client.authentication.k8s.io/v1beta1",
+                            "command": "gke-gcloud-auth-plugin",
+                            "installHint": "gcloud components install gke-gcloud-auth-plugin",
+                            "provideClusterInfo": True,
+                        }
+                    },
+                }
+            ],
+        },
+        sort_keys=True,
+    )
 
 
 @dataclass(frozen=True)
@@ -100,8 +120,11 @@ class GkeCluster(pulumi.ComponentResource):
         super().__init__("tpustack:gke:GkeCluster", name, None, opts)
         private: gcp.container.ClusterPrivateClusterConfigArgsDict | None = None
         if args.private_nodes:
-            private = {"enable_private_nodes": True, "enable_private_endpoint": False,
-                       "master_ipv4_cidr_block": args.master_ipv4_cidr}
+            private = {
+                "enable_private_nodes": True,
+                "enable_private_endpoint": False,
+                "master_ipv4_cidr_block": args.master_ipv4_cidr,
+            }
         self.cluster = gcp.container.Cluster(
             f"{name}-cluster",
             name=args.name,
@@ -116,32 +139,41 @@ class GkeCluster(pulumi.ComponentResource):
             remove_default_node_pool=True,
             initial_node_count=1,
             # The short-lived default pool is hardened too: it must not run as the Compute default SA.
-            node_config=hardened_node_config(args.nodes, args.system_machine_type),  # type: ignore[arg-type]
+            node_config=cast(
+                gcp.container.ClusterNodeConfigArgsDict, hardened_node_config(args.nodes, args.system_machine_type)
+            ),
             workload_identity_config={"workload_pool": f"{args.project}.svc.id.goog"},
             enable_shielded_nodes=True,
             release_channel={"channel": args.release_channel},
             min_master_version=args.min_master_version,
-            addons_config={"gcs_fuse_csi_driver_config": {"enabled": True},
-                           "http_load_balancing": {"disabled": False}},
-            monitoring_config={"managed_prometheus": {"enabled": True},
-                               "enable_components": ["SYSTEM_COMPONENTS"]},
+            addons_config={"gcs_fuse_csi_driver_config": {"enabled": True}, "http_load_balancing": {"disabled": False}},
+            monitoring_config={"managed_prometheus": {"enabled": True}, "enable_components": ["SYSTEM_COMPONENTS"]},
             logging_config={"enable_components": ["SYSTEM_COMPONENTS", "WORKLOADS"]},
             master_auth={"client_certificate_config": {"issue_client_certificate": False}},
             resource_labels=args.nodes.resource_labels,
             deletion_protection=args.deletion_protection,
-            opts=pulumi.ResourceOptions(parent=self, depends_on=inherited_depends_on(opts),
-                                        custom_timeouts=CLUSTER_TIMEOUTS,
-                                        # the default pool is removed after create; its config must not force
-                                        # replacement later
-                                        ignore_changes=["nodeConfig", "initialNodeCount"]),
+            opts=pulumi.ResourceOptions(
+                parent=self,
+                depends_on=inherited_depends_on(opts),
+                custom_timeouts=CLUSTER_TIMEOUTS,
+                # the default pool is removed after create; its config must not force
+                # replacement later
+                ignore_changes=["nodeConfig", "initialNodeCount"],
+            ),
         )
-        self.kubeconfig = pulumi.Output.secret(pulumi.Output.all(
-            self.cluster.name, self.cluster.endpoint, self.cluster.master_auth.cluster_ca_certificate,
-        ).apply(lambda a: kubeconfig(*a)))
-        self.provider = k8s.Provider(f"{name}-k8s", kubeconfig=self.kubeconfig,
-                                     opts=pulumi.ResourceOptions(parent=self))
-        self.register_outputs({"name": self.cluster.name, "endpoint": self.cluster.endpoint,
-                               "kubeconfig": self.kubeconfig})
+        self.kubeconfig = pulumi.Output.secret(
+            pulumi.Output.all(
+                self.cluster.name,
+                self.cluster.endpoint,
+                self.cluster.master_auth.cluster_ca_certificate,
+            ).apply(lambda a: kubeconfig(*a))
+        )
+        self.provider = k8s.Provider(
+            f"{name}-k8s", kubeconfig=self.kubeconfig, opts=pulumi.ResourceOptions(parent=self)
+        )
+        self.register_outputs(
+            {"name": self.cluster.name, "endpoint": self.cluster.endpoint, "kubeconfig": self.kubeconfig}
+        )
 
 
 @dataclass(frozen=True)
@@ -170,14 +202,21 @@ def accelerator_pool_inputs(pool: AcceleratorPool) -> tuple[dict[str, Any], dict
     if pool.disk_size_gb is not None:
         extra["disk_size_gb"] = pool.disk_size_gb
     if pool.gpu_type is not None:
-        extra["guest_accelerators"] = [{"type": pool.gpu_type, "count": pool.gpu_count,
-                                        "gpu_driver_installation_config": {"gpu_driver_version": "LATEST"}}]
+        extra["guest_accelerators"] = [
+            {
+                "type": pool.gpu_type,
+                "count": pool.gpu_count,
+                "gpu_driver_installation_config": {"gpu_driver_version": "LATEST"},
+            }
+        ]
     if pool.spot:
         extra["spot"] = True
     elif pool.reservation is not None:
-        extra["reservation_affinity"] = {"consume_reservation_type": "SPECIFIC_RESERVATION",
-                                         "key": "compute.googleapis.com/reservation-name",
-                                         "values": [pool.reservation]}
+        extra["reservation_affinity"] = {
+            "consume_reservation_type": "SPECIFIC_RESERVATION",
+            "key": "compute.googleapis.com/reservation-name",
+            "values": [pool.reservation],
+        }
     elif pool.no_reservation:
         # Nodes come only when a workload asks, never from a reservation (cluster-toolkit gke-node-pool
         # validations; GKE flex-start and DWS queued provisioning docs).
@@ -188,8 +227,11 @@ def accelerator_pool_inputs(pool: AcceleratorPool) -> tuple[dict[str, Any], dict
             args["queued_provisioning"] = {"enabled": True}
     if pool.autoscaling is not None:
         args["initial_node_count"] = pool.initial_nodes
-        args["autoscaling"] = {"total_min_node_count": pool.autoscaling.min_nodes,
-                               "total_max_node_count": pool.autoscaling.max_nodes, "location_policy": "ANY"}
+        args["autoscaling"] = {
+            "total_min_node_count": pool.autoscaling.min_nodes,
+            "total_max_node_count": pool.autoscaling.max_nodes,
+            "location_policy": "ANY",
+        }
     else:
         args["node_count"] = pool.node_count
     return args, extra
@@ -202,29 +244,42 @@ class NodePools(pulumi.ComponentResource):
     def __init__(self, name: str, args: NodePoolsArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("tpustack:gke:NodePools", name, None, opts)
         deps = inherited_depends_on(opts)
-        common = {"cluster": args.cluster_name, "project": args.project, "location": args.region}
         self.system = gcp.container.NodePool(
             f"{name}-system",
             name="system",
             node_count=args.system_node_count,
             node_locations=[args.system_zone],
-            node_config=hardened_node_config(args.nodes, args.system_machine_type),  # type: ignore[arg-type]
+            node_config=cast(
+                gcp.container.NodePoolNodeConfigArgsDict, hardened_node_config(args.nodes, args.system_machine_type)
+            ),
             management={"auto_repair": True, "auto_upgrade": True},
-            **common,
-            opts=pulumi.ResourceOptions(parent=self, depends_on=deps, custom_timeouts=CLUSTER_TIMEOUTS,
-                                        delete_before_replace=True),
+            cluster=args.cluster_name,
+            project=args.project,
+            location=args.region,
+            opts=pulumi.ResourceOptions(
+                parent=self, depends_on=deps, custom_timeouts=CLUSTER_TIMEOUTS, delete_before_replace=True
+            ),
         )
         pool = args.accelerator
         pool_args, node_extra = accelerator_pool_inputs(pool)
         self.accelerator = gcp.container.NodePool(
             f"{name}-{pool.kind}",
             name=pool.name,
-            node_config=hardened_node_config(args.nodes, pool.machine_type, **node_extra),  # type: ignore[arg-type]
+            node_config=cast(
+                gcp.container.NodePoolNodeConfigArgsDict,
+                hardened_node_config(args.nodes, pool.machine_type, **node_extra),
+            ),
+            cluster=args.cluster_name,
+            project=args.project,
+            location=args.region,
             **pool_args,
-            **common,
             opts=pulumi.ResourceOptions(
-                parent=self, depends_on=deps, custom_timeouts=POOL_TIMEOUTS, delete_before_replace=True,
+                parent=self,
+                depends_on=deps,
+                custom_timeouts=POOL_TIMEOUTS,
+                delete_before_replace=True,
                 # Let the autoscaler own the size of autoscaled pools.
-                ignore_changes=["nodeCount", "initialNodeCount"] if pool.autoscaling else None),
+                ignore_changes=["nodeCount", "initialNodeCount"] if pool.autoscaling else None,
+            ),
         )
         self.register_outputs({"system": self.system.name, "accelerator": self.accelerator.name})

@@ -85,15 +85,19 @@ class _IdentityBase(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self),
         )
 
-    def _bucket_members(self, who: str, bucket: pulumi.Input[str], roles: list[str],
-                        sa: gcp.serviceaccount.Account) -> list[gcp.storage.BucketIAMMember]:
-        return [gcp.storage.BucketIAMMember(
-            f"{self._name}-{who}-{role.split('/')[-1]}",
-            bucket=bucket,
-            role=role,
-            member=sa.member,
-            opts=pulumi.ResourceOptions(parent=self),
-        ) for role in roles]
+    def _bucket_members(
+        self, who: str, bucket: pulumi.Input[str], roles: list[str], sa: gcp.serviceaccount.Account
+    ) -> list[gcp.storage.BucketIAMMember]:
+        return [
+            gcp.storage.BucketIAMMember(
+                f"{self._name}-{who}-{role.split('/')[-1]}",
+                bucket=bucket,
+                role=role,
+                member=sa.member,
+                opts=pulumi.ResourceOptions(parent=self),
+            )
+            for role in roles
+        ]
 
 
 class GkeIdentity(_IdentityBase):
@@ -136,9 +140,11 @@ class GkeIdentity(_IdentityBase):
             bucket=bucket,
             role="roles/storage.objectUser",
             member=self._workload_sa.member,
-            condition={"title": "tpustack-compile-cache-only",
-                       "description": "XLA compile cache entries of tpustack stacks",
-                       "expression": resource_prefix.apply(lambda p: f'resource.name.startsWith("{p}")')},
+            condition={
+                "title": "tpustack-compile-cache-only",
+                "description": "XLA compile cache entries of tpustack stacks",
+                "expression": resource_prefix.apply(lambda p: f'resource.name.startsWith("{p}")'),
+            },
             opts=pulumi.ResourceOptions(parent=self),
         )
 

@@ -52,8 +52,9 @@ class ResultsStore(pulumi.ComponentResource):
                 force_destroy=False,
                 deletion_policy="ABANDON",
                 labels=args.labels,
-                opts=pulumi.ResourceOptions(parent=self, depends_on=inherited_depends_on(opts), protect=True,
-                                            retain_on_delete=True),
+                opts=pulumi.ResourceOptions(
+                    parent=self, depends_on=inherited_depends_on(opts), protect=True, retain_on_delete=True
+                ),
             )
             self.name, self.url = bucket.name, bucket.url
         else:

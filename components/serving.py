@@ -65,13 +65,19 @@ class Serving(pulumi.ComponentResource):
             return pulumi.ResourceOptions(parent=self, provider=args.provider, depends_on=list(deps))
 
         self.namespace = k8s.core.v1.Namespace(
-            f"{name}-namespace", metadata={"name": args.namespace, "labels": args.labels}, opts=child(depends_on))
+            f"{name}-namespace", metadata={"name": args.namespace, "labels": args.labels}, opts=child(depends_on)
+        )
         base: list[pulumi.Resource] = [*depends_on, self.namespace]
         self.service_account = k8s.core.v1.ServiceAccount(
             f"{name}-ksa",
-            metadata={"name": args.service_account, "namespace": args.namespace, "labels": args.labels,
-                      "annotations": {names.WI_ANNOTATION: args.workload_service_account}},
-            opts=child(base))
+            metadata={
+                "name": args.service_account,
+                "namespace": args.namespace,
+                "labels": args.labels,
+                "annotations": {names.WI_ANNOTATION: args.workload_service_account},
+            },
+            opts=child(base),
+        )
         base.append(self.service_account)
         self.hf_secret = None
         if args.hf_secret is not None and args.hf_token is not None:
@@ -80,7 +86,8 @@ class Serving(pulumi.ComponentResource):
                 metadata={"name": args.hf_secret, "namespace": args.namespace, "labels": args.labels},
                 type="Opaque",
                 string_data={args.hf_secret_key or "token": pulumi.Output.secret(args.hf_token)},
-                opts=child(base))
+                opts=child(base),
+            )
             base.append(self.hf_secret)
 
         self.lws_controller = None
@@ -93,7 +100,8 @@ class Serving(pulumi.ComponentResource):
                 namespace=engines.LWS_NAMESPACE,
                 create_namespace=True,
                 values={"image": {"manager": {"tag": engines.LWS_IMAGE_TAG, "pullPolicy": "IfNotPresent"}}},
-                opts=child(depends_on))
+                opts=child(depends_on),
+            )
 
         self.apps = {}
         for app in APP_ORDER:
@@ -110,5 +118,6 @@ class Serving(pulumi.ComponentResource):
             self.apps[app] = ConfigGroup(f"{name}-{app}", objs=objs, opts=child(deps))
 
         self.endpoint = args.endpoint
-        self.register_outputs({"namespace": args.namespace, "endpoint": self.endpoint, "apps": sorted(self.apps),
-                               **args.extra_outputs})
+        self.register_outputs(
+            {"namespace": args.namespace, "endpoint": self.endpoint, "apps": sorted(self.apps), **args.extra_outputs}
+        )

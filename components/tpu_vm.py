@@ -15,7 +15,7 @@ disks, ssh keys (use `gcloud compute tpus tpu-vm ssh`).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import pulumi
 import pulumi_gcp as gcp
@@ -69,28 +69,43 @@ class TpuVm(pulumi.ComponentResource):
                 name=args.vm_name,
                 project=args.project,
                 zone=args.zone,
-                tpu={"node_specs": [{
-                    "parent": f"projects/{args.project}/locations/{args.zone}",
-                    "node_id": args.vm_name,
-                    "node": {"runtime_version": args.runtime_version, "accelerator_type": args.accelerator_type,
-                             "description": args.description, "network_config": dict(network)},
-                }]},
-                opts=pulumi.ResourceOptions(parent=self, depends_on=deps, custom_timeouts=TIMEOUTS,
-                                            delete_before_replace=True),
+                tpu=cast(
+                    gcp.tpu.V2QueuedResourceTpuArgsDict,
+                    {
+                        "node_specs": [
+                            {
+                                "parent": f"projects/{args.project}/locations/{args.zone}",
+                                "node_id": args.vm_name,
+                                "node": {
+                                    "runtime_version": args.runtime_version,
+                                    "accelerator_type": args.accelerator_type,
+                                    "description": args.description,
+                                    "network_config": dict(network),
+                                },
+                            }
+                        ]
+                    },
+                ),
+                opts=pulumi.ResourceOptions(
+                    parent=self, depends_on=deps, custom_timeouts=TIMEOUTS, delete_before_replace=True
+                ),
             )
             self.name = queued.name
             self.ip = pulumi.Output.from_input("")
             self.register_outputs({"name": args.vm_name, "queuedResource": queued.name})
             return
 
-        objects = [gcp.storage.BucketObject(
-            f"{name}-wl-{obj.slug}",
-            bucket=args.results_bucket,
-            name=obj.object_name,
-            source=pulumi.StringAsset(obj.content),
-            content_type="text/x-python",
-            opts=pulumi.ResourceOptions(parent=self),
-        ) for obj in args.workload_objects]
+        objects = [
+            gcp.storage.BucketObject(
+                f"{name}-wl-{obj.slug}",
+                bucket=args.results_bucket,
+                name=obj.object_name,
+                source=pulumi.StringAsset(obj.content),
+                content_type="text/x-python",
+                opts=pulumi.ResourceOptions(parent=self),
+            )
+            for obj in args.workload_objects
+        ]
         scheduling: gcp.tpu.V2VmSchedulingConfigArgsDict | None = None
         if args.capacity == "spot":
             scheduling = {"spot": True}
@@ -104,15 +119,18 @@ class TpuVm(pulumi.ComponentResource):
             accelerator_type=args.accelerator_type,
             runtime_version=args.runtime_version,
             scheduling_config=scheduling,
-            service_account={"email": args.service_account,
-                             "scopes": ["https://www.googleapis.com/auth/cloud-platform"]},
-            network_config=network,  # type: ignore[arg-type]
+            service_account={
+                "email": args.service_account,
+                "scopes": ["https://www.googleapis.com/auth/cloud-platform"],
+            },
+            network_config=cast(gcp.tpu.V2VmNetworkConfigArgsDict, network),
             shielded_instance_config={"enable_secure_boot": True},
             labels=args.labels,
             metadata={"startup-script": args.startup_script} if args.startup_script else None,
             description=args.description,
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[*deps, *objects], custom_timeouts=TIMEOUTS,
-                                        delete_before_replace=True),
+            opts=pulumi.ResourceOptions(
+                parent=self, depends_on=[*deps, *objects], custom_timeouts=TIMEOUTS, delete_before_replace=True
+            ),
         )
         self.name = vm.name
         self.ip = vm.network_endpoints.apply(lambda eps: eps[0]["ip_address"] if eps else "")

@@ -21,8 +21,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tpustack.workloads import heartbeat, roofline  # noqa: E402
-from tpustack.core.errors import BenchmarkError  # noqa: E402
+from tpustack.core.errors import BenchmarkError
+from tpustack.workloads import heartbeat, roofline
 
 
 def show(label: str, doc: dict) -> None:
@@ -30,8 +30,11 @@ def show(label: str, doc: dict) -> None:
         print(f"{label}: MEASUREMENT ERROR: {doc['error']}")
         return
     r = doc["result"]
-    print(f"{label}: {r['ms_per_iteration']:.2f} ms/iter (trials {[round(t, 2) for t in doc['timing']['trials_ms_per_iteration']]}), "
-          f"{r['achieved_tflops'] * 1e3:.1f} GFLOP/s, {r['fraction_of_roofline']:.1%} of the CPU ceiling")
+    print(
+        f"{label}: {r['ms_per_iteration']:.2f} ms/iter "
+        f"(trials {[round(t, 2) for t in doc['timing']['trials_ms_per_iteration']]}), "
+        f"{r['achieved_tflops'] * 1e3:.1f} GFLOP/s, {r['fraction_of_roofline']:.1%} of the CPU ceiling"
+    )
 
 
 def main() -> int:
@@ -42,8 +45,10 @@ def main() -> int:
     args = p.parse_args()
     shape = heartbeat.parse_shape(args.shape)
     b, h, i = shape
-    print(f"shape {b}x{h}x{i}: {2 * b * h * i / 1e9:.2f} GFLOP per iteration; {args.iterations} iterations per "
-          f"block, {args.trials} blocks")
+    print(
+        f"shape {b}x{h}x{i}: {2 * b * h * i / 1e9:.2f} GFLOP per iteration; {args.iterations} iterations per "
+        f"block, {args.trials} blocks"
+    )
     print(f"CPU ceiling: {roofline.cpu_roofline('float32').source}")
 
     # Ours and the naive loop alternate, trial by trial, so a neighbour's load hits both alike.
@@ -58,20 +63,28 @@ def main() -> int:
         ours_ms.append((time.perf_counter() - t0) / args.iterations * 1e3)
         naive_ms.append(heartbeat.seed_naive_ms(shape, args.iterations))
     result = heartbeat.evaluate(work, ours_ms, roofline.cpu_roofline("float32"))
-    print(f"tpustack fp32 (torch cpu): {result['ms_per_iteration']:.2f} ms/iter (trials "
-          f"{[round(t, 1) for t in ours_ms]}), {result['achieved_tflops'] * 1e3:.1f} GFLOP/s, "
-          f"{result['fraction_of_roofline']:.1%} of the CPU ceiling")
+    print(
+        f"tpustack fp32 (torch cpu): {result['ms_per_iteration']:.2f} ms/iter (trials "
+        f"{[round(t, 1) for t in ours_ms]}), {result['achieved_tflops'] * 1e3:.1f} GFLOP/s, "
+        f"{result['fraction_of_roofline']:.1%} of the CPU ceiling"
+    )
     naive = statistics.median(naive_ms)
     print(f"seed naive loop fp32:      {naive:.2f} ms/iter (trials {[round(t, 1) for t in naive_ms]})")
     print(f"ratio naive/ours = {naive / result['ms_per_iteration']:.3f} (>= 0.9 expected)")
 
-    show("tpustack bf16 (jax cpu)", heartbeat.run(backend="jax", dtype="bfloat16", shape=shape,
-                                                  iterations=args.iterations, trials=args.trials))
+    show(
+        "tpustack bf16 (jax cpu)",
+        heartbeat.run(backend="jax", dtype="bfloat16", shape=shape, iterations=args.iterations, trials=args.trials),
+    )
     small = (b, h // 4, i // 4)
-    show(f"tpustack bf16 (torch cpu, {small[0]}x{small[1]}x{small[2]})",
-         heartbeat.run(backend="cpu", dtype="bfloat16", shape=small, iterations=2, trials=args.trials))
-    show(f"tpustack fp32 (torch cpu, {small[0]}x{small[1]}x{small[2]})",
-         heartbeat.run(backend="cpu", dtype="float32", shape=small, iterations=args.iterations, trials=args.trials))
+    show(
+        f"tpustack bf16 (torch cpu, {small[0]}x{small[1]}x{small[2]})",
+        heartbeat.run(backend="cpu", dtype="bfloat16", shape=small, iterations=2, trials=args.trials),
+    )
+    show(
+        f"tpustack fp32 (torch cpu, {small[0]}x{small[1]}x{small[2]})",
+        heartbeat.run(backend="cpu", dtype="float32", shape=small, iterations=args.iterations, trials=args.trials),
+    )
 
     work = heartbeat.Work(*heartbeat.SEED_SHAPE, "float32")
     try:

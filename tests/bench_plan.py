@@ -18,7 +18,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tpustack.config.project import find_project  # noqa: E402
+from tpustack.config.project import find_project
 
 
 def wall(cmd: list[str], runs: int) -> float:
@@ -41,8 +41,12 @@ def main() -> None:
     print(f"{'stack':32} {'resources':>9} {'plan s':>8} {'ratio':>6}")
     for stack in find_project(explicit=ROOT).stack_names():
         t = wall([sys.executable, "-m", "tpustack.cli", "plan", "--stack", stack, "--json"], args.runs)
-        out = subprocess.run([sys.executable, "-m", "tpustack.cli", "plan", "--stack", stack, "--json"],
-                             cwd=ROOT, capture_output=True, text=True).stdout
+        out = subprocess.run(
+            [sys.executable, "-m", "tpustack.cli", "plan", "--stack", stack, "--json"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+        ).stdout
         n = len(json.loads(out)["resources"])
         print(f"{stack:32} {n:9d} {t:8.2f} {t / floor:6.2f}")
 

@@ -21,23 +21,25 @@ def test_machine_type_holds_chips_per_host(shape):
     assert (kind, family, per_vm) == ("tpu", shape.family, shape.chips_per_host)
 
 
-@pytest.mark.parametrize("name,chips,hosts,topology,machine,label", [
-    ("v6e-1", 1, 1, "1x1", "ct6e-standard-1t", "tpu-v6e-slice"),
-    ("v6e-8", 8, 1, "2x4", "ct6e-standard-8t", "tpu-v6e-slice"),
-    ("v6e-16", 16, 4, "4x4", "ct6e-standard-4t", "tpu-v6e-slice"),
-    ("v5litepod-4", 4, 1, "2x2", "ct5lp-hightpu-4t", "tpu-v5-lite-podslice"),
-    ("v5litepod-16", 16, 4, "4x4", "ct5lp-hightpu-4t", "tpu-v5-lite-podslice"),
-    # v5p and v4 names count TensorCores: v5p-8 is 4 chips, v5p-16 is 8 chips on 2 hosts.
-    ("v5p-8", 4, 1, "2x2x1", "ct5p-hightpu-4t", "tpu-v5p-slice"),
-    ("v5p-16", 8, 2, "2x2x2", "ct5p-hightpu-4t", "tpu-v5p-slice"),
-    ("v4-8", 4, 1, "2x2x1", "ct4p-hightpu-4t", "tpu-v4-podslice"),
-    ("tpu7x-8", 4, 1, "2x2x1", "tpu7x-standard-4t", "tpu7x"),
-    ("tpu7x-16", 8, 2, "2x2x2", "tpu7x-standard-4t", "tpu7x"),
-])
+@pytest.mark.parametrize(
+    "name,chips,hosts,topology,machine,label",
+    [
+        ("v6e-1", 1, 1, "1x1", "ct6e-standard-1t", "tpu-v6e-slice"),
+        ("v6e-8", 8, 1, "2x4", "ct6e-standard-8t", "tpu-v6e-slice"),
+        ("v6e-16", 16, 4, "4x4", "ct6e-standard-4t", "tpu-v6e-slice"),
+        ("v5litepod-4", 4, 1, "2x2", "ct5lp-hightpu-4t", "tpu-v5-lite-podslice"),
+        ("v5litepod-16", 16, 4, "4x4", "ct5lp-hightpu-4t", "tpu-v5-lite-podslice"),
+        # v5p and v4 names count TensorCores: v5p-8 is 4 chips, v5p-16 is 8 chips on 2 hosts.
+        ("v5p-8", 4, 1, "2x2x1", "ct5p-hightpu-4t", "tpu-v5p-slice"),
+        ("v5p-16", 8, 2, "2x2x2", "ct5p-hightpu-4t", "tpu-v5p-slice"),
+        ("v4-8", 4, 1, "2x2x1", "ct4p-hightpu-4t", "tpu-v4-podslice"),
+        ("tpu7x-8", 4, 1, "2x2x1", "tpu7x-standard-4t", "tpu7x"),
+        ("tpu7x-16", 8, 2, "2x2x2", "tpu7x-standard-4t", "tpu7x"),
+    ],
+)
 def test_known_shapes(name, chips, hosts, topology, machine, label):
     s = catalog.lookup(name)
-    assert (s.chips, s.hosts, s.topology, s.machine_type, s.gke_accelerator) == \
-        (chips, hosts, topology, machine, label)
+    assert (s.chips, s.hosts, s.topology, s.machine_type, s.gke_accelerator) == (chips, hosts, topology, machine, label)
 
 
 def test_runtime_versions():

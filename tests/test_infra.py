@@ -6,13 +6,14 @@ import copy
 
 import pytest
 
+from tpustack.config import load_config
+from tpustack.config.project import read_stack_file
 from tpustack.core import catalog
 from tpustack.core import names as k8s_keys
-from tpustack.config import load_config
 from tpustack.core.errors import ConfigError
-from tpustack.config.project import read_stack_file
 from tpustack.policy.checks import check_plan
-from conftest import BASE, PROJECT, SECRETS, STACKS, by_type, plan_config, planned
+
+from conftest import BASE, PROJECT, STACKS, by_type, plan_config, planned
 
 CLUSTER = "gcp:container/cluster:Cluster"
 POOL = "gcp:container/nodePool:NodePool"
@@ -63,8 +64,9 @@ class TestShapesReachTheApis:
         pool = accel_pool(planned("gke-vllm-gpu"))
         nc = pool.inputs["nodeConfig"]
         assert nc["machineType"] == "a3-highgpu-8g"
-        assert nc["guestAccelerators"] == [{"type": "nvidia-h100-80gb", "count": 8,
-                                            "gpuDriverInstallationConfig": {"gpuDriverVersion": "LATEST"}}]
+        assert nc["guestAccelerators"] == [
+            {"type": "nvidia-h100-80gb", "count": 8, "gpuDriverInstallationConfig": {"gpuDriverVersion": "LATEST"}}
+        ]
 
     def test_tpu_vm(self):
         p = planned("dev")
@@ -83,8 +85,9 @@ class TestShapesReachTheApis:
         assert not any("def " in str(v) for v in vm.inputs["metadata"].values())
 
     def test_queued_tpu_vm(self, base):
-        base.update({"tpustack:target": "tpu-vm", "tpustack:accelerator": "v6e-8",
-                     "tpustack:capacity": {"type": "queued"}})
+        base.update(
+            {"tpustack:target": "tpu-vm", "tpustack:accelerator": "v6e-8", "tpustack:capacity": {"type": "queued"}}
+        )
         for k in ("engine", "benchmark", "model", "hfToken"):
             base.pop(f"tpustack:{k}")
         p = plan_config(base)
@@ -146,15 +149,17 @@ class TestGkeHardening:
         p = planned(stack)
         wl = [r for r in by_type(p, BIAM) if "-wl@" in r.inputs["member"]]
         unconditional = {(r.inputs["bucket"], r.inputs["role"]) for r in wl if "condition" not in r.inputs}
-        assert unconditional == {("my-tpu-project-tpustack-results", "roles/storage.objectCreator"),
-                                 ("my-tpu-project-tpustack-results", "roles/storage.objectViewer")}
+        assert unconditional == {
+            ("my-tpu-project-tpustack-results", "roles/storage.objectCreator"),
+            ("my-tpu-project-tpustack-results", "roles/storage.objectViewer"),
+        }
         # replacing objects only under the compile-cache prefix (TPU stacks with the cache on)
         for r in wl:
             if "condition" in r.inputs:
                 assert r.inputs["role"] == "roles/storage.objectUser"
                 assert r.inputs["condition"]["expression"] == (
-                    'resource.name.startsWith("projects/_/buckets/my-tpu-project-tpustack-results/objects/'
-                    'xla-cache/")')
+                    'resource.name.startsWith("projects/_/buckets/my-tpu-project-tpustack-results/objects/xla-cache/")'
+                )
         assert any("condition" in r.inputs for r in wl) is (cfg_of(stack).shape.kind == "tpu")
         assert not [r for r in by_type(p, PIAM) if "-wl@" in r.inputs["member"]], "no project-wide grants"
 
@@ -164,7 +169,9 @@ class TestGkeHardening:
         assert cluster.inputs["enableShieldedNodes"] is True
         for r in by_type(p, POOL):
             assert r.inputs["nodeConfig"]["shieldedInstanceConfig"] == {
-                "enableSecureBoot": True, "enableIntegrityMonitoring": True}
+                "enableSecureBoot": True,
+                "enableIntegrityMonitoring": True,
+            }
 
     def test_deletion_protection_follows_config(self, stack):
         (cluster,) = by_type(planned(stack), CLUSTER)
@@ -220,7 +227,9 @@ class TestTtlLabels:
         assert billable
         ttl = cfg_of(stack).lifecycle.ttl_hours
         for r in billable:
-            labels = r.inputs.get("labels") or r.inputs.get("resourceLabels") or r.inputs["nodeConfig"]["resourceLabels"]
+            labels = (
+                r.inputs.get("labels") or r.inputs.get("resourceLabels") or r.inputs["nodeConfig"]["resourceLabels"]
+            )
             assert labels[k8s_keys.LABEL_STACK] == stack
             assert int(labels[k8s_keys.LABEL_EXPIRES]) == 1795392000 + int(ttl * 3600), r.urn
             assert labels[k8s_keys.LABEL_KEEP] == "false"
@@ -257,9 +266,11 @@ def test_capacity_matrix_pool_inputs(shape, cap):
     assert i.get("queuedProvisioning", {}).get("enabled", False) is (cap == "queued")
     ra = nc.get("reservationAffinity")
     if cap == "reservation":
-        assert ra == {"consumeReservationType": "SPECIFIC_RESERVATION",
-                      "key": "compute.googleapis.com/reservation-name",
-                      "values": ["projects/host-proj/reservations/tpu-res"]}
+        assert ra == {
+            "consumeReservationType": "SPECIFIC_RESERVATION",
+            "key": "compute.googleapis.com/reservation-name",
+            "values": ["projects/host-proj/reservations/tpu-res"],
+        }
     elif cap in ("flex-start", "queued"):
         # GKE: nodes on demand of a workload, from 0, never from a reservation, auto-repair off
         assert ra == {"consumeReservationType": "NO_RESERVATION"}
@@ -273,13 +284,16 @@ def test_capacity_matrix_pool_inputs(shape, cap):
     assert ("placementPolicy" in i) is (shape == "multi-host-tpu")
 
 
-@pytest.mark.parametrize("capacity,field", [
-    ({"type": "flex-start", "reservation": "r"}, "tpustack:capacity.reservation"),
-    ({"type": "queued", "reservation": "r"}, "tpustack:capacity.reservation"),
-    ({"type": "spot", "reservation": "r"}, "tpustack:capacity.reservation"),
-    ({"type": "flex-start", "autoRepair": True}, "tpustack:capacity.autoRepair"),
-    ({"type": "reservation"}, "tpustack:capacity.reservation"),
-])
+@pytest.mark.parametrize(
+    "capacity,field",
+    [
+        ({"type": "flex-start", "reservation": "r"}, "tpustack:capacity.reservation"),
+        ({"type": "queued", "reservation": "r"}, "tpustack:capacity.reservation"),
+        ({"type": "spot", "reservation": "r"}, "tpustack:capacity.reservation"),
+        ({"type": "flex-start", "autoRepair": True}, "tpustack:capacity.autoRepair"),
+        ({"type": "reservation"}, "tpustack:capacity.reservation"),
+    ],
+)
 def test_forbidden_capacity_rejected_before_any_resource(capacity, field):
     from conftest import run_program
 

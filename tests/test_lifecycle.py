@@ -8,8 +8,8 @@ import copy
 import pytest
 
 from tpustack import plan as plan_mod
+
 from conftest import BASE, PROJECT, STACKS, by_type, plan_config, planned
-from test_infra import cfg_of
 
 
 def destroy_order(p: plan_mod.Plan) -> list[str]:
@@ -86,8 +86,11 @@ class TestCost:
     @pytest.mark.parametrize("stack", [s for s in STACKS if s != "results"])
     def test_every_billable_resource_priced_with_basis(self, stack):
         p = planned(stack)
-        billable = {r.urn for r in p.resources if r.type in (
-            "gcp:tpu/v2Vm:V2Vm", "gcp:container/nodePool:NodePool", "gcp:container/cluster:Cluster")}
+        billable = {
+            r.urn
+            for r in p.resources
+            if r.type in ("gcp:tpu/v2Vm:V2Vm", "gcp:container/nodePool:NodePool", "gcp:container/cluster:Cluster")
+        }
         priced = {i["urn"]: i for i in p.cost["items"]}
         assert billable == set(priced)
         for item in priced.values():

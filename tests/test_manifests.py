@@ -6,11 +6,9 @@ engine is in test_serving.py.
 
 from __future__ import annotations
 
-import ast
 import copy
 import json
 import re
-from pathlib import Path
 
 import jinja2
 import kubernetes_validate
@@ -18,15 +16,15 @@ import pytest
 
 import tpustack
 from tpustack import render
-from tpustack.config import derived
+from tpustack.config import StackConfig, derived, load_config
+from tpustack.config.project import SECRET_PLACEHOLDER, read_stack_file
 from tpustack.core import k8s as objects
 from tpustack.core import names as k8s_keys
+from tpustack.core.errors import ConfigError
 from tpustack.render import context as render_context
 from tpustack.render import schema
 from tpustack.render.checks import cross_problems
-from tpustack.config import StackConfig, load_config
-from tpustack.core.errors import ConfigError
-from tpustack.config.project import SECRET_PLACEHOLDER, read_stack_file
+
 from conftest import BASE, PROJECT, SECRETS, STACKS, as_engine_values
 
 TOKEN = SECRET_PLACEHOLDER.format(key="hfToken")
@@ -130,26 +128,39 @@ class TestShippedStacksValidate:
 VARIANTS = {
     "tpu-v5e-4": dict(accelerator="v5litepod-4"),
     "gpu-l4": dict(accelerator="l4-1", model={"id": "google/gemma-2-2b-it", "paramsB": 2.6}),
-    "a100-tp": dict(accelerator="a100-80gb-2", engine={"name": "vllm", "tensorParallel": 2,
-                                                       "vllm": {"gpuMemoryUtilization": 0.9,
-                                                                "quantization": "fp8"}}),
-    "loadbalancer-hpa": dict(engine={"name": "vllm", "serviceType": "LoadBalancer", "hpaMaxReplicas": 3},
-                             gke={"autoscalingMaxNodes": 3}),
+    "a100-tp": dict(
+        accelerator="a100-80gb-2",
+        engine={"name": "vllm", "tensorParallel": 2, "vllm": {"gpuMemoryUtilization": 0.9, "quantization": "fp8"}},
+    ),
+    "loadbalancer-hpa": dict(
+        engine={"name": "vllm", "serviceType": "LoadBalancer", "hpaMaxReplicas": 3}, gke={"autoscalingMaxNodes": 3}
+    ),
     "gcs-weights": dict(model={"id": "gs://weights-bucket/llama-3.1-8b", "paramsB": 8.03}, hfToken=None),
-    "no-cache-no-drain": dict(engine={"name": "vllm", "compileCache": False, "drainSeconds": 0,
-                                      "vllm": {"enablePrefixCaching": False, "extraArgs": ["--seed=7"]}}),
+    "no-cache-no-drain": dict(
+        engine={
+            "name": "vllm",
+            "compileCache": False,
+            "drainSeconds": 0,
+            "vllm": {"enablePrefixCaching": False, "extraArgs": ["--seed=7"]},
+        }
+    ),
     "privileged": dict(engine={"name": "vllm", "privileged": True}),
-    "multihost-hpa": dict(accelerator="v5litepod-16", model={"id": "meta-llama/Llama-3.3-70B-Instruct",
-                                                             "paramsB": 70.6},
-                          engine={"name": "vllm", "hpaMaxReplicas": 1}),
-    "jetstream-gcs": dict(accelerator="v6e-8", model={"id": "gs://ckpt/llama3.1-8b/items", "paramsB": 8.03,
-                                                      "maxtextName": "llama3.1-8b"},
-                          engine={"name": "jetstream-maxtext", "maxtext": {"scanLayers": True}}, hfToken=None,
-                          benchmark={"tool": "jetstream-benchmark"}),
-    "heartbeat-tpu": dict(engine=None, benchmark=None, model=None, hfToken=None,
-                          workload={"dtype": "bfloat16", "iterations": 50}),
-    "heartbeat-gpu": dict(accelerator="h100-1", engine=None, benchmark=None, model=None, hfToken=None,
-                          workload={}),
+    "multihost-hpa": dict(
+        accelerator="v5litepod-16",
+        model={"id": "meta-llama/Llama-3.3-70B-Instruct", "paramsB": 70.6},
+        engine={"name": "vllm", "hpaMaxReplicas": 1},
+    ),
+    "jetstream-gcs": dict(
+        accelerator="v6e-8",
+        model={"id": "gs://ckpt/llama3.1-8b/items", "paramsB": 8.03, "maxtextName": "llama3.1-8b"},
+        engine={"name": "jetstream-maxtext", "maxtext": {"scanLayers": True}},
+        hfToken=None,
+        benchmark={"tool": "jetstream-benchmark"},
+    ),
+    "heartbeat-tpu": dict(
+        engine=None, benchmark=None, model=None, hfToken=None, workload={"dtype": "bfloat16", "iterations": 50}
+    ),
+    "heartbeat-gpu": dict(accelerator="h100-1", engine=None, benchmark=None, model=None, hfToken=None, workload={}),
     "no-benchmark": dict(benchmark=None),
 }
 
@@ -201,13 +212,30 @@ class TestVariantFields:
         assert ct["startupProbe"] == cg["startupProbe"] and ct["ports"] == cg["ports"]
 
     def test_engine_args_follow_config(self):
-        cfg = make(engine={"name": "vllm", "vllm": {"maxModelLen": 2048, "maxNumSeqs": 64, "maxNumBatchedTokens":
-                                                     4096, "enablePrefixCaching": False, "quantization": "int8",
-                                                     "extraArgs": ["--seed=3"]}})
+        cfg = make(
+            engine={
+                "name": "vllm",
+                "vllm": {
+                    "maxModelLen": 2048,
+                    "maxNumSeqs": 64,
+                    "maxNumBatchedTokens": 4096,
+                    "enablePrefixCaching": False,
+                    "quantization": "int8",
+                    "extraArgs": ["--seed=3"],
+                },
+            }
+        )
         c, _ = container(one(render.render(cfg).apps["serving"], "Deployment"), "vllm")
-        for a in ("--max-model-len=2048", "--max-num-seqs=64", "--max-num-batched-tokens=4096",
-                  "--no-enable-prefix-caching", "--quantization=int8", "--seed=3", "--tensor-parallel-size=8",
-                  "--model=meta-llama/Llama-3.1-8B-Instruct"):
+        for a in (
+            "--max-model-len=2048",
+            "--max-num-seqs=64",
+            "--max-num-batched-tokens=4096",
+            "--no-enable-prefix-caching",
+            "--quantization=int8",
+            "--seed=3",
+            "--tensor-parallel-size=8",
+            "--model=meta-llama/Llama-3.1-8B-Instruct",
+        ):
             assert a in c["args"], a
 
     def test_hpa_and_loadbalancer(self):
@@ -242,8 +270,13 @@ class TestVariantFields:
         job = one(render.render(cfg).apps["heartbeat"], "Job")
         c, pod = container(job, "heartbeat")
         assert c["command"] == ["python3", "-m", "tpustack.workloads.heartbeat"]
-        assert c["args"][:5] == ["--backend=xla", "--dtype=bfloat16", "--shape=128,4096,16384",
-                                 "--iterations=50", "--accelerator=v6e-8"]
+        assert c["args"][:5] == [
+            "--backend=xla",
+            "--dtype=bfloat16",
+            "--shape=128,4096,16384",
+            "--iterations=50",
+            "--accelerator=v6e-8",
+        ]
         assert c["args"][5] == f"--out=gs://{cfg.results_bucket}/t/$(POD_NAME)/heartbeat.json"
         assert env_of(c)["PYTHONPATH"]["value"] == "/opt/tpustack/code"
         assert c["resources"]["limits"] == {k8s_keys.TPU_RESOURCE: 8}
@@ -259,8 +292,10 @@ class TestVariantFields:
         paths = {i["path"] for i in items["configMap"]["items"]}
         assert paths == {f.path for f in code.files}
         assert "tpustack/workloads/serving_bench.py" in paths and "tpustack/core/errors.py" in paths
-        assert cm["data"]["tpustack--workloads--serving_bench.py"] == (
-            tpustack.package_dir("workloads") / "serving_bench.py").read_text()
+        assert (
+            cm["data"]["tpustack--workloads--serving_bench.py"]
+            == (tpustack.package_dir("workloads") / "serving_bench.py").read_text()
+        )
         c, _ = container(job, "serving-bench")
         assert c["command"][:3] == ["python3", "-m", "tpustack.workloads.serving_bench"]
 
@@ -268,8 +303,9 @@ class TestVariantFields:
         r = rendered("gke-vllm-v6e")
         spec = json.loads(one(r.apps["benchmark"], "ConfigMap", "serving-bench-spec")["data"]["spec.json"])
         svc = one(r.apps["serving"], "Service")
-        assert spec["server"]["base_url"] == (f"http://{svc['metadata']['name']}.{k8s_keys.NAMESPACE}"
-                                              f".svc.cluster.local:{svc['spec']['ports'][0]['port']}")
+        assert spec["server"]["base_url"] == (
+            f"http://{svc['metadata']['name']}.{k8s_keys.NAMESPACE}.svc.cluster.local:{svc['spec']['ports'][0]['port']}"
+        )
         assert spec["results_uri"].startswith(f"gs://{stack_cfg('gke-vllm-v6e').results_bucket}/gke-vllm-v6e/")
         assert re.fullmatch(r"sha256:[0-9a-f]{16}", spec["metadata"]["git_revision"])
         job = one(r.apps["benchmark"], "Job")
@@ -284,27 +320,46 @@ class TestMatchesSamples:
 
     def test_vllm_tpu_sample(self):
         # GoogleCloudPlatform/kubernetes-engine-samples ai-ml/vllm-tpu/vllm-llama3-70b.yaml
-        cfg = make(accelerator="v6e-8", model={"id": "meta-llama/Llama-3.1-70B", "paramsB": 70.6},
-                   engine={"name": "vllm", "serviceType": "LoadBalancer",
-                           "vllm": {"maxModelLen": 4096, "maxNumBatchedTokens": 512, "maxNumSeqs": 128}})
+        cfg = make(
+            accelerator="v6e-8",
+            model={"id": "meta-llama/Llama-3.1-70B", "paramsB": 70.6},
+            engine={
+                "name": "vllm",
+                "serviceType": "LoadBalancer",
+                "vllm": {"maxModelLen": 4096, "maxNumBatchedTokens": 512, "maxNumSeqs": 128},
+            },
+        )
         r = render.render(cfg)
         dep = one(r.apps["serving"], "Deployment")
         c, pod = container(dep, "vllm")
         assert c["command"] == ["python3", "-m", "vllm.entrypoints.openai.api_server"]
-        sample_args = ["--host=0.0.0.0", "--port=8000", "--tensor-parallel-size=8", "--max-model-len=4096",
-                       "--model=meta-llama/Llama-3.1-70B", "--download-dir=/data", "--max-num-batched-tokens=512",
-                       "--max-num-seqs=128"]
+        sample_args = [
+            "--host=0.0.0.0",
+            "--port=8000",
+            "--tensor-parallel-size=8",
+            "--max-model-len=4096",
+            "--model=meta-llama/Llama-3.1-70B",
+            "--download-dir=/data",
+            "--max-num-batched-tokens=512",
+            "--max-num-seqs=128",
+        ]
         assert set(sample_args) <= set(c["args"])
         assert "secretKeyRef" in env_of(c)["HUGGING_FACE_HUB_TOKEN"]["valueFrom"]
         assert "VLLM_XLA_CACHE_PATH" in env_of(c)
         assert c["ports"][0]["containerPort"] == 8000
         assert c["resources"]["limits"] == {"google.com/tpu": 8}
-        assert {"cloud.google.com/gke-tpu-topology": "2x4",
-                "cloud.google.com/gke-tpu-accelerator": "tpu-v6e-slice"}.items() <= pod["nodeSelector"].items()
+        assert {
+            "cloud.google.com/gke-tpu-topology": "2x4",
+            "cloud.google.com/gke-tpu-accelerator": "tpu-v6e-slice",
+        }.items() <= pod["nodeSelector"].items()
         assert {"name": "dshm", "mountPath": "/dev/shm"} in c["volumeMounts"]
         assert {"name": "dshm", "emptyDir": {"medium": "Memory"}} in pod["volumes"]
-        assert {"gke-gcsfuse/volumes": "true", "gke-gcsfuse/cpu-limit": "0", "gke-gcsfuse/memory-limit": "0",
-                "gke-gcsfuse/ephemeral-storage-limit": "0"} == dep["spec"]["template"]["metadata"]["annotations"]
+        assert dep["spec"]["template"]["metadata"]["annotations"] == {
+            "gke-gcsfuse/volumes": "true",
+            "gke-gcsfuse/cpu-limit": "0",
+            "gke-gcsfuse/memory-limit": "0",
+            "gke-gcsfuse/ephemeral-storage-limit": "0",
+        }
         svc = one(r.apps["serving"], "Service")
         assert svc["spec"]["type"] == "LoadBalancer"
         assert svc["spec"]["ports"] == [{"name": "http", "protocol": "TCP", "port": 8000, "targetPort": 8000}]
@@ -320,9 +375,15 @@ class TestMatchesSamples:
         hpa = one(r.apps["serving"], "HorizontalPodAutoscaler")
         assert hpa["spec"]["scaleTargetRef"] == {"apiVersion": "apps/v1", "kind": "Deployment", "name": "vllm"}
         assert hpa["spec"]["minReplicas"] == 1 and hpa["spec"]["maxReplicas"] == 2
-        assert hpa["spec"]["metrics"] == [{"type": "Pods", "pods": {
-            "metric": {"name": "prometheus.googleapis.com|vllm:num_requests_waiting|gauge"},
-            "target": {"type": "AverageValue", "averageValue": "10"}}}]
+        assert hpa["spec"]["metrics"] == [
+            {
+                "type": "Pods",
+                "pods": {
+                    "metric": {"name": "prometheus.googleapis.com|vllm:num_requests_waiting|gauge"},
+                    "target": {"type": "AverageValue", "averageValue": "10"},
+                },
+            }
+        ]
 
     def test_vllm_gpu_sample(self):
         # kubernetes-engine-samples ai-ml/llm-serving-llama/vllm/vllm-llama4-scout-17b-16e-instruct.yaml
@@ -338,8 +399,12 @@ class TestMatchesSamples:
 
     def test_lws_vllm_tpu_sample(self):
         # kubernetes-sigs/lws docs/examples/vllm/TPU/lws.yaml (v5e 4x4, Llama-3.3-70B, port 8080, TP 16)
-        cfg = make(accelerator="v5litepod-16", model={"id": "meta-llama/Llama-3.3-70B-Instruct", "paramsB": 70.6},
-                   engine={"name": "vllm", "port": 8080}, benchmark=None)
+        cfg = make(
+            accelerator="v5litepod-16",
+            model={"id": "meta-llama/Llama-3.3-70B-Instruct", "paramsB": 70.6},
+            engine={"name": "vllm", "port": 8080},
+            benchmark=None,
+        )
         r = render.render(cfg)
         lws = one(r.apps["serving"], "LeaderWorkerSet")
         lwt = lws["spec"]["leaderWorkerTemplate"]
@@ -349,8 +414,10 @@ class TestMatchesSamples:
         leader, lpod = container(lws, "vllm-leader", "leaderTemplate")
         worker, wpod = container(lws, "vllm-worker", "workerTemplate")
         for pod in (lpod, wpod):
-            assert {"cloud.google.com/gke-tpu-accelerator": "tpu-v5-lite-podslice",
-                    "cloud.google.com/gke-tpu-topology": "4x4"}.items() <= pod["nodeSelector"].items()
+            assert {
+                "cloud.google.com/gke-tpu-accelerator": "tpu-v5-lite-podslice",
+                "cloud.google.com/gke-tpu-topology": "4x4",
+            }.items() <= pod["nodeSelector"].items()
         for c in (leader, worker):
             assert str(c["resources"]["limits"]["google.com/tpu"]) == "4"
             assert {"mountPath": "/dev/shm", "name": "dshm"} in c["volumeMounts"]
@@ -358,7 +425,8 @@ class TestMatchesSamples:
         assert f"{script} leader --ray_cluster_size=$(LWS_GROUP_SIZE)" in leader["command"][2]
         assert "python3 -m vllm.entrypoints.openai.api_server" in leader["command"][2]
         assert {"--port=8080", "--model=meta-llama/Llama-3.3-70B-Instruct", "--tensor-parallel-size=16"} <= set(
-            leader["args"])
+            leader["args"]
+        )
         assert leader["ports"][0]["containerPort"] == 8080
         assert worker["command"] == ["sh", "-c", f"{script} worker --ray_address=$(LWS_LEADER_ADDRESS)"]
         svc = one(r.apps["serving"], "Service")
@@ -379,15 +447,25 @@ class TestMatchesSamples:
         assert [c["name"] for c in pod["containers"]] == ["maxengine-server", "jetstream-http"]
         assert engine["image"] == "us-docker.pkg.dev/cloud-tpu-images/inference/maxengine-server:v0.2.2"
         assert http["image"] == "us-docker.pkg.dev/cloud-tpu-images/inference/jetstream-http:v0.2.2"
-        sample_args = ["per_device_batch_size=4", "max_prefill_predict_length=1024", "max_target_length=2048",
-                       "async_checkpointing=false", "ici_fsdp_parallelism=1", "scan_layers=false",
-                       "weight_dtype=bfloat16", "attention=dot_product", "prometheus_port=9100"]
+        sample_args = [
+            "per_device_batch_size=4",
+            "max_prefill_predict_length=1024",
+            "max_target_length=2048",
+            "async_checkpointing=false",
+            "ici_fsdp_parallelism=1",
+            "scan_layers=false",
+            "weight_dtype=bfloat16",
+            "attention=dot_product",
+            "prometheus_port=9100",
+        ]
         assert set(sample_args) <= set(engine["args"])
         assert 9000 in [p["containerPort"] for p in engine["ports"]]
         assert [p["containerPort"] for p in http["ports"]] == [8000]
         assert engine["resources"]["requests"] == engine["resources"]["limits"] == {"google.com/tpu": 8}
-        assert {"cloud.google.com/gke-tpu-topology": "2x4",
-                "cloud.google.com/gke-tpu-accelerator": "tpu-v5-lite-podslice"}.items() <= pod["nodeSelector"].items()
+        assert {
+            "cloud.google.com/gke-tpu-topology": "2x4",
+            "cloud.google.com/gke-tpu-accelerator": "tpu-v5-lite-podslice",
+        }.items() <= pod["nodeSelector"].items()
         svc = one(r.apps["serving"], "Service")
         assert {"protocol": "TCP", "name": "jetstream-http", "port": 8000, "targetPort": 8000} in svc["spec"]["ports"]
         assert {"protocol": "TCP", "name": "jetstream-grpc", "port": 9000, "targetPort": 9000} in svc["spec"]["ports"]
@@ -405,9 +483,14 @@ class TestMatchesSamples:
         assert c["image"] == "us-docker.pkg.dev/cloud-tpu-images/inference/inference-checkpoint:v0.2.5"
         assert pod["restartPolicy"] == "Never"
         out = f"gs://{cfg.results_bucket}/maxtext/llama3.1-8b"
-        assert {f"--bucket_name={cfg.results_bucket}", "--inference_server=jetstream-maxtext",
-                "--model_name=llama-3.1", f"--output_directory={out}", "--huggingface=True",
-                "--model_path=meta-llama/Llama-3.1-8B-Instruct"} <= set(c["args"])
+        assert {
+            f"--bucket_name={cfg.results_bucket}",
+            "--inference_server=jetstream-maxtext",
+            "--model_name=llama-3.1",
+            f"--output_directory={out}",
+            "--huggingface=True",
+            "--model_path=meta-llama/Llama-3.1-8B-Instruct",
+        } <= set(c["args"])
         assert {"mountPath": "/huggingface", "name": "huggingface-credentials", "readOnly": True} in c["volumeMounts"]
         vol = pod["volumes"][0]["secret"]
         assert vol["items"] == [{"key": k8s_keys.HF_SECRET_KEY, "path": "HUGGINGFACE_TOKEN"}]
@@ -434,8 +517,10 @@ class TestTokenOnlyInTheSecret:
                     for e in c.get("env", []):
                         if "TOKEN" in e["name"]:
                             assert "value" not in e, (o["kind"], c["name"])
-                            assert e["valueFrom"]["secretKeyRef"] == {"name": k8s_keys.HF_SECRET,
-                                                                      "key": k8s_keys.HF_SECRET_KEY}
+                            assert e["valueFrom"]["secretKeyRef"] == {
+                                "name": k8s_keys.HF_SECRET,
+                                "key": k8s_keys.HF_SECRET_KEY,
+                            }
                             refs += 1
                 for v in pod.get("volumes", []):
                     if "secret" in v:  # the checkpoint converter reads the token from a file
@@ -459,8 +544,10 @@ class TestCrossChecksFire:
         def mutate(r):
             c, _ = container(one(r.apps["serving"], "Deployment"), "vllm")
             c["args"] = [a.replace("--tensor-parallel-size=8", "--tensor-parallel-size=4") for a in c["args"]]
-        assert_names_field_and_fix(_mutated("gke-vllm-v6e", mutate), "tpustack:engine.tensorParallel",
-                                   "tensor parallel 4", "8 chips")
+
+        assert_names_field_and_fix(
+            _mutated("gke-vllm-v6e", mutate), "tpustack:engine.tensorParallel", "tensor parallel 4", "8 chips"
+        )
 
     def test_tensor_parallel_config_rule_holds_even_around_the_loader(self):
         cfg = stack_cfg("gke-vllm-v6e")
@@ -473,8 +560,10 @@ class TestCrossChecksFire:
         def mutate(r):
             c, _ = container(one(r.apps["serving"], "Deployment"), "maxengine-server")
             c["args"] = [a.replace("ici_tensor_parallelism=8", "ici_tensor_parallelism=4") for a in c["args"]]
-        assert_names_field_and_fix(_mutated("gke-jetstream-v5e", mutate), "tpustack:engine.tensorParallel",
-                                   "does not cover the 8 chips")
+
+        assert_names_field_and_fix(
+            _mutated("gke-jetstream-v5e", mutate), "tpustack:engine.tensorParallel", "does not cover the 8 chips"
+        )
 
     def test_tpu_request_vs_chips_per_node(self):
         def mutate(r):
@@ -482,30 +571,47 @@ class TestCrossChecksFire:
             c, _ = container(lws, "vllm-worker", "workerTemplate")
             c["resources"]["requests"][k8s_keys.TPU_RESOURCE] = 8
             c["resources"]["limits"][k8s_keys.TPU_RESOURCE] = 8
-        assert_names_field_and_fix(_mutated("gke-vllm-v6e-multihost", mutate), "tpustack:accelerator",
-                                   "ct6e-standard-4t", "requests = limits = 4")
+
+        assert_names_field_and_fix(
+            _mutated("gke-vllm-v6e-multihost", mutate),
+            "tpustack:accelerator",
+            "ct6e-standard-4t",
+            "requests = limits = 4",
+        )
 
     def test_gpu_resource_on_tpu_nodes(self):
         def mutate(r):
             c, _ = container(one(r.apps["serving"], "Deployment"), "vllm")
             c["resources"] = {"limits": {k8s_keys.GPU_RESOURCE: 8}, "requests": {k8s_keys.GPU_RESOURCE: 8}}
+
         assert_names_field_and_fix(_mutated("gke-vllm-v6e", mutate), "tpustack:accelerator", "nvidia.com/gpu")
 
     def test_one_tpu_container_per_pod(self):
         def mutate(r):
             c, _ = container(one(r.apps["serving"], "Deployment"), "jetstream-http")
             c["resources"] = {"requests": {k8s_keys.TPU_RESOURCE: 8}, "limits": {k8s_keys.TPU_RESOURCE: 8}}
-        assert_names_field_and_fix(_mutated("gke-jetstream-v5e", mutate),
-                                   "manifests/jetstream-maxtext/deployment.yaml.j2", "2 containers requesting TPUs")
+
+        assert_names_field_and_fix(
+            _mutated("gke-jetstream-v5e", mutate),
+            "manifests/jetstream-maxtext/deployment.yaml.j2",
+            "2 containers requesting TPUs",
+        )
 
     def test_selectors_vs_pool_labels(self):
         def mutate(r):
             _, pod = container(one(r.apps["serving"], "Deployment"), "vllm")
             pod["nodeSelector"][k8s_keys.TPU_TOPOLOGY_LABEL] = "4x4"
             pod["nodeSelector"]["team"] = "ml"
+
         lines = _mutated("gke-vllm-v6e", mutate)
-        assert_names_field_and_fix(lines, "tpustack:accelerator", "topology=4x4", "select "
-                                   f"{k8s_keys.TPU_TOPOLOGY_LABEL}=2x4", "team=ml", "no such label")
+        assert_names_field_and_fix(
+            lines,
+            "tpustack:accelerator",
+            "topology=4x4",
+            f"select {k8s_keys.TPU_TOPOLOGY_LABEL}=2x4",
+            "team=ml",
+            "no such label",
+        )
 
     def test_pool_labels_come_from_the_pool_definition(self):
         cfg = stack_cfg("gke-vllm-gpu")
@@ -525,15 +631,22 @@ class TestCrossChecksFire:
     def test_referenced_secret_must_exist(self):
         def mutate(r):
             r.secrets.clear()  # as if the stack created no token Secret
-        assert_names_field_and_fix(_mutated("gke-vllm-v6e", mutate), "tpustack:hfToken", "hf-token",
-                                   "pulumi config set --secret tpustack:hfToken")
+
+        assert_names_field_and_fix(
+            _mutated("gke-vllm-v6e", mutate),
+            "tpustack:hfToken",
+            "hf-token",
+            "pulumi config set --secret tpustack:hfToken",
+        )
 
     def test_privileged_tpu_container_without_the_flag(self):
         def mutate(r):
             c, _ = container(one(r.apps["serving"], "Deployment"), "vllm")
             c["securityContext"] = {"privileged": True}
-        assert_names_field_and_fix(_mutated("gke-vllm-v6e", mutate), "tpustack:engine.privileged",
-                                   "is privileged", "GKE >= 1.28")
+
+        assert_names_field_and_fix(
+            _mutated("gke-vllm-v6e", mutate), "tpustack:engine.privileged", "is privileged", "GKE >= 1.28"
+        )
 
     def test_old_gke_needs_privileged_tpus(self):
         with pytest.raises(ConfigError) as e:
@@ -544,57 +657,72 @@ class TestCrossChecksFire:
     def test_service_port_vs_container_port(self):
         def mutate(r):
             one(r.apps["serving"], "Service")["spec"]["ports"][0]["targetPort"] = 9999
+
         assert_names_field_and_fix(_mutated("gke-vllm-gpu", mutate), "tpustack:engine.port", "9999")
 
     def test_service_selector_vs_pod_labels(self):
         def mutate(r):
             one(r.apps["serving"], "Service")["spec"]["selector"] = {"app": "nope"}
-        assert_names_field_and_fix(_mutated("gke-vllm-v6e-multihost", mutate), "tpustack:engine.port",
-                                   "no serving pod carries")
+
+        assert_names_field_and_fix(
+            _mutated("gke-vllm-v6e-multihost", mutate), "tpustack:engine.port", "no serving pod carries"
+        )
 
     def test_probe_port(self):
         def mutate(r):
             c, _ = container(one(r.apps["serving"], "Deployment"), "vllm")
             c["livenessProbe"]["httpGet"]["port"] = 1234
+
         assert_names_field_and_fix(_mutated("gke-vllm-gpu", mutate), "tpustack:engine.port", "livenessProbe")
 
     def test_grace_shorter_than_drain(self):
         def mutate(r):
             _, pod = container(one(r.apps["serving"], "Deployment"), "vllm")
             pod["terminationGracePeriodSeconds"] = 10
-        assert_names_field_and_fix(_mutated("gke-vllm-v6e", mutate), "tpustack:engine.drainSeconds",
-                                   "drains 30 s", "grace period is 10 s")
+
+        assert_names_field_and_fix(
+            _mutated("gke-vllm-v6e", mutate), "tpustack:engine.drainSeconds", "drains 30 s", "grace period is 10 s"
+        )
 
     def test_startup_probe_shorter_than_budget(self):
         def mutate(r):
             c, _ = container(one(r.apps["serving"], "Deployment"), "vllm")
             c["startupProbe"]["failureThreshold"] = 3
+
         assert_names_field_and_fix(_mutated("gke-vllm-v6e", mutate), "tpustack:engine.startupMinutes", "30 s")
 
     def test_pulumi_wait_shorter_than_startup(self):
         def mutate(r):
             one(r.apps["serving"], "Deployment")["metadata"]["annotations"][k8s_keys.PULUMI_TIMEOUT] = "600"
-        assert_names_field_and_fix(_mutated("gke-vllm-v6e", mutate), "tpustack:engine.startupMinutes",
-                                   k8s_keys.PULUMI_TIMEOUT)
+
+        assert_names_field_and_fix(
+            _mutated("gke-vllm-v6e", mutate), "tpustack:engine.startupMinutes", k8s_keys.PULUMI_TIMEOUT
+        )
 
     def test_lws_size_vs_hosts(self):
         def mutate(r):
             one(r.apps["serving"], "LeaderWorkerSet")["spec"]["leaderWorkerTemplate"]["size"] = 2
-        assert_names_field_and_fix(_mutated("gke-vllm-v6e-multihost", mutate), "tpustack:accelerator",
-                                   "groups 2 pods", "size to 4")
+
+        assert_names_field_and_fix(
+            _mutated("gke-vllm-v6e-multihost", mutate), "tpustack:accelerator", "groups 2 pods", "size to 4"
+        )
 
     def test_configmap_over_one_mib(self):
         def mutate(r):
             one(r.apps["benchmark"], "ConfigMap", "tpustack-workloads")["data"]["big.py"] = "#" * (1 << 20)
-        assert_names_field_and_fix(_mutated("gke-vllm-v6e", mutate), "manifests/_lib/workloads-configmap.yaml.j2",
-                                   "1 MiB")
+
+        assert_names_field_and_fix(
+            _mutated("gke-vllm-v6e", mutate), "manifests/_lib/workloads-configmap.yaml.j2", "1 MiB"
+        )
 
     def test_schema_rejects_unknown_core_field(self):
         def mutate(r):
             c, _ = container(one(r.apps["serving"], "Deployment"), "vllm")
             c["gpuCount"] = 8
-        assert_names_field_and_fix(_mutated("gke-vllm-gpu", mutate), "manifests/vllm/deployment.yaml.j2",
-                                   "schema", "gpuCount")
+
+        assert_names_field_and_fix(
+            _mutated("gke-vllm-gpu", mutate), "manifests/vllm/deployment.yaml.j2", "schema", "gpuCount"
+        )
 
     def test_schema_checks_custom_resources_and_their_pod_templates(self):
         def mutate(r):
@@ -603,6 +731,7 @@ class TestCrossChecksFire:
             c, _ = container(lws, "vllm-worker", "workerTemplate")
             c["resources"]["limits"]["google.com/tpu"] = [4]
             one(r.apps["serving"], "PodMonitoring")["spec"]["endpoints"][0]["every"] = "15s"
+
         lines = [p for p in _mutated("gke-vllm-v6e-multihost", mutate) if "schema" in p]
         assert any("leaderWorkerTemplate.groupSize: unknown field" in p for p in lines), lines
         assert any("workerTemplate.spec.containers.0.resources.limits" in p for p in lines), lines
@@ -613,8 +742,9 @@ class TestConfigRulesBeforeRendering:
     def test_hpa_beyond_pool_capacity(self):
         with pytest.raises(ConfigError) as e:
             render.render(make(engine={"name": "vllm", "hpaMaxReplicas": 4}))
-        assert_names_field_and_fix(problems_of(e), "tpustack:engine.hpaMaxReplicas", "at most 1",
-                                   "autoscalingMaxNodes to 4")
+        assert_names_field_and_fix(
+            problems_of(e), "tpustack:engine.hpaMaxReplicas", "at most 1", "autoscalingMaxNodes to 4"
+        )
 
     def test_hpa_below_replicas(self):
         with pytest.raises(ConfigError) as e:

@@ -9,8 +9,9 @@ import sys
 import pytest
 
 from tpustack import plan as plan_mod
-from conftest import PROJECT, STACKS, planned
 from tpustack.config.project import SECRET_PLACEHOLDER, read_stack_file
+
+from conftest import PROJECT, STACKS, planned
 
 CONTRACT_KEYS = {"stack", "resources", "manifests", "outputs", "cost", "warnings"}
 RESOURCE_KEYS = {"urn", "type", "name", "parent", "inputs", "depends_on"}
@@ -43,8 +44,12 @@ class TestPlanJsonContract:
             assert set(r) == RESOURCE_KEYS, r["urn"]
             assert isinstance(r["urn"], str) and r["urn"].startswith(f"urn:pulumi:{stack}::tpustack::")
             assert r["type"].count(":") >= 2, r["type"]
-            assert r["parent"] is None or r["parent"] in urns or r["parent"].endswith("::" + "tpustack-" + stack) \
-                or "pulumi:pulumi:Stack" in r["parent"], r["urn"]
+            assert (
+                r["parent"] is None
+                or r["parent"] in urns
+                or r["parent"].endswith("::" + "tpustack-" + stack)
+                or "pulumi:pulumi:Stack" in r["parent"]
+            ), r["urn"]
             assert isinstance(r["inputs"], dict)
             assert all(d in urns for d in r["depends_on"]), f"{r['urn']} depends on an unknown URN"
         assert all(isinstance(m, dict) and "kind" in m and "apiVersion" in m for m in doc["manifests"])

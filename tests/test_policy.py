@@ -9,8 +9,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from tpustack import plan as plan_mod
 from tpustack.policy.checks import Intent, adapt_policy_resources, check, check_plan
+
 from conftest import PROJECT, STACKS, planned
 from test_infra import cfg_of
 
@@ -41,11 +41,13 @@ def test_every_shipped_stack_passes(stack):
 WEAKENINGS = {
     "no-primitive-roles": lambda rs: first(rs, "gcp:projects/iAMMember:IAMMember").inputs.update(role="roles/editor"),
     "custom-node-sa": lambda rs: first(rs, POOL).inputs["nodeConfig"].pop("serviceAccount"),
-    "gke-metadata": lambda rs: first(rs, POOL).inputs["nodeConfig"].update(
-        workloadMetadataConfig={"mode": "GCE_METADATA"}),
+    "gke-metadata": lambda rs: (
+        first(rs, POOL).inputs["nodeConfig"].update(workloadMetadataConfig={"mode": "GCE_METADATA"})
+    ),
     "workload-identity": lambda rs: first(rs, CLUSTER).inputs.pop("workloadIdentityConfig"),
-    "shielded-nodes": lambda rs: first(rs, POOL).inputs["nodeConfig"]["shieldedInstanceConfig"].update(
-        enableSecureBoot=False),
+    "shielded-nodes": lambda rs: (
+        first(rs, POOL).inputs["nodeConfig"]["shieldedInstanceConfig"].update(enableSecureBoot=False)
+    ),
     "apis-stay-enabled": lambda rs: first(rs, "gcp:projects/service:Service").inputs.update(disableOnDestroy=True),
     "deletion-protection": lambda rs: first(rs, CLUSTER).inputs.update(deletionProtection=True),
     "ttl-labels": lambda rs: first(rs, POOL).inputs["nodeConfig"]["resourceLabels"].pop("tpustack-expires"),
@@ -63,24 +65,40 @@ def test_weakened_gke_stack_fails_with_the_rule(rule):
 def test_weakened_tpu_vm_and_buckets():
     rs = weakened("dev", lambda rs: first(rs, "gcp:tpu/v2Vm:V2Vm").inputs.pop("serviceAccount"))
     assert "tpu-vm-sa" in rules(check(rs, [], Intent()))
-    rs = weakened("results", lambda rs: first(rs, "gcp:storage/bucket:Bucket").inputs.update(
-        publicAccessPrevention="inherited", uniformBucketLevelAccess=False))
+    rs = weakened(
+        "results",
+        lambda rs: first(rs, "gcp:storage/bucket:Bucket").inputs.update(
+            publicAccessPrevention="inherited", uniformBucketLevelAccess=False
+        ),
+    )
     assert {"bucket-pap", "bucket-ubla"} <= rules(check(rs, [], Intent(experiment=False)))
     rs = weakened("results", lambda rs: first(rs, "gcp:storage/bucket:Bucket").options.update(protect=False))
     assert "results-survive-destroy" in rules(check(rs, [], Intent(experiment=False)))
     # a bucket declared by an experiment would go with its destroy
     rs = copy.deepcopy(planned("dev").resources) + copy.deepcopy(
-        [r for r in planned("results").resources if r.type == "gcp:storage/bucket:Bucket"])
+        [r for r in planned("results").resources if r.type == "gcp:storage/bucket:Bucket"]
+    )
     assert "results-survive-destroy" in rules(check(rs, [], Intent(experiment=True)))
 
 
 def test_weakened_manifests():
-    pod = {"containers": [{"name": "vllm", "image": "vllm/vllm-tpu:latest",
-                           "securityContext": {"privileged": True},
-                           "env": [{"name": "HF_TOKEN", "value": "hf_abc"}],
-                           "resources": {"limits": {"google.com/tpu": 8}}}]}
-    deploy = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "x", "namespace": "tpustack"},
-              "spec": {"template": {"spec": pod}}}
+    pod = {
+        "containers": [
+            {
+                "name": "vllm",
+                "image": "vllm/vllm-tpu:latest",
+                "securityContext": {"privileged": True},
+                "env": [{"name": "HF_TOKEN", "value": "hf_abc"}],
+                "resources": {"limits": {"google.com/tpu": 8}},
+            }
+        ]
+    }
+    deploy = {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": "x", "namespace": "tpustack"},
+        "spec": {"template": {"spec": pod}},
+    }
     assert rules(check([], [deploy], Intent())) == {"unprivileged-tpu", "pinned-images", "token-in-secret"}
     assert "unprivileged-tpu" not in rules(check([], [deploy], Intent(privileged_tpu=True)))
 
@@ -88,8 +106,15 @@ def test_weakened_manifests():
 def test_policy_pack_adapter_sees_what_the_engine_sends():
     """The pack's adapter turns policy-engine resources into the same findings as the plan."""
     p = planned("gke-vllm-v6e")
-    fake = [SimpleNamespace(urn=r.urn, resource_type=r.type, props=copy.deepcopy(r.inputs),
-                            opts=SimpleNamespace(protect=r.options.get("protect", False))) for r in p.resources]
+    fake = [
+        SimpleNamespace(
+            urn=r.urn,
+            resource_type=r.type,
+            props=copy.deepcopy(r.inputs),
+            opts=SimpleNamespace(protect=r.options.get("protect", False)),
+        )
+        for r in p.resources
+    ]
     resources, manifests = adapt_policy_resources(fake)
     assert check(resources, manifests, Intent()) == []
     first(resources, POOL).inputs["nodeConfig"]["workloadMetadataConfig"]["mode"] = "GCE_METADATA"
@@ -97,6 +122,11 @@ def test_policy_pack_adapter_sees_what_the_engine_sends():
 
 
 def test_cli_check_exit_codes():
-    r = subprocess.run([sys.executable, "-m", "tpustack.cli", "check", "--stack", "dev"],
-                       capture_output=True, text=True, timeout=300, cwd=PROJECT.root)
+    r = subprocess.run(
+        [sys.executable, "-m", "tpustack.cli", "check", "--stack", "dev"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=PROJECT.root,
+    )
     assert r.returncode == 0 and "0 violation(s)" in r.stdout

@@ -10,9 +10,10 @@ import pytest
 from google.auth.credentials import AnonymousCredentials
 from typer.testing import CliRunner
 
+from tpustack.cli import app
 from tpustack.core import names as k8s_keys
 from tpustack.ops import reap
-from tpustack.cli import app
+
 from tpu_api_server import FakeGcpServer, FakeState
 
 NOW = 1_795_392_000  # 2026-11-23T00:00:00Z; the fake's createTime is 2026-11-20T00:00:00Z
@@ -44,12 +45,18 @@ def populate(st: FakeState) -> dict[str, str]:
     # Queued resource as pulumi-gcp creates it: no labels, only the description.
     n["qr-bare"] = st.add_queued("us-east5-b", "tps-bare", None, description="tpustack stack bare")
     # GKE: an expired cluster (goes whole), a live one with one expired pool, an expired one with a kept pool.
-    n["c-old"] = st.add_cluster("us-east5", "tps-old", labels("old", -3600),
-                                {"system": labels("old", -3600), "tpu": labels("old", -3600)})
-    n["c-live"] = st.add_cluster("us-east5", "tps-live", labels("live", 3600),
-                                 {"system": labels("live", 3600), "tpu": labels("live", -10)})
-    n["c-pin"] = st.add_cluster("us-west4", "tps-pin", labels("pin", -3600),
-                                {"system": labels("pin", -3600, keep=True), "tpu": labels("pin", -3600)})
+    n["c-old"] = st.add_cluster(
+        "us-east5", "tps-old", labels("old", -3600), {"system": labels("old", -3600), "tpu": labels("old", -3600)}
+    )
+    n["c-live"] = st.add_cluster(
+        "us-east5", "tps-live", labels("live", 3600), {"system": labels("live", 3600), "tpu": labels("live", -10)}
+    )
+    n["c-pin"] = st.add_cluster(
+        "us-west4",
+        "tps-pin",
+        labels("pin", -3600),
+        {"system": labels("pin", -3600, keep=True), "tpu": labels("pin", -3600)},
+    )
     n["c-foreign"] = st.add_cluster("us-east5", "prod", {"team": "other"}, {"default": {}})
     return n
 
@@ -77,11 +84,23 @@ class TestListsEverythingTpustackOwns:
         found = by_name(reaper(fake).run(delete=False))
         pool = lambda c, p: f"{n[c]}/nodePools/{p}"  # noqa: E731
         expected = {
-            n["expired"]: "expired", n["alive"]: "alive", n["kept"]: "kept", n["west"]: "expired",
-            n["nolabel"]: "no-expiry", n["qr"]: "expired", n["qr-node"]: "covered", n["qr-bare"]: "no-expiry",
-            n["c-old"]: "expired", pool("c-old", "system"): "covered", pool("c-old", "tpu"): "covered",
-            n["c-live"]: "alive", pool("c-live", "system"): "alive", pool("c-live", "tpu"): "expired",
-            n["c-pin"]: "kept", pool("c-pin", "system"): "kept", pool("c-pin", "tpu"): "expired",
+            n["expired"]: "expired",
+            n["alive"]: "alive",
+            n["kept"]: "kept",
+            n["west"]: "expired",
+            n["nolabel"]: "no-expiry",
+            n["qr"]: "expired",
+            n["qr-node"]: "covered",
+            n["qr-bare"]: "no-expiry",
+            n["c-old"]: "expired",
+            pool("c-old", "system"): "covered",
+            pool("c-old", "tpu"): "covered",
+            n["c-live"]: "alive",
+            pool("c-live", "system"): "alive",
+            pool("c-live", "tpu"): "expired",
+            n["c-pin"]: "kept",
+            pool("c-pin", "system"): "kept",
+            pool("c-pin", "tpu"): "expired",
         }
         assert {k: f.verdict for k, f in found.items()} == expected
         assert n["foreign"] not in found and n["c-foreign"] not in found, "resources without tpustack labels"
@@ -113,14 +132,15 @@ class TestListsEverythingTpustackOwns:
     def test_location_filter(self, fake):
         n = fake.handles
         found = by_name(reaper(fake, locations=["us-west4"]).run(delete=False))
-        assert set(found) == {n["west"], n["c-pin"], f"{n['c-pin']}/nodePools/system",
-                              f"{n['c-pin']}/nodePools/tpu"}
+        assert set(found) == {n["west"], n["c-pin"], f"{n['c-pin']}/nodePools/system", f"{n['c-pin']}/nodePools/tpu"}
         # A zone list skips the location listing and asks for exactly those zones.
         fake.state.requests.clear()
         reaper(fake, locations=["us-east5-b"]).run(delete=False)
         tpu_paths = {p for m, p, _ in fake.state.requests if p.startswith("/v2/")}
-        assert tpu_paths == {f"/v2/projects/{P}/locations/us-east5-b/nodes",
-                             f"/v2/projects/{P}/locations/us-east5-b/queuedResources"}
+        assert tpu_paths == {
+            f"/v2/projects/{P}/locations/us-east5-b/nodes",
+            f"/v2/projects/{P}/locations/us-east5-b/queuedResources",
+        }
 
 
 class TestDryRunDeletesNothing:
@@ -139,9 +159,16 @@ class TestYesDeletesOnlyExpired:
         st = fake.state
         report = reaper(fake).run(delete=True, wait_s=10)
         assert not report.failed, [f.detail for f in report.findings if f.action == "failed"]
-        assert sorted(st.deletes()) == sorted([
-            f"/v2/{n['expired']}", f"/v2/{n['west']}", f"/v2/{n['qr']}", f"/v1/{n['c-old']}",
-            f"/v1/{n['c-live']}/nodePools/tpu", f"/v1/{n['c-pin']}/nodePools/tpu"])
+        assert sorted(st.deletes()) == sorted(
+            [
+                f"/v2/{n['expired']}",
+                f"/v2/{n['west']}",
+                f"/v2/{n['qr']}",
+                f"/v1/{n['c-old']}",
+                f"/v1/{n['c-live']}/nodePools/tpu",
+                f"/v1/{n['c-pin']}/nodePools/tpu",
+            ]
+        )
         assert set(st.nodes) == {n["alive"], n["kept"], n["foreign"], n["nolabel"]}
         assert set(st.queued) == {n["qr-bare"]}
         assert set(st.clusters) == {n["c-live"], n["c-pin"], n["c-foreign"]}

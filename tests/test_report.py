@@ -18,14 +18,15 @@ from typer.testing import CliRunner
 from tpustack import cost
 from tpustack.cli import app
 from tpustack.config import load_config
-from conftest import BASE, SECRETS, as_engine_values
 from tpustack.ops import report
 from tpustack.render import bench as spec
 from tpustack.workloads import gcs, heartbeat, serving_bench
 
+from conftest import BASE, SECRETS, as_engine_values
+
 FIX = Path(__file__).parent / "fixtures" / "results"
 sys.path.insert(0, str(FIX))
-from fake_engine import Engine  # noqa: E402
+from fake_engine import Engine
 
 BUCKET = "tpustack-results"
 PREFIX = f"gs://{BUCKET}/bench"
@@ -59,8 +60,9 @@ def bench_run(monkeypatch, accelerator: str, capacity: str, slowdown: float, war
     cfg = load_config(as_engine_values(c), SECRETS, "bench")
     monkeypatch.setenv("FAKE_ENGINE_SLOWDOWN", str(slowdown))
     with Engine() as engine:
-        s = spec.bench_spec(cfg, base_url=engine.url, metrics_url=engine.url + "/metrics", results_uri=PREFIX,
-                            git_revision="deadbeef")
+        s = spec.bench_spec(
+            cfg, base_url=engine.url, metrics_url=engine.url + "/metrics", results_uri=PREFIX, git_revision="deadbeef"
+        )
         s["tool_command"] = [sys.executable, str(FIX / "fake_engine.py")]
         s["scrape_interval_s"] = 0.2
         return serving_bench.run(s, log=lambda m: None)
@@ -150,8 +152,9 @@ class TestReportOverGcs:
 
         pixels = matplotlib.image.imread(png)
         assert pixels.shape[0] > 400 and len({tuple(px) for px in pixels.reshape(-1, pixels.shape[-1])[::97]}) > 10
-        assert sorted(doc["plot_series"]) == sorted([f"{a['run_id']} (vllm / v6e-8)",
-                                                     f"{b['run_id']} (vllm / v5litepod-8)"])
+        assert sorted(doc["plot_series"]) == sorted(
+            [f"{a['run_id']} (vllm / v6e-8)", f"{b['run_id']} (vllm / v5litepod-8)"]
+        )
 
     def test_table(self, gcs_env, uploaded, tmp_path):
         a, b = uploaded
@@ -173,10 +176,30 @@ class TestReportLocal:
         assert (tmp_path / "throughput_vs_latency.png").stat().st_size > 10_000
 
     def test_best_skips_points_whose_client_fell_behind(self):
-        rows = [{"meets_slo": True, "kept_up": False, "failed": 0, "output_tokens_per_s": 900.0,
-                 "usd_per_1m_output_tokens": 0.1, "output_tokens_per_s_per_chip": 100.0},
-                {"meets_slo": True, "kept_up": True, "failed": 0, "output_tokens_per_s": 500.0,
-                 "usd_per_1m_output_tokens": 0.3, "output_tokens_per_s_per_chip": 60.0},
-                {"meets_slo": True, "kept_up": True, "failed": 3, "output_tokens_per_s": 700.0,
-                 "usd_per_1m_output_tokens": 0.2, "output_tokens_per_s_per_chip": 80.0}]
+        rows = [
+            {
+                "meets_slo": True,
+                "kept_up": False,
+                "failed": 0,
+                "output_tokens_per_s": 900.0,
+                "usd_per_1m_output_tokens": 0.1,
+                "output_tokens_per_s_per_chip": 100.0,
+            },
+            {
+                "meets_slo": True,
+                "kept_up": True,
+                "failed": 0,
+                "output_tokens_per_s": 500.0,
+                "usd_per_1m_output_tokens": 0.3,
+                "output_tokens_per_s_per_chip": 60.0,
+            },
+            {
+                "meets_slo": True,
+                "kept_up": True,
+                "failed": 3,
+                "output_tokens_per_s": 700.0,
+                "usd_per_1m_output_tokens": 0.2,
+                "output_tokens_per_s_per_chip": 80.0,
+            },
+        ]
         assert report.best(rows) is rows[1]

@@ -14,14 +14,15 @@ import pytest
 
 from tpustack.config import load_config
 from tpustack.core.errors import BenchmarkError, ConfigError
-from conftest import BASE, SECRETS, as_engine_values
 from tpustack.render import bench as spec
 from tpustack.workloads import promscrape, results, serving_bench
+
+from conftest import BASE, SECRETS, as_engine_values
 
 ROOT = Path(__file__).resolve().parent.parent
 FIX = Path(__file__).parent / "fixtures" / "results"
 sys.path.insert(0, str(FIX))
-from fake_engine import Engine  # noqa: E402
+from fake_engine import Engine
 
 VLLM_DETAILED = FIX / "vllm" / "vllm-2.0qps-Llama-3.1-8B-Instruct-20261123-101500.json"
 VLLM_AGG = FIX / "vllm" / "vllm-4.0qps-Llama-3.1-8B-Instruct-20261123-102000.json"
@@ -48,8 +49,9 @@ class TestStatistics:
             assert results.percentile(xs, p) == pytest.approx(float(np.percentile(xs, p)))
 
     def test_goodput_counts_requests_meeting_every_slo(self):
-        g = results.goodput_from_requests([0.1, 0.3, 0.1], [0.01, 0.01, 0.05], [1, 1, 1],
-                                          {"ttft": 200, "tpot": 20}, duration_s=2.0, completed=3)
+        g = results.goodput_from_requests(
+            [0.1, 0.3, 0.1], [0.01, 0.01, 0.05], [1, 1, 1], {"ttft": 200, "tpot": 20}, duration_s=2.0, completed=3
+        )
         assert g["good_requests"] == 1 and g["requests_per_s"] == 0.5 and g["fraction"] == pytest.approx(1 / 3)
 
 
@@ -72,8 +74,12 @@ class TestVllmNormalizer:
         assert r["client"]["achieved_rate"] == pytest.approx((len(starts) - 1) / (max(starts) - min(starts)))
         assert r["client"]["kept_up"] is True and r["client"]["requested_rate"] == 2.0
         ok = [i for i, e in enumerate(doc["errors"]) if not e]
-        good = sum(1 for i in ok if doc["ttfts"][i] <= 0.120
-                   and (doc["latencies"][i] - doc["ttfts"][i]) / (doc["output_lens"][i] - 1) <= 0.021)
+        good = sum(
+            1
+            for i in ok
+            if doc["ttfts"][i] <= 0.120
+            and (doc["latencies"][i] - doc["ttfts"][i]) / (doc["output_lens"][i] - 1) <= 0.021
+        )
         assert r["goodput"]["good_requests"] == good and 0 < good < len(ok)
 
     def test_aggregate_only_file(self):
@@ -130,7 +136,9 @@ class TestInferencePerfNormalizer:
         assert r["latency_ms"]["tpot"]["p90"] == pytest.approx(lat["time_per_output_token"]["p90"] * 1e3)
         assert r["latency_ms"]["e2e"]["p50"] == pytest.approx(lat["request_latency"]["median"] * 1e3)
         assert r["duration_s"] == doc["benchmark_time_seconds"]
-        assert r["goodput"]["fraction"] == pytest.approx(doc["successes"]["goodput_metrics"]["goodput_percentage"] / 100)
+        assert r["goodput"]["fraction"] == pytest.approx(
+            doc["successes"]["goodput_metrics"]["goodput_percentage"] / 100
+        )
 
     def test_client_that_fell_behind_is_flagged(self):
         r = results.normalize_inference_perf(load(IP1), stage=1)
@@ -140,17 +148,23 @@ class TestInferencePerfNormalizer:
 
     def test_detect_and_normalize_a_directory(self):
         recs = results.normalize_dir(FIX)
-        assert sorted(r["tool"] for r in recs) == sorted(["inference-perf"] * 2 + ["jetstream-benchmark"]
-                                                         + ["vllm-bench"] * 2)
-        assert all(r["schema"] == results.RECORD_SCHEMA and r["tpot_definition"] == results.TPOT_DEFINITION
-                   for r in recs)
+        assert sorted(r["tool"] for r in recs) == sorted(
+            ["inference-perf"] * 2 + ["jetstream-benchmark"] + ["vllm-bench"] * 2
+        )
+        assert all(
+            r["schema"] == results.RECORD_SCHEMA and r["tpot_definition"] == results.TPOT_DEFINITION for r in recs
+        )
 
 
 class TestBenchSpec:
     def spec(self, **kw):
-        return spec.bench_spec(cfg_from(**kw), base_url="http://vllm.default.svc:8000",
-                               metrics_url="http://vllm.default.svc:8000/metrics",
-                               results_uri="gs://b/bench", git_revision="abc123")
+        return spec.bench_spec(
+            cfg_from(**kw),
+            base_url="http://vllm.default.svc:8000",
+            metrics_url="http://vllm.default.svc:8000/metrics",
+            results_uri="gs://b/bench",
+            git_revision="abc123",
+        )
 
     def test_vllm_spec_is_json_and_complete(self):
         s = self.spec()
@@ -158,8 +172,13 @@ class TestBenchSpec:
         assert s["tool"] == "vllm-bench" and s["server"]["health_path"] == "/health"
         assert [p["request_rate"] for p in s["sweep"]] == [1, 2, 4]
         m = s["metadata"]
-        assert (m["accelerator"], m["chips"], m["capacity_type"], m["engine"], m["git_revision"]) == \
-            ("v6e-8", 8, "spot", "vllm", "abc123")
+        assert (m["accelerator"], m["chips"], m["capacity_type"], m["engine"], m["git_revision"]) == (
+            "v6e-8",
+            8,
+            "spot",
+            "vllm",
+            "abc123",
+        )
         assert m["engine_image"].startswith("docker.io/vllm/vllm-tpu:") and m["engine_args"]["maxModelLen"] == 8192
         assert s["load"]["arrival"] == "poisson" and s["load"]["ignore_eos"] is True
 
@@ -176,19 +195,23 @@ class TestBenchSpec:
 
 class TestToolCommandLines:
     def base_spec(self):
-        return spec.bench_spec(cfg_from(**{"tpustack:benchmark": {
-            "requestRates": [2], "slo": {"ttftMs": 500, "tpotMs": 40}}}), base_url="http://h:8000",
-            metrics_url="http://h:8000/metrics", results_uri="/tmp/x", git_revision="r")
+        return spec.bench_spec(
+            cfg_from(**{"tpustack:benchmark": {"requestRates": [2], "slo": {"ttftMs": 500, "tpotMs": 40}}}),
+            base_url="http://h:8000",
+            metrics_url="http://h:8000/metrics",
+            results_uri="/tmp/x",
+            git_revision="r",
+        )
 
     def test_vllm_flags(self, tmp_path):
         s = self.base_spec()
         argv, _ = serving_bench.invocation(s, s["sweep"][0], tmp_path, 500, None)
         assert argv[:3] == ["vllm", "bench", "serve"]
-        flags = dict(zip(argv, argv[1:]))
+        flags = dict(zip(argv, argv[1:], strict=False))
         assert flags["--request-rate"] == "2.0" and flags["--burstiness"] == "1.0"
         assert flags["--random-input-len"] == "1024" and flags["--metric-percentiles"] == "50,90,99"
         assert {"--ignore-eos", "--save-detailed", "--save-result"} <= set(argv)
-        assert argv[argv.index("--goodput") + 1:argv.index("--goodput") + 3] == ["ttft:500", "tpot:40"]
+        assert argv[argv.index("--goodput") + 1 : argv.index("--goodput") + 3] == ["ttft:500", "tpot:40"]
         conc = serving_bench.invocation(s, {"max_concurrency": 16, "request_rate": None}, tmp_path, 10, None)[0]
         assert conc[conc.index("--max-concurrency") + 1] == "16" and conc[conc.index("--request-rate") + 1] == "inf"
 
@@ -201,18 +224,26 @@ class TestToolCommandLines:
         assert cfg["load"]["type"] == "poisson" and cfg["load"]["stages"] == [{"rate": 2.0, "duration": 250}]
         assert cfg["data"]["output_distribution"]["type"] == "fixed"
         assert cfg["report"]["goodput"]["constraints"] == {"ttft": 0.5, "tpot": 0.04}  # seconds
-        assert cfg["server"] == {"type": "vllm", "model_name": "meta-llama/Llama-3.1-8B-Instruct",
-                                 "base_url": "http://h:8000", "ignore_eos": True}
+        assert cfg["server"] == {
+            "type": "vllm",
+            "model_name": "meta-llama/Llama-3.1-8B-Instruct",
+            "base_url": "http://h:8000",
+            "ignore_eos": True,
+        }
 
     def test_jetstream_flags(self, tmp_path):
         c = copy.deepcopy(BASE)
         c["tpustack:engine"] = {"name": "jetstream-maxtext", "maxtext": {}}
-        c["tpustack:model"] = {"id": "meta-llama/Llama-3.1-8B-Instruct", "paramsB": 8.03,
-                               "maxtextName": "llama3.1-8b"}
-        s = spec.bench_spec(load_config(as_engine_values(c), SECRETS, "js"), base_url="http://js:8000",
-                            metrics_url="http://js:9100/metrics", results_uri="/tmp/x", git_revision="r")
+        c["tpustack:model"] = {"id": "meta-llama/Llama-3.1-8B-Instruct", "paramsB": 8.03, "maxtextName": "llama3.1-8b"}
+        s = spec.bench_spec(
+            load_config(as_engine_values(c), SECRETS, "js"),
+            base_url="http://js:8000",
+            metrics_url="http://js:9100/metrics",
+            results_uri="/tmp/x",
+            git_revision="r",
+        )
         argv, _ = serving_bench.invocation(s, s["sweep"][0], tmp_path, 100, None)
-        flags = dict(zip(argv, argv[1:]))
+        flags = dict(zip(argv, argv[1:], strict=False))
         assert s["server"]["health_path"] == "/healthcheck"
         assert (flags["--server"], flags["--port"]) == ("js", "9000")
         assert flags["--dataset"] == "prefix_cache_test" and "--save-request-outputs" in argv
@@ -220,11 +251,17 @@ class TestToolCommandLines:
 
 class TestMetricsScrape:
     def test_parse_and_summarize(self):
-        text = ('# TYPE vllm:num_requests_running gauge\nvllm:num_requests_running{model_name="a"} 3\n'
-                'vllm:num_requests_running{model_name="b"} 1\nvllm:x_bucket{le="1"} 9\nother_metric 5\n')
+        text = (
+            '# TYPE vllm:num_requests_running gauge\nvllm:num_requests_running{model_name="a"} 3\n'
+            'vllm:num_requests_running{model_name="b"} 1\nvllm:x_bucket{le="1"} 9\nother_metric 5\n'
+        )
         assert promscrape.parse(text) == {"vllm:num_requests_running": 4.0}
-        s = promscrape.summarize([(0, {"vllm:t_total": 10, "vllm:g": 2, "vllm:l_sum": 1.0, "vllm:l_count": 4}),
-                                  (1, {"vllm:t_total": 30, "vllm:g": 4, "vllm:l_sum": 3.0, "vllm:l_count": 8})])
+        s = promscrape.summarize(
+            [
+                (0, {"vllm:t_total": 10, "vllm:g": 2, "vllm:l_sum": 1.0, "vllm:l_count": 4}),
+                (1, {"vllm:t_total": 30, "vllm:g": 4, "vllm:l_sum": 3.0, "vllm:l_count": 8}),
+            ]
+        )
         assert s["vllm:t_total"] == {"increase": 20} and s["vllm:g"] == {"mean": 3, "max": 4}
         assert s["vllm:l:mean"] == pytest.approx(0.5)
 
@@ -239,11 +276,14 @@ class TestJobSideIsStdlibOnly:
         for f in payload(entry).files:
             (tmp_path / f.path).parent.mkdir(parents=True, exist_ok=True)
             (tmp_path / f.path).write_bytes(f.source.read_bytes())
-        code = (f"import sys; sys.path.insert(0, '.'); import {entry}; "
-                "bad = sorted({m.split('.')[0] for m in sys.modules} - set(sys.stdlib_module_names) - "
-                "{'tpustack', '__main__'}); print(bad)")
-        out = subprocess.run([sys.executable, "-I", "-S", "-c", code], cwd=tmp_path, capture_output=True, text=True,
-                             timeout=60)
+        code = (
+            f"import sys; sys.path.insert(0, '.'); import {entry}; "
+            "bad = sorted({m.split('.')[0] for m in sys.modules} - set(sys.stdlib_module_names) - "
+            "{'tpustack', '__main__'}); print(bad)"
+        )
+        out = subprocess.run(
+            [sys.executable, "-I", "-S", "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=60
+        )
         assert out.returncode == 0, out.stderr
         assert out.stdout.strip() == "[]"
 
@@ -251,10 +291,22 @@ class TestJobSideIsStdlibOnly:
 class TestRunnerEndToEnd:
     def test_sweep_with_a_local_engine(self, tmp_path):
         with Engine() as engine:
-            s = spec.bench_spec(cfg_from(**{"tpustack:benchmark": {"requestRates": [1, 4], "numPrompts": 12,
-                                                                   "warmups": 2, "slo": {"ttftMs": 400}}}),
-                                base_url=engine.url, metrics_url=engine.url + "/metrics",
-                                results_uri=str(tmp_path / "results" / "bench"), git_revision="r1")
+            s = spec.bench_spec(
+                cfg_from(
+                    **{
+                        "tpustack:benchmark": {
+                            "requestRates": [1, 4],
+                            "numPrompts": 12,
+                            "warmups": 2,
+                            "slo": {"ttftMs": 400},
+                        }
+                    }
+                ),
+                base_url=engine.url,
+                metrics_url=engine.url + "/metrics",
+                results_uri=str(tmp_path / "results" / "bench"),
+                git_revision="r1",
+            )
             s["tool_command"] = [sys.executable, str(FIX / "fake_engine.py")]
             s["scrape_interval_s"] = 0.2
             manifest = serving_bench.run(s, run_id="run-a", log=lambda m: None)
@@ -264,17 +316,26 @@ class TestRunnerEndToEnd:
         assert rec["point"] == {"index": 1, "request_rate": 4.0, "max_concurrency": None}
         assert rec["metadata"]["run_id"] == "run-a" and rec["metadata"]["git_revision"] == "r1"
         assert rec["throughput"]["output_tokens_per_s_per_chip"] == pytest.approx(
-            rec["throughput"]["output_tokens_per_s"] / 8)
-        assert rec["server_metrics"]["scrapes"] >= 1 and "vllm:generation_tokens_total" in rec["server_metrics"]["metrics"]
+            rec["throughput"]["output_tokens_per_s"] / 8
+        )
+        assert (
+            rec["server_metrics"]["scrapes"] >= 1 and "vllm:generation_tokens_total" in rec["server_metrics"]["metrics"]
+        )
         assert (run_dir / "raw" / "001-vllm.json").exists() and (run_dir / "raw" / "001-tool.log").exists()
         assert json.loads((run_dir / "run.json").read_text())["points"][0]["status"] == "ok"
         with pytest.raises(BenchmarkError, match="never reused"):
             serving_bench.run(s, run_id="run-a", log=lambda m: None)
 
     def test_server_never_ready(self, tmp_path):
-        s = {"results_uri": str(tmp_path), "stack": "x", "metadata": {}, "load": {}, "tool": "vllm-bench",
-             "server": {"base_url": "http://127.0.0.1:9", "health_path": "/health"},
-             "timeouts": {"ready_s": 0.5}}
+        s = {
+            "results_uri": str(tmp_path),
+            "stack": "x",
+            "metadata": {},
+            "load": {},
+            "tool": "vllm-bench",
+            "server": {"base_url": "http://127.0.0.1:9", "health_path": "/health"},
+            "timeouts": {"ready_s": 0.5},
+        }
         with pytest.raises(BenchmarkError, match="not ready.*Fix"):
             serving_bench.run(s, run_id="r", log=lambda m: None)
         assert "failed" in json.loads((tmp_path / "r" / "run.json").read_text())["status"]

@@ -20,10 +20,11 @@ from tpustack.core import k8s as objects
 from tpustack.core import names as k8s_keys
 from tpustack.core.errors import ConfigError
 from tpustack.plan.engine import run_program
+
 from conftest import BASE, PROJECT, as_engine_values, plan_config
 from conftest import run_program as conftest_run_program
 
-PROGRAM = '''
+PROGRAM = """
 import pulumi
 import pulumi_gcp as gcp
 import pulumi_kubernetes as k8s
@@ -38,9 +39,10 @@ rendered = render.render(cfg)
 provider = k8s.Provider("cluster-k8s", kubeconfig="{}")
 pool = gcp.container.NodePool("pool", cluster="c", location=cfg.region, node_count=1)
 wl = gcp.serviceaccount.Account("wl", account_id="tps-t-wl", project=cfg.project)
-svc = Serving("serving", serving_args(cfg, rendered, provider, wl.email), opts=pulumi.ResourceOptions(depends_on=[pool]))
+args = serving_args(cfg, rendered, provider, wl.email)
+svc = Serving("serving", args, opts=pulumi.ResourceOptions(depends_on=[pool]))
 pulumi.export("endpoint", svc.endpoint)
-'''
+"""
 SENTINEL = "hf_SENTINEL_do_not_leak_0123456789"
 CG = "kubernetes:yaml/v2:ConfigGroup"
 GKE_STACKS = ["gke-vllm-v6e", "gke-vllm-gpu", "gke-vllm-v6e-multihost", "gke-jetstream-v5e"]
@@ -93,8 +95,12 @@ class TestServingChildren:
         assert children and all(r.name.startswith("serving-") for r in children)
         for r in children:
             assert r.options["provider"].startswith(provider.urn), r.urn
-        assert {r.type for r in children} >= {"kubernetes:core/v1:Namespace", "kubernetes:core/v1:ServiceAccount",
-                                              "kubernetes:core/v1:Secret", CG}
+        assert {r.type for r in children} >= {
+            "kubernetes:core/v1:Namespace",
+            "kubernetes:core/v1:ServiceAccount",
+            "kubernetes:core/v1:Secret",
+            CG,
+        }
 
     @pytest.mark.parametrize("stack", GKE_STACKS)
     def test_every_child_waits_for_the_node_pool(self, stack, program):
@@ -133,7 +139,8 @@ class TestServingChildren:
         assert ksa.inputs["metadata"]["name"] == k8s_keys.SERVING_KSA
         assert ksa.inputs["metadata"]["namespace"] == k8s_keys.NAMESPACE
         assert ksa.inputs["metadata"]["annotations"] == {
-            k8s_keys.WI_ANNOTATION: f"{wl.inputs['accountId']}@{cfg.project}.iam.gserviceaccount.com"}
+            k8s_keys.WI_ANNOTATION: f"{wl.inputs['accountId']}@{cfg.project}.iam.gserviceaccount.com"
+        }
         pods = [pod for o in render.render(cfg).objects() for _, pod in objects.pod_specs(o)]
         assert pods and all(p["serviceAccountName"] == k8s_keys.SERVING_KSA for p in pods)
 

@@ -51,40 +51,78 @@ class FakeState:
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     # ----- builders in the API's JSON shape ------------------------------------------------------------
-    def add_node(self, zone: str, node_id: str, labels: dict[str, str] | None = None, *,
-                 state: str = "READY", accelerator: str = "v6e-8", queued_resource: str = "",
-                 description: str = "", create_time: str = "2026-11-20T00:00:00Z") -> str:
+    def add_node(
+        self,
+        zone: str,
+        node_id: str,
+        labels: dict[str, str] | None = None,
+        *,
+        state: str = "READY",
+        accelerator: str = "v6e-8",
+        queued_resource: str = "",
+        description: str = "",
+        create_time: str = "2026-11-20T00:00:00Z",
+    ) -> str:
         name = f"projects/{self.project}/locations/{zone}/nodes/{node_id}"
-        node = {"name": name, "acceleratorType": accelerator, "state": state, "labels": labels or {},
-                "runtimeVersion": "v2-alpha-tpuv6e", "createTime": create_time, "description": description}
+        node = {
+            "name": name,
+            "acceleratorType": accelerator,
+            "state": state,
+            "labels": labels or {},
+            "runtimeVersion": "v2-alpha-tpuv6e",
+            "createTime": create_time,
+            "description": description,
+        }
         if queued_resource:
             node["queuedResource"] = queued_resource
         self.nodes[name] = node
         return name
 
-    def add_queued(self, zone: str, qr_id: str, node_labels: dict[str, str] | None = None, *,
-                   state: str = "WAITING_FOR_RESOURCES", description: str = "",
-                   create_time: str = "2026-11-20T00:00:00Z") -> str:
+    def add_queued(
+        self,
+        zone: str,
+        qr_id: str,
+        node_labels: dict[str, str] | None = None,
+        *,
+        state: str = "WAITING_FOR_RESOURCES",
+        description: str = "",
+        create_time: str = "2026-11-20T00:00:00Z",
+    ) -> str:
         name = f"projects/{self.project}/locations/{zone}/queuedResources/{qr_id}"
         node = {"acceleratorType": "v6e-8", "runtimeVersion": "v2-alpha-tpuv6e", "description": description}
         if node_labels:
             node["labels"] = node_labels
         self.queued[name] = {
-            "name": name, "createTime": create_time, "state": {"state": state},
-            "tpu": {"nodeSpec": [{"parent": f"projects/{self.project}/locations/{zone}", "nodeId": qr_id,
-                                  "node": node}]},
+            "name": name,
+            "createTime": create_time,
+            "state": {"state": state},
+            "tpu": {
+                "nodeSpec": [{"parent": f"projects/{self.project}/locations/{zone}", "nodeId": qr_id, "node": node}]
+            },
         }
         return name
 
-    def add_cluster(self, location: str, cluster: str, labels: dict[str, str] | None = None,
-                    pools: dict[str, dict[str, str]] | None = None, *, status: str = "RUNNING") -> str:
+    def add_cluster(
+        self,
+        location: str,
+        cluster: str,
+        labels: dict[str, str] | None = None,
+        pools: dict[str, dict[str, str]] | None = None,
+        *,
+        status: str = "RUNNING",
+    ) -> str:
         name = f"projects/{self.project}/locations/{location}/clusters/{cluster}"
         self.clusters[name] = {
-            "name": cluster, "location": location, "status": status, "resourceLabels": labels or {},
-            "selfLink": f"https://container.googleapis.com/v1/{name}", "createTime": "2026-11-20T00:00:00+00:00",
-            "nodePools": [{"name": p, "status": "RUNNING",
-                           "config": {"machineType": "ct6e-standard-8t", "resourceLabels": pl}}
-                          for p, pl in (pools or {}).items()],
+            "name": cluster,
+            "location": location,
+            "status": status,
+            "resourceLabels": labels or {},
+            "selfLink": f"https://container.googleapis.com/v1/{name}",
+            "createTime": "2026-11-20T00:00:00+00:00",
+            "nodePools": [
+                {"name": p, "status": "RUNNING", "config": {"machineType": "ct6e-standard-8t", "resourceLabels": pl}}
+                for p, pl in (pools or {}).items()
+            ],
         }
         return name
 
@@ -96,7 +134,7 @@ class FakeState:
 
 
 class _Handler(BaseHTTPRequestHandler):
-    server: "_Server"
+    server: _Server
 
     def log_message(self, *args: Any) -> None:  # keep test output clean
         pass
@@ -142,7 +180,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _page(self, items: list[dict], key: str, query: dict) -> None:
         size = min(int(query.get("pageSize") or self.server.state.page_size), self.server.state.page_size)
         start = int(query.get("pageToken") or 0)
-        body: dict[str, Any] = {key: items[start:start + size]}
+        body: dict[str, Any] = {key: items[start : start + size]}
         if start + size < len(items):
             body["nextPageToken"] = str(start + size)
         self._send(200, body)
@@ -169,8 +207,9 @@ class _Handler(BaseHTTPRequestHandler):
             if rest[4] == "nodes":
                 return self._page([n for k, n in sorted(st.nodes.items()) if k.startswith(parent)], "nodes", query)
             if rest[4] == "queuedResources":
-                return self._page([q for k, q in sorted(st.queued.items()) if k.startswith(parent)],
-                                  "queuedResources", query)
+                return self._page(
+                    [q for k, q in sorted(st.queued.items()) if k.startswith(parent)], "queuedResources", query
+                )
         if len(rest) == 6 and rest[4] == "operations" and method == "GET":
             op = st.operations[full]
             op["done"] = True  # a delete finishes by the time anyone asks
@@ -183,15 +222,24 @@ class _Handler(BaseHTTPRequestHandler):
             if rest[4] == "queuedResources":
                 qr_nodes = [k for k, n in st.nodes.items() if n.get("queuedResource") == full]
                 if qr_nodes and query.get("force") not in ("true", "True", "1"):
-                    return self._error(400, "FAILED_PRECONDITION",
-                                       f"queued resource {full} has nodes; delete them first or set force")
+                    return self._error(
+                        400, "FAILED_PRECONDITION", f"queued resource {full} has nodes; delete them first or set force"
+                    )
                 for k in qr_nodes:
                     del st.nodes[k]
             del table[full]
             op_name = f"{'/'.join(rest[:4])}/operations/operation-{len(st.operations) + 1}"
-            op = {"name": op_name, "done": False,
-                  "metadata": {"@type": TPU_OP_METADATA, "target": full, "verb": "delete",
-                               "apiVersion": "v2", "createTime": "2026-11-23T00:00:00Z"}}
+            op = {
+                "name": op_name,
+                "done": False,
+                "metadata": {
+                    "@type": TPU_OP_METADATA,
+                    "target": full,
+                    "verb": "delete",
+                    "apiVersion": "v2",
+                    "createTime": "2026-11-23T00:00:00Z",
+                },
+            }
             st.operations[op_name] = dict(op)
             return self._send(200, op)
         return self._error(404, "NOT_FOUND", f"no TPU API route for {method} /v2/{full}")
@@ -219,9 +267,15 @@ class _Handler(BaseHTTPRequestHandler):
                 del st.clusters[cluster_name]
                 kind, target = "DELETE_CLUSTER", cluster_name
             op_id = f"operation-{len(st.operations) + 1}"
-            op = {"name": op_id, "operationType": kind, "status": "RUNNING", "location": rest[3],
-                  "zone": rest[3], "targetLink": f"https://container.googleapis.com/v1/{target}",
-                  "selfLink": f"https://container.googleapis.com/v1/{'/'.join(rest[:4])}/operations/{op_id}"}
+            op = {
+                "name": op_id,
+                "operationType": kind,
+                "status": "RUNNING",
+                "location": rest[3],
+                "zone": rest[3],
+                "targetLink": f"https://container.googleapis.com/v1/{target}",
+                "selfLink": f"https://container.googleapis.com/v1/{'/'.join(rest[:4])}/operations/{op_id}",
+            }
             st.operations[f"{'/'.join(rest[:4])}/operations/{op_id}"] = dict(op)
             return self._send(200, op)
         return self._error(404, "NOT_FOUND", f"no GKE API route for {method} /v1/{full}")
@@ -239,15 +293,14 @@ class FakeGcpServer:
         self.state = state or FakeState()
         self._httpd = _Server(("127.0.0.1", 0), _Handler)
         self._httpd.state = self.state
-        self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05},
-                                        daemon=True)
+        self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
 
     @property
     def endpoint(self) -> str:
         host, port = self._httpd.server_address[:2]
         return f"http://{host}:{port}"
 
-    def __enter__(self) -> "FakeGcpServer":
+    def __enter__(self) -> FakeGcpServer:
         self._thread.start()
         return self
 

@@ -20,13 +20,13 @@ __version__ = "0.2.0"
 _HERE = Path(__file__).resolve().parent
 _CHECKOUT = _HERE.parent
 if (_CHECKOUT / "pyproject.toml").is_file() and (_CHECKOUT / "components" / "__init__.py").is_file():
-    __path__.append(str(_CHECKOUT))  # noqa: F821  (a package's __path__ is set by the import system)
+    __path__.append(str(_CHECKOUT))
 
 
 def package_dir(name: str) -> Path:
     """The directory of a data folder of the package (``manifests``), in a wheel or in a checkout."""
-    for entry in __path__:  # noqa: F821
+    for entry in __path__:
         candidate = Path(entry) / name
         if candidate.is_dir():
             return candidate
-    raise FileNotFoundError(f"tpustack: no '{name}' folder in {list(__path__)}")  # noqa: F821
+    raise FileNotFoundError(f"tpustack: no '{name}' folder in {list(__path__)}")

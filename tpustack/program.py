@@ -20,12 +20,13 @@ from tpustack.components.gke import ClusterArgs, GkeCluster, NodeIdentity, NodeP
 from tpustack.components.identity import Account, GkeIdentity, GkeIdentityArgs, TpuVmIdentity, TpuVmIdentityArgs
 from tpustack.components.lifecycle import Lifecycle, LifecycleArgs
 from tpustack.components.results import ResultsStore, ResultsStoreArgs
-from tpustack.components.serving import Serving, ServingArgs
 from tpustack.components.services import ProjectServices, ProjectServicesArgs
+from tpustack.components.serving import Serving, ServingArgs
 from tpustack.components.tpu_vm import TpuVm, TpuVmArgs, WorkloadObject
 from tpustack.config import derived, from_pulumi
 from tpustack.config.model import StackConfig
 from tpustack.core import engines, names
+from tpustack.core.catalog import TpuShape
 from tpustack.render import Rendered
 
 
@@ -48,23 +49,35 @@ def services_args(cfg: StackConfig) -> ProjectServicesArgs:
 
 
 def results_args(cfg: StackConfig) -> ResultsStoreArgs:
-    return ResultsStoreArgs(bucket=cfg.results_bucket, project=cfg.project, own=cfg.target == "results",
-                            location=(cfg.results.location or cfg.region).upper(),
-                            labels=names.stack_labels(cfg.stack, cfg.labels, keep=True))
+    return ResultsStoreArgs(
+        bucket=cfg.results_bucket,
+        project=cfg.project,
+        own=cfg.target == "results",
+        location=(cfg.results.location or cfg.region).upper(),
+        labels=names.stack_labels(cfg.stack, cfg.labels, keep=True),
+    )
 
 
 def lifecycle_args(cfg: StackConfig) -> LifecycleArgs:
-    return LifecycleArgs(ttl_minutes=int(round(cfg.lifecycle.ttl_hours * 60)),
-                         base_labels=names.stack_labels(cfg.stack, cfg.labels, cfg.lifecycle.keep))
+    return LifecycleArgs(
+        ttl_minutes=int(round(cfg.lifecycle.ttl_hours * 60)),
+        base_labels=names.stack_labels(cfg.stack, cfg.labels, cfg.lifecycle.keep),
+    )
 
 
 def _account(cfg: StackConfig, role: str, purpose: str) -> Account:
     return Account(names.account_id(cfg.stack, role), f"{purpose}: stack {cfg.stack}")
 
 
-def tpu_vm_args(cfg: StackConfig, service_account: pulumi.Input[str], labels: pulumi.Input[dict[str, str]],
-                results_bucket: pulumi.Input[str]) -> TpuVmArgs:
+def tpu_vm_args(
+    cfg: StackConfig,
+    service_account: pulumi.Input[str],
+    labels: pulumi.Input[dict[str, str]],
+    results_bucket: pulumi.Input[str],
+) -> TpuVmArgs:
     shape = cfg.shape
+    if not isinstance(shape, TpuShape):  # config rules: tpu-vm stacks have a TPU
+        raise ValueError(f"tpu_vm_args: {shape.name} is not a TPU")
     vm_name = names.resource_name(cfg.stack, limit=63)
     stack_dir = names.label_value(cfg.stack)
     script, objects = None, []
@@ -72,33 +85,56 @@ def tpu_vm_args(cfg: StackConfig, service_account: pulumi.Input[str], labels: pu
         prefix = f"{names.WORKLOADS_PREFIX}/{stack_dir}"
         code = render.payload(render.HEARTBEAT_ENTRY)
         objects = [WorkloadObject(f.slug, f"{prefix}/{f.path}", f.source.read_text()) for f in code.files]
-        script = render.tpu_vm_startup(cfg, workloads_uri=f"gs://{cfg.results_bucket}/{prefix}",
-                                       results_prefix=f"gs://{cfg.results_bucket}/{stack_dir}", vm_name=vm_name)
+        script = render.tpu_vm_startup(
+            cfg,
+            workloads_uri=f"gs://{cfg.results_bucket}/{prefix}",
+            results_prefix=f"gs://{cfg.results_bucket}/{stack_dir}",
+            vm_name=vm_name,
+        )
     return TpuVmArgs(
-        project=cfg.project, zone=cfg.zone, vm_name=vm_name, accelerator_type=shape.accelerator_type,
-        runtime_version=shape.runtime_version, capacity=cfg.capacity.type,  # type: ignore[arg-type]
-        description=f"tpustack stack {cfg.stack}", network=cfg.network.network,
-        subnetwork=cfg.network.subnetwork, external_ips=not cfg.network.private_nodes,
-        service_account=service_account, labels=labels, results_bucket=results_bucket,
-        startup_script=script, workload_objects=objects)
+        project=cfg.project,
+        zone=cfg.zone,
+        vm_name=vm_name,
+        accelerator_type=shape.accelerator_type,
+        runtime_version=shape.runtime_version,
+        capacity=cfg.capacity.type,  # type: ignore[arg-type]
+        description=f"tpustack stack {cfg.stack}",
+        network=cfg.network.network,
+        subnetwork=cfg.network.subnetwork,
+        external_ips=not cfg.network.private_nodes,
+        service_account=service_account,
+        labels=labels,
+        results_bucket=results_bucket,
+        startup_script=script,
+        workload_objects=objects,
+    )
 
 
-def serving_args(cfg: StackConfig, rendered: Rendered, provider: k8s.Provider,
-                 workload_service_account: pulumi.Input[str]) -> ServingArgs:
+def serving_args(
+    cfg: StackConfig, rendered: Rendered, provider: k8s.Provider, workload_service_account: pulumi.Input[str]
+) -> ServingArgs:
     """The Kubernetes side of a gke stack: its namespace, KSA, token Secret and rendered apps."""
     has_secret = names.HF_SECRET in rendered.secrets
     token = pulumi.Output.secret(cfg.hf_token.get_secret_value()) if cfg.hf_token is not None else None
     endpoint = None
     if cfg.engine is not None:
-        endpoint = (f"http://{engines.SERVER_NAMES[cfg.engine.name]}.{names.NAMESPACE}.svc.cluster.local:"
-                    f"{cfg.engine.port}")
+        endpoint = (
+            f"http://{engines.SERVER_NAMES[cfg.engine.name]}.{names.NAMESPACE}.svc.cluster.local:{cfg.engine.port}"
+        )
     return ServingArgs(
-        provider=provider, namespace=names.NAMESPACE, service_account=names.SERVING_KSA,
-        labels=names.common_k8s_labels(cfg.stack), workload_service_account=workload_service_account,
-        apps=rendered.apps, hf_secret=names.HF_SECRET if has_secret else None,
-        hf_secret_key=names.HF_SECRET_KEY if has_secret else None, hf_token=token if has_secret else None,
-        lws_controller=any(o.get("kind") == "LeaderWorkerSet" for o in rendered.objects()), endpoint=endpoint,
-        extra_outputs={"clusterMinor": rendered.cluster_minor})
+        provider=provider,
+        namespace=names.NAMESPACE,
+        service_account=names.SERVING_KSA,
+        labels=names.common_k8s_labels(cfg.stack),
+        workload_service_account=workload_service_account,
+        apps=rendered.apps,
+        hf_secret=names.HF_SECRET if has_secret else None,
+        hf_secret_key=names.HF_SECRET_KEY if has_secret else None,
+        hf_token=token if has_secret else None,
+        lws_controller=any(o.get("kind") == "LeaderWorkerSet" for o in rendered.objects()),
+        endpoint=endpoint,
+        extra_outputs={"clusterMinor": rendered.cluster_minor},
+    )
 
 
 def build(cfg: StackConfig) -> Built:
@@ -125,47 +161,98 @@ def build(cfg: StackConfig) -> Built:
     bucket = model_bucket(cfg)
 
     if cfg.target == "tpu-vm":
-        tpu_identity = res["identity"] = TpuVmIdentity("identity", TpuVmIdentityArgs(
-            project=cfg.project, tpu_vm=_account(cfg, "tpu", "TPU VM (tpustack)"), results_bucket=results.name,
-            model_bucket=bucket), opts=after_apis)
-        vm = res["tpu_vm"] = TpuVm("tpu", tpu_vm_args(cfg, tpu_identity.service_account, lifecycle.labels,
-                                                       results.name), opts=after_apis)
+        tpu_identity = res["identity"] = TpuVmIdentity(
+            "identity",
+            TpuVmIdentityArgs(
+                project=cfg.project,
+                tpu_vm=_account(cfg, "tpu", "TPU VM (tpustack)"),
+                results_bucket=results.name,
+                model_bucket=bucket,
+            ),
+            opts=after_apis,
+        )
+        vm = res["tpu_vm"] = TpuVm(
+            "tpu", tpu_vm_args(cfg, tpu_identity.service_account, lifecycle.labels, results.name), opts=after_apis
+        )
         pulumi.export("tpuVmName", vm.name)
         pulumi.export("tpuVmIp", vm.ip)
         return built
 
     compile_cache = bool(cfg.engine and cfg.engine.compile_cache and shape.kind == "tpu")
-    identity = res["identity"] = GkeIdentity("identity", GkeIdentityArgs(
-        project=cfg.project, node=_account(cfg, "node", "GKE nodes (tpustack)"),
-        workload=_account(cfg, "wl", "serving and benchmark pods (tpustack)"), results_bucket=results.name,
-        model_bucket=bucket, compile_cache_prefix=names.COMPILE_CACHE_PREFIX if compile_cache else None,
-        workload_identity_member=names.wi_member(cfg.project, names.NAMESPACE, names.SERVING_KSA)),
-        opts=after_apis)
-    nodes = NodeIdentity(service_account=identity.node_service_account, resource_labels=lifecycle.labels,
-                         node_labels=derived.pool_labels(cfg.stack))
-    gke = res["gke"] = GkeCluster("gke", ClusterArgs(
-        project=cfg.project, name=names.resource_name(cfg.stack), region=cfg.region, zones=list(cfg.zones),
-        nodes=nodes, system_machine_type=cfg.gke.system_machine_type, release_channel=cfg.gke.release_channel,
-        min_master_version=cfg.gke.min_master_version, deletion_protection=cfg.lifecycle.protected,
-        network=cfg.network.network, subnetwork=cfg.network.subnetwork, private_nodes=cfg.network.private_nodes,
-        master_ipv4_cidr=cfg.network.master_ipv4_cidr), opts=after_apis)
-    pools = res["pools"] = NodePools("pools", NodePoolsArgs(
-        project=cfg.project, region=cfg.region, cluster_name=gke.cluster.name, nodes=nodes,
-        system_machine_type=cfg.gke.system_machine_type, system_node_count=cfg.gke.system_node_count,
-        system_zone=cfg.zone, accelerator=derived.accelerator_pool(cfg)))
+    identity = res["identity"] = GkeIdentity(
+        "identity",
+        GkeIdentityArgs(
+            project=cfg.project,
+            node=_account(cfg, "node", "GKE nodes (tpustack)"),
+            workload=_account(cfg, "wl", "serving and benchmark pods (tpustack)"),
+            results_bucket=results.name,
+            model_bucket=bucket,
+            compile_cache_prefix=names.COMPILE_CACHE_PREFIX if compile_cache else None,
+            workload_identity_member=names.wi_member(cfg.project, names.NAMESPACE, names.SERVING_KSA),
+        ),
+        opts=after_apis,
+    )
+    nodes = NodeIdentity(
+        service_account=identity.node_service_account,
+        resource_labels=lifecycle.labels,
+        node_labels=derived.pool_labels(cfg.stack),
+    )
+    gke = res["gke"] = GkeCluster(
+        "gke",
+        ClusterArgs(
+            project=cfg.project,
+            name=names.resource_name(cfg.stack),
+            region=cfg.region,
+            zones=list(cfg.zones),
+            nodes=nodes,
+            system_machine_type=cfg.gke.system_machine_type,
+            release_channel=cfg.gke.release_channel,
+            min_master_version=cfg.gke.min_master_version,
+            deletion_protection=cfg.lifecycle.protected,
+            network=cfg.network.network,
+            subnetwork=cfg.network.subnetwork,
+            private_nodes=cfg.network.private_nodes,
+            master_ipv4_cidr=cfg.network.master_ipv4_cidr,
+        ),
+        opts=after_apis,
+    )
+    pools = res["pools"] = NodePools(
+        "pools",
+        NodePoolsArgs(
+            project=cfg.project,
+            region=cfg.region,
+            cluster_name=gke.cluster.name,
+            nodes=nodes,
+            system_machine_type=cfg.gke.system_machine_type,
+            system_node_count=cfg.gke.system_node_count,
+            system_zone=cfg.zone,
+            accelerator=derived.accelerator_pool(cfg),
+        ),
+    )
     binding = res["workload_identity"] = identity.bind_workload_identity(gke.cluster)
     pulumi.export("clusterName", gke.cluster.name)
     pulumi.export("clusterEndpoint", gke.cluster.endpoint)
     pulumi.export("kubeconfig", gke.kubeconfig)
     pulumi.export("acceleratorPool", pools.accelerator.name)
-    pulumi.export("getCredentials", pulumi.Output.concat(
-        "gcloud container clusters get-credentials ", gke.cluster.name, " --region ", cfg.region,
-        " --project ", cfg.project))
+    pulumi.export(
+        "getCredentials",
+        pulumi.Output.concat(
+            "gcloud container clusters get-credentials ",
+            gke.cluster.name,
+            " --region ",
+            cfg.region,
+            " --project ",
+            cfg.project,
+        ),
+    )
 
     rendered = built.rendered
     assert rendered is not None  # rendered above for every gke stack
-    res["serving"] = Serving("k8s", serving_args(cfg, rendered, gke.provider, identity.workload_service_account),
-                             opts=pulumi.ResourceOptions(depends_on=[pools.system, pools.accelerator, binding]))
+    res["serving"] = Serving(
+        "k8s",
+        serving_args(cfg, rendered, gke.provider, identity.workload_service_account),
+        opts=pulumi.ResourceOptions(depends_on=[pools.system, pools.accelerator, binding]),
+    )
     return built
 
 

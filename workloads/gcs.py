@@ -74,9 +74,11 @@ def _token() -> str | None:
         with urllib.request.urlopen(req, timeout=10) as r:
             return json.load(r)["access_token"]
     except (urllib.error.URLError, OSError, KeyError, ValueError) as e:
-        raise BenchmarkError(f"no GCS credentials: the metadata server token request failed ({e}). Fix: run "
-                             "in GKE with Workload Identity or on a GCE/TPU VM with a service account, or "
-                             "install google-cloud-storage with application default credentials") from e
+        raise BenchmarkError(
+            f"no GCS credentials: the metadata server token request failed ({e}). Fix: run "
+            "in GKE with Workload Identity or on a GCE/TPU VM with a service account, or "
+            "install google-cloud-storage with application default credentials"
+        ) from e
 
 
 def _request(method: str, url: str, data: bytes | None = None, headers: dict | None = None) -> tuple[int, bytes]:
@@ -106,9 +108,13 @@ def multipart_body(name: str, data: bytes, content_type: str) -> tuple[bytes, st
     uploading-objects describes and google-cloud-storage sends for small objects."""
     boundary = "tpustack-" + os.urandom(12).hex()
     meta = json.dumps({"name": name, "contentType": content_type}).encode()
-    body = (f"--{boundary}\r\nContent-Type: application/json; charset=UTF-8\r\n\r\n".encode() + meta
-            + f"\r\n--{boundary}\r\nContent-Type: {content_type}\r\n\r\n".encode() + data
-            + f"\r\n--{boundary}--\r\n".encode())
+    body = (
+        f"--{boundary}\r\nContent-Type: application/json; charset=UTF-8\r\n\r\n".encode()
+        + meta
+        + f"\r\n--{boundary}\r\nContent-Type: {content_type}\r\n\r\n".encode()
+        + data
+        + f"\r\n--{boundary}--\r\n".encode()
+    )
     return body, f"multipart/related; boundary={boundary}"
 
 
@@ -118,16 +124,20 @@ def _stdlib_exists(bucket: str, name: str) -> bool:
         return False
     if status == 200:
         return True
-    raise BenchmarkError(f"gs://{bucket}/{name}: GCS answered {status} ({body[:200]!r}). Fix: check the "
-                         "bucket exists and the service account has roles/storage.objectUser on it")
+    raise BenchmarkError(
+        f"gs://{bucket}/{name}: GCS answered {status} ({body[:200]!r}). Fix: check the "
+        "bucket exists and the service account has roles/storage.objectUser on it"
+    )
 
 
 # ----- public API ---------------------------------------------------------------------------------------
 def write_new(uri: str, data: bytes, content_type: str = "application/octet-stream") -> str:
     """Create the object; ObjectExists if anything already lives at that name."""
     bucket, name = split(uri)
-    taken = ObjectExists(f"{uri} already exists: results are write-once. Fix: use a new run id "
-                         "(the runner makes one per run; a reused --out path is the usual cause)")
+    taken = ObjectExists(
+        f"{uri} already exists: results are write-once. Fix: use a new run id "
+        "(the runner makes one per run; a reused --out path is the usual cause)"
+    )
     if _use_client():
         from google.api_core import exceptions as gexc
 
@@ -146,8 +156,10 @@ def write_new(uri: str, data: bytes, content_type: str = "application/octet-stre
     if status == 412:
         raise taken
     if status not in (200, 201):
-        raise BenchmarkError(f"upload to {uri} failed: GCS answered {status} ({body[:200]!r}). Fix: check the "
-                             "bucket exists and the service account may create objects in it")
+        raise BenchmarkError(
+            f"upload to {uri} failed: GCS answered {status} ({body[:200]!r}). Fix: check the "
+            "bucket exists and the service account may create objects in it"
+        )
     return uri
 
 
@@ -170,8 +182,10 @@ def list_uris(prefix_uri: str) -> list[str]:
         url = f"{_base()}/storage/v1/b/{urllib.parse.quote(bucket, safe='')}/o?{urllib.parse.urlencode(q)}"
         status, body = _request("GET", url)
         if status != 200:
-            raise BenchmarkError(f"listing {prefix_uri} failed: GCS answered {status}. Fix: check the bucket "
-                                 "name and that you may list it (roles/storage.objectViewer)")
+            raise BenchmarkError(
+                f"listing {prefix_uri} failed: GCS answered {status}. Fix: check the bucket "
+                "name and that you may list it (roles/storage.objectViewer)"
+            )
         page = json.loads(body)
         names += [item["name"] for item in page.get("items", [])]
         token = page.get("nextPageToken")
@@ -185,6 +199,7 @@ def read(uri: str) -> bytes:
         return _client().bucket(bucket).blob(name).download_as_bytes()
     status, body = _request("GET", _object_url(bucket, name) + "?alt=media")
     if status != 200:
-        raise BenchmarkError(f"reading {uri} failed: GCS answered {status}. Fix: check the object exists and "
-                             "you may read it")
+        raise BenchmarkError(
+            f"reading {uri} failed: GCS answered {status}. Fix: check the object exists and you may read it"
+        )
     return body

@@ -36,11 +36,13 @@ import socket
 import statistics
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
+
+from tpustack.core.errors import BenchmarkError
 
 from . import roofline
-from tpustack.core.errors import BenchmarkError
 
 SCHEMA = "tpustack.heartbeat/v1"
 BACKENDS = ("auto", "cpu", "cuda", "xla", "jax")
@@ -67,11 +69,16 @@ class Work:
         return float(DTYPES[self.dtype] * (b * h + h * i + b * i))
 
     def to_dict(self) -> dict:
-        return {"name": "matmul-heartbeat",
-                "definition": "y[B,I] = x[B,H] @ w[H,I]; next x = y[:, :H] (columns tiled when I < H)",
-                "batch": self.batch, "hidden": self.hidden, "intermediate": self.intermediate,
-                "dtype": self.dtype, "flops_per_iteration": self.flops,
-                "bytes_per_iteration": self.bytes_moved}
+        return {
+            "name": "matmul-heartbeat",
+            "definition": "y[B,I] = x[B,H] @ w[H,I]; next x = y[:, :H] (columns tiled when I < H)",
+            "batch": self.batch,
+            "hidden": self.hidden,
+            "intermediate": self.intermediate,
+            "dtype": self.dtype,
+            "flops_per_iteration": self.flops,
+            "bytes_per_iteration": self.bytes_moved,
+        }
 
 
 def parse_shape(text: str) -> tuple[int, int, int]:
@@ -81,9 +88,11 @@ def parse_shape(text: str) -> tuple[int, int, int]:
     except ValueError:
         dims = ()
     if len(dims) != 3 or min(dims) < 1:
-        raise BenchmarkError(f"--shape '{text}': expected three positive integers B,H,I (batch, hidden, "
-                             "intermediate). Fix: e.g. --shape 128,4096,16384")
-    return dims  # type: ignore[return-value]
+        raise BenchmarkError(
+            f"--shape '{text}': expected three positive integers B,H,I (batch, hidden, "
+            "intermediate). Fix: e.g. --shape 128,4096,16384"
+        )
+    return dims[0], dims[1], dims[2]
 
 
 # ----- backends ----------------------------------------------------------------------------------------
@@ -120,7 +129,7 @@ def _torch_runner(backend: str, work: Work, seed: int) -> Runner:
     import torch
 
     notes: list[str] = []
-    versions = {"torch": torch.__version__}
+    versions: dict[str, str] = {"torch": str(torch.__version__)}
     if backend == "xla":
         import torch_xla
         import torch_xla.core.xla_model as xm
@@ -140,8 +149,9 @@ def _torch_runner(backend: str, work: Work, seed: int) -> Runner:
         notes.append("XLA traces each block of N iterations into one graph; the warm-up block compiles it")
     elif backend == "cuda":
         if not torch.cuda.is_available():
-            raise BenchmarkError("--backend cuda: torch sees no CUDA device. Fix: run on a GPU node, or use "
-                                 "--backend cpu / auto")
+            raise BenchmarkError(
+                "--backend cuda: torch sees no CUDA device. Fix: run on a GPU node, or use --backend cpu / auto"
+            )
         dev = torch.device("cuda")
 
         def barrier(_):
@@ -209,11 +219,20 @@ def _jax_runner(work: Work, seed: int) -> Runner:
 
     platform_name = jax.default_backend()
     kind = {"tpu": "tpu", "gpu": "gpu", "cuda": "gpu", "rocm": "gpu"}.get(platform_name, "cpu")
-    precision = jax.config.jax_default_matmul_precision
-    notes = ["jax.lax.fori_loop over N iterations inside one jit; the warm-up block compiles it",
-             f"jax default matmul precision: {precision or 'DEFAULT (bf16 passes for float32 on TPU)'}"]
-    return Runner("jax", f"jax:{jax.devices()[0].device_kind}", {"jax": jax.__version__}, notes, block,
-                  lambda y: float(jnp.sum(y.astype(jnp.float32))), kind)
+    precision = getattr(jax.config, "jax_default_matmul_precision", None)
+    notes = [
+        "jax.lax.fori_loop over N iterations inside one jit; the warm-up block compiles it",
+        f"jax default matmul precision: {precision or 'DEFAULT (bf16 passes for float32 on TPU)'}",
+    ]
+    return Runner(
+        "jax",
+        f"jax:{jax.devices()[0].device_kind}",
+        {"jax": jax.__version__},
+        notes,
+        block,
+        lambda y: float(jnp.sum(y.astype(jnp.float32))),
+        kind,
+    )
 
 
 def make_runner(backend: str, work: Work, seed: int) -> Runner:
@@ -228,13 +247,17 @@ def choose_roofline(accelerator: str, platform_kind: str, dtype: str) -> rooflin
     if platform_kind == "cpu":
         return roofline.cpu_roofline(dtype)
     if accelerator.strip().lower() == "cpu":
-        raise BenchmarkError(f"--accelerator cpu, but the work ran on a {platform_kind.upper()}. Fix: pass the "
-                             "catalog name of the machine (e.g. v6e-1, h100-1) so timings are checked against "
-                             "its roofline")
+        raise BenchmarkError(
+            f"--accelerator cpu, but the work ran on a {platform_kind.upper()}. Fix: pass the "
+            "catalog name of the machine (e.g. v6e-1, h100-1) so timings are checked against "
+            "its roofline"
+        )
     roof = roofline.accelerator_roofline(accelerator)
     if roof.kind != platform_kind:
-        raise BenchmarkError(f"--accelerator {accelerator} is a {roof.kind.upper()}, but the work ran on a "
-                             f"{platform_kind.upper()}. Fix: name the machine that runs the heartbeat")
+        raise BenchmarkError(
+            f"--accelerator {accelerator} is a {roof.kind.upper()}, but the work ran on a "
+            f"{platform_kind.upper()}. Fix: name the machine that runs the heartbeat"
+        )
     return roof
 
 
@@ -245,18 +268,31 @@ def evaluate(work: Work, trial_ms: list[float], roof: roofline.Roofline) -> dict
         roofline.check(ms, work.flops, work.bytes_moved, roof)
     median = statistics.median(trial_ms)
     v = roofline.verdict(median, work.flops, work.bytes_moved, roof)
-    return {"ms_per_iteration": median, "achieved_tflops": v.achieved_tflops, "achieved_gbps": v.achieved_gbps,
-            "fraction_of_roofline": v.fraction_of_roofline, "floor_ms": v.floor_ms,
-            "memory_floor_enforced": v.memory_floor_enforced}
+    return {
+        "ms_per_iteration": median,
+        "achieved_tflops": v.achieved_tflops,
+        "achieved_gbps": v.achieved_gbps,
+        "fraction_of_roofline": v.fraction_of_roofline,
+        "floor_ms": v.floor_ms,
+        "memory_floor_enforced": v.memory_floor_enforced,
+    }
 
 
 def _now() -> str:
-    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
 
 
-def run(*, backend: str = "auto", dtype: str = "float32", shape: tuple[int, int, int] = SEED_SHAPE,
-        iterations: int = 100, accelerator: str = "cpu", trials: int = 3, warmup_blocks: int = 1,
-        seed: int = 0) -> dict[str, Any]:
+def run(
+    *,
+    backend: str = "auto",
+    dtype: str = "float32",
+    shape: tuple[int, int, int] = SEED_SHAPE,
+    iterations: int = 100,
+    accelerator: str = "cpu",
+    trials: int = 3,
+    warmup_blocks: int = 1,
+    seed: int = 0,
+) -> dict[str, Any]:
     """Run the heartbeat; returns the result document. Raises BenchmarkError for bad input; an impossible
     timing is returned as a document with ok=false and ``error`` set (callers exit non-zero)."""
     if backend not in BACKENDS:
@@ -264,17 +300,20 @@ def run(*, backend: str = "auto", dtype: str = "float32", shape: tuple[int, int,
     if dtype not in DTYPES:
         raise BenchmarkError(f"--dtype {dtype}: unknown. Fix: one of {', '.join(DTYPES)}")
     if iterations < 1 or trials < 1 or warmup_blocks < 0:
-        raise BenchmarkError("--iterations and --trials must be >= 1 and --warmup-blocks >= 0. "
-                             "Fix: e.g. --iterations 100 --trials 3")
+        raise BenchmarkError(
+            "--iterations and --trials must be >= 1 and --warmup-blocks >= 0. Fix: e.g. --iterations 100 --trials 3"
+        )
     work = Work(*shape, dtype)
     acc_kind = "cpu" if accelerator.strip().lower() == "cpu" else roofline.accelerator_roofline(accelerator).kind
     chosen = resolve_backend(backend, acc_kind)
     started = _now()
     runner = make_runner(chosen, work, seed)
     if backend == "auto" and acc_kind != "cpu" and runner.platform_kind == "cpu":
-        raise BenchmarkError(f"--accelerator {accelerator} is a {acc_kind.upper()}, but {chosen} sees none and "
-                             "would time the host CPU. Fix: run where the device is visible (TPU VM runtime, GPU "
-                             "node with drivers), or pass --backend cpu --accelerator cpu to time the CPU")
+        raise BenchmarkError(
+            f"--accelerator {accelerator} is a {acc_kind.upper()}, but {chosen} sees none and "
+            "would time the host CPU. Fix: run where the device is visible (TPU VM runtime, GPU "
+            "node with drivers), or pass --backend cpu --accelerator cpu to time the CPU"
+        )
     roof = choose_roofline(accelerator, runner.platform_kind, dtype)
     for _ in range(warmup_blocks):
         runner.block(iterations)
@@ -286,29 +325,47 @@ def run(*, backend: str = "auto", dtype: str = "float32", shape: tuple[int, int,
         trial_ms.append((time.perf_counter() - t0) / iterations * 1e3)
     total = runner.checksum(out)
     doc: dict[str, Any] = {
-        "schema": SCHEMA, "ok": True, "error": None,
-        "workload": {**work.to_dict(), "iterations": iterations, "warmup_blocks": warmup_blocks,
-                     "trials": trials, "seed": seed},
-        "backend": chosen, "requested_backend": backend, "device": runner.device, "accelerator": accelerator,
+        "schema": SCHEMA,
+        "ok": True,
+        "error": None,
+        "workload": {
+            **work.to_dict(),
+            "iterations": iterations,
+            "warmup_blocks": warmup_blocks,
+            "trials": trials,
+            "seed": seed,
+        },
+        "backend": chosen,
+        "requested_backend": backend,
+        "device": runner.device,
+        "accelerator": accelerator,
         "versions": {**runner.versions, "python": platform.python_version()},
-        "timing": {"method": "perf_counter around each block of N iterations ending in a device-completion "
-                             "barrier; warm-up blocks excluded; result = median block",
-                   "trials_ms_per_iteration": trial_ms, "best_ms_per_iteration": min(trial_ms)},
-        "notes": runner.notes, "roofline": roof.to_dict(), "checksum": total,
-        "host": socket.gethostname(), "started_at": started, "finished_at": _now(),
+        "timing": {
+            "method": "perf_counter around each block of N iterations ending in a device-completion "
+            "barrier; warm-up blocks excluded; result = median block",
+            "trials_ms_per_iteration": trial_ms,
+            "best_ms_per_iteration": min(trial_ms),
+        },
+        "notes": runner.notes,
+        "roofline": roof.to_dict(),
+        "checksum": total,
+        "host": socket.gethostname(),
+        "started_at": started,
+        "finished_at": _now(),
     }
     try:
         if not math.isfinite(total):
-            raise BenchmarkError(f"checksum of the last output is {total}: the values diverged, so the "
-                                 "timing cannot be trusted. Fix: report this shape/dtype as a bug")
+            raise BenchmarkError(
+                f"checksum of the last output is {total}: the values diverged, so the "
+                "timing cannot be trusted. Fix: report this shape/dtype as a bug"
+            )
         doc["result"] = evaluate(work, trial_ms, roof)
     except BenchmarkError as e:
         doc.update(ok=False, error=str(e), result=None)
     return doc
 
 
-def seed_naive_ms(shape: tuple[int, int, int] = SEED_SHAPE, iterations: int = 100,
-                  dtype: str = "float32") -> float:
+def seed_naive_ms(shape: tuple[int, int, int] = SEED_SHAPE, iterations: int = 100, dtype: str = "float32") -> float:
     """The handbook's CPU heartbeat as it describes it: same x and w, output overwritten, wall clock around
     the loop, no warm-up. Honest on CPU only (eager ops are synchronous); kept for comparison."""
     import torch
@@ -342,14 +399,18 @@ def write_result(doc: dict[str, Any], out: str) -> str:
 
 def summary_line(doc: dict[str, Any]) -> str:
     w = doc["workload"]
-    head = (f"heartbeat {w['batch']}x{w['hidden']}x{w['intermediate']} {w['dtype']} x{w['iterations']} "
-            f"on {doc['backend']} ({doc['device']})")
+    head = (
+        f"heartbeat {w['batch']}x{w['hidden']}x{w['intermediate']} {w['dtype']} x{w['iterations']} "
+        f"on {doc['backend']} ({doc['device']})"
+    )
     if not doc["ok"]:
         return f"{head}: MEASUREMENT ERROR: {doc['error']}"
     r = doc["result"]
-    return (f"{head}: {r['ms_per_iteration']:.4f} ms/iter, {r['achieved_tflops']:.3f} TFLOP/s, "
-            f"{r['achieved_gbps']:.1f} GB/s, {r['fraction_of_roofline']:.1%} of the {doc['roofline']['device']} "
-            f"roofline")
+    return (
+        f"{head}: {r['ms_per_iteration']:.4f} ms/iter, {r['achieved_tflops']:.3f} TFLOP/s, "
+        f"{r['achieved_gbps']:.1f} GB/s, {r['fraction_of_roofline']:.1%} of the {doc['roofline']['device']} "
+        f"roofline"
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -369,9 +430,16 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        doc = run(backend=args.backend, dtype=args.dtype, shape=parse_shape(args.shape),
-                  iterations=args.iterations, accelerator=args.accelerator, trials=args.trials,
-                  warmup_blocks=args.warmup_blocks, seed=args.seed)
+        doc = run(
+            backend=args.backend,
+            dtype=args.dtype,
+            shape=parse_shape(args.shape),
+            iterations=args.iterations,
+            accelerator=args.accelerator,
+            trials=args.trials,
+            warmup_blocks=args.warmup_blocks,
+            seed=args.seed,
+        )
         if args.out:
             doc["written_to"] = write_result(doc, args.out)
     except BenchmarkError as e:

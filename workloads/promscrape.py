@@ -31,8 +31,8 @@ def parse(text: str, prefixes: tuple[str, ...] = PREFIXES) -> dict[str, float]:
         if not line or line.startswith("#"):
             continue
         if "{" in line:
-            name = line[:line.index("{")]
-            rest = line[line.rindex("}") + 1:].split()
+            name = line[: line.index("{")]
+            rest = line[line.rindex("}") + 1 :].split()
         else:
             name, *rest = line.split()
         if not rest or name.endswith("_bucket") or (prefixes and not name.startswith(prefixes)):
@@ -69,8 +69,9 @@ def summarize(samples: list[tuple[float, dict[str, float]]]) -> dict[str, Any]:
 class Scraper:
     """Polls a /metrics URL on a thread until stopped; keeps parsed samples and the last raw text."""
 
-    def __init__(self, url: str | None, interval_s: float = 5.0, timeout_s: float = 5.0,
-                 prefixes: tuple[str, ...] = PREFIXES):
+    def __init__(
+        self, url: str | None, interval_s: float = 5.0, timeout_s: float = 5.0, prefixes: tuple[str, ...] = PREFIXES
+    ):
         self.url, self.interval_s, self.timeout_s, self.prefixes = url, interval_s, timeout_s, prefixes
         self.samples: list[tuple[float, dict[str, float]]] = []
         self.errors: list[str] = []
@@ -79,6 +80,8 @@ class Scraper:
         self._thread: threading.Thread | None = None
 
     def scrape_once(self) -> None:
+        if not self.url:
+            return
         try:
             with urllib.request.urlopen(self.url, timeout=self.timeout_s) as r:
                 text = r.read().decode("utf-8", "replace")
@@ -106,5 +109,10 @@ class Scraper:
             self.scrape_once()  # the counters' final values, after the point's last request
 
     def summary(self) -> dict[str, Any]:
-        return {"url": self.url, "scrapes": len(self.samples), "errors": len(self.errors),
-                "first_errors": self.errors[:3], "metrics": summarize(self.samples)}
+        return {
+            "url": self.url,
+            "scrapes": len(self.samples),
+            "errors": len(self.errors),
+            "first_errors": self.errors[:3],
+            "metrics": summarize(self.samples),
+        }

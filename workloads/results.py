@@ -42,8 +42,9 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from tpustack.core.errors import BenchmarkError
 
@@ -100,17 +101,26 @@ def new_record(tool: str, source_file: str) -> dict[str, Any]:
         "source_file": source_file,
         "point": {"index": 0, "request_rate": None, "max_concurrency": None},
         "load": {},
-        "client": {"requested_rate": None, "achieved_rate": None, "achieved_rate_basis": None,
-                   "kept_up": None, "schedule_delay_p99_ms": None},
+        "client": {
+            "requested_rate": None,
+            "achieved_rate": None,
+            "achieved_rate_basis": None,
+            "kept_up": None,
+            "schedule_delay_p99_ms": None,
+        },
         "requests": {"completed": None, "failed": None},
         "duration_s": None,
-        "throughput": {"requests_per_s": None, "input_tokens_per_s": None, "output_tokens_per_s": None,
-                       "total_tokens_per_s": None, "output_tokens_per_s_per_chip": None,
-                       "total_tokens_per_s_per_chip": None},
+        "throughput": {
+            "requests_per_s": None,
+            "input_tokens_per_s": None,
+            "output_tokens_per_s": None,
+            "total_tokens_per_s": None,
+            "output_tokens_per_s_per_chip": None,
+            "total_tokens_per_s_per_chip": None,
+        },
         "latency_ms": {m: empty_stats() for m in ("ttft", "tpot", "itl", "e2e")},
         "tpot_definition": TPOT_DEFINITION,
-        "goodput": {"slo_ms": {}, "good_requests": None, "requests_per_s": None, "fraction": None,
-                    "basis": None},
+        "goodput": {"slo_ms": {}, "good_requests": None, "requests_per_s": None, "fraction": None, "basis": None},
         "conversions": [],
         "server_metrics": {},
         "metadata": {},
@@ -131,8 +141,11 @@ def _kept_up(record: dict[str, Any], tolerance: float) -> None:
 
 def _slo_ms(slo: dict[str, Any] | None) -> dict[str, float]:
     slo = slo or {}
-    keys = {"ttft": ("ttft_ms", "ttftMs", "ttft"), "tpot": ("tpot_ms", "tpotMs", "tpot"),
-            "e2e": ("e2e_ms", "e2eMs", "e2e")}
+    keys = {
+        "ttft": ("ttft_ms", "ttftMs", "ttft"),
+        "tpot": ("tpot_ms", "tpotMs", "tpot"),
+        "e2e": ("e2e_ms", "e2eMs", "e2e"),
+    }
     out = {}
     for k, names in keys.items():
         for n in names:
@@ -142,23 +155,43 @@ def _slo_ms(slo: dict[str, Any] | None) -> dict[str, float]:
     return out
 
 
-def goodput_from_requests(ttft_s: list[float], tpot_s: list[float], e2e_s: list[float],
-                          slo: dict[str, float], duration_s: float | None, completed: int) -> dict[str, Any]:
+def goodput_from_requests(
+    ttft_s: list[float],
+    tpot_s: list[float],
+    e2e_s: list[float],
+    slo: dict[str, float],
+    duration_s: float | None,
+    completed: int,
+) -> dict[str, Any]:
     """Requests meeting every set SLO (ms), per second of the run and as a share of completed requests."""
     good = 0
-    for t, p, e in zip(ttft_s, tpot_s, e2e_s):
-        ok = (("ttft" not in slo or t * 1e3 <= slo["ttft"]) and ("tpot" not in slo or p * 1e3 <= slo["tpot"])
-              and ("e2e" not in slo or e * 1e3 <= slo["e2e"]))
+    for t, p, e in zip(ttft_s, tpot_s, e2e_s, strict=False):
+        ok = (
+            ("ttft" not in slo or t * 1e3 <= slo["ttft"])
+            and ("tpot" not in slo or p * 1e3 <= slo["tpot"])
+            and ("e2e" not in slo or e * 1e3 <= slo["e2e"])
+        )
         good += ok
-    return {"slo_ms": slo, "good_requests": good,
-            "requests_per_s": good / duration_s if duration_s else None,
-            "fraction": good / completed if completed else None, "basis": "per-request, computed by tpustack"}
+    return {
+        "slo_ms": slo,
+        "good_requests": good,
+        "requests_per_s": good / duration_s if duration_s else None,
+        "fraction": good / completed if completed else None,
+        "basis": "per-request, computed by tpustack",
+    }
 
 
-def _per_request(record: dict[str, Any], ttft_s: list[float], e2e_s: list[float], n_out: list[float],
-                 itl_s: list[float] | None, slo: dict[str, float], duration_s: float | None) -> None:
+def _per_request(
+    record: dict[str, Any],
+    ttft_s: list[float],
+    e2e_s: list[float],
+    n_out: list[float],
+    itl_s: list[float] | None,
+    slo: dict[str, float],
+    duration_s: float | None,
+) -> None:
     """Fill latency (and goodput) from per-request figures with the one TPOT definition."""
-    tpot_s = [(e - t) / (n - 1) for t, e, n in zip(ttft_s, e2e_s, n_out) if n > 1]
+    tpot_s = [(e - t) / (n - 1) for t, e, n in zip(ttft_s, e2e_s, n_out, strict=False) if n > 1]
     lat = record["latency_ms"]
     lat["ttft"] = _scaled(stats(ttft_s), 1e3)
     lat["e2e"] = _scaled(stats(e2e_s), 1e3)
@@ -167,17 +200,24 @@ def _per_request(record: dict[str, Any], ttft_s: list[float], e2e_s: list[float]
         lat["itl"] = _scaled(stats(itl_s), 1e3)
     if slo:
         # A request with one output token has no TPOT; like vLLM, count it as meeting the TPOT SLO.
-        all_tpot = [(e - t) / (n - 1) if n > 1 else 0.0 for t, e, n in zip(ttft_s, e2e_s, n_out)]
+        all_tpot = [(e - t) / (n - 1) if n > 1 else 0.0 for t, e, n in zip(ttft_s, e2e_s, n_out, strict=False)]
         record["goodput"] = goodput_from_requests(ttft_s, all_tpot, e2e_s, slo, duration_s, len(ttft_s))
 
 
 # ----- vLLM ----------------------------------------------------------------------------------------------
-def normalize_vllm(doc: dict[str, Any], *, source_file: str = "vllm.json", slo: dict | None = None,
-                   tolerance: float = KEPT_UP_TOLERANCE) -> dict[str, Any]:
+def normalize_vllm(
+    doc: dict[str, Any],
+    *,
+    source_file: str = "vllm.json",
+    slo: dict | None = None,
+    tolerance: float = KEPT_UP_TOLERANCE,
+) -> dict[str, Any]:
     """A `vllm bench serve --save-result [--save-detailed]` JSON file -> one record."""
     if "request_throughput" not in doc or "completed" not in doc:
-        raise BenchmarkError(f"{source_file}: not a `vllm bench serve --save-result` file (no completed / "
-                             "request_throughput). Fix: pass the JSON written under --result-dir")
+        raise BenchmarkError(
+            f"{source_file}: not a `vllm bench serve --save-result` file (no completed / "
+            "request_throughput). Fix: pass the JSON written under --result-dir"
+        )
     r = new_record("vllm-bench", source_file)
     slo_ms = _slo_ms(slo)
     rate = doc.get("request_rate")
@@ -192,10 +232,15 @@ def normalize_vllm(doc: dict[str, Any], *, source_file: str = "vllm.json", slo: 
     t["total_tokens_per_s"] = _num(doc.get("total_token_throughput"))
     if dur and doc.get("total_input_tokens") is not None:
         t["input_tokens_per_s"] = doc["total_input_tokens"] / dur
-    r["load"] = {"request_rate": r["point"]["request_rate"], "burstiness": doc.get("burstiness"),
-                 "max_concurrency": doc.get("max_concurrency"), "num_prompts": doc.get("num_prompts"),
-                 "model_id": doc.get("model_id"), "tokenizer_id": doc.get("tokenizer_id"),
-                 "backend": doc.get("backend") or doc.get("endpoint_type")}
+    r["load"] = {
+        "request_rate": r["point"]["request_rate"],
+        "burstiness": doc.get("burstiness"),
+        "max_concurrency": doc.get("max_concurrency"),
+        "num_prompts": doc.get("num_prompts"),
+        "model_id": doc.get("model_id"),
+        "tokenizer_id": doc.get("tokenizer_id"),
+        "backend": doc.get("backend") or doc.get("endpoint_type"),
+    }
     per_request = all(k in doc for k in ("ttfts", "latencies", "output_lens"))
     if per_request:
         errors = doc.get("errors") or [""] * len(doc["latencies"])
@@ -211,34 +256,50 @@ def normalize_vllm(doc: dict[str, Any], *, source_file: str = "vllm.json", slo: 
             r["client"]["achieved_rate_basis"] = "send times: (n - 1) / (last send - first send)"
     else:
         for ours, theirs in (("ttft", "ttft"), ("tpot", "tpot"), ("itl", "itl"), ("e2e", "e2el")):
-            r["latency_ms"][ours] = {"mean": _num(doc.get(f"mean_{theirs}_ms")),
-                                     **{f"p{p}": _num(doc.get(f"{'median' if p == 50 else f'p{p}'}_{theirs}_ms",
-                                                              doc.get(f"p{p}_{theirs}_ms")))
-                                        for p in PERCENTILES}}
-        r["conversions"].append("vLLM aggregates used as written: its TPOT is already (E2E - TTFT)/(n - 1); "
-                                "no per-request data (--save-detailed) to recompute or check send rate")
+            r["latency_ms"][ours] = {
+                "mean": _num(doc.get(f"mean_{theirs}_ms")),
+                **{
+                    f"p{p}": _num(
+                        doc.get(f"{'median' if p == 50 else f'p{p}'}_{theirs}_ms", doc.get(f"p{p}_{theirs}_ms"))
+                    )
+                    for p in PERCENTILES
+                },
+            }
+        r["conversions"].append(
+            "vLLM aggregates used as written: its TPOT is already (E2E - TTFT)/(n - 1); "
+            "no per-request data (--save-detailed) to recompute or check send rate"
+        )
         if doc.get("request_goodput") is not None:
             good = doc["request_goodput"]
-            r["goodput"] = {"slo_ms": slo_ms, "good_requests": round(good * dur) if dur else None,
-                            "requests_per_s": good,
-                            "fraction": (good * dur / r["requests"]["completed"])
-                            if dur and r["requests"]["completed"] else None,
-                            "basis": "vLLM request_goodput (its --goodput SLOs)"}
+            r["goodput"] = {
+                "slo_ms": slo_ms,
+                "good_requests": round(good * dur) if dur else None,
+                "requests_per_s": good,
+                "fraction": (good * dur / r["requests"]["completed"]) if dur and r["requests"]["completed"] else None,
+                "basis": "vLLM request_goodput (its --goodput SLOs)",
+            }
     r["client"]["requested_rate"] = r["point"]["request_rate"]
     _kept_up(r, tolerance)
     return r
 
 
 # ----- JetStream -----------------------------------------------------------------------------------------
-def normalize_jetstream(doc: dict[str, Any], request_outputs: list[dict] | None = None, *,
-                        source_file: str = "jetstream.json", slo: dict | None = None,
-                        tolerance: float = KEPT_UP_TOLERANCE) -> dict[str, Any]:
+def normalize_jetstream(
+    doc: dict[str, Any],
+    request_outputs: list[dict] | None = None,
+    *,
+    source_file: str = "jetstream.json",
+    slo: dict | None = None,
+    tolerance: float = KEPT_UP_TOLERANCE,
+) -> dict[str, Any]:
     """A JetStream `benchmark_serving.py --save-result` file (and optionally its --save-request-outputs
     file) -> one record, with its TPOT (latency / n, TTFT included) converted to ours."""
     m = doc.get("metrics")
     if not isinstance(m, dict) or "completed" not in m:
-        raise BenchmarkError(f"{source_file}: not a JetStream --save-result file (no metrics.completed). "
-                             "Fix: pass the JetStream-<rate>qps-<model>-<date>.json file")
+        raise BenchmarkError(
+            f"{source_file}: not a JetStream --save-result file (no metrics.completed). "
+            "Fix: pass the JetStream-<rate>qps-<model>-<date>.json file"
+        )
     r = new_record("jetstream-benchmark", source_file)
     slo_ms = _slo_ms(slo)
     completed = int(m["completed"])
@@ -257,34 +318,52 @@ def normalize_jetstream(doc: dict[str, Any], request_outputs: list[dict] | None 
     if dur and out_tok is not None and in_tok is not None:
         t["total_tokens_per_s"] = (in_tok + out_tok) / dur
     dims = doc.get("dimensions") or {}
-    r["load"] = {"request_rate": r["point"]["request_rate"], "num_prompts": num_prompts,
-                 "arrival": "poisson" if rate else "all at t=0", "model_id": dims.get("model_id"),
-                 "tokenizer_id": dims.get("tokenizer_id"), "date": dims.get("date")}
+    r["load"] = {
+        "request_rate": r["point"]["request_rate"],
+        "num_prompts": num_prompts,
+        "arrival": "poisson" if rate else "all at t=0",
+        "model_id": dims.get("model_id"),
+        "tokenizer_id": dims.get("tokenizer_id"),
+        "date": dims.get("date"),
+    }
     n_mean = out_tok / completed if completed and out_tok else None
-    assumption = (f"JetStream records no per-request output token counts; n = total_output_tokens / completed "
-                  f"= {n_mean:.2f} is used for every request (exact when output lengths are fixed)"
-                  if n_mean else "no output tokens recorded")
+    assumption = (
+        f"JetStream records no per-request output token counts; n = total_output_tokens / completed "
+        f"= {n_mean:.2f} is used for every request (exact when output lengths are fixed)"
+        if n_mean
+        else "no output tokens recorded"
+    )
     lat = r["latency_ms"]
-    lat["ttft"] = {"mean": _num(m.get("mean_ttft_ms")), "p50": _num(m.get("median_ttft_ms")), "p90": None,
-                   "p99": _num(m.get("p99_ttft_ms"))}
+    lat["ttft"] = {
+        "mean": _num(m.get("mean_ttft_ms")),
+        "p50": _num(m.get("median_ttft_ms")),
+        "p90": None,
+        "p99": _num(m.get("p99_ttft_ms")),
+    }
     if request_outputs:
         ok = [o for o in request_outputs if o.get("success", True)]
         ttft = [float(o["ttft_sec"]) for o in ok]
         e2e = [float(o["latency_sec"]) for o in ok]
         _per_request(r, ttft, e2e, [n_mean or 0.0] * len(ok), None, slo_ms, dur)
-        r["conversions"].append("TPOT recomputed per request from latency_sec and ttft_sec as "
-                                f"{TPOT_DEFINITION}; {assumption}")
+        r["conversions"].append(
+            f"TPOT recomputed per request from latency_sec and ttft_sec as {TPOT_DEFINITION}; {assumption}"
+        )
     else:
         mean_js_tpot = _num(m.get("mean_TPOT_ms"))
         if mean_js_tpot is not None and n_mean and n_mean > 1 and lat["ttft"]["mean"] is not None:
             e2e_mean = mean_js_tpot * n_mean
             lat["e2e"] = {"mean": e2e_mean, "p50": None, "p90": None, "p99": None}
-            lat["tpot"] = {"mean": (e2e_mean - lat["ttft"]["mean"]) / (n_mean - 1), "p50": None, "p90": None,
-                           "p99": None}
+            lat["tpot"] = {
+                "mean": (e2e_mean - lat["ttft"]["mean"]) / (n_mean - 1),
+                "p50": None,
+                "p90": None,
+                "p99": None,
+            }
         r["conversions"].append(
             "JetStream's TPOT is latency / output tokens (TTFT included); converted: mean E2E = mean_TPOT_ms x n, "
             f"mean TPOT = (mean E2E - mean TTFT) / (n - 1); {assumption}. TPOT and E2E percentiles cannot be "
-            "converted from aggregates and are left empty (run with --save-request-outputs)")
+            "converted from aggregates and are left empty (run with --save-request-outputs)"
+        )
     if failed is None:
         r["conversions"].append("JetStream num_prompts was not positive: failures unknown")
     r["client"]["requested_rate"] = r["point"]["request_rate"]
@@ -307,13 +386,21 @@ def _ip_stats(d: dict | None) -> dict[str, float | None]:
     return _scaled(out, 1e3)
 
 
-def normalize_inference_perf(doc: dict[str, Any], *, stage: int = 0, source_file: str = "stage.json",
-                             slo: dict | None = None, tolerance: float = KEPT_UP_TOLERANCE) -> dict[str, Any]:
+def normalize_inference_perf(
+    doc: dict[str, Any],
+    *,
+    stage: int = 0,
+    source_file: str = "stage.json",
+    slo: dict | None = None,
+    tolerance: float = KEPT_UP_TOLERANCE,
+) -> dict[str, Any]:
     """One inference-perf `stage_N_lifecycle_metrics.json` -> one record."""
     succ, ls = doc.get("successes"), doc.get("load_summary")
     if not isinstance(succ, dict) or not isinstance(ls, dict):
-        raise BenchmarkError(f"{source_file}: not an inference-perf lifecycle report (no successes / "
-                             "load_summary). Fix: pass stage_N_lifecycle_metrics.json from its report dir")
+        raise BenchmarkError(
+            f"{source_file}: not an inference-perf lifecycle report (no successes / "
+            "load_summary). Fix: pass stage_N_lifecycle_metrics.json from its report dir"
+        )
     r = new_record("inference-perf", source_file)
     r["point"]["index"] = stage
     requested = _num(ls.get("requested_rate"))
@@ -331,32 +418,44 @@ def normalize_inference_perf(doc: dict[str, Any], *, stage: int = 0, source_file
     dur = _num(doc.get("benchmark_time_seconds"))
     if dur is None and t["requests_per_s"]:
         dur = completed / t["requests_per_s"]
-        r["conversions"].append("no benchmark_time_seconds (older inference-perf): duration = successes / "
-                                "requests_per_sec")
+        r["conversions"].append(
+            "no benchmark_time_seconds (older inference-perf): duration = successes / requests_per_sec"
+        )
     r["duration_s"] = dur
     lat = succ.get("latency") or {}
-    r["latency_ms"] = {"ttft": _ip_stats(lat.get("time_to_first_token")),
-                       "tpot": _ip_stats(lat.get("time_per_output_token")),
-                       "itl": _ip_stats(lat.get("inter_token_latency")),
-                       "e2e": _ip_stats(lat.get("request_latency"))}
-    r["conversions"].append("inference-perf time_per_output_token = (last token time - first token time) / "
-                            "(n - 1): ours up to the gap between the last token and the end of the response; "
-                            "its normalized_time_per_output_token (E2E / n) is not used; seconds -> ms")
-    r["load"] = {"request_rate": r["point"]["request_rate"], "concurrency": ls.get("concurrency"),
-                 "count": ls.get("count"), "send_duration_s": _num(ls.get("send_duration"))}
+    r["latency_ms"] = {
+        "ttft": _ip_stats(lat.get("time_to_first_token")),
+        "tpot": _ip_stats(lat.get("time_per_output_token")),
+        "itl": _ip_stats(lat.get("inter_token_latency")),
+        "e2e": _ip_stats(lat.get("request_latency")),
+    }
+    r["conversions"].append(
+        "inference-perf time_per_output_token = (last token time - first token time) / "
+        "(n - 1): ours up to the gap between the last token and the end of the response; "
+        "its normalized_time_per_output_token (E2E / n) is not used; seconds -> ms"
+    )
+    r["load"] = {
+        "request_rate": r["point"]["request_rate"],
+        "concurrency": ls.get("concurrency"),
+        "count": ls.get("count"),
+        "send_duration_s": _num(ls.get("send_duration")),
+    }
     c = r["client"]
     c["requested_rate"] = r["point"]["request_rate"]
     c["achieved_rate"] = _num(ls.get("achieved_rate"))
     c["achieved_rate_basis"] = "inference-perf load_summary.achieved_rate (count / send duration)"
-    delay = (ls.get("schedule_delay") or {}).get("p99")
-    c["schedule_delay_p99_ms"] = _num(delay) * 1e3 if _num(delay) is not None else None
+    delay = _num((ls.get("schedule_delay") or {}).get("p99"))
+    c["schedule_delay_p99_ms"] = delay * 1e3 if delay is not None else None
     _kept_up(r, tolerance)
     gm = succ.get("goodput_metrics")
     if gm:
-        r["goodput"] = {"slo_ms": _slo_ms(slo), "good_requests": gm.get("good_requests"),
-                        "requests_per_s": _num(gm.get("request_goodput")),
-                        "fraction": (_num(gm.get("goodput_percentage")) or 0.0) / 100.0,
-                        "basis": "inference-perf goodput_metrics (report.goodput.constraints)"}
+        r["goodput"] = {
+            "slo_ms": _slo_ms(slo),
+            "good_requests": gm.get("good_requests"),
+            "requests_per_s": _num(gm.get("request_goodput")),
+            "fraction": (_num(gm.get("goodput_percentage")) or 0.0) / 100.0,
+            "basis": "inference-perf goodput_metrics (report.goodput.constraints)",
+        }
     return r
 
 
@@ -373,8 +472,14 @@ def detect_tool(doc: Any) -> str | None:
     return None
 
 
-def finish(record: dict[str, Any], *, chips: int | None, metadata: dict[str, Any] | None = None,
-           load: dict[str, Any] | None = None, index: int | None = None) -> dict[str, Any]:
+def finish(
+    record: dict[str, Any],
+    *,
+    chips: int | None,
+    metadata: dict[str, Any] | None = None,
+    load: dict[str, Any] | None = None,
+    index: int | None = None,
+) -> dict[str, Any]:
     """Per-chip throughput, metadata and the spec's load model."""
     if index is not None:
         record["point"]["index"] = index

@@ -62,12 +62,18 @@ def accelerator_roofline(name: str) -> Roofline:
         raise BenchmarkError(
             f"--accelerator '{name}': not a catalog accelerator, so there is no roofline to check timings "
             "against. Fix: pass the catalog name of the machine (e.g. v6e-1, v5litepod-4, h100-1; "
-            "`tpustack catalog` lists them) or 'cpu' for the host CPU")
+            "`tpustack catalog` lists them) or 'cpu' for the host CPU"
+        )
     shape = catalog.lookup(name)
     assert shape is not None  # resolve_family found it
     tflops, gbps = shape.peak_bf16_tflops_per_chip, shape.hbm_gbps_per_chip
-    return Roofline(family, shape.kind, float(tflops), float(gbps),
-                    f"tpustack catalog {family}: {tflops:g} TFLOP/s dense bf16, {gbps:g} GB/s HBM per chip")
+    return Roofline(
+        family,
+        shape.kind,
+        float(tflops),
+        float(gbps),
+        f"tpustack catalog {family}: {tflops:g} TFLOP/s dense bf16, {gbps:g} GB/s HBM per chip",
+    )
 
 
 def _cpuinfo() -> tuple[set[str], float | None, str]:
@@ -116,9 +122,14 @@ def cpu_roofline(dtype: str) -> Roofline:
         # otherwise bf16 is converted and computed in fp32: the fp32 ceiling holds
     clock = ghz if ghz else CPU_UNKNOWN_CLOCK_GHZ
     tflops = cores * clock * 1e9 * per_cycle / 1e12
-    return Roofline("cpu", "cpu", tflops, None,
-                    f"{model}: {cores} cores x {clock:.2f} GHz (incl. turbo headroom) x {per_cycle} "
-                    f"{dtype} FLOP/cycle ({isa}); DRAM bandwidth unknown, not enforced")
+    return Roofline(
+        "cpu",
+        "cpu",
+        tflops,
+        None,
+        f"{model}: {cores} cores x {clock:.2f} GHz (incl. turbo headroom) x {per_cycle} "
+        f"{dtype} FLOP/cycle ({isa}); DRAM bandwidth unknown, not enforced",
+    )
 
 
 @dataclass(frozen=True)
@@ -145,8 +156,11 @@ def verdict(ms_per_iteration: float, flops: float, bytes_moved: float, roof: Roo
     floor = max(compute_ms, memory_ms) if enforced and memory_ms is not None else compute_ms
     seconds = ms_per_iteration / 1e3
     return Verdict(
-        ms_per_iteration=ms_per_iteration, compute_floor_ms=compute_ms, memory_floor_ms=memory_ms,
-        memory_floor_enforced=enforced, floor_ms=floor,
+        ms_per_iteration=ms_per_iteration,
+        compute_floor_ms=compute_ms,
+        memory_floor_ms=memory_ms,
+        memory_floor_enforced=enforced,
+        floor_ms=floor,
         fraction_of_roofline=floor / ms_per_iteration if ms_per_iteration > 0 else float("inf"),
         achieved_tflops=flops / seconds / 1e12 if seconds > 0 else float("inf"),
         achieved_gbps=bytes_moved / seconds / 1e9 if seconds > 0 else float("inf"),
@@ -164,5 +178,6 @@ def check(ms_per_iteration: float, flops: float, bytes_moved: float, roof: Roofl
             + (f", {bytes_moved / 1e6:.1f} MB at {roof.mem_gbps:g} GB/s" if roof.mem_gbps else "")
             + f"; would be {v.achieved_tflops:.1f} TFLOP/s = {v.fraction_of_roofline:.2f}x the roofline). "
             "This is a measurement error, not a result: time device completion (sync/block_until_ready), "
-            "keep every iteration's output live, and check --accelerator names the device that ran it")
+            "keep every iteration's output live, and check --accelerator names the device that ran it"
+        )
     return v

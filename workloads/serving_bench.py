@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
-import os
 import secrets
 import shutil
 import subprocess
@@ -31,21 +30,23 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
+
+from tpustack.core.errors import BenchmarkError
 
 from . import gcs, promscrape, results
-from tpustack.core.errors import BenchmarkError
 
 PERCENTILES_ARG = ",".join(str(p) for p in results.PERCENTILES)
 
 
 def new_run_id() -> str:
-    return f"{dt.datetime.now(dt.timezone.utc):%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"
+    return f"{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"
 
 
 def _now() -> str:
-    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
 
 
 class Sink:
@@ -92,9 +93,11 @@ def wait_ready(url: str, timeout_s: float, interval_s: float = 5.0) -> float:
         except (urllib.error.URLError, OSError) as e:
             last = str(e)
         if time.monotonic() - start >= timeout_s:
-            raise BenchmarkError(f"server not ready: {url} did not answer 200 within {timeout_s:g} s (last: "
-                                 f"{last}). Fix: check the engine pod's logs (model download, compilation, "
-                                 "HBM fit) and the Service name/port in the spec")
+            raise BenchmarkError(
+                f"server not ready: {url} did not answer 200 within {timeout_s:g} s (last: "
+                f"{last}). Fix: check the engine pod's logs (model download, compilation, "
+                "HBM fit) and the Service name/port in the spec"
+            )
         time.sleep(max(0.0, min(interval_s, timeout_s - (time.monotonic() - start))))
 
 
@@ -107,8 +110,10 @@ def _dataset_path(spec: dict, workdir: Path) -> str | None:
         return load["dataset_path"]
     url = load.get("dataset_url")
     if not url:
-        raise BenchmarkError(f"load.dataset {load['dataset']} needs a file and the spec has neither "
-                             "dataset_path nor dataset_url. Fix: set load.dataset_path in the spec")
+        raise BenchmarkError(
+            f"load.dataset {load['dataset']} needs a file and the spec has neither "
+            "dataset_path nor dataset_url. Fix: set load.dataset_path in the spec"
+        )
     path = workdir / url.rsplit("/", 1)[-1]
     if not path.exists():
         with urllib.request.urlopen(url, timeout=600) as r, open(path, "wb") as f:
@@ -116,23 +121,53 @@ def _dataset_path(spec: dict, workdir: Path) -> str | None:
     return str(path)
 
 
-def vllm_args(spec: dict, point: dict, outdir: Path, name: str, num_prompts: int,
-              dataset_path: str | None) -> list[str]:
+def vllm_args(
+    spec: dict, point: dict, outdir: Path, name: str, num_prompts: int, dataset_path: str | None
+) -> list[str]:
     """`vllm bench serve` flags (vllm/benchmarks/serve.py add_cli_args, datasets.py add_dataset_parser)."""
     load, model = spec["load"], spec["model"]
-    a = ["--backend", "vllm", "--base-url", spec["server"]["base_url"], "--endpoint", "/v1/completions",
-         "--model", model["id"], "--num-prompts", str(num_prompts), "--seed", str(load["seed"]),
-         "--temperature", str(load["temperature"]), "--percentile-metrics", "ttft,tpot,itl,e2el",
-         "--metric-percentiles", PERCENTILES_ARG, "--save-result", "--save-detailed",
-         "--result-dir", str(outdir), "--result-filename", name, "--disable-tqdm",
-         "--dataset-name", load["dataset"]]
+    a = [
+        "--backend",
+        "vllm",
+        "--base-url",
+        spec["server"]["base_url"],
+        "--endpoint",
+        "/v1/completions",
+        "--model",
+        model["id"],
+        "--num-prompts",
+        str(num_prompts),
+        "--seed",
+        str(load["seed"]),
+        "--temperature",
+        str(load["temperature"]),
+        "--percentile-metrics",
+        "ttft,tpot,itl,e2el",
+        "--metric-percentiles",
+        PERCENTILES_ARG,
+        "--save-result",
+        "--save-detailed",
+        "--result-dir",
+        str(outdir),
+        "--result-filename",
+        name,
+        "--disable-tqdm",
+        "--dataset-name",
+        load["dataset"],
+    ]
     if load["dataset"] == "random":
         a += ["--random-input-len", str(load["input_len"]), "--random-output-len", str(load["output_len"])]
     elif load["dataset"] == "sharegpt":
         a += ["--dataset-path", dataset_path or "", "--sharegpt-output-len", str(load["output_len"])]
     elif load["dataset"] == "sonnet":
-        a += ["--dataset-path", dataset_path or "", "--sonnet-input-len", str(load["input_len"]),
-              "--sonnet-output-len", str(load["output_len"])]
+        a += [
+            "--dataset-path",
+            dataset_path or "",
+            "--sonnet-input-len",
+            str(load["input_len"]),
+            "--sonnet-output-len",
+            str(load["output_len"]),
+        ]
     if load["ignore_eos"]:
         a.append("--ignore-eos")
     if point.get("max_concurrency"):
@@ -140,8 +175,11 @@ def vllm_args(spec: dict, point: dict, outdir: Path, name: str, num_prompts: int
     else:
         a += ["--request-rate", str(point["request_rate"]), "--burstiness", str(load["burstiness"])]
     slo = spec.get("slo") or {}
-    goodput = [f"{k}:{slo[f'{k2}_ms']:g}" for k, k2 in (("ttft", "ttft"), ("tpot", "tpot"), ("e2el", "e2e"))
-               if slo.get(f"{k2}_ms")]
+    goodput = [
+        f"{k}:{slo[f'{k2}_ms']:g}"
+        for k, k2 in (("ttft", "ttft"), ("tpot", "tpot"), ("e2el", "e2e"))
+        if slo.get(f"{k2}_ms")
+    ]
     if goodput:
         a += ["--goodput", *goodput]
     return a
@@ -151,56 +189,116 @@ def jetstream_args(spec: dict, point: dict, outdir: Path, num_prompts: int, data
     """JetStream benchmarks/benchmark_serving.py flags (parse_args there)."""
     load, model = spec["load"], spec["model"]
     host, _, port = spec["server"]["grpc_target"].rpartition(":")
-    a = ["--server", host, "--port", port, "--model", model["id"], "--tokenizer", model["id"],
-         "--use-hf-tokenizer", "True", "--num-prompts", str(num_prompts),
-         "--request-rate", str(point["request_rate"]), "--seed", str(load["seed"]),
-         "--max-output-length", str(load["output_len"]), "--save-result", "--save-request-outputs",
-         "--request-outputs-file-path", str(outdir / "request-outputs.json"), "--warmup-mode", "none",
-         "--disable-tqdm"]
+    a = [
+        "--server",
+        host,
+        "--port",
+        port,
+        "--model",
+        model["id"],
+        "--tokenizer",
+        model["id"],
+        "--use-hf-tokenizer",
+        "True",
+        "--num-prompts",
+        str(num_prompts),
+        "--request-rate",
+        str(point["request_rate"]),
+        "--seed",
+        str(load["seed"]),
+        "--max-output-length",
+        str(load["output_len"]),
+        "--save-result",
+        "--save-request-outputs",
+        "--request-outputs-file-path",
+        str(outdir / "request-outputs.json"),
+        "--warmup-mode",
+        "none",
+        "--disable-tqdm",
+    ]
     if load["dataset"] == "random":
         # JetStream's synthetic prompts: prefix_cache_test with no common prefix (lengths in characters).
-        a += ["--dataset", "prefix_cache_test", "--max-input-length", str(load["input_len"]),
-              "--prefix-cache-test-common-len", "0"]
+        a += [
+            "--dataset",
+            "prefix_cache_test",
+            "--max-input-length",
+            str(load["input_len"]),
+            "--prefix-cache-test-common-len",
+            "0",
+        ]
     else:
-        a += ["--dataset", "sharegpt", "--dataset-path", dataset_path or "",
-              "--max-input-length", str(load["input_len"]),
-              "--max-target-length", str(load["input_len"] + load["output_len"])]
+        a += [
+            "--dataset",
+            "sharegpt",
+            "--dataset-path",
+            dataset_path or "",
+            "--max-input-length",
+            str(load["input_len"]),
+            "--max-target-length",
+            str(load["input_len"] + load["output_len"]),
+        ]
     return a
 
 
-def inference_perf_config(spec: dict, point: dict, outdir: Path, num_prompts: int,
-                          dataset_path: str | None) -> dict:
+def inference_perf_config(spec: dict, point: dict, outdir: Path, num_prompts: int, dataset_path: str | None) -> dict:
     """An inference-perf config (docs/config.md; inference_perf/config/*), one stage per sweep point."""
     load, slo = spec["load"], spec.get("slo") or {}
 
     def fixed(n: int) -> dict:
         return {"type": "fixed", "min": n, "max": n, "mean": n, "std_dev": 0, "total_count": num_prompts}
 
-    data = ({"type": "random", "input_distribution": fixed(load["input_len"]),
-             "output_distribution": fixed(load["output_len"])} if load["dataset"] == "random"
-            else {"type": "shareGPT", "path": dataset_path})
+    data = (
+        {
+            "type": "random",
+            "input_distribution": fixed(load["input_len"]),
+            "output_distribution": fixed(load["output_len"]),
+        }
+        if load["dataset"] == "random"
+        else {"type": "shareGPT", "path": dataset_path}
+    )
     if point.get("max_concurrency"):
-        ld = {"type": "concurrent",
-              "stages": [{"concurrency_level": point["max_concurrency"], "num_requests": num_prompts}]}
+        ld = {
+            "type": "concurrent",
+            "stages": [{"concurrency_level": point["max_concurrency"], "num_requests": num_prompts}],
+        }
     else:
         rate = point["request_rate"]
         ld = {"type": "poisson", "stages": [{"rate": rate, "duration": max(1, round(num_prompts / rate))}]}
     ld["base_seed"] = load["seed"]
-    constraints = {k: slo[f"{ours}_ms"] / 1e3 for k, ours in (("ttft", "ttft"), ("tpot", "tpot"),
-                                                              ("request_latency", "e2e")) if slo.get(f"{ours}_ms")}
-    report: dict[str, Any] = {"request_lifecycle": {"summary": True, "per_stage": True, "per_request": False,
-                                                    "percentiles": list(results.PERCENTILES)}}
+    constraints = {
+        k: slo[f"{ours}_ms"] / 1e3
+        for k, ours in (("ttft", "ttft"), ("tpot", "tpot"), ("request_latency", "e2e"))
+        if slo.get(f"{ours}_ms")
+    }
+    report: dict[str, Any] = {
+        "request_lifecycle": {
+            "summary": True,
+            "per_stage": True,
+            "per_request": False,
+            "percentiles": list(results.PERCENTILES),
+        }
+    }
     if constraints:
         report["goodput"] = {"constraints": constraints}
-    return {"api": {"type": "completion", "streaming": True}, "data": data, "load": ld,
-            "server": {"type": "vllm", "model_name": spec["model"]["id"], "base_url": spec["server"]["base_url"],
-                       "ignore_eos": load["ignore_eos"]},
-            "tokenizer": {"pretrained_model_name_or_path": spec["model"]["id"]},
-            "report": report, "storage": {"local_storage": {"path": str(outdir)}}}
+    return {
+        "api": {"type": "completion", "streaming": True},
+        "data": data,
+        "load": ld,
+        "server": {
+            "type": "vllm",
+            "model_name": spec["model"]["id"],
+            "base_url": spec["server"]["base_url"],
+            "ignore_eos": load["ignore_eos"],
+        },
+        "tokenizer": {"pretrained_model_name_or_path": spec["model"]["id"]},
+        "report": report,
+        "storage": {"local_storage": {"path": str(outdir)}},
+    }
 
 
-def invocation(spec: dict, point: dict, outdir: Path, num_prompts: int,
-               dataset_path: str | None) -> tuple[list[str], Path]:
+def invocation(
+    spec: dict, point: dict, outdir: Path, num_prompts: int, dataset_path: str | None
+) -> tuple[list[str], Path]:
     """(argv, cwd) of the tool for one point; files land in outdir."""
     tool, cmd = spec["tool"], list(spec["tool_command"])
     outdir.mkdir(parents=True, exist_ok=True)
@@ -230,14 +328,16 @@ def normalize_point(spec: dict, outdir: Path) -> tuple[dict, list[Path]]:
             raise BenchmarkError("benchmark_serving.py wrote no JetStream-*.json. Fix: see the tool log")
         outputs = outdir / "request-outputs.json"
         per_req = json.loads(outputs.read_text()) if outputs.exists() else None
-        rec = results.normalize_jetstream(json.loads(found[-1].read_text()), per_req, source_file=found[-1].name,
-                                          slo=slo, tolerance=tol)
+        rec = results.normalize_jetstream(
+            json.loads(found[-1].read_text()), per_req, source_file=found[-1].name, slo=slo, tolerance=tol
+        )
         return rec, [found[-1]] + ([outputs] if outputs.exists() else [])
     stages = sorted(outdir.rglob("stage_*_lifecycle_metrics.json"))
     if not stages:
         raise BenchmarkError("inference-perf wrote no stage_*_lifecycle_metrics.json. Fix: see the tool log")
-    rec = results.normalize_inference_perf(json.loads(stages[0].read_text()), source_file=stages[0].name,
-                                           slo=slo, tolerance=tol)
+    rec = results.normalize_inference_perf(
+        json.loads(stages[0].read_text()), source_file=stages[0].name, slo=slo, tolerance=tol
+    )
     return rec, sorted(outdir.rglob("*.json")) + sorted(outdir.rglob("*.yaml"))
 
 
@@ -260,26 +360,41 @@ def _run_tool(argv: list[str], cwd: Path, timeout: float, log: Path) -> int:
             return 127
 
 
-def run(spec: dict, *, run_id: str | None = None, workdir: Path | None = None,
-        log: Callable[[str], None] = lambda s: print(s, file=sys.stderr, flush=True)) -> dict:
+def run(
+    spec: dict,
+    *,
+    run_id: str | None = None,
+    workdir: Path | None = None,
+    log: Callable[[str], None] = lambda s: print(s, file=sys.stderr, flush=True),
+) -> dict:
     """Run the whole sweep; returns the run manifest (also uploaded as run.json)."""
     run_id = run_id or new_run_id()
     sink = Sink(f"{spec['results_uri']}/{run_id}")
     if sink.occupied():
-        raise gcs.ObjectExists(f"{sink.prefix} already holds results: run ids are never reused. Fix: start "
-                               "the Job again (it makes a new run id) or pass another --run-id")
+        raise gcs.ObjectExists(
+            f"{sink.prefix} already holds results: run ids are never reused. Fix: start "
+            "the Job again (it makes a new run id) or pass another --run-id"
+        )
     work = Path(workdir or tempfile.mkdtemp(prefix="tpustack-bench-"))
     started = _now()
     server = spec["server"]
     load = spec["load"]
-    manifest: dict[str, Any] = {"schema": results.RUN_SCHEMA, "run_id": run_id, "stack": spec["stack"],
-                                "metadata": spec["metadata"], "load": load, "slo": spec.get("slo"),
-                                "tool": spec["tool"], "started_at": started, "points": [], "spec": spec,
-                                "uri": sink.prefix}
+    manifest: dict[str, Any] = {
+        "schema": results.RUN_SCHEMA,
+        "run_id": run_id,
+        "stack": spec["stack"],
+        "metadata": spec["metadata"],
+        "load": load,
+        "slo": spec.get("slo"),
+        "tool": spec["tool"],
+        "started_at": started,
+        "points": [],
+        "spec": spec,
+        "uri": sink.prefix,
+    }
     log(f"run {run_id}: waiting for {server['base_url']}{server['health_path']}")
     try:
-        manifest["ready_wait_s"] = wait_ready(server["base_url"] + server["health_path"],
-                                              spec["timeouts"]["ready_s"])
+        manifest["ready_wait_s"] = wait_ready(server["base_url"] + server["health_path"], spec["timeouts"]["ready_s"])
         dataset = _dataset_path(spec, work)
     except (BenchmarkError, OSError) as e:  # the failed run is recorded too
         manifest.update(finished_at=_now(), status=f"failed: {e}")
@@ -319,13 +434,25 @@ def run(spec: dict, *, run_id: str | None = None, workdir: Path | None = None,
         if spec["tool"] != "vllm-bench":
             # Neither JetStream's benchmark_serving.py nor inference-perf sends a temperature: the server's
             # default sampling applies, whatever load.temperature says.
-            record["conversions"].append(f"load.temperature {load.get('temperature')} not sent: {spec['tool']} "
-                                         "has no sampling flag; the server's default applies")
+            record["conversions"].append(
+                f"load.temperature {load.get('temperature')} not sent: {spec['tool']} "
+                "has no sampling flag; the server's default applies"
+            )
         record["server_metrics"] = scraper.summary()
         record["source_file"] = f"raw/{i:03d}-{raw[0].name}"
-        results.finish(record, chips=spec.get("chips"), index=i, load=load,
-                       metadata={**spec["metadata"], "run_id": run_id, "started_at": entry["started_at"],
-                                 "finished_at": entry["finished_at"], "run_started_at": started})
+        results.finish(
+            record,
+            chips=spec.get("chips"),
+            index=i,
+            load=load,
+            metadata={
+                **spec["metadata"],
+                "run_id": run_id,
+                "started_at": entry["started_at"],
+                "finished_at": entry["finished_at"],
+                "run_started_at": started,
+            },
+        )
         entry.update(status="ok", record=f"points/{i:03d}.json", kept_up=record["client"]["kept_up"])
         sink.put_json(f"points/{i:03d}.json", record)
         manifest["points"].append(entry)
@@ -342,8 +469,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         spec = json.loads(Path(args.spec).read_text())
     except (OSError, ValueError) as e:
-        print(f"error: cannot read the spec {args.spec}: {e}. Fix: mount the ConfigMap at that path",
-              file=sys.stderr)
+        print(f"error: cannot read the spec {args.spec}: {e}. Fix: mount the ConfigMap at that path", file=sys.stderr)
         return BenchmarkError.exit_code
     try:
         manifest = run(spec, run_id=args.run_id)

@@ -13,8 +13,12 @@ import typer
 
 from . import bench, lifecycle, plan
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=None,
-                  help="LLM inference on Cloud TPUs and GPUs: plan, benchmark, report, tear down.")
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    rich_markup_mode=None,
+    help="LLM inference on Cloud TPUs and GPUs: plan, benchmark, report, tear down.",
+)
 plan.register(app)
 lifecycle.register(app)
 bench.register(app)

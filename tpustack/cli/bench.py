@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Optional
 
 import typer
 from rich.markup import escape
@@ -34,7 +33,7 @@ def heartbeat_cmd(
     iterations: int = typer.Option(100, help="matmuls per timed block"),
     accelerator: str = typer.Option("cpu", help="catalog name of this machine (v6e-1, h100-1) or cpu"),
     trials: int = typer.Option(3, help="timed blocks; the median is the result"),
-    out_path: Optional[str] = typer.Option(None, "--out", help="write the JSON result (path or gs://...)"),
+    out_path: str | None = typer.Option(None, "--out", help="write the JSON result (path or gs://...)"),
     as_json: bool = typer.Option(False, "--json", help="print the JSON result"),
 ) -> None:
     """Time the seed handbook's matmul honestly and check it against the device roofline."""
@@ -43,8 +42,9 @@ def heartbeat_cmd(
     try:
         dims = heartbeat.parse_shape(shape)
         with progress(f"heartbeat {shape} {dtype} x{iterations} ({trials} timed blocks)...", enabled=not as_json):
-            doc = heartbeat.run(backend=backend, dtype=dtype, shape=dims, iterations=iterations,
-                                accelerator=accelerator, trials=trials)
+            doc = heartbeat.run(
+                backend=backend, dtype=dtype, shape=dims, iterations=iterations, accelerator=accelerator, trials=trials
+            )
         if out_path:
             doc["written_to"] = heartbeat.write_result(doc, out_path)
     except TpuStackError as e:
@@ -60,10 +60,10 @@ def heartbeat_cmd(
 
 def report_cmd(
     sources: list[str] = typer.Argument(..., help="gs://BUCKET/STACK[/RUN_ID] prefixes or local directories"),
-    out_dir: Optional[Path] = typer.Option(Path("report-out"), "--out", help="directory for CSV, JSON and PNG"),
-    slo_ttft_ms: Optional[float] = typer.Option(None, help="TTFT SLO (ms) for the best point"),
-    slo_tpot_ms: Optional[float] = typer.Option(None, help="TPOT SLO (ms) for the best point"),
-    slo_e2e_ms: Optional[float] = typer.Option(None, help="end-to-end latency SLO (ms)"),
+    out_dir: Path | None = typer.Option(Path("report-out"), "--out", help="directory for CSV, JSON and PNG"),
+    slo_ttft_ms: float | None = typer.Option(None, help="TTFT SLO (ms) for the best point"),
+    slo_tpot_ms: float | None = typer.Option(None, help="TPOT SLO (ms) for the best point"),
+    slo_e2e_ms: float | None = typer.Option(None, help="end-to-end latency SLO (ms)"),
     slo_percentile: str = typer.Option("p99", help="percentile the SLOs apply to: p50, p90 or p99"),
     as_json: bool = typer.Option(False, "--json", help="print the report as JSON"),
 ) -> None:
@@ -80,34 +80,79 @@ def report_cmd(
         return
     if doc["points"]:
         t = Table(title=f"serving benchmark points (SLO {slo or 'none'} at {slo_percentile})")
-        for c in ("run", "engine / accelerator", "tool", "load", "kept up", "fail", "req/s", "out tok/s",
-                  "/chip", "TTFT p50|p99 ms", "TPOT p50|p99 ms", "goodput req/s", "$/1M out", "$/run", "SLO"):
+        for c in (
+            "run",
+            "engine / accelerator",
+            "tool",
+            "load",
+            "kept up",
+            "fail",
+            "req/s",
+            "out tok/s",
+            "/chip",
+            "TTFT p50|p99 ms",
+            "TPOT p50|p99 ms",
+            "goodput req/s",
+            "$/1M out",
+            "$/run",
+            "SLO",
+        ):
             t.add_column(c, overflow="fold")
         for r in doc["points"]:
             load = f"c={r['max_concurrency']}" if r["max_concurrency"] else f"{_fmt(r['request_rate'])}/s"
-            t.add_row(*map(escape, [str(r["run_id"]), f"{r['engine'] or '-'} / {r['accelerator'] or '-'}", str(r["tool"]), load,
-                      _fmt(r["kept_up"]), _fmt(r["failed"]), _fmt(r["requests_per_s"], 2),
-                      _fmt(r["output_tokens_per_s"], 0), _fmt(r["output_tokens_per_s_per_chip"], 0),
-                      f"{_fmt(r['ttft_p50_ms'])} | {_fmt(r['ttft_p99_ms'])}",
-                      f"{_fmt(r['tpot_p50_ms'], 2)} | {_fmt(r['tpot_p99_ms'], 2)}", _fmt(r["goodput_rps"], 2),
-                      _fmt(r["usd_per_1m_output_tokens"], 3), _fmt(r["usd_per_experiment"], 2),
-                      _fmt(r["meets_slo"])]), style="bold green" if doc["best"] is r else None)
+            t.add_row(
+                *map(
+                    escape,
+                    [
+                        str(r["run_id"]),
+                        f"{r['engine'] or '-'} / {r['accelerator'] or '-'}",
+                        str(r["tool"]),
+                        load,
+                        _fmt(r["kept_up"]),
+                        _fmt(r["failed"]),
+                        _fmt(r["requests_per_s"], 2),
+                        _fmt(r["output_tokens_per_s"], 0),
+                        _fmt(r["output_tokens_per_s_per_chip"], 0),
+                        f"{_fmt(r['ttft_p50_ms'])} | {_fmt(r['ttft_p99_ms'])}",
+                        f"{_fmt(r['tpot_p50_ms'], 2)} | {_fmt(r['tpot_p99_ms'], 2)}",
+                        _fmt(r["goodput_rps"], 2),
+                        _fmt(r["usd_per_1m_output_tokens"], 3),
+                        _fmt(r["usd_per_experiment"], 2),
+                        _fmt(r["meets_slo"]),
+                    ],
+                ),
+                style="bold green" if doc["best"] is r else None,
+            )
         out.print(t)
     if doc["heartbeats"]:
         h = Table(title="heartbeats")
         for c in ("location", "backend", "dtype", "shape", "ms/iter", "TFLOP/s", "of roofline", "status"):
             h.add_column(c, overflow="fold")
         for r in doc["heartbeats"]:
-            h.add_row(*map(escape, [str(r["location"]), str(r["backend"]), str(r["dtype"]), str(r["shape"]), _fmt(r["ms_per_iteration"], 4),
-                      _fmt(r["achieved_tflops"], 3),
-                      f"{r['fraction_of_roofline']:.1%}" if r["fraction_of_roofline"] else "-",
-                      "ok" if r["ok"] else f"MEASUREMENT ERROR: {r['error']}"]))
+            h.add_row(
+                *map(
+                    escape,
+                    [
+                        str(r["location"]),
+                        str(r["backend"]),
+                        str(r["dtype"]),
+                        str(r["shape"]),
+                        _fmt(r["ms_per_iteration"], 4),
+                        _fmt(r["achieved_tflops"], 3),
+                        f"{r['fraction_of_roofline']:.1%}" if r["fraction_of_roofline"] else "-",
+                        "ok" if r["ok"] else f"MEASUREMENT ERROR: {r['error']}",
+                    ],
+                )
+            )
         out.print(h)
     b = doc["best"]
     if b:
-        say(f"best point{' under the SLO' if slo else ''}: run {b['run_id']} point {b['point']} "
-                  f"({b['engine'] or b['tool']} on {b['accelerator'] or '?'}): {_fmt(b['output_tokens_per_s'], 0)} out tok/s, "
-                  f"${_fmt(b['usd_per_1m_output_tokens'], 3)} per 1M output tokens")
+        say(
+            f"best point{' under the SLO' if slo else ''}: run {b['run_id']} point {b['point']} "
+            f"({b['engine'] or b['tool']} on {b['accelerator'] or '?'}): "
+            f"{_fmt(b['output_tokens_per_s'], 0)} out tok/s, "
+            f"${_fmt(b['usd_per_1m_output_tokens'], 3)} per 1M output tokens"
+        )
     elif doc["points"]:
         say("no point meets the SLO while keeping up without failures")
     for k, v in doc["files"].items():

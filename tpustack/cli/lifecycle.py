@@ -11,7 +11,6 @@ import datetime as dt
 import json
 import sys
 from pathlib import Path
-from typing import Optional
 
 import typer
 from rich.markup import escape
@@ -21,19 +20,31 @@ from tpustack.core.errors import TpuStackError
 from .output import err, fail, out, progress
 from .plan import PROJECT_DIR, project_or_fail
 
-VERDICT_STYLE = {"expired": "bold red", "alive": "green", "kept": "cyan", "covered": "dim", "deleting": "dim",
-                 "no-expiry": "yellow", "bad-label": "yellow"}
+VERDICT_STYLE = {
+    "expired": "bold red",
+    "alive": "green",
+    "kept": "cyan",
+    "covered": "dim",
+    "deleting": "dim",
+    "no-expiry": "yellow",
+    "bad-label": "yellow",
+}
 
 
 def _print_reap(report, wide: bool) -> None:
     # Plain lines, never wrapped or cut: the usual reader is a scheduled job's log.
     for f in report.findings:
-        expires = dt.datetime.fromtimestamp(f.expires, dt.timezone.utc).strftime("%Y-%m-%dT%H:%MZ") \
-            if f.expires is not None else "-"
+        expires = (
+            dt.datetime.fromtimestamp(f.expires, dt.UTC).strftime("%Y-%m-%dT%H:%MZ") if f.expires is not None else "-"
+        )
         style = VERDICT_STYLE.get(f.verdict, "")
         verdict = f"[{style}]{f.verdict:<9}[/]" if style else f"{f.verdict:<9}"
-        out.print(f"{verdict}  {(f.action or '-'):<14}  {f.kind:<15}  {escape(f.short)}  "
-                  f"stack={escape(f.stack or '-')} expires={expires}", highlight=False, soft_wrap=True)
+        out.print(
+            f"{verdict}  {(f.action or '-'):<14}  {f.kind:<15}  {escape(f.short)}  "
+            f"stack={escape(f.stack or '-')} expires={expires}",
+            highlight=False,
+            soft_wrap=True,
+        )
         if f.verdict in ("expired", "bad-label", "no-expiry") or wide:
             out.print(f"    {f.reason}", highlight=False, markup=False, soft_wrap=True)
         if f.detail:
@@ -41,33 +52,46 @@ def _print_reap(report, wide: bool) -> None:
     for e in report.errors:
         err.print(f"error: {e}", markup=False, highlight=False, soft_wrap=True)
     n = len(report.expired())
-    when = dt.datetime.fromtimestamp(report.now, dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    when = dt.datetime.fromtimestamp(report.now, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     if not report.delete:
-        out.print(f"{len(report.findings)} tpustack resource(s) in {report.project} at {when}; {n} expired. "
-                  f"Dry run: nothing deleted" + (" (pass --yes to delete them)" if n else ""), highlight=False,
-                  soft_wrap=True)
+        out.print(
+            f"{len(report.findings)} tpustack resource(s) in {report.project} at {when}; {n} expired. "
+            f"Dry run: nothing deleted" + (" (pass --yes to delete them)" if n else ""),
+            highlight=False,
+            soft_wrap=True,
+        )
     else:
         failed = sum(f.action == "failed" for f in report.findings)
-        out.print(f"{n} expired resource(s) in {report.project}: {n - failed} delete(s) sent, {failed} failed. "
-                  f"Run `pulumi refresh` in the affected stacks so their state matches.", highlight=False,
-                  soft_wrap=True)
+        out.print(
+            f"{n} expired resource(s) in {report.project}: {n - failed} delete(s) sent, {failed} failed. "
+            f"Run `pulumi refresh` in the affected stacks so their state matches.",
+            highlight=False,
+            soft_wrap=True,
+        )
 
 
 def register(app: typer.Typer) -> None:
     @app.command("reap")
     def reap_cmd(
         project: str = typer.Option(..., "--project", "-p", help="GCP project id to sweep."),
-        location: Optional[list[str]] = typer.Option(
-            None, "--location", "-l", help="Zone or region (repeatable). Default: every TPU zone and every "
-                                           "GKE location of the project."),
+        location: list[str] | None = typer.Option(
+            None,
+            "--location",
+            "-l",
+            help="Zone or region (repeatable). Default: every TPU zone and every GKE location of the project.",
+        ),
         yes: bool = typer.Option(False, "--yes", help="Delete what is expired. Without it: a dry run."),
         as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
-        now: Optional[int] = typer.Option(None, "--now", help="Judge expiry at this unix time (default: now)."),
-        max_age: Optional[float] = typer.Option(
-            None, "--max-age", help="Hours after creation at which a tpustack resource without an expiry "
-                                    "label (e.g. a queued resource) counts as expired."),
-        wait: float = typer.Option(0.0, "--wait", help="Seconds to wait for the delete operations to finish "
-                                                       "(0: send the deletes and return)."),
+        now: int | None = typer.Option(None, "--now", help="Judge expiry at this unix time (default: now)."),
+        max_age: float | None = typer.Option(
+            None,
+            "--max-age",
+            help="Hours after creation at which a tpustack resource without an expiry "
+            "label (e.g. a queued resource) counts as expired.",
+        ),
+        wait: float = typer.Option(
+            0.0, "--wait", help="Seconds to wait for the delete operations to finish (0: send the deletes and return)."
+        ),
         verbose: bool = typer.Option(False, "--verbose", "-v", help="Explain every verdict."),
     ) -> None:
         """Find tpustack's TPU VMs, queued resources, GKE clusters and node pools past their expiry label;
@@ -90,13 +114,13 @@ def register(app: typer.Typer) -> None:
 
     @app.command("diff")
     def diff_cmd(
-        stack: Optional[list[str]] = typer.Option(
-            None, "--stack", "-s", help="Stack name (repeatable). Default: every stack at REF or in the "
-                                        "working tree."),
+        stack: list[str] | None = typer.Option(
+            None, "--stack", "-s", help="Stack name (repeatable). Default: every stack at REF or in the working tree."
+        ),
         base: str = typer.Option(..., "--base", help="Git revision to compare against, e.g. origin/main."),
         markdown: bool = typer.Option(False, "--markdown", help="Markdown, for a pull-request comment."),
         as_json: bool = typer.Option(False, "--json", help="Print the diffs as JSON."),
-        project_dir: Optional[Path] = PROJECT_DIR,
+        project_dir: Path | None = PROJECT_DIR,
     ) -> None:
         """Plan stacks at --base and in the working tree, and show what is added, removed or changed:
         resource inputs and Kubernetes object fields."""

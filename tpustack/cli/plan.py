@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Optional
 
 import typer
 import yaml
@@ -31,12 +30,16 @@ KEY_INPUTS = {
     "gcp:storage/bucketIAMMember:BucketIAMMember": ["bucket", "role"],
 }
 
-PROJECT_DIR = typer.Option(None, "--project-dir", help="The Pulumi project (default: the nearest directory "
-                           "upward from here holding Pulumi.yaml; env TPUSTACK_PROJECT_DIR).")
+PROJECT_DIR = typer.Option(
+    None,
+    "--project-dir",
+    help="The Pulumi project (default: the nearest directory "
+    "upward from here holding Pulumi.yaml; env TPUSTACK_PROJECT_DIR).",
+)
 STACK = typer.Option(..., "--stack", "-s", help="Stack name: <stackConfigDir>/Pulumi.<stack>.yaml")
 
 
-def project_or_fail(project_dir: Optional[Path]) -> Project:
+def project_or_fail(project_dir: Path | None) -> Project:
     try:
         return find_project(explicit=project_dir)
     except TpuStackError as e:
@@ -64,7 +67,7 @@ def _key_inputs(r) -> str:
 
 def render_tree(p, ttl_hours: float | None = None) -> None:
     root = Tree(f"[bold]pulumi:pulumi:Stack[/] {escape(p.stack)}")
-    nodes = {}
+    nodes: dict[str | None, Tree] = {}
     for r in p.resources:
         label = f"[cyan]{escape(r.type)}[/] [bold]{escape(r.name)}[/]"
         detail = _key_inputs(r)
@@ -113,8 +116,8 @@ def register(app: typer.Typer) -> None:
     def plan_cmd(
         stack: str = STACK,
         as_json: bool = typer.Option(False, "--json", help="Print the plan as JSON (the documented contract)."),
-        out_dir: Optional[Path] = typer.Option(None, "--out", help="Write every Kubernetes manifest into DIR."),
-        project_dir: Optional[Path] = PROJECT_DIR,
+        out_dir: Path | None = typer.Option(None, "--out", help="Write every Kubernetes manifest into DIR."),
+        project_dir: Path | None = PROJECT_DIR,
     ) -> None:
         """Show what `pulumi up` would create for a stack: offline, under Pulumi's mock engine."""
         from tpustack import plan as plan_mod
@@ -142,7 +145,7 @@ def register(app: typer.Typer) -> None:
     def check_cmd(
         stack: str = STACK,
         as_json: bool = typer.Option(False, "--json", help="Print violations as JSON."),
-        project_dir: Optional[Path] = PROJECT_DIR,
+        project_dir: Path | None = PROJECT_DIR,
     ) -> None:
         """Run the hardening checklist over a stack's plan; exit 1 with one line per violation."""
         from tpustack import plan as plan_mod
@@ -165,13 +168,15 @@ def register(app: typer.Typer) -> None:
         else:
             for v in violations:
                 say(str(v))
-            say(f"{stack}: {len(violations)} violation(s) over {len(p.resources)} resources and "
-                f"{len(p.manifests)} Kubernetes objects")
+            say(
+                f"{stack}: {len(violations)} violation(s) over {len(p.resources)} resources and "
+                f"{len(p.manifests)} Kubernetes objects"
+            )
         if violations:
             raise typer.Exit(1)
 
     @app.command("stacks")
-    def stacks_cmd(project_dir: Optional[Path] = PROJECT_DIR) -> None:
+    def stacks_cmd(project_dir: Path | None = PROJECT_DIR) -> None:
         """List the project's stacks."""
         project = project_or_fail(project_dir)
         names = project.stack_names()
@@ -185,9 +190,20 @@ def register(app: typer.Typer) -> None:
         """List every accelerator shape tpustack knows."""
         from tpustack.core.catalog import CATALOG
 
-        rows = [{"name": s.name, "kind": s.kind, "family": s.family, "topology": s.topology, "chips": s.chips,
-                 "hosts": s.hosts, "machine_type": s.machine_type, "gke_accelerator": s.gke_accelerator,
-                 "hbm_gib": s.total_hbm_gib} for s in CATALOG.values()]
+        rows = [
+            {
+                "name": s.name,
+                "kind": s.kind,
+                "family": s.family,
+                "topology": s.topology,
+                "chips": s.chips,
+                "hosts": s.hosts,
+                "machine_type": s.machine_type,
+                "gke_accelerator": s.gke_accelerator,
+                "hbm_gib": s.total_hbm_gib,
+            }
+            for s in CATALOG.values()
+        ]
         if as_json:
             sys.stdout.write(json.dumps(rows, indent=2) + "\n")
             return

@@ -135,20 +135,38 @@ def accelerator_pool(cfg: StackConfig) -> AcceleratorPool:
         disk = max(MIN_DISK_GB, math.ceil(cfg.model.weights_gib * GB_PER_GIB * 2) + MIN_DISK_GB)
     gpu = shape if isinstance(shape, GpuShape) else None
     return AcceleratorPool(
-        name=names.slug(f"{shape.kind}-{shape.name}", 40), kind=shape.kind, machine_type=shape.machine_type,
-        zone=cfg.zone, node_count=node_count, initial_nodes=initial, autoscaling=autoscaling,
-        expected_nodes=nodes, auto_repair=cfg.auto_repair, spot=cap.type == "spot",
-        flex_start=cap.type == "flex-start", queued_provisioning=cap.type == "queued",
+        name=names.slug(f"{shape.kind}-{shape.name}", 40),
+        kind=shape.kind,
+        machine_type=shape.machine_type,
+        zone=cfg.zone,
+        node_count=node_count,
+        initial_nodes=initial,
+        autoscaling=autoscaling,
+        expected_nodes=nodes,
+        auto_repair=cfg.auto_repair,
+        spot=cap.type == "spot",
+        flex_start=cap.type == "flex-start",
+        queued_provisioning=cap.type == "queued",
         reservation=cap.reservation if cap.type == "reservation" else None,
         no_reservation=cap.type in ("flex-start", "queued"),
-        compact_topology=shape.topology if shape.multi_host else None, disk_size_gb=disk,
-        gpu_type=gpu.gke_accelerator if gpu else None, gpu_count=gpu.count if gpu else None,
-        labels=pool_labels(cfg.stack), gke_labels=gke_labels)
+        compact_topology=shape.topology if shape.multi_host else None,
+        disk_size_gb=disk,
+        gpu_type=gpu.gke_accelerator if gpu else None,
+        gpu_count=gpu.count if gpu else None,
+        labels=pool_labels(cfg.stack),
+        gke_labels=gke_labels,
+    )
 
 
 # ----- Google APIs a stack uses ---------------------------------------------------------------------------------
-BASE_SERVICES = ["iam.googleapis.com", "iamcredentials.googleapis.com", "cloudresourcemanager.googleapis.com",
-                 "storage.googleapis.com", "logging.googleapis.com", "monitoring.googleapis.com"]
+BASE_SERVICES = [
+    "iam.googleapis.com",
+    "iamcredentials.googleapis.com",
+    "cloudresourcemanager.googleapis.com",
+    "storage.googleapis.com",
+    "logging.googleapis.com",
+    "monitoring.googleapis.com",
+]
 TARGET_SERVICES = {
     "tpu-vm": ["tpu.googleapis.com", "compute.googleapis.com"],
     "gke": ["container.googleapis.com", "compute.googleapis.com", "artifactregistry.googleapis.com"],

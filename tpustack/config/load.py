@@ -34,8 +34,9 @@ def _loc(loc: tuple) -> str:
     return f"{NAMESPACE}:" + ".".join(parts) if parts else NAMESPACE
 
 
-def load_config(values: dict[str, Any], secret_keys: set[str] | frozenset[str] = frozenset(),
-                stack: str = "dev") -> StackConfig:
+def load_config(
+    values: dict[str, Any], secret_keys: set[str] | frozenset[str] = frozenset(), stack: str = "dev"
+) -> StackConfig:
     """Validate a stack's Pulumi config (``{"tpustack:key": value}``) into a StackConfig.
 
     Raises ConfigError listing every problem; nothing else in tpustack reads config.
@@ -49,18 +50,33 @@ def load_config(values: dict[str, Any], secret_keys: set[str] | frozenset[str] =
             continue
         if name not in fields:
             close = difflib.get_close_matches(name, list(fields), n=3)
-            found.append(problem(str(key), "is not a tpustack setting",
-                                 f"use one of {', '.join(close) if close else ', '.join(sorted(fields))}"))
+            found.append(
+                problem(
+                    str(key),
+                    "is not a tpustack setting",
+                    f"use one of {', '.join(close) if close else ', '.join(sorted(fields))}",
+                )
+            )
             continue
         data[name] = _parse_value(raw)
     token_key = f"{NAMESPACE}:hfToken"
     if token_key in values and token_key not in secret_keys:
-        found.append(problem(token_key, "is stored as plain text in the stack file",
-                             "pulumi config rm tpustack:hfToken && pulumi config set --secret tpustack:hfToken hf_..."))
+        found.append(
+            problem(
+                token_key,
+                "is stored as plain text in the stack file",
+                "pulumi config rm tpustack:hfToken && pulumi config set --secret tpustack:hfToken hf_...",
+            )
+        )
     gcp_project = values.get("gcp:project")
     if gcp_project and data.get("project") and gcp_project != data["project"]:
-        found.append(problem("gcp:project", f"'{gcp_project}' differs from tpustack:project '{data['project']}'",
-                             "make them equal or remove gcp:project"))
+        found.append(
+            problem(
+                "gcp:project",
+                f"'{gcp_project}' differs from tpustack:project '{data['project']}'",
+                "make them equal or remove gcp:project",
+            )
+        )
     if found:
         raise ConfigError(found, stack)
     try:
@@ -86,8 +102,13 @@ def _format_errors(e: ValidationError) -> list[Problem]:
         if err["type"] == "extra_forbidden":
             known = _known_keys(err["loc"][:-1])
             close = difflib.get_close_matches(str(err["loc"][-1]), known, n=3)
-            out.append(problem(where, "is not a known setting",
-                               f"use one of {', '.join(close or known)} (README 'Stack config' lists every key)"))
+            out.append(
+                problem(
+                    where,
+                    "is not a known setting",
+                    f"use one of {', '.join(close or known)} (README 'Stack config' lists every key)",
+                )
+            )
             continue
         if err["type"] == "missing":
             out.append(problem(where, "is required", "add it to the stack file (see stacks/ for examples)"))

@@ -36,9 +36,7 @@ _BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{1,61}[a-z0-9]$")
 class _Model(BaseModel):
     """Strict base: unknown keys are errors (typos never pass silently); camelCase keys as in Pulumi."""
 
-    model_config = ConfigDict(
-        extra="forbid", alias_generator=to_camel, populate_by_name=True, frozen=True
-    )
+    model_config = ConfigDict(extra="forbid", alias_generator=to_camel, populate_by_name=True, frozen=True)
 
 
 class AcceleratorConfig(_Model):
@@ -250,9 +248,7 @@ class ResultsConfig(_Model):
     @classmethod
     def _bucket(cls, v: str | None) -> str | None:
         if v is not None and not _BUCKET_RE.fullmatch(v):
-            raise ValueError(
-                f"'{v}' is not a valid bucket name. Fix: 3-63 lowercase letters, digits, '-', '_' or '.'"
-            )
+            raise ValueError(f"'{v}' is not a valid bucket name. Fix: 3-63 lowercase letters, digits, '-', '_' or '.'")
         return v
 
 

@@ -48,23 +48,39 @@ def _read_yaml(path: Path, key: str) -> Any:
     try:
         text = path.read_bytes().decode("utf-8")
     except UnicodeDecodeError as e:
-        raise ConfigError([problem(key, f"{path.name} is not UTF-8 text (byte {e.start})",
-                                   "save the file as UTF-8")]) from None
+        raise ConfigError(
+            [problem(key, f"{path.name} is not UTF-8 text (byte {e.start})", "save the file as UTF-8")]
+        ) from None
     except OSError as e:
-        raise ConfigError([problem(key, f"cannot read {path}: {e.strerror}", "check the path and its permissions")]) \
-            from None
+        raise ConfigError(
+            [problem(key, f"cannot read {path}: {e.strerror}", "check the path and its permissions")]
+        ) from None
     try:
         return yaml.safe_load(text)
     except yaml.MarkedYAMLError as e:
         # Never echo the offending line: it may hold a secret. The position is enough to find it.
         mark = e.problem_mark
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
-        raise ConfigError([problem(key, f"{path.name} is not valid YAML{where} ({e.problem})",
-                                   "fix the YAML syntax there (`python -c 'import yaml,sys; "
-                                   "yaml.safe_load(open(sys.argv[1]))' FILE` shows it)")]) from None
+        raise ConfigError(
+            [
+                problem(
+                    key,
+                    f"{path.name} is not valid YAML{where} ({e.problem})",
+                    "fix the YAML syntax there (`python -c 'import yaml,sys; "
+                    "yaml.safe_load(open(sys.argv[1]))' FILE` shows it)",
+                )
+            ]
+        ) from None
     except (yaml.YAMLError, RecursionError) as e:
-        raise ConfigError([problem(key, f"{path.name} is not valid YAML ({type(e).__name__})",
-                                   "fix the YAML syntax (no recursive aliases, no custom tags)")]) from None
+        raise ConfigError(
+            [
+                problem(
+                    key,
+                    f"{path.name} is not valid YAML ({type(e).__name__})",
+                    "fix the YAML syntax (no recursive aliases, no custom tags)",
+                )
+            ]
+        ) from None
 
 
 def load_project(root: Path) -> Project:
@@ -72,11 +88,22 @@ def load_project(root: Path) -> Project:
     pulumi_file = root / PROJECT_FILE
     doc = _read_yaml(pulumi_file, str(pulumi_file))
     if not isinstance(doc, dict):
-        raise ProjectError([problem(str(pulumi_file), "is not a mapping of project settings",
-                                    "see https://www.pulumi.com/docs/iac/concepts/projects/project-file/")])
+        raise ProjectError(
+            [
+                problem(
+                    str(pulumi_file),
+                    "is not a mapping of project settings",
+                    "see https://www.pulumi.com/docs/iac/concepts/projects/project-file/",
+                )
+            ]
+        )
     stacks = doc.get("stackConfigDir") or "."
-    return Project(root=root, stacks_dir=(root / str(stacks)).resolve(), program=root / "__main__.py",
-                   name=str(doc.get("name") or PROJECT_NAMESPACE))
+    return Project(
+        root=root,
+        stacks_dir=(root / str(stacks)).resolve(),
+        program=root / "__main__.py",
+        name=str(doc.get("name") or PROJECT_NAMESPACE),
+    )
 
 
 def find_project(start: Path | None = None, explicit: Path | None = None) -> Project:
@@ -86,20 +113,33 @@ def find_project(start: Path | None = None, explicit: Path | None = None) -> Pro
         explicit = Path(os.environ["TPUSTACK_PROJECT_DIR"])
     if explicit is not None:
         if not (explicit / PROJECT_FILE).is_file():
-            raise ProjectError([problem("--project-dir", f"{explicit} holds no {PROJECT_FILE}",
-                                        "point it at the directory of your Pulumi project")])
+            raise ProjectError(
+                [
+                    problem(
+                        "--project-dir",
+                        f"{explicit} holds no {PROJECT_FILE}",
+                        "point it at the directory of your Pulumi project",
+                    )
+                ]
+            )
         return load_project(explicit)
     here = (start or Path.cwd()).resolve()
     for d in (here, *here.parents):
         if (d / PROJECT_FILE).is_file():
             return load_project(d)
-    raise ProjectError([problem("--project-dir", f"no {PROJECT_FILE} in {here} or any directory above it",
-                                "run tpustack inside your Pulumi project (e.g. a clone of tpustack), or pass "
-                                "--project-dir DIR")])
+    raise ProjectError(
+        [
+            problem(
+                "--project-dir",
+                f"no {PROJECT_FILE} in {here} or any directory above it",
+                "run tpustack inside your Pulumi project (e.g. a clone of tpustack), or pass --project-dir DIR",
+            )
+        ]
+    )
 
 
 def stack_names(stacks_dir: Path) -> list[str]:
-    return sorted(p.name[len("Pulumi."):-len(".yaml")] for p in stacks_dir.glob("Pulumi.*.yaml"))
+    return sorted(p.name[len("Pulumi.") : -len(".yaml")] for p in stacks_dir.glob("Pulumi.*.yaml"))
 
 
 def read_stack_file(project: Project, stack: str) -> tuple[dict[str, str], set[str]]:
@@ -108,26 +148,48 @@ def read_stack_file(project: Project, stack: str) -> tuple[dict[str, str], set[s
     path = project.stack_file(stack)
     shown = path.relative_to(project.root) if path.is_relative_to(project.root) else path
     if not path.is_file():
-        raise ConfigError([problem(f"stack '{stack}'", f"no file {shown}",
-                                   f"pick one of {', '.join(project.stack_names()) or '(none)'}, or "
-                                   f"`pulumi stack init {stack}`")], stack)
+        raise ConfigError(
+            [
+                problem(
+                    f"stack '{stack}'",
+                    f"no file {shown}",
+                    f"pick one of {', '.join(project.stack_names()) or '(none)'}, or `pulumi stack init {stack}`",
+                )
+            ],
+            stack,
+        )
     doc = _read_yaml(path, str(shown))
     if doc is None:
         doc = {}
     if not isinstance(doc, dict):
-        raise ConfigError([problem(str(shown), f"holds a {type(doc).__name__}, not a mapping",
-                                   "start the file with `config:` and put tpustack:* keys under it")], stack)
+        raise ConfigError(
+            [
+                problem(
+                    str(shown),
+                    f"holds a {type(doc).__name__}, not a mapping",
+                    "start the file with `config:` and put tpustack:* keys under it",
+                )
+            ],
+            stack,
+        )
     raw = doc.get("config") or {}
     if not isinstance(raw, dict):
-        raise ConfigError([problem(f"{shown}: config", f"is a {type(raw).__name__}, not a mapping of keys",
-                                   "write `config:` followed by indented `tpustack:key: value` lines")], stack)
+        raise ConfigError(
+            [
+                problem(
+                    f"{shown}: config",
+                    f"is a {type(raw).__name__}, not a mapping of keys",
+                    "write `config:` followed by indented `tpustack:key: value` lines",
+                )
+            ],
+            stack,
+        )
     values: dict[str, str] = {}
     secrets: set[str] = set()
     bad: list = []
     for key, value in raw.items():
         if not isinstance(key, str):
-            bad.append(problem(f"{shown}: config", f"key {key!r} is not a string",
-                               "quote it, e.g. 'tpustack:zones'"))
+            bad.append(problem(f"{shown}: config", f"key {key!r} is not a string", "quote it, e.g. 'tpustack:zones'"))
             continue
         if ":" not in key:
             key = f"{project.name}:{key}"  # Pulumi's shorthand: bare keys belong to the project
@@ -140,8 +202,13 @@ def read_stack_file(project: Project, stack: str) -> tuple[dict[str, str], set[s
             try:
                 values[key] = json.dumps(value)
             except (TypeError, ValueError):
-                bad.append(problem(key, f"holds a value YAML cannot hand to Pulumi ({type(value).__name__})",
-                                   "use strings, numbers, booleans, lists and mappings only"))
+                bad.append(
+                    problem(
+                        key,
+                        f"holds a value YAML cannot hand to Pulumi ({type(value).__name__})",
+                        "use strings, numbers, booleans, lists and mappings only",
+                    )
+                )
     if bad:
         raise ConfigError(bad, stack)
     return values, secrets

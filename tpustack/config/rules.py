@@ -27,14 +27,20 @@ def results_stack_owns_only_the_bucket(c: StackConfig) -> Iterator[Problem]:
         return
     for k in ("accelerator", "model", "engine", "workload", "benchmark"):
         if getattr(c, k):
-            yield problem(f"tpustack:{k}", "a results stack only owns the results bucket",
-                          f"remove tpustack:{k}, or set tpustack:target to gke / tpu-vm for an experiment")
+            yield problem(
+                f"tpustack:{k}",
+                "a results stack only owns the results bucket",
+                f"remove tpustack:{k}, or set tpustack:target to gke / tpu-vm for an experiment",
+            )
 
 
 def experiment_has_accelerator(c: StackConfig) -> Iterator[Problem]:
     if c.is_experiment and c.accelerator is None:
-        yield problem("tpustack:accelerator", f"a {c.target} stack needs an accelerator",
-                      "set it to a catalog name, e.g. v6e-8, v5litepod-1 or h100-8 (`tpustack catalog`)")
+        yield problem(
+            "tpustack:accelerator",
+            f"a {c.target} stack needs an accelerator",
+            "set it to a catalog name, e.g. v6e-8, v5litepod-1 or h100-8 (`tpustack catalog`)",
+        )
 
 
 # ----- accelerator -----------------------------------------------------------------------------------------------
@@ -43,15 +49,24 @@ def topology_matches_catalog(c: StackConfig) -> Iterator[Problem]:
     if a is None or a.topology is None:
         return
     if not isinstance(shape, TpuShape):
-        yield problem("tpustack:accelerator.topology", f"{shape.name} is a GPU machine and has no TPU topology",
-                      "remove accelerator.topology")
+        yield problem(
+            "tpustack:accelerator.topology",
+            f"{shape.name} is a GPU machine and has no TPU topology",
+            "remove accelerator.topology",
+        )
     elif a.topology != shape.topology:
         other = catalog.tpu_shape(shape.family, a.topology)
-        fix = (f"use accelerator.type {other.name} for topology {a.topology}" if other else
-               f"valid {shape.family} topologies: " + ", ".join(
-                   shape.generation.single_host_topologies + shape.generation.multi_host_topologies))
-        yield problem("tpustack:accelerator.topology",
-                      f"{shape.name} is topology {shape.topology} ({shape.chips} chips), not {a.topology}", fix)
+        fix = (
+            f"use accelerator.type {other.name} for topology {a.topology}"
+            if other
+            else f"valid {shape.family} topologies: "
+            + ", ".join(shape.generation.single_host_topologies + shape.generation.multi_host_topologies)
+        )
+        yield problem(
+            "tpustack:accelerator.topology",
+            f"{shape.name} is topology {shape.topology} ({shape.chips} chips), not {a.topology}",
+            fix,
+        )
 
 
 def machine_type_matches_catalog(c: StackConfig) -> Iterator[Problem]:
@@ -59,18 +74,26 @@ def machine_type_matches_catalog(c: StackConfig) -> Iterator[Problem]:
     if a is None or a.machine_type is None or a.machine_type == shape.machine_type:
         return
     other = catalog.by_machine_type(a.machine_type)
-    held = (f"{a.machine_type} holds {other.chips_per_host} chips per host" if other else
-            f"{a.machine_type} is not a machine type tpustack knows")
-    yield problem("tpustack:accelerator.machineType",
-                  f"{held}, but {shape.name} needs {shape.machine_type} ({shape.chips_per_host} per host)",
-                  f"remove machineType or set it to {shape.machine_type}")
+    held = (
+        f"{a.machine_type} holds {other.chips_per_host} chips per host"
+        if other
+        else f"{a.machine_type} is not a machine type tpustack knows"
+    )
+    yield problem(
+        "tpustack:accelerator.machineType",
+        f"{held}, but {shape.name} needs {shape.machine_type} ({shape.chips_per_host} per host)",
+        f"remove machineType or set it to {shape.machine_type}",
+    )
 
 
 def zones_in_region(c: StackConfig) -> Iterator[Problem]:
     for z in c.zones:
         if not z.startswith(c.region + "-"):
-            yield problem("tpustack:zones", f"zone {z} is not in region {c.region}",
-                          f"use zones of {c.region} (e.g. {c.region}-a) or change tpustack:region")
+            yield problem(
+                "tpustack:zones",
+                f"zone {z} is not in region {c.region}",
+                f"use zones of {c.region} (e.g. {c.region}-a) or change tpustack:region",
+            )
 
 
 # ----- TPU VM ----------------------------------------------------------------------------------------------------
@@ -79,17 +102,27 @@ def tpu_vm_is_a_tpu_with_runtime(c: StackConfig) -> Iterator[Problem]:
     if c.target != "tpu-vm":
         return
     if not isinstance(shape, TpuShape):
-        yield problem("tpustack:target", f"tpu-vm creates a Cloud TPU VM, but {shape.name} is a GPU",
-                      "set tpustack:target to gke for GPU accelerators")
+        yield problem(
+            "tpustack:target",
+            f"tpu-vm creates a Cloud TPU VM, but {shape.name} is a GPU",
+            "set tpustack:target to gke for GPU accelerators",
+        )
     elif not shape.runtime_version:
-        yield problem("tpustack:target", f"the Cloud TPU API does not offer {shape.family} as a TPU VM "
-                      "(GKE only, cloud.google.com/tpu/docs/runtimes)", "set tpustack:target to gke")
+        yield problem(
+            "tpustack:target",
+            f"the Cloud TPU API does not offer {shape.family} as a TPU VM "
+            "(GKE only, cloud.google.com/tpu/docs/runtimes)",
+            "set tpustack:target to gke",
+        )
 
 
 def tpu_vm_runs_workloads_not_engines(c: StackConfig) -> Iterator[Problem]:
     if c.target == "tpu-vm" and c.engine is not None:
-        yield problem("tpustack:engine", "serving engines run on GKE; a tpu-vm stack runs a workload "
-                      "(tpustack:workload)", "remove tpustack:engine or set tpustack:target to gke")
+        yield problem(
+            "tpustack:engine",
+            "serving engines run on GKE; a tpu-vm stack runs a workload (tpustack:workload)",
+            "remove tpustack:engine or set tpustack:target to gke",
+        )
 
 
 def tpu_vm_single_zone(c: StackConfig) -> Iterator[Problem]:
@@ -103,12 +136,18 @@ def engine_runs_on_accelerator(c: StackConfig) -> Iterator[Problem]:
         return
     shape = c.shape
     if not isinstance(shape, TpuShape):
-        yield problem("tpustack:engine.name", f"JetStream MaxText runs on TPUs only, not {shape.name}",
-                      "use engine vllm on GPUs, or a TPU accelerator")
+        yield problem(
+            "tpustack:engine.name",
+            f"JetStream MaxText runs on TPUs only, not {shape.name}",
+            "use engine vllm on GPUs, or a TPU accelerator",
+        )
     elif shape.multi_host:
-        yield problem("tpustack:engine.name", f"JetStream MaxText serving here is single-host; {shape.name} spans "
-                      f"{shape.hosts} hosts (multi-host JetStream needs Pathways)",
-                      "pick a single-host shape (e.g. v5litepod-8, v6e-8) or engine vllm")
+        yield problem(
+            "tpustack:engine.name",
+            f"JetStream MaxText serving here is single-host; {shape.name} spans "
+            f"{shape.hosts} hosts (multi-host JetStream needs Pathways)",
+            "pick a single-host shape (e.g. v5litepod-8, v6e-8) or engine vllm",
+        )
 
 
 def engine_settings_match_engine(c: StackConfig) -> Iterator[Problem]:
@@ -116,24 +155,38 @@ def engine_settings_match_engine(c: StackConfig) -> Iterator[Problem]:
     if e is None:
         return
     if e.name == "jetstream-maxtext" and e.vllm is not None:
-        yield problem("tpustack:engine.vllm", "vLLM settings on a JetStream engine",
-                      "move them to tpustack:engine.maxtext or set engine.name vllm")
+        yield problem(
+            "tpustack:engine.vllm",
+            "vLLM settings on a JetStream engine",
+            "move them to tpustack:engine.maxtext or set engine.name vllm",
+        )
     if e.name == "vllm" and e.maxtext is not None:
-        yield problem("tpustack:engine.maxtext", "MaxText settings on a vLLM engine",
-                      "move them to tpustack:engine.vllm or set engine.name jetstream-maxtext")
+        yield problem(
+            "tpustack:engine.maxtext",
+            "MaxText settings on a vLLM engine",
+            "move them to tpustack:engine.vllm or set engine.name jetstream-maxtext",
+        )
 
 
 def engine_has_model(c: StackConfig) -> Iterator[Problem]:
     if c.engine is not None and c.model is None:
-        yield problem("tpustack:model", "an engine needs a model to serve",
-                      "set tpustack:model.id and tpustack:model.paramsB")
+        yield problem(
+            "tpustack:model", "an engine needs a model to serve", "set tpustack:model.id and tpustack:model.paramsB"
+        )
 
 
 def maxtext_needs_model_name(c: StackConfig) -> Iterator[Problem]:
-    if (c.engine is not None and c.engine.name == "jetstream-maxtext" and c.model is not None
-            and not c.model.maxtext_name):
-        yield problem("tpustack:model.maxtextName", "JetStream MaxText needs the MaxText model name for "
-                      "checkpoint conversion", "set it, e.g. llama3.1-8b or gemma-7b")
+    if (
+        c.engine is not None
+        and c.engine.name == "jetstream-maxtext"
+        and c.model is not None
+        and not c.model.maxtext_name
+    ):
+        yield problem(
+            "tpustack:model.maxtextName",
+            "JetStream MaxText needs the MaxText model name for checkpoint conversion",
+            "set it, e.g. llama3.1-8b or gemma-7b",
+        )
 
 
 def maxtext_model_is_convertible(c: StackConfig) -> Iterator[Problem]:
@@ -144,30 +197,44 @@ def maxtext_model_is_convertible(c: StackConfig) -> Iterator[Problem]:
         return
     known = engines.MAXTEXT_FAMILIES.get(family)
     if known is None:
-        yield problem("tpustack:model.maxtextName", f"no MaxText tokenizer/converter known for family '{family}'",
-                      f"use one of {', '.join(k + '-<size>' for k in engines.MAXTEXT_FAMILIES)}")
+        yield problem(
+            "tpustack:model.maxtextName",
+            f"no MaxText tokenizer/converter known for family '{family}'",
+            f"use one of {', '.join(k + '-<size>' for k in engines.MAXTEXT_FAMILIES)}",
+        )
         return
     if c.model.source != "huggingface":
         return
     if known[0] is None:
-        yield problem("tpustack:model.id", f"the checkpoint converter takes {family} models from Kaggle, not "
-                      "Hugging Face", "convert it yourself and set model.id to the gs:// path of the unscanned "
-                      "MaxText checkpoint (.../checkpoints/0/items)")
+        yield problem(
+            "tpustack:model.id",
+            f"the checkpoint converter takes {family} models from Kaggle, not Hugging Face",
+            "convert it yourself and set model.id to the gs:// path of the unscanned "
+            "MaxText checkpoint (.../checkpoints/0/items)",
+        )
     elif "Llama" not in c.model.id:
-        yield problem("tpustack:model.id", f"{c.model.id} is not a Llama repo; the converter "
-                      "(checkpoint_converter.sh) converts Hugging Face checkpoints whose path contains 'Llama'",
-                      "use a meta-llama/Llama-* repo, or a converted gs:// checkpoint")
+        yield problem(
+            "tpustack:model.id",
+            f"{c.model.id} is not a Llama repo; the converter "
+            "(checkpoint_converter.sh) converts Hugging Face checkpoints whose path contains 'Llama'",
+            "use a meta-llama/Llama-* repo, or a converted gs:// checkpoint",
+        )
     if c.hf_token is None:
-        yield problem("tpustack:hfToken", "the checkpoint converter logs in to Hugging Face with the token",
-                      "pulumi config set --secret tpustack:hfToken hf_...")
+        yield problem(
+            "tpustack:hfToken",
+            "the checkpoint converter logs in to Hugging Face with the token",
+            "pulumi config set --secret tpustack:hfToken hf_...",
+        )
 
 
 def jetstream_http_port(c: StackConfig) -> Iterator[Problem]:
     e = c.engine
     if e is not None and e.name == "jetstream-maxtext" and e.port != engines.JETSTREAM_HTTP_PORT:
-        yield problem("tpustack:engine.port", f"jetstream-http listens on {engines.JETSTREAM_HTTP_PORT} (its "
-                      f"image's command), not {e.port}", f"set engine.port {engines.JETSTREAM_HTTP_PORT} or "
-                      "remove it")
+        yield problem(
+            "tpustack:engine.port",
+            f"jetstream-http listens on {engines.JETSTREAM_HTTP_PORT} (its image's command), not {e.port}",
+            f"set engine.port {engines.JETSTREAM_HTTP_PORT} or remove it",
+        )
 
 
 def tensor_parallel_spans_replica(c: StackConfig) -> Iterator[Problem]:
@@ -176,11 +243,12 @@ def tensor_parallel_spans_replica(c: StackConfig) -> Iterator[Problem]:
     if e is None or e.tensor_parallel is None or e.tensor_parallel == c.shape.chips:
         return
     shape = c.shape
-    yield problem("tpustack:engine.tensorParallel",
-                  f"{e.tensor_parallel} does not match the {shape.chips} chips of one {shape.name} replica (each "
-                  "serving pod requests every chip of its node, GKE's rule for TPU slices)",
-                  f"set tensorParallel to {shape.chips} or remove it, or pick the accelerator with "
-                  f"{e.tensor_parallel} chips")
+    yield problem(
+        "tpustack:engine.tensorParallel",
+        f"{e.tensor_parallel} does not match the {shape.chips} chips of one {shape.name} replica (each "
+        "serving pod requests every chip of its node, GKE's rule for TPU slices)",
+        f"set tensorParallel to {shape.chips} or remove it, or pick the accelerator with {e.tensor_parallel} chips",
+    )
 
 
 def model_fits_hbm(c: StackConfig) -> Iterator[Problem]:
@@ -192,27 +260,36 @@ def model_fits_hbm(c: StackConfig) -> Iterator[Problem]:
     have = shape.total_hbm_gib
     if need <= have:
         return
-    fits = sorted((s for s in catalog.CATALOG.values() if s.family == shape.family and s.total_hbm_gib >= need),
-                  key=lambda s: (s.chips, s.name))
-    fix = (f"use {fits[0].name} ({fits[0].total_hbm_gib:.0f} GiB)" if fits else "use a larger accelerator family")
-    yield problem("tpustack:model.paramsB",
-                  f"{c.model.params_b}B params x {c.model.dtype} = {c.model.weights_gib:.1f} GiB of weights, "
-                  f"x{c.model.hbm_headroom} headroom = {need:.1f} GiB > {have:.0f} GiB HBM of {shape.name}",
-                  f"{fix}, quantize (model.dtype int8/fp8) or lower model.hbmHeadroom")
+    fits = sorted(
+        (s for s in catalog.CATALOG.values() if s.family == shape.family and s.total_hbm_gib >= need),
+        key=lambda s: (s.chips, s.name),
+    )
+    fix = f"use {fits[0].name} ({fits[0].total_hbm_gib:.0f} GiB)" if fits else "use a larger accelerator family"
+    yield problem(
+        "tpustack:model.paramsB",
+        f"{c.model.params_b}B params x {c.model.dtype} = {c.model.weights_gib:.1f} GiB of weights, "
+        f"x{c.model.hbm_headroom} headroom = {need:.1f} GiB > {have:.0f} GiB HBM of {shape.name}",
+        f"{fix}, quantize (model.dtype int8/fp8) or lower model.hbmHeadroom",
+    )
 
 
 def gated_model_has_token(c: StackConfig) -> Iterator[Problem]:
     if c.model is not None and c.model.needs_token and c.hf_token is None:
-        yield problem("tpustack:hfToken", f"{c.model.id} is downloaded from Hugging Face and marked gated, but no "
-                      "token is set", "pulumi config set --secret tpustack:hfToken hf_... (or set model.gated "
-                      "false for a public model)")
+        yield problem(
+            "tpustack:hfToken",
+            f"{c.model.id} is downloaded from Hugging Face and marked gated, but no token is set",
+            "pulumi config set --secret tpustack:hfToken hf_... (or set model.gated false for a public model)",
+        )
 
 
 # ----- benchmark --------------------------------------------------------------------------------------------------
 def benchmark_needs_engine(c: StackConfig) -> Iterator[Problem]:
     if c.benchmark is not None and c.engine is None:
-        yield problem("tpustack:benchmark", "a serving benchmark needs a serving engine",
-                      "set tpustack:engine, or remove tpustack:benchmark")
+        yield problem(
+            "tpustack:benchmark",
+            "a serving benchmark needs a serving engine",
+            "set tpustack:engine, or remove tpustack:benchmark",
+        )
 
 
 def benchmark_tool_drives_engine(c: StackConfig) -> Iterator[Problem]:
@@ -220,8 +297,11 @@ def benchmark_tool_drives_engine(c: StackConfig) -> Iterator[Problem]:
         return
     tool, engine = c.benchmark_tool, c.engine.name
     if tool not in engines.TOOLS_FOR_ENGINE[engine]:
-        yield problem("tpustack:benchmark.tool", f"{tool} cannot drive {engine}'s API",
-                      f"use one of {', '.join(engines.TOOLS_FOR_ENGINE[engine])} for {engine}")
+        yield problem(
+            "tpustack:benchmark.tool",
+            f"{tool} cannot drive {engine}'s API",
+            f"use one of {', '.join(engines.TOOLS_FOR_ENGINE[engine])} for {engine}",
+        )
 
 
 def benchmark_load_fits_tool(c: StackConfig) -> Iterator[Problem]:
@@ -230,41 +310,61 @@ def benchmark_load_fits_tool(c: StackConfig) -> Iterator[Problem]:
         return
     tool = c.benchmark_tool
     if b.dataset not in engines.DATASETS_FOR_TOOL.get(tool or "", ()):
-        yield problem("tpustack:benchmark.dataset", f"{tool} has no '{b.dataset}' dataset",
-                      f"use one of {', '.join(engines.DATASETS_FOR_TOOL[tool or ''])}")
+        yield problem(
+            "tpustack:benchmark.dataset",
+            f"{tool} has no '{b.dataset}' dataset",
+            f"use one of {', '.join(engines.DATASETS_FOR_TOOL[tool or ''])}",
+        )
     if tool == "jetstream-benchmark" and b.max_concurrency:
-        yield problem("tpustack:benchmark.maxConcurrency", "JetStream's benchmark_serving.py has no concurrency "
-                      "limit flag", "sweep requestRates instead, or use another engine")
+        yield problem(
+            "tpustack:benchmark.maxConcurrency",
+            "JetStream's benchmark_serving.py has no concurrency limit flag",
+            "sweep requestRates instead, or use another engine",
+        )
     if tool in ("jetstream-benchmark", "inference-perf") and b.burstiness != 1.0 and not b.max_concurrency:
-        yield problem("tpustack:benchmark.burstiness", f"{tool} only sends Poisson arrivals (burstiness 1)",
-                      "set burstiness to 1, or use vllm-bench for gamma arrivals")
+        yield problem(
+            "tpustack:benchmark.burstiness",
+            f"{tool} only sends Poisson arrivals (burstiness 1)",
+            "set burstiness to 1, or use vllm-bench for gamma arrivals",
+        )
 
 
 # ----- capacity (cluster-toolkit gke-node-pool, Cloud TPU docs) -------------------------------------------------------
 def reservation_named(c: StackConfig) -> Iterator[Problem]:
     cap = c.capacity
     if cap.type == "reservation" and not cap.reservation:
-        yield problem("tpustack:capacity.reservation", "capacity type reservation needs the reservation name",
-                      "set capacity.reservation (a name, or projects/P/reservations/R when shared); "
-                      "`gcloud compute reservations list` shows them")
+        yield problem(
+            "tpustack:capacity.reservation",
+            "capacity type reservation needs the reservation name",
+            "set capacity.reservation (a name, or projects/P/reservations/R when shared); "
+            "`gcloud compute reservations list` shows them",
+        )
     if cap.reservation and cap.type != "reservation":
-        yield problem("tpustack:capacity.reservation",
-                      f"{cap.type} capacity cannot consume a reservation (flex-start and queued provisioning "
-                      "exclude reservations; spot and on-demand do not target one)",
-                      "set capacity.type to reservation, or remove capacity.reservation")
+        yield problem(
+            "tpustack:capacity.reservation",
+            f"{cap.type} capacity cannot consume a reservation (flex-start and queued provisioning "
+            "exclude reservations; spot and on-demand do not target one)",
+            "set capacity.type to reservation, or remove capacity.reservation",
+        )
 
 
 def flex_start_without_auto_repair(c: StackConfig) -> Iterator[Problem]:
     if c.capacity.type == "flex-start" and c.capacity.auto_repair:
-        yield problem("tpustack:capacity.autoRepair", "flex-start nodes cannot be auto-repaired (GKE recreates "
-                      "them outside the flex-start request)", "remove capacity.autoRepair or set it false")
+        yield problem(
+            "tpustack:capacity.autoRepair",
+            "flex-start nodes cannot be auto-repaired (GKE recreates them outside the flex-start request)",
+            "remove capacity.autoRepair or set it false",
+        )
 
 
 def flex_start_on_gke_only(c: StackConfig) -> Iterator[Problem]:
     if c.capacity.type == "flex-start" and c.target == "tpu-vm":
-        yield problem("tpustack:capacity.type", "flex-start TPU VMs need a queued resource with a provisioning "
-                      "model, and pulumi-gcp's tpu.V2QueuedResource has no such field",
-                      "use target gke (flex-start node pool), or spot / on-demand / queued on tpu-vm")
+        yield problem(
+            "tpustack:capacity.type",
+            "flex-start TPU VMs need a queued resource with a provisioning "
+            "model, and pulumi-gcp's tpu.V2QueuedResource has no such field",
+            "use target gke (flex-start node pool), or spot / on-demand / queued on tpu-vm",
+        )
 
 
 def autoscaling_fits_shape(c: StackConfig) -> Iterator[Problem]:
@@ -273,26 +373,38 @@ def autoscaling_fits_shape(c: StackConfig) -> Iterator[Problem]:
         return
     shape = c.shape
     if shape.multi_host:
-        yield problem("tpustack:gke.autoscalingMaxNodes", f"{shape.name} is a multi-host slice; its pool is fixed "
-                      f"at {shape.hosts} nodes (a partial slice cannot run)",
-                      "remove gke.autoscalingMaxNodes; scale by adding replicas")
+        yield problem(
+            "tpustack:gke.autoscalingMaxNodes",
+            f"{shape.name} is a multi-host slice; its pool is fixed "
+            f"at {shape.hosts} nodes (a partial slice cannot run)",
+            "remove gke.autoscalingMaxNodes; scale by adding replicas",
+        )
     elif limit < c.replicas * shape.hosts:
-        yield problem("tpustack:gke.autoscalingMaxNodes", f"{limit} nodes cannot hold {c.replicas} replicas",
-                      f"set it to at least {c.replicas * shape.hosts}")
+        yield problem(
+            "tpustack:gke.autoscalingMaxNodes",
+            f"{limit} nodes cannot hold {c.replicas} replicas",
+            f"set it to at least {c.replicas * shape.hosts}",
+        )
 
 
 def multi_host_single_zone(c: StackConfig) -> Iterator[Problem]:
     shape = c.shape
     if isinstance(shape, TpuShape) and shape.multi_host and c.target == "gke" and len(c.zones) != 1:
-        yield problem("tpustack:zones", f"{shape.name} is multi-host and uses COMPACT placement, which needs a "
-                      "single zone", f"list one zone, e.g. [{c.zones[0]}]")
+        yield problem(
+            "tpustack:zones",
+            f"{shape.name} is multi-host and uses COMPACT placement, which needs a single zone",
+            f"list one zone, e.g. [{c.zones[0]}]",
+        )
 
 
 def multi_host_one_slice_per_pool(c: StackConfig) -> Iterator[Problem]:
     # A GKE multi-host TPU node pool holds exactly one slice (node count = hosts of the topology).
     if c.replicas > 1 and c.shape.multi_host:
-        yield problem("tpustack:engine.replicas", f"{c.shape.name} is a multi-host slice and a GKE TPU node pool "
-                      "holds exactly one slice", "use replicas 1 here and a second stack for another slice")
+        yield problem(
+            "tpustack:engine.replicas",
+            f"{c.shape.name} is a multi-host slice and a GKE TPU node pool holds exactly one slice",
+            "use replicas 1 here and a second stack for another slice",
+        )
 
 
 # ----- serving on GKE -------------------------------------------------------------------------------------------------
@@ -301,16 +413,21 @@ def tpu_containers_unprivileged(c: StackConfig) -> Iterator[Problem]:
         return
     minor = derived.cluster_minor(c)
     if derived.minor_tuple(minor) < derived.UNPRIVILEGED_TPU_MINOR:
-        yield problem("tpustack:gke.minMasterVersion", f"GKE {minor} runs TPU containers only in privileged mode "
-                      "(unprivileged from 1.28)", "set gke.minMasterVersion to 1.28 or newer, or set "
-                      "tpustack:engine.privileged true")
+        yield problem(
+            "tpustack:gke.minMasterVersion",
+            f"GKE {minor} runs TPU containers only in privileged mode (unprivileged from 1.28)",
+            "set gke.minMasterVersion to 1.28 or newer, or set tpustack:engine.privileged true",
+        )
 
 
 def gke_heartbeat_single_host(c: StackConfig) -> Iterator[Problem]:
     if c.target == "gke" and c.engine is None and c.workload is not None and c.shape.multi_host:
-        yield problem("tpustack:workload", f"the GKE heartbeat Job runs on one host, but {c.shape.name} spans "
-                      f"{c.shape.hosts} hosts whose TPU runtime starts only together",
-                      "use a single-host accelerator (e.g. v6e-8, v5litepod-8) or target tpu-vm")
+        yield problem(
+            "tpustack:workload",
+            f"the GKE heartbeat Job runs on one host, but {c.shape.name} spans "
+            f"{c.shape.hosts} hosts whose TPU runtime starts only together",
+            "use a single-host accelerator (e.g. v6e-8, v5litepod-8) or target tpu-vm",
+        )
 
 
 def hpa_fits_pool(c: StackConfig) -> Iterator[Problem]:
@@ -319,28 +436,52 @@ def hpa_fits_pool(c: StackConfig) -> Iterator[Problem]:
         return
     shape = c.shape
     if e.hpa_max_replicas < c.replicas:
-        yield problem("tpustack:engine.hpaMaxReplicas", f"{e.hpa_max_replicas} is below engine.replicas "
-                      f"{c.replicas}, the HPA's minimum", f"set hpaMaxReplicas to at least {c.replicas}, or remove it")
+        yield problem(
+            "tpustack:engine.hpaMaxReplicas",
+            f"{e.hpa_max_replicas} is below engine.replicas {c.replicas}, the HPA's minimum",
+            f"set hpaMaxReplicas to at least {c.replicas}, or remove it",
+        )
     need = e.hpa_max_replicas * shape.hosts
     have = derived.accelerator_pool(c).max_nodes
     if need > have:
-        yield problem("tpustack:engine.hpaMaxReplicas",
-                      f"{e.hpa_max_replicas} replicas need {need} {shape.machine_type} nodes, but the accelerator "
-                      f"pool holds at most {have}, so the extra pods would stay Pending",
-                      f"set tpustack:gke.autoscalingMaxNodes to {need} (single-host shapes), or lower "
-                      f"hpaMaxReplicas to {max(have // shape.hosts, 1)}")
+        yield problem(
+            "tpustack:engine.hpaMaxReplicas",
+            f"{e.hpa_max_replicas} replicas need {need} {shape.machine_type} nodes, but the accelerator "
+            f"pool holds at most {have}, so the extra pods would stay Pending",
+            f"set tpustack:gke.autoscalingMaxNodes to {need} (single-host shapes), or lower "
+            f"hpaMaxReplicas to {max(have // shape.hosts, 1)}",
+        )
 
 
 # Rules that read the accelerator run only when the stack has one.
 GENERAL: list[Rule] = [results_stack_owns_only_the_bucket, experiment_has_accelerator, zones_in_region]
 WITH_ACCELERATOR: list[Rule] = [
-    topology_matches_catalog, machine_type_matches_catalog, tpu_vm_is_a_tpu_with_runtime,
-    tpu_vm_runs_workloads_not_engines, tpu_vm_single_zone, engine_runs_on_accelerator, engine_settings_match_engine,
-    engine_has_model, maxtext_needs_model_name, benchmark_needs_engine, benchmark_tool_drives_engine,
-    benchmark_load_fits_tool, tensor_parallel_spans_replica, reservation_named, flex_start_without_auto_repair,
-    flex_start_on_gke_only, autoscaling_fits_shape, multi_host_single_zone, multi_host_one_slice_per_pool,
-    model_fits_hbm, gated_model_has_token, tpu_containers_unprivileged, gke_heartbeat_single_host, hpa_fits_pool,
-    jetstream_http_port, maxtext_model_is_convertible,
+    topology_matches_catalog,
+    machine_type_matches_catalog,
+    tpu_vm_is_a_tpu_with_runtime,
+    tpu_vm_runs_workloads_not_engines,
+    tpu_vm_single_zone,
+    engine_runs_on_accelerator,
+    engine_settings_match_engine,
+    engine_has_model,
+    maxtext_needs_model_name,
+    benchmark_needs_engine,
+    benchmark_tool_drives_engine,
+    benchmark_load_fits_tool,
+    tensor_parallel_spans_replica,
+    reservation_named,
+    flex_start_without_auto_repair,
+    flex_start_on_gke_only,
+    autoscaling_fits_shape,
+    multi_host_single_zone,
+    multi_host_one_slice_per_pool,
+    model_fits_hbm,
+    gated_model_has_token,
+    tpu_containers_unprivileged,
+    gke_heartbeat_single_host,
+    hpa_fits_pool,
+    jetstream_http_port,
+    maxtext_model_is_convertible,
 ]
 
 

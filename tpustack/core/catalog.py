@@ -20,7 +20,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Literal, Union
+from typing import Literal
 
 GIB = 1024**3
 
@@ -226,24 +226,56 @@ class GpuModel:
 
 # L4: 24 GB GDDR6, 300 GB/s, 121 TFLOP/s bf16 dense [gpu]; G2 machines g2-standard-{12,24,48,96} hold
 # 1/2/4/8 GPUs (the sizes xpk uses) [gpu][xpk].
-L4 = GpuModel("l4", "nvidia-l4", 24, 300, 121,
-              {1: "g2-standard-12", 2: "g2-standard-24", 4: "g2-standard-48", 8: "g2-standard-96"})
+L4 = GpuModel(
+    "l4",
+    "nvidia-l4",
+    24,
+    300,
+    121,
+    {1: "g2-standard-12", 2: "g2-standard-24", 4: "g2-standard-48", 8: "g2-standard-96"},
+)
 # A100 40GB SXM: 1,555 GB/s, 312 TFLOP/s bf16 dense [gpu]; A2 highgpu machines [gpu].
-A100_40 = GpuModel("a100-40gb", "nvidia-tesla-a100", 40, 1555, 312,
-                   {1: "a2-highgpu-1g", 2: "a2-highgpu-2g", 4: "a2-highgpu-4g", 8: "a2-highgpu-8g"})
+A100_40 = GpuModel(
+    "a100-40gb",
+    "nvidia-tesla-a100",
+    40,
+    1555,
+    312,
+    {1: "a2-highgpu-1g", 2: "a2-highgpu-2g", 4: "a2-highgpu-4g", 8: "a2-highgpu-8g"},
+)
 # A100 80GB SXM: 2,039 GB/s, 312 TFLOP/s bf16 dense [gpu]; A2 ultragpu machines [gpu].
-A100_80 = GpuModel("a100-80gb", "nvidia-a100-80gb", 80, 2039, 312,
-                   {1: "a2-ultragpu-1g", 2: "a2-ultragpu-2g", 4: "a2-ultragpu-4g", 8: "a2-ultragpu-8g"})
+A100_80 = GpuModel(
+    "a100-80gb",
+    "nvidia-a100-80gb",
+    80,
+    2039,
+    312,
+    {1: "a2-ultragpu-1g", 2: "a2-ultragpu-2g", 4: "a2-ultragpu-4g", 8: "a2-ultragpu-8g"},
+)
 # H100 80GB SXM: 3,350 GB/s, 989 TFLOP/s bf16 dense [gpu]; A3 highgpu machines [gpu].
-H100 = GpuModel("h100-80gb", "nvidia-h100-80gb", 80, 3350, 989,
-                {1: "a3-highgpu-1g", 2: "a3-highgpu-2g", 4: "a3-highgpu-4g", 8: "a3-highgpu-8g"})
+H100 = GpuModel(
+    "h100-80gb",
+    "nvidia-h100-80gb",
+    80,
+    3350,
+    989,
+    {1: "a3-highgpu-1g", 2: "a3-highgpu-2g", 4: "a3-highgpu-4g", 8: "a3-highgpu-8g"},
+)
 # H200 141GB: 4,800 GB/s, 989 TFLOP/s bf16 dense [gpu]; A3 Ultra: a3-ultragpu-8g only [gpu].
 H200 = GpuModel("h200-141gb", "nvidia-h200-141gb", 141, 4800, 989, {8: "a3-ultragpu-8g"})
 
 GPU_MODELS: dict[str, GpuModel] = {g.name: g for g in (L4, A100_40, A100_80, H100, H200)}
 # Short names users type for the GPU part of a shape: "h100-8" as well as "h100-80gb-8".
-GPU_ALIASES = {"l4": L4, "a100": A100_40, "a100-40gb": A100_40, "a100-80gb": A100_80,
-               "h100": H100, "h100-80gb": H100, "h200": H200, "h200-141gb": H200}
+GPU_ALIASES = {
+    "l4": L4,
+    "a100": A100_40,
+    "a100-40gb": A100_40,
+    "a100-80gb": A100_80,
+    "h100": H100,
+    "h100-80gb": H100,
+    "h200": H200,
+    "h200-141gb": H200,
+}
 
 
 @dataclass(frozen=True)
@@ -296,7 +328,7 @@ class GpuShape:
         return self.hbm_gib_per_chip * self.chips
 
 
-Accelerator = Union[TpuShape, GpuShape]
+Accelerator = TpuShape | GpuShape
 
 
 def _build_catalog() -> dict[str, Accelerator]:
@@ -359,7 +391,7 @@ def machine_accelerators(machine_type: str) -> tuple[str, str, int] | None:
     for gen in TPU_GENERATIONS.values():
         head, tail = gen.machine_type_fmt.split("{n}")
         if machine_type.startswith(head) and machine_type.endswith(tail):
-            n = machine_type[len(head):len(machine_type) - len(tail)]
+            n = machine_type[len(head) : len(machine_type) - len(tail)]
             if n.isdigit():
                 return "tpu", gen.name, int(n)
     for gpu in GPU_MODELS.values():

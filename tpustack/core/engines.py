@@ -75,13 +75,15 @@ INFERENCE_PERF_IMAGE = "quay.io/inference-perf/inference-perf:v0.2.0"
 # Tools each engine's API can be driven by (inference-perf server.type: vllm|sglang|tgi|mock, from
 # inference_perf/config/client/modelserver/config.py; JetStream serves gRPC + its own /v1/generate).
 TOOLS_FOR_ENGINE = {"vllm": ("vllm-bench", "inference-perf"), "jetstream-maxtext": ("jetstream-benchmark",)}
-DATASETS_FOR_TOOL = {"vllm-bench": ("random", "sharegpt", "sonnet"),
-                     "jetstream-benchmark": ("random", "sharegpt"),
-                     "inference-perf": ("random", "sharegpt")}
+DATASETS_FOR_TOOL = {
+    "vllm-bench": ("random", "sharegpt", "sonnet"),
+    "jetstream-benchmark": ("random", "sharegpt"),
+    "inference-perf": ("random", "sharegpt"),
+}
 # Where the runner fetches datasets that are files (vLLM docs/benchmarking/cli.md, JetStream benchmarks).
 DATASET_URLS = {
     "sharegpt": "https://huggingface.co/datasets/anon8231489123/ShareGPT_Vicuna_unfiltered/resolve/main/"
-                "ShareGPT_V3_unfiltered_cleaned_split.json",
+    "ShareGPT_V3_unfiltered_cleaned_split.json",
     "sonnet": "https://raw.githubusercontent.com/vllm-project/vllm/main/benchmarks/sonnet.txt",
 }
 

@@ -19,8 +19,11 @@ def pod_specs(obj: dict) -> list[tuple[str, dict]]:
     spec = obj.get("spec") or {}
     if obj.get("kind") == "LeaderWorkerSet":
         lwt = spec.get("leaderWorkerTemplate") or {}
-        return [(f"{obj_id(obj)} {part}", (lwt[part] or {}).get("spec") or {})
-                for part in ("leaderTemplate", "workerTemplate") if lwt.get(part)]
+        return [
+            (f"{obj_id(obj)} {part}", (lwt[part] or {}).get("spec") or {})
+            for part in ("leaderTemplate", "workerTemplate")
+            if lwt.get(part)
+        ]
     if obj.get("kind") in ("Deployment", "Job", "StatefulSet", "DaemonSet", "ReplicaSet"):
         return [(obj_id(obj), (spec.get("template") or {}).get("spec") or {})]
     if obj.get("kind") == "CronJob":
@@ -76,7 +79,10 @@ def template_labels(obj: dict, pod: dict) -> dict:
             t = lwt.get(part) or {}
             if t.get("spec") is pod:
                 # The LWS controller adds the set's name label to every pod it creates.
-                return {**((t.get("metadata") or {}).get("labels") or {}), names.LWS_NAME_LABEL: obj["metadata"]["name"]}
+                return {
+                    **((t.get("metadata") or {}).get("labels") or {}),
+                    names.LWS_NAME_LABEL: obj["metadata"]["name"],
+                }
         return {}
     return ((spec.get("template") or {}).get("metadata") or {}).get("labels") or {}
 

@@ -108,8 +108,7 @@ def k8s_label_value(text: str) -> str:
 
 def stack_labels(stack: str, user: dict[str, str], keep: bool) -> dict[str, str]:
     """Labels on every billable resource; the expiry label is added from the stack's Offset (Lifecycle)."""
-    return {**user, LABEL_STACK: label_value(stack), LABEL_KEEP: "true" if keep else "false",
-            "managed-by": "tpustack"}
+    return {**user, LABEL_STACK: label_value(stack), LABEL_KEEP: "true" if keep else "false", "managed-by": "tpustack"}
 
 
 def common_k8s_labels(stack: str) -> dict[str, str]:

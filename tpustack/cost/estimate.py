@@ -12,7 +12,7 @@ from tpustack.config import derived
 from tpustack.config.model import StackConfig
 from tpustack.core import catalog
 
-from .prices import price_table, machine_price, tpu_chip_price
+from .prices import machine_price, price_table, tpu_chip_price
 
 
 class PlannedResource(Protocol):
@@ -31,8 +31,13 @@ def _node_pool_item(inputs: dict, cfg: StackConfig | None) -> tuple[float | None
         # Pools that scale from zero (flex-start, queued provisioning) cost what the workload brings up.
         nodes = derived.accelerator_pool(cfg).expected_nodes if cfg and cfg.target == "gke" else 1
         grown = " (scaled up from 0 by the workload)"
-    model = "flex_start" if node.get("flexStart") else "spot" if (node.get("spot") or node.get("preemptible")) \
+    model = (
+        "flex_start"
+        if node.get("flexStart")
+        else "spot"
+        if (node.get("spot") or node.get("preemptible"))
         else "on_demand"
+    )
     overrides = cfg.prices if cfg else None
     acc = catalog.machine_accelerators(mt)
     if acc and acc[0] == "tpu":
@@ -63,8 +68,9 @@ def estimate(resources: list, cfg: StackConfig | None = None) -> dict[str, Any]:
         price: float | None = None
         if r.type == "gcp:tpu/v2Vm:V2Vm":
             sched = r.inputs.get("schedulingConfig") or {}
-            price, basis = _tpu_vm_item(r.inputs.get("acceleratorType", ""),
-                                        bool(sched.get("spot") or sched.get("preemptible")), cfg)
+            price, basis = _tpu_vm_item(
+                r.inputs.get("acceleratorType", ""), bool(sched.get("spot") or sched.get("preemptible")), cfg
+            )
         elif r.type == "gcp:tpu/v2QueuedResource:V2QueuedResource":
             specs = (r.inputs.get("tpu") or {}).get("nodeSpecs") or []
             price, basis = _tpu_vm_item(specs[0]["node"].get("acceleratorType", "") if specs else "", False, cfg)

@@ -17,8 +17,13 @@ from tpustack.core.catalog import Accelerator
 
 PRICES_FILE = Path(__file__).parent / "prices.yaml"
 # Capacity type (config) -> price column.
-CAPACITY_PRICE_MODEL = {"on-demand": "on_demand", "spot": "spot", "flex-start": "flex_start",
-                        "reservation": "on_demand", "queued": "on_demand"}
+CAPACITY_PRICE_MODEL = {
+    "on-demand": "on_demand",
+    "spot": "spot",
+    "flex-start": "flex_start",
+    "reservation": "on_demand",
+    "queued": "on_demand",
+}
 
 
 @lru_cache(maxsize=1)
@@ -35,8 +40,9 @@ def tpu_chip_price(family: str, model: str, overrides: PricesConfig | None = Non
         return None, f"no public list price for {family}; set tpustack:prices.tpuChipHour.{family}"
     if model in row:
         return row[model], f"{model.replace('_', '-')} list price {price_table()['as_of']}"
-    return row["on_demand"], (f"no {model.replace('_', '-')} price listed; on-demand list price "
-                              f"{price_table()['as_of']} (an upper bound)")
+    return row["on_demand"], (
+        f"no {model.replace('_', '-')} price listed; on-demand list price {price_table()['as_of']} (an upper bound)"
+    )
 
 
 def machine_price(machine_type: str, model: str, overrides: PricesConfig | None = None) -> tuple[float | None, str]:
@@ -51,8 +57,9 @@ def machine_price(machine_type: str, model: str, overrides: PricesConfig | None 
     return row["on_demand"], f"on-demand list price {price_table()['as_of']} (no {model} price listed)"
 
 
-def accelerator_hourly(shape: Accelerator, capacity_type: str, replicas: int = 1,
-                       overrides: PricesConfig | None = None) -> tuple[float | None, str]:
+def accelerator_hourly(
+    shape: Accelerator, capacity_type: str, replicas: int = 1, overrides: PricesConfig | None = None
+) -> tuple[float | None, str]:
     """USD/hour of ``replicas`` replicas of an accelerator shape at a capacity type's list price."""
     model = CAPACITY_PRICE_MODEL.get(capacity_type, "on_demand")
     if shape.kind == "tpu":

@@ -90,17 +90,33 @@ class PlanDiff:
         return not self.items
 
     def to_json(self) -> dict:
-        return {"stack": self.stack, "base": self.base, "head": self.head, "base_exists": self.base_exists,
-                "head_exists": self.head_exists, "cost": {"before": self.cost_before, "after": self.cost_after},
-                "items": [{"op": i.op, "section": i.section, "key": i.key, "title": i.title,
-                           "changes": [c.to_json() for c in i.changes]} for i in self.items]}
+        return {
+            "stack": self.stack,
+            "base": self.base,
+            "head": self.head,
+            "base_exists": self.base_exists,
+            "head_exists": self.head_exists,
+            "cost": {"before": self.cost_before, "after": self.cost_after},
+            "items": [
+                {
+                    "op": i.op,
+                    "section": i.section,
+                    "key": i.key,
+                    "title": i.title,
+                    "changes": [c.to_json() for c in i.changes],
+                }
+                for i in self.items
+            ],
+        }
 
     # ----- text ---------------------------------------------------------------------------------------
     def _summary(self) -> str:
         parts = []
         for section, label in (("resources", "resources"), ("manifests", "Kubernetes objects")):
-            parts.append(f"{label}: {self.count(section, '~')} changed, {self.count(section, '+')} added, "
-                         f"{self.count(section, '-')} removed")
+            parts.append(
+                f"{label}: {self.count(section, '~')} changed, {self.count(section, '+')} added, "
+                f"{self.count(section, '-')} removed"
+            )
         return "; ".join(parts)
 
     def _cost(self, arrow: str = "->") -> str:
@@ -135,18 +151,25 @@ class PlanDiff:
 
     def to_markdown(self) -> str:
         total = len(self.items)
-        head = (f"#### `{self.stack}`: " + ("no changes" if self.empty else
-                f"{self.count('resources', '~') + self.count('manifests', '~')} changed, "
-                f"{self.count('resources', '+') + self.count('manifests', '+')} added, "
-                f"{self.count('resources', '-') + self.count('manifests', '-')} removed"))
+        head = f"#### `{self.stack}`: " + (
+            "no changes"
+            if self.empty
+            else f"{self.count('resources', '~') + self.count('manifests', '~')} changed, "
+            f"{self.count('resources', '+') + self.count('manifests', '+')} added, "
+            f"{self.count('resources', '-') + self.count('manifests', '-')} removed"
+        )
         lines = [head, ""]
         note = self._existence()
         if note:
             lines += [f"_{_md_escape(note)}_", ""]
         if not total:
             return "\n".join(lines) + "\n"
-        lines += [f"{_md_escape(self._summary())}; {self._cost('→')}", "",
-                  "| | object | field | change |", "|---|---|---|---|"]
+        lines += [
+            f"{_md_escape(self._summary())}; {self._cost('→')}",
+            "",
+            "| | object | field | change |",
+            "|---|---|---|---|",
+        ]
         for item in self.items:
             what = _md_code(item.title)
             if not item.changes:
@@ -180,8 +203,12 @@ def _key_path(path: str, key: str) -> str:
 
 def _named(items: list) -> bool:
     names = [i.get("name") for i in items if isinstance(i, dict)]
-    return bool(items) and len(names) == len(items) and all(isinstance(n, str) for n in names) \
+    return (
+        bool(items)
+        and len(names) == len(items)
+        and all(isinstance(n, str) for n in names)
         and len(set(names)) == len(names)
+    )
 
 
 def _is_argv(path: str, before: list, after: list) -> bool:
@@ -222,7 +249,7 @@ def compare(before: Any, after: Any, path: str = "") -> list[Change]:
             return [Change(path, before, after, text=argv_change(before, after))]
         if len(before) == len(after) and any(isinstance(x, (dict, list)) for x in before):
             out = []
-            for i, (x, y) in enumerate(zip(before, after)):
+            for i, (x, y) in enumerate(zip(before, after, strict=False)):
                 out.extend(compare(x, y, f"{path}[{i}]"))
             return out
         return [Change(path, before, after)]
@@ -378,8 +405,9 @@ def _resource_inputs(r: dict) -> dict | None:
     return inputs
 
 
-def diff_plans(base: dict | None, head: dict | None, *, stack: str | None = None, base_label: str = "base",
-               head_label: str = HEAD) -> PlanDiff:
+def diff_plans(
+    base: dict | None, head: dict | None, *, stack: str | None = None, base_label: str = "base", head_label: str = HEAD
+) -> PlanDiff:
     """Compare two plan documents (either may be None: the stack does not exist on that side)."""
     b = base or {}
     h = head or {}
@@ -432,8 +460,7 @@ def diff_plans(base: dict | None, head: dict | None, *, stack: str | None = None
     def cost(p: dict | None) -> float | None:
         return None if p is None else float((p.get("cost") or {}).get("hourly_usd", 0.0))
 
-    return PlanDiff(name, base_label, head_label, base is not None, head is not None, items, cost(base),
-                    cost(head))
+    return PlanDiff(name, base_label, head_label, base is not None, head is not None, items, cost(base), cost(head))
 
 
 # ----- planning a revision -----------------------------------------------------------------------------
@@ -444,13 +471,15 @@ def _git(repo: Path, *args: str) -> subprocess.CompletedProcess:
 def repo_root(path: Path) -> Path:
     proc = _git(path, "rev-parse", "--show-toplevel")
     if proc.returncode != 0:
-        raise DiffError(f"--base: {path} is not inside a git repository ({proc.stderr.strip()}). Fix: run "
-                        f"`tpustack diff` from a clone of the repository")
+        raise DiffError(
+            f"--base: {path} is not inside a git repository ({proc.stderr.strip()}). Fix: run "
+            f"`tpustack diff` from a clone of the repository"
+        )
     return Path(proc.stdout.strip())
 
 
 def stacks_in(tree: Path) -> list[str]:
-    return sorted(p.name[len("Pulumi."):-len(".yaml")] for p in (tree / "stacks").glob("Pulumi.*.yaml"))
+    return sorted(p.name[len("Pulumi.") : -len(".yaml")] for p in (tree / "stacks").glob("Pulumi.*.yaml"))
 
 
 def plan_command(tree: Path, stack: str, python: str = sys.executable) -> list[str]:
@@ -468,17 +497,22 @@ def plan_tree(tree: Path, stack: str, label: str, python: str = sys.executable) 
     env["PYTHONPATH"] = os.pathsep.join([str(tree), *filter(None, [env.get("PYTHONPATH")])])
     env.setdefault("PULUMI_PYTHON_LOG_LEVEL", "ERROR")
     env.pop("TPUSTACK_PROJECT_DIR", None)
-    proc = subprocess.run(plan_command(tree, stack, python), cwd=tree, env=env, capture_output=True, text=True,
-                          timeout=600)
+    proc = subprocess.run(
+        plan_command(tree, stack, python), cwd=tree, env=env, capture_output=True, text=True, timeout=600
+    )
     if proc.returncode != 0:
         tail = " / ".join(proc.stderr.strip().splitlines()[-6:]) or "(no output)"
-        raise DiffError(f"stack '{stack}' at {label}: `tpustack plan` exited {proc.returncode}: {tail}. Fix: "
-                        f"make `tpustack plan --stack {stack}` pass at {label}, or diff against another --base")
+        raise DiffError(
+            f"stack '{stack}' at {label}: `tpustack plan` exited {proc.returncode}: {tail}. Fix: "
+            f"make `tpustack plan --stack {stack}` pass at {label}, or diff against another --base"
+        )
     try:
         return json.loads(proc.stdout)
     except json.JSONDecodeError as e:
-        raise DiffError(f"stack '{stack}' at {label}: `tpustack plan --json` printed no JSON ({e}). Fix: the "
-                        f"revision may predate `plan --json`; diff against a newer --base") from e
+        raise DiffError(
+            f"stack '{stack}' at {label}: `tpustack plan --json` printed no JSON ({e}). Fix: the "
+            f"revision may predate `plan --json`; diff against a newer --base"
+        ) from e
 
 
 class BaseTree:
@@ -493,15 +527,19 @@ class BaseTree:
     def __enter__(self) -> Path:
         sha = _git(self.repo, "rev-parse", "--verify", "--quiet", f"{self.ref}^{{commit}}")
         if sha.returncode != 0:
-            raise DiffError(f"--base: '{self.ref}' is not a commit in {self.repo}. Fix: `git fetch origin` (in "
-                            f"CI: actions/checkout with fetch-depth: 0), or pass a branch, tag or sha that exists")
+            raise DiffError(
+                f"--base: '{self.ref}' is not a commit in {self.repo}. Fix: `git fetch origin` (in "
+                f"CI: actions/checkout with fetch-depth: 0), or pass a branch, tag or sha that exists"
+            )
         self._tmp = tempfile.TemporaryDirectory(prefix="tpustack-diff-")
         self.path = Path(self._tmp.name) / "base"
         add = _git(self.repo, "worktree", "add", "--detach", "--quiet", str(self.path), sha.stdout.strip())
         if add.returncode != 0:
             self._tmp.cleanup()
-            raise DiffError(f"--base {self.ref}: `git worktree add` failed: {add.stderr.strip()}. Fix: "
-                            f"`git worktree prune`, then retry")
+            raise DiffError(
+                f"--base {self.ref}: `git worktree add` failed: {add.stderr.strip()}. Fix: "
+                f"`git worktree prune`, then retry"
+            )
         return self.path
 
     def __exit__(self, *exc: Any) -> None:
@@ -511,8 +549,9 @@ class BaseTree:
             self._tmp.cleanup()
 
 
-def diff_stacks(repo: Path, base_ref: str, stacks: list[str] | None = None,
-                python: str = sys.executable) -> list[PlanDiff]:
+def diff_stacks(
+    repo: Path, base_ref: str, stacks: list[str] | None = None, python: str = sys.executable
+) -> list[PlanDiff]:
     """Plan each stack at ``base_ref`` and in the working tree of ``repo``, and diff them.
 
     With no ``stacks``: every stack present on either side (so a removed stack shows as removed).
@@ -525,7 +564,9 @@ def diff_stacks(repo: Path, base_ref: str, stacks: list[str] | None = None,
             before = plan_tree(base_tree, s, base_ref, python)
             after = plan_tree(root, s, HEAD, python)
             if before is None and after is None:
-                raise DiffError(f"--stack {s}: no stacks/Pulumi.{s}.yaml at {base_ref} nor in the {HEAD}. Fix: "
-                                f"pick one of {', '.join(stacks_in(root)) or '(none)'}")
+                raise DiffError(
+                    f"--stack {s}: no stacks/Pulumi.{s}.yaml at {base_ref} nor in the {HEAD}. Fix: "
+                    f"pick one of {', '.join(stacks_in(root)) or '(none)'}"
+                )
             diffs.append(diff_plans(before, after, stack=s, base_label=base_ref, head_label=HEAD))
     return diffs

@@ -26,8 +26,9 @@ from __future__ import annotations
 import datetime as dt
 import re
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from tpustack.core import names
 from tpustack.core.errors import TpuStackError
@@ -86,15 +87,23 @@ class Report:
         return [f for f in self.findings if f.verdict == EXPIRED]
 
     def to_json(self) -> dict[str, Any]:
-        return {"project": self.project, "now": self.now, "mode": "delete" if self.delete else "dry-run",
-                "resources": [asdict(f) for f in self.findings], "errors": list(self.errors),
-                "summary": {"listed": len(self.findings), "expired": len(self.expired()),
-                            "failed": sum(f.action == "failed" for f in self.findings) + len(self.errors)}}
+        return {
+            "project": self.project,
+            "now": self.now,
+            "mode": "delete" if self.delete else "dry-run",
+            "resources": [asdict(f) for f in self.findings],
+            "errors": list(self.errors),
+            "summary": {
+                "listed": len(self.findings),
+                "expired": len(self.expired()),
+                "failed": sum(f.action == "failed" for f in self.findings) + len(self.errors),
+            },
+        }
 
 
 # ----- judging one resource ---------------------------------------------------------------------------
 def _iso(unix: int) -> str:
-    return dt.datetime.fromtimestamp(unix, dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return dt.datetime.fromtimestamp(unix, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _span(seconds: int) -> str:
@@ -122,8 +131,9 @@ def _created_unix(value: Any) -> int | None:
     return None
 
 
-def judge(labels: dict[str, str], now: int, created: Any = None,
-          max_age_hours: float | None = None) -> tuple[str, int | None, bool, str]:
+def judge(
+    labels: dict[str, str], now: int, created: Any = None, max_age_hours: float | None = None
+) -> tuple[str, int | None, bool, str]:
     """(verdict, expires, keep, reason) for one resource's labels at ``now``."""
     keep = labels.get(names.LABEL_KEEP, "").lower() == "true"
     raw = labels.get(names.LABEL_EXPIRES)
@@ -134,17 +144,26 @@ def judge(labels: dict[str, str], now: int, created: Any = None,
         try:
             expires = int(raw)
         except ValueError:
-            return (KEPT if keep else BAD_LABEL, None, keep,
-                    f"label {names.LABEL_EXPIRES}={raw!r} is not unix seconds; left alone. Fix: relabel "
-                    f"it with a unix time, or delete it by hand")
+            return (
+                KEPT if keep else BAD_LABEL,
+                None,
+                keep,
+                f"label {names.LABEL_EXPIRES}={raw!r} is not unix seconds; left alone. Fix: relabel "
+                f"it with a unix time, or delete it by hand",
+            )
     elif max_age_hours is not None and created_unix is not None:
         basis = f"createTime + --max-age {max_age_hours:g} h"
         expires = created_unix + int(max_age_hours * 3600)
     if keep:
         return KEPT, expires, keep, f"label {names.LABEL_KEEP}=true"
     if expires is None:
-        return (NO_EXPIRY, None, keep, f"no {names.LABEL_EXPIRES} label; left alone. Fix: pass --max-age "
-                f"HOURS to expire it by its creation time, or delete it by hand")
+        return (
+            NO_EXPIRY,
+            None,
+            keep,
+            f"no {names.LABEL_EXPIRES} label; left alone. Fix: pass --max-age "
+            f"HOURS to expire it by its creation time, or delete it by hand",
+        )
     if expires <= now:
         return EXPIRED, expires, keep, f"expired {_span(now - expires)} ago ({basis} {_iso(expires)})"
     return ALIVE, expires, keep, f"expires in {_span(expires - now)} ({basis} {_iso(expires)})"
@@ -154,7 +173,7 @@ def _stack_of(labels: dict[str, str], description: str = "") -> str | None:
     if names.LABEL_STACK in labels:
         return labels[names.LABEL_STACK]
     if description.startswith(DESCRIPTION_PREFIX):
-        return description[len(DESCRIPTION_PREFIX):].strip() or None
+        return description[len(DESCRIPTION_PREFIX) :].strip() or None
     return None
 
 
@@ -174,12 +193,15 @@ def _gcloud_fix(f: Finding, project: str) -> str:
     if f.kind == "tpu-node":
         return f"gcloud compute tpus tpu-vm delete {parts[-1]} --zone {f.location} --project {project}"
     if f.kind == "queued-resource":
-        return (f"gcloud compute tpus queued-resources delete {parts[-1]} --zone {f.location} "
-                f"--project {project} --force")
+        return (
+            f"gcloud compute tpus queued-resources delete {parts[-1]} --zone {f.location} --project {project} --force"
+        )
     if f.kind == "cluster":
         return f"gcloud container clusters delete {parts[-1]} --location {f.location} --project {project}"
-    return (f"gcloud container node-pools delete {parts[-1]} --cluster {parts[-3]} --location {f.location} "
-            f"--project {project}")
+    return (
+        f"gcloud container node-pools delete {parts[-1]} --cluster {parts[-3]} --location {f.location} "
+        f"--project {project}"
+    )
 
 
 def _api_errors() -> tuple[type[BaseException], ...]:
@@ -200,13 +222,23 @@ def _describe(e: BaseException) -> str:
 class Reaper:
     """Survey a project, then (``delete=True``) delete what is expired. One instance per run."""
 
-    def __init__(self, project: str, tpu: Any, gke: Any, *, locations: list[str] | None = None,
-                 now: int | None = None, max_age_hours: float | None = None):
+    def __init__(
+        self,
+        project: str,
+        tpu: Any,
+        gke: Any,
+        *,
+        locations: list[str] | None = None,
+        now: int | None = None,
+        max_age_hours: float | None = None,
+    ):
         if not project:
             raise ReapError("--project: empty. Fix: pass the GCP project id, e.g. --project my-tpu-project")
         if max_age_hours is not None and max_age_hours <= 0:
-            raise ReapError(f"--max-age: {max_age_hours:g} is not a positive number of hours. Fix: e.g. "
-                            f"--max-age 24, or leave it out")
+            raise ReapError(
+                f"--max-age: {max_age_hours:g} is not a positive number of hours. Fix: e.g. "
+                f"--max-age 24, or leave it out"
+            )
         self.project = project
         self.tpu = tpu
         self.gke = gke
@@ -235,8 +267,10 @@ class Reaper:
         try:
             zones = self._tpu_zones()
         except errs as e:
-            report.errors.append(f"TPU locations of projects/{self.project}: {_describe(e)}. Fix: enable "
-                                 f"tpu.googleapis.com and grant roles/tpu.viewer, or pass --location ZONE")
+            report.errors.append(
+                f"TPU locations of projects/{self.project}: {_describe(e)}. Fix: enable "
+                f"tpu.googleapis.com and grant roles/tpu.viewer, or pass --location ZONE"
+            )
             return
         for zone in zones:
             parent = f"projects/{self.project}/locations/{zone}"
@@ -244,8 +278,10 @@ class Reaper:
                 nodes = list(self.tpu.list_nodes(parent=parent))
                 queued = list(self.tpu.list_queued_resources(parent=parent))
             except errs as e:
-                report.errors.append(f"TPU nodes/queued resources in {parent}: {_describe(e)}. Fix: grant "
-                                     f"roles/tpu.viewer (roles/tpu.admin to delete) to the reaper's identity")
+                report.errors.append(
+                    f"TPU nodes/queued resources in {parent}: {_describe(e)}. Fix: grant "
+                    f"roles/tpu.viewer (roles/tpu.admin to delete) to the reaper's identity"
+                )
                 continue
             self._judge_tpu(report, zone, nodes, queued)
 
@@ -277,8 +313,9 @@ class Reaper:
             held = [n.name.rsplit("/", 1)[-1] for n in by_qr.get(q.name, [])]
             if held:
                 reason += f"; holds node(s) {', '.join(held)} (deleted with it: force=true)"
-            report.findings.append(Finding("queued-resource", q.name, zone, stack, expires, keep, state,
-                                           verdict, reason))
+            report.findings.append(
+                Finding("queued-resource", q.name, zone, stack, expires, keep, state, verdict, reason)
+            )
         for n in nodes:
             labels = dict(n.labels)
             stack = _stack_of(labels, n.description)
@@ -286,8 +323,17 @@ class Reaper:
                 continue
             state = _enum_name(n.state)
             if n.queued_resource in qr_names:
-                f = Finding("tpu-node", n.name, zone, stack, None, False, state, COVERED,
-                            f"judged through its queued resource {n.queued_resource.rsplit('/', 1)[-1]}")
+                f = Finding(
+                    "tpu-node",
+                    n.name,
+                    zone,
+                    stack,
+                    None,
+                    False,
+                    state,
+                    COVERED,
+                    f"judged through its queued resource {n.queued_resource.rsplit('/', 1)[-1]}",
+                )
             else:
                 verdict, expires, keep, reason = judge(labels, self.now, n.create_time, self.max_age_hours)
                 if state == "DELETING":
@@ -301,13 +347,17 @@ class Reaper:
         try:
             resp = self.gke.list_clusters(parent=parent)
         except errs as e:
-            report.errors.append(f"GKE clusters of projects/{self.project}: {_describe(e)}. Fix: enable "
-                                 f"container.googleapis.com and grant roles/container.viewer (container.admin "
-                                 f"to delete) to the reaper's identity")
+            report.errors.append(
+                f"GKE clusters of projects/{self.project}: {_describe(e)}. Fix: enable "
+                f"container.googleapis.com and grant roles/container.viewer (container.admin "
+                f"to delete) to the reaper's identity"
+            )
             return
         if resp.missing_zones:
-            report.errors.append(f"GKE clusters: zones {', '.join(resp.missing_zones)} did not answer; their "
-                                 f"clusters are missing from this run. Fix: rerun later")
+            report.errors.append(
+                f"GKE clusters: zones {', '.join(resp.missing_zones)} did not answer; their "
+                f"clusters are missing from this run. Fix: rerun later"
+            )
         for c in resp.clusters:
             if self.locations and not any(_within(c.location, w) for w in self.locations):
                 continue
@@ -331,25 +381,38 @@ class Reaper:
                 verdict, reason = DELETING, "already being deleted"
             elif verdict == EXPIRED and kept_pools:
                 verdict = KEPT
-                reason += f"; kept because pool(s) {', '.join(kept_pools)} are {names.LABEL_KEEP}=true " \
-                          f"(their expired sibling pools still go)"
+                reason += (
+                    f"; kept because pool(s) {', '.join(kept_pools)} are {names.LABEL_KEEP}=true "
+                    f"(their expired sibling pools still go)"
+                )
             cluster_goes = verdict in (EXPIRED, DELETING)
-            report.findings.append(Finding("cluster", cname, c.location, stack, expires, keep, state, verdict,
-                                           reason))
-        for p, plabels, pstack, j in pools:
-            if pstack is None:
+            report.findings.append(Finding("cluster", cname, c.location, stack, expires, keep, state, verdict, reason))
+        for p, _plabels, pstack, j in pools:
+            if pstack is None or j is None:
                 continue
             pname = f"{cname}/nodePools/{p.name}"
             state = _enum_name(p.status)
             if cluster_goes:
-                report.findings.append(Finding("node-pool", pname, c.location, pstack, j[1], j[2], state,
-                                               COVERED, f"goes with its cluster {c.name}"))
+                report.findings.append(
+                    Finding(
+                        "node-pool",
+                        pname,
+                        c.location,
+                        pstack,
+                        j[1],
+                        j[2],
+                        state,
+                        COVERED,
+                        f"goes with its cluster {c.name}",
+                    )
+                )
                 continue
             verdict, expires, keep, reason = j
             if state == "STOPPING":
                 verdict, reason = DELETING, "already being deleted"
-            report.findings.append(Finding("node-pool", pname, c.location, pstack, expires, keep, state,
-                                           verdict, reason))
+            report.findings.append(
+                Finding("node-pool", pname, c.location, pstack, expires, keep, state, verdict, reason)
+            )
 
     def survey(self, delete: bool = False) -> Report:
         report = Report(self.project, self.now, delete)
@@ -413,8 +476,10 @@ class Reaper:
                 pending.append((f, waiter))
             except errs as e:
                 f.action = "failed"
-                f.detail = (f"delete {f.kind} {f.short}: {_describe(e)}. Fix: rerun `tpustack reap --yes` (it "
-                            f"is idempotent) or delete it by hand: {_gcloud_fix(f, self.project)}")
+                f.detail = (
+                    f"delete {f.kind} {f.short}: {_describe(e)}. Fix: rerun `tpustack reap --yes` (it "
+                    f"is idempotent) or delete it by hand: {_gcloud_fix(f, self.project)}"
+                )
         # Deletes run in parallel on Google's side; wait for them all against one deadline.
         deadline = time.monotonic() + wait_s
         for f, waiter in pending if wait_s > 0 else []:
@@ -427,8 +492,10 @@ class Reaper:
                 problem = _describe(e)
             if problem:
                 f.action = "failed"
-                f.detail = (f"delete {f.kind} {f.short}: operation {f.detail} failed: {problem}. Fix: "
-                            f"{_gcloud_fix(f, self.project)}")
+                f.detail = (
+                    f"delete {f.kind} {f.short}: operation {f.detail} failed: {problem}. Fix: "
+                    f"{_gcloud_fix(f, self.project)}"
+                )
             else:
                 f.action = "deleted"
         return report
@@ -445,7 +512,9 @@ def make_clients(endpoint: str | None = None, credentials: Any = None) -> tuple[
         tpu = tpu_v2.TpuClient(transport="rest", credentials=credentials, client_options=opts)
         gke = container_v1.ClusterManagerClient(transport="rest", credentials=credentials, client_options=opts)
     except aexc.DefaultCredentialsError as e:
-        raise ReapError(f"credentials: none found ({e}). Fix: `gcloud auth application-default login`, or "
-                        f"run the scheduled job as a service account with roles/tpu.admin and "
-                        f"roles/container.admin") from e
+        raise ReapError(
+            f"credentials: none found ({e}). Fix: `gcloud auth application-default login`, or "
+            f"run the scheduled job as a service account with roles/tpu.admin and "
+            f"roles/container.admin"
+        ) from e
     return tpu, gke

@@ -31,12 +31,32 @@ from tpustack.core.errors import BenchmarkError
 from tpustack.cost import accelerator_hourly
 from tpustack.workloads import gcs, results
 
-CSV_COLUMNS = ["run_id", "stack", "engine", "accelerator", "chips", "capacity_type", "tool", "point",
-               "request_rate", "max_concurrency", "achieved_rate", "kept_up", "completed", "failed",
-               "requests_per_s", "output_tokens_per_s", "output_tokens_per_s_per_chip",
-               *[f"{m}_{p}_ms" for m in ("ttft", "tpot", "itl", "e2e") for p in ("p50", "p90", "p99")],
-               "goodput_rps", "hourly_usd", "usd_per_1m_output_tokens", "usd_per_experiment", "meets_slo",
-               "source"]
+CSV_COLUMNS = [
+    "run_id",
+    "stack",
+    "engine",
+    "accelerator",
+    "chips",
+    "capacity_type",
+    "tool",
+    "point",
+    "request_rate",
+    "max_concurrency",
+    "achieved_rate",
+    "kept_up",
+    "completed",
+    "failed",
+    "requests_per_s",
+    "output_tokens_per_s",
+    "output_tokens_per_s_per_chip",
+    *[f"{m}_{p}_ms" for m in ("ttft", "tpot", "itl", "e2e") for p in ("p50", "p90", "p99")],
+    "goodput_rps",
+    "hourly_usd",
+    "usd_per_1m_output_tokens",
+    "usd_per_experiment",
+    "meets_slo",
+    "source",
+]
 
 
 @dataclass
@@ -71,8 +91,7 @@ def _add(col: Collection, name: str, doc: Any, location: str) -> None:
             rec = results.normalize_jetstream(doc, source_file=name)
         elif parts[-1].startswith("stage_"):
             stage = parts[-1].split("_")[1]
-            rec = results.normalize_inference_perf(doc, stage=int(stage) if stage.isdigit() else 0,
-                                                   source_file=name)
+            rec = results.normalize_inference_perf(doc, stage=int(stage) if stage.isdigit() else 0, source_file=name)
         else:
             return
         rec["metadata"] = {"run_id": run_id}
@@ -87,20 +106,23 @@ def collect(sources: list[str]) -> Collection:
             prefix = src.rstrip("/") + "/"
             uris = [u for u in gcs.list_uris(prefix) if u.endswith(".json")]
             if not uris:
-                raise BenchmarkError(f"{src}: no result objects under that prefix. Fix: pass "
-                                     "gs://BUCKET/STACK (or .../RUN_ID) as the runs were written")
+                raise BenchmarkError(
+                    f"{src}: no result objects under that prefix. Fix: pass "
+                    "gs://BUCKET/STACK (or .../RUN_ID) as the runs were written"
+                )
             for uri in uris:
                 try:
                     doc = json.loads(gcs.read(uri))
                 except ValueError:
                     col.skipped.append(uri)
                     continue
-                _add(col, uri[len(prefix):], doc, uri)
+                _add(col, uri[len(prefix) :], doc, uri)
         else:
             root = Path(src)
             if not root.is_dir():
-                raise BenchmarkError(f"{src}: not a directory or gs:// prefix. Fix: pass a results directory "
-                                     "or gs://BUCKET/STACK")
+                raise BenchmarkError(
+                    f"{src}: not a directory or gs:// prefix. Fix: pass a results directory or gs://BUCKET/STACK"
+                )
             for path in sorted(root.rglob("*.json")):
                 try:
                     doc = json.loads(path.read_text())
@@ -163,29 +185,46 @@ def rows(col: Collection, slo: dict[str, float], pct: str = "p99") -> list[dict]
             t, lat, c = r["throughput"], r["latency_ms"], r["client"]
             out_tps = t["output_tokens_per_s"]
             per_m = hourly / (out_tps * 3600) * 1e6 if hourly is not None and out_tps else None
-            out.append({
-                "run_id": run_id, "stack": meta.get("stack"), "engine": meta.get("engine"),
-                "accelerator": meta.get("accelerator"), "chips": meta.get("chips"),
-                "capacity_type": meta.get("capacity_type"), "tool": r["tool"], "point": r["point"]["index"],
-                "request_rate": r["point"]["request_rate"], "max_concurrency": r["point"]["max_concurrency"],
-                "achieved_rate": c["achieved_rate"], "kept_up": c["kept_up"],
-                "completed": r["requests"]["completed"], "failed": r["requests"]["failed"],
-                "requests_per_s": t["requests_per_s"], "output_tokens_per_s": out_tps,
-                "output_tokens_per_s_per_chip": t["output_tokens_per_s_per_chip"],
-                **{f"{m}_{p}_ms": lat[m][p] for m in ("ttft", "tpot", "itl", "e2e") for p in ("p50", "p90", "p99")},
-                "goodput_rps": r["goodput"]["requests_per_s"], "hourly_usd": hourly, "cost_basis": basis,
-                "usd_per_1m_output_tokens": per_m,
-                "usd_per_experiment": hourly * hours if hourly is not None and hours else None,
-                "meets_slo": meets_slo(r, slo, pct), "source": r.get("location") or r["source_file"],
-                "conversions": r["conversions"],
-            })
+            out.append(
+                {
+                    "run_id": run_id,
+                    "stack": meta.get("stack"),
+                    "engine": meta.get("engine"),
+                    "accelerator": meta.get("accelerator"),
+                    "chips": meta.get("chips"),
+                    "capacity_type": meta.get("capacity_type"),
+                    "tool": r["tool"],
+                    "point": r["point"]["index"],
+                    "request_rate": r["point"]["request_rate"],
+                    "max_concurrency": r["point"]["max_concurrency"],
+                    "achieved_rate": c["achieved_rate"],
+                    "kept_up": c["kept_up"],
+                    "completed": r["requests"]["completed"],
+                    "failed": r["requests"]["failed"],
+                    "requests_per_s": t["requests_per_s"],
+                    "output_tokens_per_s": out_tps,
+                    "output_tokens_per_s_per_chip": t["output_tokens_per_s_per_chip"],
+                    **{f"{m}_{p}_ms": lat[m][p] for m in ("ttft", "tpot", "itl", "e2e") for p in ("p50", "p90", "p99")},
+                    "goodput_rps": r["goodput"]["requests_per_s"],
+                    "hourly_usd": hourly,
+                    "cost_basis": basis,
+                    "usd_per_1m_output_tokens": per_m,
+                    "usd_per_experiment": hourly * hours if hourly is not None and hours else None,
+                    "meets_slo": meets_slo(r, slo, pct),
+                    "source": r.get("location") or r["source_file"],
+                    "conversions": r["conversions"],
+                }
+            )
     return out
 
 
 def best(table: list[dict]) -> dict | None:
     """Cheapest per output token among points that meet the SLO, kept up and lost no request."""
-    ok = [r for r in table if r["meets_slo"] is not False and r["kept_up"] is not False
-          and not r["failed"] and r["output_tokens_per_s"]]
+    ok = [
+        r
+        for r in table
+        if r["meets_slo"] is not False and r["kept_up"] is not False and not r["failed"] and r["output_tokens_per_s"]
+    ]
     if not ok:
         return None
     priced = [r for r in ok if r["usd_per_1m_output_tokens"] is not None]
@@ -220,26 +259,37 @@ def plot(table: list[dict], best_row: dict | None, path: Path, slo: dict[str, fl
     fig, axes = plt.subplots(1, 2, figsize=(13, 5.2))
     labels = []
     for i, run in enumerate(sorted({r["run_id"] for r in table})):
-        pts = sorted((r for r in table if r["run_id"] == run),
-                     key=lambda r: r["request_rate"] or r["max_concurrency"] or 0)
+        pts = sorted(
+            (r for r in table if r["run_id"] == run), key=lambda r: r["request_rate"] or r["max_concurrency"] or 0
+        )
         g = group(pts[0])
         label = f"{run} ({g[0]} / {g[1]})"
         drawn = False
-        for ax, metric in zip(axes, ("ttft", "tpot")):
-            xy = [(r["output_tokens_per_s"], r[f"{metric}_{pct}_ms"]) for r in pts
-                  if r[f"{metric}_{pct}_ms"] is not None and r["output_tokens_per_s"] is not None]
+        for ax, metric in zip(axes, ("ttft", "tpot"), strict=False):
+            xy = [
+                (r["output_tokens_per_s"], r[f"{metric}_{pct}_ms"])
+                for r in pts
+                if r[f"{metric}_{pct}_ms"] is not None and r["output_tokens_per_s"] is not None
+            ]
             if xy:
-                ax.plot(*zip(*xy), marker=markers[i % len(markers)], color=colours[g], label=label)
+                ax.plot(*zip(*xy, strict=False), marker=markers[i % len(markers)], color=colours[g], label=label)
                 drawn = True
         if drawn:
             labels.append(label)
-    for ax, metric in zip(axes, ("ttft", "tpot")):
+    for ax, metric in zip(axes, ("ttft", "tpot"), strict=False):
         if metric in slo:
             ax.axhline(slo[metric], color="grey", linestyle="--", linewidth=1, label=f"SLO {slo[metric]:g} ms")
         if best_row and best_row.get(f"{metric}_{pct}_ms") is not None:
-            ax.plot([best_row["output_tokens_per_s"]], [best_row[f"{metric}_{pct}_ms"]], marker="*",
-                    markersize=18, color="gold", markeredgecolor="black", linestyle="none",
-                    label="best under SLO")
+            ax.plot(
+                [best_row["output_tokens_per_s"]],
+                [best_row[f"{metric}_{pct}_ms"]],
+                marker="*",
+                markersize=18,
+                color="gold",
+                markeredgecolor="black",
+                linestyle="none",
+                label="best under SLO",
+            )
         ax.set_xlabel("output tokens/s (all replicas)")
         ax.set_ylabel(f"{metric.upper()} {pct} (ms)")
         ax.set_title(f"Throughput vs {metric.upper()} {pct}")
@@ -257,11 +307,21 @@ def heartbeat_rows(col: Collection) -> list[dict]:
     out = []
     for h in col.heartbeats:
         w, r = h["workload"], h.get("result") or {}
-        out.append({"location": h["location"], "backend": h["backend"], "device": h["device"],
-                    "accelerator": h["accelerator"], "dtype": w["dtype"],
-                    "shape": f"{w['batch']}x{w['hidden']}x{w['intermediate']}", "ok": h["ok"],
-                    "ms_per_iteration": r.get("ms_per_iteration"), "achieved_tflops": r.get("achieved_tflops"),
-                    "fraction_of_roofline": r.get("fraction_of_roofline"), "error": h.get("error")})
+        out.append(
+            {
+                "location": h["location"],
+                "backend": h["backend"],
+                "device": h["device"],
+                "accelerator": h["accelerator"],
+                "dtype": w["dtype"],
+                "shape": f"{w['batch']}x{w['hidden']}x{w['intermediate']}",
+                "ok": h["ok"],
+                "ms_per_iteration": r.get("ms_per_iteration"),
+                "achieved_tflops": r.get("achieved_tflops"),
+                "fraction_of_roofline": r.get("fraction_of_roofline"),
+                "error": h.get("error"),
+            }
+        )
     return out
 
 
@@ -271,22 +331,35 @@ def build(sources: list[str], out_dir: Path | None, slo: dict[str, float], pct: 
         raise BenchmarkError(f"--slo-percentile {pct}: unknown. Fix: p50, p90 or p99")
     col = collect(sources)
     if not col.records and not col.heartbeats:
-        raise BenchmarkError(f"no benchmark results found in {', '.join(sources)}. Fix: point at a directory or "
-                             "gs:// prefix holding run.json / points/*.json / heartbeat.json, or tool result files")
+        raise BenchmarkError(
+            f"no benchmark results found in {', '.join(sources)}. Fix: point at a directory or "
+            "gs:// prefix holding run.json / points/*.json / heartbeat.json, or tool result files"
+        )
     table = rows(col, slo, pct)
     top = best(table)
-    doc = {"sources": sources, "slo_ms": slo, "slo_percentile": pct, "points": table, "best": top,
-           "runs": {k: {kk: v.get(kk) for kk in ("run_id", "stack", "status", "started_at", "finished_at", "uri")}
-                    for k, v in col.runs.items()},
-           "heartbeats": heartbeat_rows(col), "skipped": col.skipped, "files": {}}
+    files: dict[str, str] = {}
+    doc: dict[str, Any] = {
+        "sources": sources,
+        "slo_ms": slo,
+        "slo_percentile": pct,
+        "points": table,
+        "best": top,
+        "runs": {
+            k: {kk: v.get(kk) for kk in ("run_id", "stack", "status", "started_at", "finished_at", "uri")}
+            for k, v in col.runs.items()
+        },
+        "heartbeats": heartbeat_rows(col),
+        "skipped": col.skipped,
+        "files": files,
+    }
     if out_dir is not None:
         out_dir.mkdir(parents=True, exist_ok=True)
         (out_dir / "report.csv").write_text(to_csv(table))
-        doc["files"]["csv"] = str(out_dir / "report.csv")
+        files["csv"] = str(out_dir / "report.csv")
         if table:
             png = out_dir / "throughput_vs_latency.png"
             doc["plot_series"] = plot(table, top, png, slo, pct)
-            doc["files"]["plot"] = str(png)
-        doc["files"]["json"] = str(out_dir / "report.json")
+            files["plot"] = str(png)
+        files["json"] = str(out_dir / "report.json")
         (out_dir / "report.json").write_text(json.dumps(doc, indent=2, default=str) + "\n")
     return doc

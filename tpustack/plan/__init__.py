@@ -33,8 +33,14 @@ def plan_values(project: Project, stack: str, values: dict[str, str], secrets: s
     # Registration order depends on when inputs resolve (asynchronous); order parents first, then by URN, so
     # the same stack always gives the same bytes.
     resources = sorted(records, key=lambda r: (r.urn.split("::")[2].count("$"), r.urn))
-    return Plan(stack=stack, resources=resources, manifests=manifests_of(resources), outputs=outputs,
-                cost=cost.estimate(resources, cfg), warnings=list(cfg.warnings))
+    return Plan(
+        stack=stack,
+        resources=resources,
+        manifests=manifests_of(resources),
+        outputs=outputs,
+        cost=cost.estimate(resources, cfg),
+        warnings=list(cfg.warnings),
+    )
 
 
 def quiet_pulumi_logs() -> None:

@@ -25,7 +25,7 @@ PLAN_EPOCH = 1795392000
 
 
 def _rfc3339(unix: int) -> str:
-    return datetime.datetime.fromtimestamp(unix, datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return datetime.datetime.fromtimestamp(unix, datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def computed_outputs(typ: str, name: str, inputs: dict[str, Any]) -> dict[str, Any]:
@@ -33,15 +33,25 @@ def computed_outputs(typ: str, name: str, inputs: dict[str, Any]) -> dict[str, A
     project = inputs.get("project", "my-project")
     if typ == "gcp:serviceaccount/account:Account":
         email = f"{inputs['accountId']}@{project}.iam.gserviceaccount.com"
-        return {"email": email, "member": f"serviceAccount:{email}", "uniqueId": "100000000000000000001",
-                "name": f"projects/{project}/serviceAccounts/{email}"}
+        return {
+            "email": email,
+            "member": f"serviceAccount:{email}",
+            "uniqueId": "100000000000000000001",
+            "name": f"projects/{project}/serviceAccounts/{email}",
+        }
     if typ == "gcp:storage/bucket:Bucket":
-        return {"url": f"gs://{inputs.get('name', name)}",
-                "selfLink": f"https://www.googleapis.com/storage/v1/b/{inputs.get('name', name)}"}
+        return {
+            "url": f"gs://{inputs.get('name', name)}",
+            "selfLink": f"https://www.googleapis.com/storage/v1/b/{inputs.get('name', name)}",
+        }
     if typ == "gcp:container/cluster:Cluster":
         ca = base64.b64encode(b"-----BEGIN CERTIFICATE-----\nMOCK\n-----END CERTIFICATE-----\n").decode()
-        return {"endpoint": "203.0.113.10", "masterAuth": {"clusterCaCertificate": ca},
-                "masterVersion": "1.33.5-gke.1000000", "selfLink": f"projects/{project}/clusters/{name}"}
+        return {
+            "endpoint": "203.0.113.10",
+            "masterAuth": {"clusterCaCertificate": ca},
+            "masterVersion": "1.33.5-gke.1000000",
+            "selfLink": f"projects/{project}/clusters/{name}",
+        }
     if typ == "gcp:tpu/v2Vm:V2Vm":
         return {"networkEndpoints": [{"ipAddress": "192.0.2.10", "port": 8470}], "state": "READY"}
     if typ == "gcp:tpu/v2QueuedResource:V2QueuedResource":
@@ -58,8 +68,13 @@ def computed_outputs(typ: str, name: str, inputs: dict[str, Any]) -> dict[str, A
 def invoke_result(token: str, args: dict[str, Any]) -> dict[str, Any]:
     """What data-source invokes return under the mock engine."""
     if token == "gcp:storage/getBucket:getBucket":
-        return {"name": args["name"], "url": f"gs://{args['name']}", "location": "US-EAST5",
-                "uniformBucketLevelAccesses": [True], "publicAccessPrevention": "enforced"}
+        return {
+            "name": args["name"],
+            "url": f"gs://{args['name']}",
+            "location": "US-EAST5",
+            "uniformBucketLevelAccesses": [True],
+            "publicAccessPrevention": "enforced",
+        }
     return {}
 
 
@@ -124,25 +139,36 @@ def _make_monitor_classes(root: Path | None):
             if request.type == "pulumi:pulumi:Stack":
                 return resp
             inputs = rpc.deserialize_properties(request.object)
-            opts: dict[str, Any] = {"retainOnDelete": bool(getattr(request, "retainOnDelete", False)),
-                                    "protect": bool(getattr(request, "protect", False)),
-                                    "deleteBeforeReplace": bool(request.deleteBeforeReplace),
-                                    "ignoreChanges": list(request.ignoreChanges),
-                                    "provider": request.provider or None}
+            opts: dict[str, Any] = {
+                "retainOnDelete": bool(getattr(request, "retainOnDelete", False)),
+                "protect": bool(getattr(request, "protect", False)),
+                "deleteBeforeReplace": bool(request.deleteBeforeReplace),
+                "ignoreChanges": list(request.ignoreChanges),
+                "provider": request.provider or None,
+            }
             ct = request.customTimeouts
             if ct and (ct.create or ct.update or ct.delete):
                 opts["customTimeouts"] = {"create": ct.create, "update": ct.update, "delete": ct.delete}
-            self.records.append(PlannedResource(
-                urn=resp.urn, type=request.type, name=request.name, parent=request.parent or None,
-                inputs=jsonable(inputs, root), depends_on=sorted(set(request.dependencies)),
-                custom=bool(request.custom), options=opts))
+            self.records.append(
+                PlannedResource(
+                    urn=resp.urn,
+                    type=request.type,
+                    name=request.name,
+                    parent=request.parent or None,
+                    inputs=jsonable(inputs, root),
+                    depends_on=sorted(set(request.dependencies)),
+                    custom=bool(request.custom),
+                    options=opts,
+                )
+            )
             return resp
 
     return PlanMocks, RecordingMonitor
 
 
-def run_program(program: Path, project: str, stack: str, values: dict[str, str],
-                secrets: set[str]) -> tuple[list[PlannedResource], dict[str, Any]]:
+def run_program(
+    program: Path, project: str, stack: str, values: dict[str, str], secrets: set[str]
+) -> tuple[list[PlannedResource], dict[str, Any]]:
     """Run a Pulumi program file under the mock engine; return (declared resources, stack outputs).
 
     Whatever the program raises propagates, with ``declared``: what it declared before it failed (a config
@@ -157,7 +183,7 @@ def run_program(program: Path, project: str, stack: str, values: dict[str, str],
     # A fresh runtime for each plan (tests plan several stacks in one process).
     settings.SETTINGS.rpc_manager.clear()
     settings.SETTINGS.outputs.clear()
-    settings.set_root_resource(None)
+    settings.set_root_resource(None)  # type: ignore[arg-type]  # clears the previous plan's stack
     pulumi.runtime.set_all_config(values, sorted(secrets))
     # One event loop per plan, installed before set_mocks registers the root stack on it.
     loop = asyncio.new_event_loop()
@@ -172,7 +198,7 @@ def run_program(program: Path, project: str, stack: str, values: dict[str, str],
             runpy.run_path(str(program), run_name="__main__")
         finally:
             sys.path.remove(str(program.parent))
-        root = settings.get_root_resource()
+        root: Any = settings.get_root_resource()  # the pulumi:pulumi:Stack, which holds the exports
         for key, value in dict(root.outputs).items():
             out = pulumi.Output.from_input(value)
             resolved = await out.future()
@@ -184,7 +210,7 @@ def run_program(program: Path, project: str, stack: str, values: dict[str, str],
         e.declared = list(monitor.records)  # type: ignore[attr-defined]
         raise
     finally:
-        settings.set_root_resource(None)
+        settings.set_root_resource(None)  # type: ignore[arg-type]
         asyncio.set_event_loop(None)
         loop.close()
         for thread_loop in monitor.thread_loops:

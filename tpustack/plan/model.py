@@ -25,8 +25,14 @@ class PlannedResource:
     options: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> dict:
-        return {"urn": self.urn, "type": self.type, "name": self.name, "parent": self.parent,
-                "inputs": self.inputs, "depends_on": self.depends_on}
+        return {
+            "urn": self.urn,
+            "type": self.type,
+            "name": self.name,
+            "parent": self.parent,
+            "inputs": self.inputs,
+            "depends_on": self.depends_on,
+        }
 
 
 def manifests_of(resources: list[PlannedResource]) -> list[dict]:
@@ -57,9 +63,14 @@ class Plan:
     warnings: list[str]
 
     def to_json(self) -> dict:
-        return {"stack": self.stack, "resources": [r.to_json() for r in self.resources],
-                "manifests": self.manifests, "outputs": self.outputs, "cost": self.cost,
-                "warnings": self.warnings}
+        return {
+            "stack": self.stack,
+            "resources": [r.to_json() for r in self.resources],
+            "manifests": self.manifests,
+            "outputs": self.outputs,
+            "cost": self.cost,
+            "warnings": self.warnings,
+        }
 
     def dumps(self) -> str:
         return json.dumps(self.to_json(), indent=2, sort_keys=True, default=str)

@@ -11,8 +11,9 @@ privileged flag) take the config when there is one.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable, Protocol
+from typing import Any, Protocol
 
 from tpustack.core import engines, names
 from tpustack.core.k8s import containers, pod_specs
@@ -20,8 +21,14 @@ from tpustack.core.k8s import containers, pod_specs
 PRIMITIVE_ROLES = {"roles/owner", "roles/editor", "roles/viewer"}
 CIS_NODE_ROLE = "roles/container.defaultNodeServiceAccount"
 # Whole-policy and authoritative-binding resources replace what others granted; tpustack adds members only.
-AUTHORITATIVE_IAM = ("/iAMPolicy:", "/iAMBinding:", "/bucketIAMPolicy:", "/bucketIAMBinding:",
-                     "/iamPolicy:", "/iamBinding:")
+AUTHORITATIVE_IAM = (
+    "/iAMPolicy:",
+    "/iAMBinding:",
+    "/bucketIAMPolicy:",
+    "/bucketIAMBinding:",
+    "/iamPolicy:",
+    "/iamBinding:",
+)
 CLUSTER = "gcp:container/cluster:Cluster"
 NODE_POOL = "gcp:container/nodePool:NodePool"
 TPU_VM = "gcp:tpu/v2Vm:V2Vm"
@@ -66,7 +73,7 @@ def _node_configs(r: Resource) -> list[dict]:
 
 
 # ----- checks over GCP resources ---------------------------------------------------------------------
-def no_primitive_roles(resources: list[Resource], intent: Intent) -> Iterable[Violation]:
+def no_primitive_roles(resources: Sequence[Resource], intent: Intent) -> Iterable[Violation]:
     for r in resources:
         role = r.inputs.get("role")
         if role in PRIMITIVE_ROLES:
@@ -75,33 +82,44 @@ def no_primitive_roles(resources: list[Resource], intent: Intent) -> Iterable[Vi
             yield Violation("iam-additive-only", r.urn, f"{r.type} replaces existing grants; use an IAMMember")
 
 
-def node_sa_has_cis_role(resources: list[Resource], intent: Intent) -> Iterable[Violation]:
-    granted = {(r.inputs.get("member") or "").removeprefix("serviceAccount:")
-               for r in resources if r.inputs.get("role") == CIS_NODE_ROLE}
+def node_sa_has_cis_role(resources: Sequence[Resource], intent: Intent) -> Iterable[Violation]:
+    granted = {
+        (r.inputs.get("member") or "").removeprefix("serviceAccount:")
+        for r in resources
+        if r.inputs.get("role") == CIS_NODE_ROLE
+    }
     for r in resources:
         if r.type not in (CLUSTER, NODE_POOL):
             continue
         for nc in _node_configs(r):
             sa = nc.get("serviceAccount")
             if _is_default_compute_sa(sa):
-                yield Violation("custom-node-sa", r.urn, "nodes run as the Compute Engine default service "
-                                "account (CIS GKE 5.2.1); set nodeConfig.serviceAccount to a custom SA")
+                yield Violation(
+                    "custom-node-sa",
+                    r.urn,
+                    "nodes run as the Compute Engine default service "
+                    "account (CIS GKE 5.2.1); set nodeConfig.serviceAccount to a custom SA",
+                )
             elif sa not in granted:
                 yield Violation("custom-node-sa", r.urn, f"node SA {sa} lacks {CIS_NODE_ROLE}")
 
 
-def workload_identity(resources: list[Resource], intent: Intent) -> Iterable[Violation]:
+def workload_identity(resources: Sequence[Resource], intent: Intent) -> Iterable[Violation]:
     for r in resources:
         if r.type == CLUSTER and not (r.inputs.get("workloadIdentityConfig") or {}).get("workloadPool"):
             yield Violation("workload-identity", r.urn, "cluster has no workloadIdentityConfig.workloadPool")
         if r.type in (CLUSTER, NODE_POOL):
             for nc in _node_configs(r):
                 if (nc.get("workloadMetadataConfig") or {}).get("mode") != "GKE_METADATA":
-                    yield Violation("gke-metadata", r.urn, "nodeConfig.workloadMetadataConfig.mode is not "
-                                    "GKE_METADATA: pods could read the node's credentials")
+                    yield Violation(
+                        "gke-metadata",
+                        r.urn,
+                        "nodeConfig.workloadMetadataConfig.mode is not "
+                        "GKE_METADATA: pods could read the node's credentials",
+                    )
 
 
-def shielded_nodes(resources: list[Resource], intent: Intent) -> Iterable[Violation]:
+def shielded_nodes(resources: Sequence[Resource], intent: Intent) -> Iterable[Violation]:
     for r in resources:
         if r.type == CLUSTER and r.inputs.get("enableShieldedNodes") is not True:
             yield Violation("shielded-nodes", r.urn, "enableShieldedNodes is not true")
@@ -112,7 +130,7 @@ def shielded_nodes(resources: list[Resource], intent: Intent) -> Iterable[Violat
                     yield Violation("shielded-nodes", r.urn, "nodes lack secure boot and integrity monitoring")
 
 
-def bucket_access(resources: list[Resource], intent: Intent) -> Iterable[Violation]:
+def bucket_access(resources: Sequence[Resource], intent: Intent) -> Iterable[Violation]:
     for r in resources:
         if r.type != BUCKET:
             continue
@@ -121,37 +139,47 @@ def bucket_access(resources: list[Resource], intent: Intent) -> Iterable[Violati
         if r.inputs.get("publicAccessPrevention") != "enforced":
             yield Violation("bucket-pap", r.urn, "publicAccessPrevention is not 'enforced'")
         if intent.experiment:
-            yield Violation("results-survive-destroy", r.urn, "an experiment stack owns a bucket; its "
-                            "`pulumi destroy` would delete it. Keep results in the results stack")
+            yield Violation(
+                "results-survive-destroy",
+                r.urn,
+                "an experiment stack owns a bucket; its "
+                "`pulumi destroy` would delete it. Keep results in the results stack",
+            )
         elif r.inputs.get("forceDestroy"):
             yield Violation("results-survive-destroy", r.urn, "forceDestroy deletes every object on destroy")
-        elif getattr(r, "options", None) is not None and not r.options.get("protect"):
+        elif (options := getattr(r, "options", None)) is not None and not options.get("protect"):
             yield Violation("results-survive-destroy", r.urn, "the results bucket is not protected")
 
 
-def services_stay_enabled(resources: list[Resource], intent: Intent) -> Iterable[Violation]:
+def services_stay_enabled(resources: Sequence[Resource], intent: Intent) -> Iterable[Violation]:
     for r in resources:
         if r.type == SERVICE and r.inputs.get("disableOnDestroy") is not False:
-            yield Violation("apis-stay-enabled", r.urn, "disableOnDestroy must be false: other stacks and "
-                            "users of the project rely on the API")
+            yield Violation(
+                "apis-stay-enabled",
+                r.urn,
+                "disableOnDestroy must be false: other stacks and users of the project rely on the API",
+            )
 
 
-def tpu_vm_service_account(resources: list[Resource], intent: Intent) -> Iterable[Violation]:
+def tpu_vm_service_account(resources: Sequence[Resource], intent: Intent) -> Iterable[Violation]:
     for r in resources:
         if r.type == TPU_VM and _is_default_compute_sa((r.inputs.get("serviceAccount") or {}).get("email")):
             yield Violation("tpu-vm-sa", r.urn, "TPU VM runs as the Compute default SA; set serviceAccount.email")
 
 
-def deletion_protection(resources: list[Resource], intent: Intent) -> Iterable[Violation]:
+def deletion_protection(resources: Sequence[Resource], intent: Intent) -> Iterable[Violation]:
     if intent.deletion_protection is None:
         return
     for r in resources:
         if r.type == CLUSTER and bool(r.inputs.get("deletionProtection")) != intent.deletion_protection:
-            yield Violation("deletion-protection", r.urn, f"deletionProtection is "
-                            f"{r.inputs.get('deletionProtection')}, config says {intent.deletion_protection}")
+            yield Violation(
+                "deletion-protection",
+                r.urn,
+                f"deletionProtection is {r.inputs.get('deletionProtection')}, config says {intent.deletion_protection}",
+            )
 
 
-def ttl_labels(resources: list[Resource], intent: Intent) -> Iterable[Violation]:
+def ttl_labels(resources: Sequence[Resource], intent: Intent) -> Iterable[Violation]:
     for r in resources:
         if r.type == TPU_VM:
             labels = r.inputs.get("labels") or {}
@@ -163,8 +191,9 @@ def ttl_labels(resources: list[Resource], intent: Intent) -> Iterable[Violation]
             continue
         missing = [k for k in BILLABLE_LABELS if k not in labels]
         if missing:
-            yield Violation("ttl-labels", r.urn, f"billable resource lacks labels {missing}; the reaper "
-                            "cannot tell when it expires")
+            yield Violation(
+                "ttl-labels", r.urn, f"billable resource lacks labels {missing}; the reaper cannot tell when it expires"
+            )
 
 
 # ----- checks over Kubernetes objects -----------------------------------------------------------------
@@ -172,12 +201,16 @@ def unprivileged_tpu_containers(manifests: list[dict], intent: Intent) -> Iterab
     for m in manifests:
         for _, spec in pod_specs(m):
             for c in containers(spec):
-                limits = ((c.get("resources") or {}).get("limits") or {})
+                limits = (c.get("resources") or {}).get("limits") or {}
                 privileged = (c.get("securityContext") or {}).get("privileged")
                 if names.TPU_RESOURCE in limits and privileged and not intent.privileged_tpu:
-                    yield Violation("unprivileged-tpu", _obj_id(m), f"container {c.get('name')} is privileged; "
-                                    "TPU containers need no privilege on GKE >= 1.28 (set engine.privileged "
-                                    "only for images that require it)")
+                    yield Violation(
+                        "unprivileged-tpu",
+                        _obj_id(m),
+                        f"container {c.get('name')} is privileged; "
+                        "TPU containers need no privilege on GKE >= 1.28 (set engine.privileged "
+                        "only for images that require it)",
+                    )
 
 
 def pinned_images(manifests: list[dict], intent: Intent) -> Iterable[Violation]:
@@ -186,8 +219,11 @@ def pinned_images(manifests: list[dict], intent: Intent) -> Iterable[Violation]:
             for c in containers(spec):
                 image = c.get("image") or ""
                 if not engines.is_pinned(image):
-                    yield Violation("pinned-images", _obj_id(m), f"container {c.get('name')} image '{image}' "
-                                    "is not pinned to a version or digest")
+                    yield Violation(
+                        "pinned-images",
+                        _obj_id(m),
+                        f"container {c.get('name')} image '{image}' is not pinned to a version or digest",
+                    )
 
 
 def token_only_in_secret(manifests: list[dict], intent: Intent) -> Iterable[Violation]:
@@ -197,8 +233,11 @@ def token_only_in_secret(manifests: list[dict], intent: Intent) -> Iterable[Viol
             for c in containers(spec):
                 for env in c.get("env") or []:
                     if env.get("name") in ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN") and "value" in env:
-                        yield Violation("token-in-secret", _obj_id(m), f"container {c.get('name')} sets "
-                                        f"{env['name']} as a literal; use valueFrom.secretKeyRef")
+                        yield Violation(
+                            "token-in-secret",
+                            _obj_id(m),
+                            f"container {c.get('name')} sets {env['name']} as a literal; use valueFrom.secretKeyRef",
+                        )
 
 
 def _obj_id(m: dict) -> str:
@@ -206,16 +245,25 @@ def _obj_id(m: dict) -> str:
     return f"{m.get('kind')}::{meta.get('namespace', 'default')}/{meta.get('name')}"
 
 
-RESOURCE_CHECKS: list[Callable[[list[Resource], Intent], Iterable[Violation]]] = [
-    no_primitive_roles, node_sa_has_cis_role, workload_identity, shielded_nodes, bucket_access,
-    services_stay_enabled, tpu_vm_service_account, deletion_protection, ttl_labels,
+RESOURCE_CHECKS: list[Callable[[Sequence[Resource], Intent], Iterable[Violation]]] = [
+    no_primitive_roles,
+    node_sa_has_cis_role,
+    workload_identity,
+    shielded_nodes,
+    bucket_access,
+    services_stay_enabled,
+    tpu_vm_service_account,
+    deletion_protection,
+    ttl_labels,
 ]
 MANIFEST_CHECKS: list[Callable[[list[dict], Intent], Iterable[Violation]]] = [
-    unprivileged_tpu_containers, pinned_images, token_only_in_secret,
+    unprivileged_tpu_containers,
+    pinned_images,
+    token_only_in_secret,
 ]
 
 
-def check(resources: list[Resource], manifests: list[dict], intent: Intent = Intent()) -> list[Violation]:
+def check(resources: Sequence[Resource], manifests: list[dict], intent: Intent = Intent()) -> list[Violation]:
     out: list[Violation] = []
     for rc in RESOURCE_CHECKS:
         out.extend(rc(resources, intent))
@@ -225,8 +273,11 @@ def check(resources: list[Resource], manifests: list[dict], intent: Intent = Int
 
 
 def intent_of(cfg) -> Intent:
-    return Intent(deletion_protection=cfg.lifecycle.protected if cfg.target == "gke" else None,
-                  privileged_tpu=bool(cfg.engine and cfg.engine.privileged), experiment=cfg.is_experiment)
+    return Intent(
+        deletion_protection=cfg.lifecycle.protected if cfg.target == "gke" else None,
+        privileged_tpu=bool(cfg.engine and cfg.engine.privileged),
+        experiment=cfg.is_experiment,
+    )
 
 
 def check_plan(p, cfg) -> list[Violation]:
@@ -250,8 +301,14 @@ def adapt_policy_resources(policy_resources) -> tuple[list[AdaptedResource], lis
     for pr in policy_resources:
         props = dict(pr.props or {})
         opts = getattr(pr, "opts", None)
-        resources.append(AdaptedResource(urn=pr.urn, type=pr.resource_type, inputs=props,
-                                         options={"protect": bool(getattr(opts, "protect", False))}))
+        resources.append(
+            AdaptedResource(
+                urn=pr.urn,
+                type=pr.resource_type,
+                inputs=props,
+                options={"protect": bool(getattr(opts, "protect", False))},
+            )
+        )
         if pr.resource_type == "kubernetes:yaml/v2:ConfigGroup":
             manifests.extend(o for o in props.get("objs") or [] if isinstance(o, dict))
         elif pr.resource_type.startswith("kubernetes:") and "kind" in props and "apiVersion" in props:

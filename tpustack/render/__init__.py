@@ -42,8 +42,7 @@ SERVING_TEMPLATES = {
 }
 SERVING_EXTRAS = ["serving/service.yaml.j2", "serving/pdb.yaml.j2", "serving/podmonitoring.yaml.j2"]
 CHECKPOINT_TEMPLATES = ["jetstream-maxtext/checkpoint-job.yaml.j2"]
-BENCHMARK_TEMPLATES = ["_lib/workloads-configmap.yaml.j2", "benchmark/spec-configmap.yaml.j2",
-                       "benchmark/job.yaml.j2"]
+BENCHMARK_TEMPLATES = ["_lib/workloads-configmap.yaml.j2", "benchmark/spec-configmap.yaml.j2", "benchmark/job.yaml.j2"]
 HEARTBEAT_TEMPLATES = ["_lib/workloads-configmap.yaml.j2", "heartbeat/job.yaml.j2"]
 TPU_VM_STARTUP = "tpu-vm/startup.sh.j2"
 
@@ -56,8 +55,15 @@ def render_template(template: str, context: Any) -> list[dict]:
     try:
         return [d for d in yaml.safe_load_all(text) if d]
     except yaml.YAMLError as e:
-        raise ConfigError([problem(f"manifests/{template}", f"renders to invalid YAML ({e})",
-                                   "fix the template; `tpustack plan --out DIR` shows what it rendered")]) from None
+        raise ConfigError(
+            [
+                problem(
+                    f"manifests/{template}",
+                    f"renders to invalid YAML ({e})",
+                    "fix the template; `tpustack plan --out DIR` shows what it rendered",
+                )
+            ]
+        ) from None
 
 
 def app_templates(cfg: StackConfig) -> dict[str, tuple[list[str], Any]]:
@@ -73,8 +79,7 @@ def app_templates(cfg: StackConfig) -> dict[str, tuple[list[str], Any]]:
             templates = templates + ["serving/hpa.yaml.j2"]
         out["serving"] = (templates, serving)
         if cfg.benchmark is not None:
-            out["benchmark"] = (list(BENCHMARK_TEMPLATES),
-                                ctx.benchmark_context(cfg, serving, payload(BENCH_ENTRY)))
+            out["benchmark"] = (list(BENCHMARK_TEMPLATES), ctx.benchmark_context(cfg, serving, payload(BENCH_ENTRY)))
     elif cfg.workload is not None:
         out["heartbeat"] = (list(HEARTBEAT_TEMPLATES), ctx.heartbeat_context(cfg, payload(HEARTBEAT_ENTRY)))
     return out
@@ -113,7 +118,17 @@ def tpu_vm_startup(cfg: StackConfig, workloads_uri: str, results_prefix: str, vm
     w = cfg.workload
     if w is None:
         raise ValueError("tpu_vm_startup needs a workload (config rules ensure a tpu-vm stack has one)")
-    return render_text(TPU_VM_STARTUP, vm_name=vm_name, stack=cfg.stack, workloads_uri=workloads_uri,
-                       results_prefix=results_prefix, pip_packages=engines.TPU_VM_PIP_PACKAGES,
-                       module=HEARTBEAT_ENTRY, backend="xla", dtype=w.dtype, shape=",".join(map(str, w.shape)),
-                       iterations=w.iterations, accelerator=cfg.shape.name)
+    return render_text(
+        TPU_VM_STARTUP,
+        vm_name=vm_name,
+        stack=cfg.stack,
+        workloads_uri=workloads_uri,
+        results_prefix=results_prefix,
+        pip_packages=engines.TPU_VM_PIP_PACKAGES,
+        module=HEARTBEAT_ENTRY,
+        backend="xla",
+        dtype=w.dtype,
+        shape=",".join(map(str, w.shape)),
+        iterations=w.iterations,
+        accelerator=cfg.shape.name,
+    )

@@ -19,21 +19,22 @@ SPEC_DIR = "/opt/tpustack/spec"
 SPEC_PATH = f"{SPEC_DIR}/spec.json"
 
 
-def bench_spec(cfg: StackConfig, *, base_url: str, metrics_url: str, results_uri: str,
-               git_revision: str) -> dict[str, Any]:
+def bench_spec(
+    cfg: StackConfig, *, base_url: str, metrics_url: str, results_uri: str, git_revision: str
+) -> dict[str, Any]:
     """The Job's spec for a stack with an engine, a model and a benchmark."""
     b, engine, model, shape = cfg.benchmark, cfg.engine, cfg.model, cfg.shape
     if b is None or engine is None or model is None:
         raise ValueError("bench_spec needs a config with engine, model and benchmark (config rules ensure it)")
     tool = cfg.benchmark_tool or engines.DEFAULT_TOOL[engine.name]
+    sweep: list[dict[str, Any]]
     if b.max_concurrency:
         sweep = [{"max_concurrency": c, "request_rate": None} for c in b.max_concurrency]
         arrival = "closed loop: fixed concurrency, each client sends when its last request completes"
     else:
         sweep = [{"request_rate": r, "max_concurrency": None} for r in b.request_rates]
         arrival = "poisson" if b.burstiness == 1.0 else f"gamma (burstiness {b.burstiness:g})"
-    engine_args: dict[str, Any] = {"tensorParallel": cfg.tensor_parallel, "replicas": cfg.replicas,
-                                   "port": engine.port}
+    engine_args: dict[str, Any] = {"tensorParallel": cfg.tensor_parallel, "replicas": cfg.replicas, "port": engine.port}
     sub = engine.vllm if engine.name == "vllm" else engine.maxtext
     if sub is not None:
         engine_args.update(sub.model_dump(by_alias=True, mode="json"))
@@ -44,13 +45,26 @@ def bench_spec(cfg: StackConfig, *, base_url: str, metrics_url: str, results_uri
         "results_uri": results_uri.rstrip("/"),
         "tool": tool,
         "tool_command": engines.TOOL_COMMANDS[tool],
-        "server": {"base_url": base_url.rstrip("/"), "health_path": engines.HEALTH_PATHS[engine.name],
-                   "metrics_url": metrics_url, "grpc_target": f"{host}:{engines.JETSTREAM_GRPC_PORT}"},
+        "server": {
+            "base_url": base_url.rstrip("/"),
+            "health_path": engines.HEALTH_PATHS[engine.name],
+            "metrics_url": metrics_url,
+            "grpc_target": f"{host}:{engines.JETSTREAM_GRPC_PORT}",
+        },
         "model": {"id": model.id, "dtype": model.dtype, "params_b": model.params_b},
-        "load": {"arrival": arrival, "dataset": b.dataset, "dataset_url": engines.DATASET_URLS.get(b.dataset),
-                 "input_len": b.input_len, "output_len": b.output_len, "num_prompts": b.num_prompts,
-                 "burstiness": b.burstiness, "warmups": b.warmups, "seed": b.seed,
-                 "temperature": b.temperature, "ignore_eos": b.ignore_eos},
+        "load": {
+            "arrival": arrival,
+            "dataset": b.dataset,
+            "dataset_url": engines.DATASET_URLS.get(b.dataset),
+            "input_len": b.input_len,
+            "output_len": b.output_len,
+            "num_prompts": b.num_prompts,
+            "burstiness": b.burstiness,
+            "warmups": b.warmups,
+            "seed": b.seed,
+            "temperature": b.temperature,
+            "ignore_eos": b.ignore_eos,
+        },
         "sweep": sweep,
         "slo": b.slo.model_dump(mode="json", exclude_none=True),
         "kept_up_tolerance": 0.9,
@@ -58,13 +72,28 @@ def bench_spec(cfg: StackConfig, *, base_url: str, metrics_url: str, results_uri
         "scrape_interval_s": 5,
         "chips": shape.chips * cfg.replicas,
         "metadata": {
-            "stack": cfg.stack, "project": cfg.project, "region": cfg.region, "zone": cfg.zone,
-            "engine": engine.name, "engine_image": cfg.engine_image, "engine_args": engine_args,
-            "tool": tool, "tool_image": cfg.engine_image if tool != "inference-perf" else None,
-            "accelerator": shape.name, "accelerator_kind": shape.kind, "family": shape.family,
-            "topology": shape.topology, "machine_type": shape.machine_type, "hosts": shape.hosts,
-            "chips_per_replica": shape.chips, "replicas": cfg.replicas, "chips": shape.chips * cfg.replicas,
-            "capacity_type": cfg.capacity.type, "model": model.id, "model_dtype": model.dtype,
-            "dataset": b.dataset, "git_revision": git_revision,
+            "stack": cfg.stack,
+            "project": cfg.project,
+            "region": cfg.region,
+            "zone": cfg.zone,
+            "engine": engine.name,
+            "engine_image": cfg.engine_image,
+            "engine_args": engine_args,
+            "tool": tool,
+            "tool_image": cfg.engine_image if tool != "inference-perf" else None,
+            "accelerator": shape.name,
+            "accelerator_kind": shape.kind,
+            "family": shape.family,
+            "topology": shape.topology,
+            "machine_type": shape.machine_type,
+            "hosts": shape.hosts,
+            "chips_per_replica": shape.chips,
+            "replicas": cfg.replicas,
+            "chips": shape.chips * cfg.replicas,
+            "capacity_type": cfg.capacity.type,
+            "model": model.id,
+            "model_dtype": model.dtype,
+            "dataset": b.dataset,
+            "git_revision": git_revision,
         },
     }

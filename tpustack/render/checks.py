@@ -14,8 +14,8 @@ from tpustack.config import derived
 from tpustack.config.model import StackConfig
 from tpustack.core import engines, names
 from tpustack.core.errors import Problem, problem
-
 from tpustack.core.k8s import accelerator_requests, containers, flag, obj_id, pod_specs, template_labels
+
 from .rendered import Rendered
 
 CONFIGMAP_MAX_BYTES = 1024 * 1024  # Kubernetes ConfigMap limit (kubernetes.io/docs/concepts/configuration/configmap)
@@ -30,14 +30,20 @@ def check_accelerator_requests(cfg: StackConfig, r: Rendered) -> Iterator[Proble
             for c in containers(pod):
                 for res, (req, lim) in accelerator_requests(c).items():
                     if res != want:
-                        yield problem("tpustack:accelerator", f"{where} container {c.get('name')} asks for {res}, "
-                                      f"but {shape.name} nodes offer {want}",
-                                      f"request {want} in {r.source(obj)}, or change the accelerator")
+                        yield problem(
+                            "tpustack:accelerator",
+                            f"{where} container {c.get('name')} asks for {res}, but {shape.name} nodes offer {want}",
+                            f"request {want} in {r.source(obj)}, or change the accelerator",
+                        )
                     elif not (str(req) == str(lim) == str(shape.chips_per_host)):
-                        yield problem("tpustack:accelerator", f"{where} container {c.get('name')} requests {req} "
-                                      f"/ limits {lim} {res}, but a {shape.machine_type} node of {shape.name} has "
-                                      f"{shape.chips_per_host}", f"set {res} requests = limits = "
-                                      f"{shape.chips_per_host} in {r.source(obj)} (a pod takes every chip of its node)")
+                        yield problem(
+                            "tpustack:accelerator",
+                            f"{where} container {c.get('name')} requests {req} "
+                            f"/ limits {lim} {res}, but a {shape.machine_type} node of {shape.name} has "
+                            f"{shape.chips_per_host}",
+                            f"set {res} requests = limits = "
+                            f"{shape.chips_per_host} in {r.source(obj)} (a pod takes every chip of its node)",
+                        )
 
 
 def check_one_tpu_container(cfg: StackConfig, r: Rendered) -> Iterator[Problem]:
@@ -45,9 +51,12 @@ def check_one_tpu_container(cfg: StackConfig, r: Rendered) -> Iterator[Problem]:
         for where, pod in pod_specs(obj):
             holders = [c.get("name") for c in containers(pod) if names.TPU_RESOURCE in accelerator_requests(c)]
             if len(holders) > 1:
-                yield problem(r.source(obj), f"{where} has {len(holders)} containers requesting TPUs "
-                              f"({', '.join(map(str, holders))}); the TPU runtime opens the chips from one process",
-                              "request google.com/tpu in one container only")
+                yield problem(
+                    r.source(obj),
+                    f"{where} has {len(holders)} containers requesting TPUs "
+                    f"({', '.join(map(str, holders))}); the TPU runtime opens the chips from one process",
+                    "request google.com/tpu in one container only",
+                )
 
 
 def check_tensor_parallel(cfg: StackConfig, r: Rendered) -> Iterator[Problem]:
@@ -61,22 +70,33 @@ def check_tensor_parallel(cfg: StackConfig, r: Rendered) -> Iterator[Problem]:
                 args = [str(a) for a in c.get("args") or []]
                 tp = flag(args, "--tensor-parallel-size")
                 if tp is not None and int(tp) != chips:
-                    yield problem("tpustack:engine.tensorParallel", f"{where} runs vLLM with tensor parallel {tp}, "
-                                  f"but one {cfg.shape.name} replica has {chips} chips",
-                                  f"set engine.tensorParallel to {chips} or remove it")
-                ici = {a.split("=", 1)[0]: int(a.split("=", 1)[1]) for a in args
-                       if a.startswith("ici_") and "=" in a and a.split("=", 1)[1].lstrip("-").isdigit()}
+                    yield problem(
+                        "tpustack:engine.tensorParallel",
+                        f"{where} runs vLLM with tensor parallel {tp}, "
+                        f"but one {cfg.shape.name} replica has {chips} chips",
+                        f"set engine.tensorParallel to {chips} or remove it",
+                    )
+                ici = {
+                    a.split("=", 1)[0]: int(a.split("=", 1)[1])
+                    for a in args
+                    if a.startswith("ici_") and "=" in a and a.split("=", 1)[1].lstrip("-").isdigit()
+                }
                 if ici:
                     fixed = math.prod(v for v in ici.values() if v != -1)
                     fill = sum(1 for v in ici.values() if v == -1)
                     if (fill == 0 and fixed != chips) or (fill and chips % fixed) or fill > 1:
-                        yield problem("tpustack:engine.tensorParallel", f"{where} MaxText parallelism "
-                                      f"{ici} does not cover the {chips} chips of {cfg.shape.name}",
-                                      "make the product of ici_*_parallelism equal the chip count")
+                        yield problem(
+                            "tpustack:engine.tensorParallel",
+                            f"{where} MaxText parallelism {ici} does not cover the {chips} chips of {cfg.shape.name}",
+                            "make the product of ici_*_parallelism equal the chip count",
+                        )
                     elif ici.get("ici_tensor_parallelism") not in (cfg.tensor_parallel, -1):
-                        yield problem("tpustack:engine.tensorParallel", f"{where} sets ici_tensor_parallelism="
-                                      f"{ici.get('ici_tensor_parallelism')}, config says {cfg.tensor_parallel}",
-                                      f"set engine.tensorParallel to {chips} or remove it")
+                        yield problem(
+                            "tpustack:engine.tensorParallel",
+                            f"{where} sets ici_tensor_parallelism="
+                            f"{ici.get('ici_tensor_parallelism')}, config says {cfg.tensor_parallel}",
+                            f"set engine.tensorParallel to {chips} or remove it",
+                        )
 
 
 def check_node_selectors(cfg: StackConfig, r: Rendered) -> Iterator[Problem]:
@@ -87,10 +107,14 @@ def check_node_selectors(cfg: StackConfig, r: Rendered) -> Iterator[Problem]:
             for k, v in (pod.get("nodeSelector") or {}).items():
                 if labels.get(k) != v:
                     have = f"'{labels[k]}'" if k in labels else "no such label"
-                    yield problem("tpustack:accelerator", f"{where} selects nodes with {k}={v}, but the "
-                                  f"{cfg.shape.name} pool's nodes have {have}", f"select {k}={labels[k]}"
-                                  if k in labels else f"drop {k} from nodeSelector in {r.source(obj)}, or label "
-                                  "the pool in tpustack/config/derived.py")
+                    yield problem(
+                        "tpustack:accelerator",
+                        f"{where} selects nodes with {k}={v}, but the {cfg.shape.name} pool's nodes have {have}",
+                        f"select {k}={labels[k]}"
+                        if k in labels
+                        else f"drop {k} from nodeSelector in {r.source(obj)}, or label "
+                        "the pool in tpustack/config/derived.py",
+                    )
 
 
 def check_images_pinned(cfg: StackConfig, r: Rendered) -> Iterator[Problem]:
@@ -100,8 +124,11 @@ def check_images_pinned(cfg: StackConfig, r: Rendered) -> Iterator[Problem]:
                 image = str(c.get("image") or "")
                 if not engines.is_pinned(image):
                     field_ = "tpustack:engine.image" if image == cfg.engine_image else r.source(obj)
-                    yield problem(field_, f"{where} container {c.get('name')} image '{image}' is not pinned",
-                                  "use an explicit version tag or a digest (never latest)")
+                    yield problem(
+                        field_,
+                        f"{where} container {c.get('name')} image '{image}' is not pinned",
+                        "use an explicit version tag or a digest (never latest)",
+                    )
 
 
 def check_secrets(cfg: StackConfig, r: Rendered) -> Iterator[Problem]:
@@ -121,9 +148,12 @@ def check_secrets(cfg: StackConfig, r: Rendered) -> Iterator[Problem]:
                     refs.extend((sec.get("secretName"), k) for k in keys)
             for name, key in refs:
                 if name not in r.secrets or (key is not None and key not in r.secrets[name]):
-                    yield problem("tpustack:hfToken", f"{where} reads secret {name} key {key}, which this stack "
-                                  "does not create", "pulumi config set --secret tpustack:hfToken hf_... (the "
-                                  f"stack then creates Secret {names.HF_SECRET} with key {names.HF_SECRET_KEY})")
+                    yield problem(
+                        "tpustack:hfToken",
+                        f"{where} reads secret {name} key {key}, which this stack does not create",
+                        "pulumi config set --secret tpustack:hfToken hf_... (the "
+                        f"stack then creates Secret {names.HF_SECRET} with key {names.HF_SECRET_KEY})",
+                    )
 
 
 def check_privilege(cfg: StackConfig, r: Rendered) -> Iterator[Problem]:
@@ -132,9 +162,12 @@ def check_privilege(cfg: StackConfig, r: Rendered) -> Iterator[Problem]:
         for where, pod in pod_specs(obj):
             for c in containers(pod):
                 if (c.get("securityContext") or {}).get("privileged") and not allowed:
-                    yield problem("tpustack:engine.privileged", f"{where} container {c.get('name')} is privileged",
-                                  "TPU containers need no privilege on GKE >= 1.28: drop it from "
-                                  f"{r.source(obj)}, or set engine.privileged true for an image that needs it")
+                    yield problem(
+                        "tpustack:engine.privileged",
+                        f"{where} container {c.get('name')} is privileged",
+                        "TPU containers need no privilege on GKE >= 1.28: drop it from "
+                        f"{r.source(obj)}, or set engine.privileged true for an image that needs it",
+                    )
 
 
 def check_ports(cfg: StackConfig, r: Rendered) -> Iterator[Problem]:
@@ -142,33 +175,46 @@ def check_ports(cfg: StackConfig, r: Rendered) -> Iterator[Problem]:
     pods = [(obj, where, pod) for obj in r.objects() for where, pod in pod_specs(obj)]
 
     def declared(pod: dict) -> set:
-        return {p.get(k) for c in pod.get("containers") or [] for p in c.get("ports") or []
-                for k in ("containerPort", "name")}
+        return {
+            p.get(k)
+            for c in pod.get("containers") or []
+            for p in c.get("ports") or []
+            for k in ("containerPort", "name")
+        }
 
     for obj in r.objects():
         if obj.get("kind") != "Service":
             continue
         sel = (obj.get("spec") or {}).get("selector") or {}
-        targets = [pod for o, _, pod in pods
-                   if sel and all(template_labels(o, pod).get(k) == v for k, v in sel.items())]
+        targets = [
+            pod for o, _, pod in pods if sel and all(template_labels(o, pod).get(k) == v for k, v in sel.items())
+        ]
         if not targets:
-            yield problem("tpustack:engine.port", f"{obj_id(obj)} selects {sel}, which no serving pod carries",
-                          f"make the Service selector match the pod labels in {r.source(obj)}")
+            yield problem(
+                "tpustack:engine.port",
+                f"{obj_id(obj)} selects {sel}, which no serving pod carries",
+                f"make the Service selector match the pod labels in {r.source(obj)}",
+            )
         for port in (obj.get("spec") or {}).get("ports") or []:
             tp = port.get("targetPort", port.get("port"))
             for pod in targets:
                 if tp not in declared(pod):
-                    yield problem("tpustack:engine.port", f"{obj_id(obj)} sends port {port.get('port')} to "
-                                  f"{tp}, which the selected pods do not declare", "keep engine.port, the "
-                                  "container ports and the Service ports equal")
-    for obj, where, pod in pods:
+                    yield problem(
+                        "tpustack:engine.port",
+                        f"{obj_id(obj)} sends port {port.get('port')} to {tp}, which the selected pods do not declare",
+                        "keep engine.port, the container ports and the Service ports equal",
+                    )
+    for _obj, where, pod in pods:
         ports = declared(pod)
         for c in pod.get("containers") or []:
             for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
                 p = ((c.get(probe) or {}).get("httpGet") or {}).get("port")
                 if p is not None and p not in ports:
-                    yield problem("tpustack:engine.port", f"{where} {c.get('name')} {probe} checks port {p}, "
-                                  "which no container of the pod serves", "probe the server's own port")
+                    yield problem(
+                        "tpustack:engine.port",
+                        f"{where} {c.get('name')} {probe} checks port {p}, which no container of the pod serves",
+                        "probe the server's own port",
+                    )
 
 
 def check_drain(cfg: StackConfig, r: Rendered) -> Iterator[Problem]:
@@ -179,9 +225,12 @@ def check_drain(cfg: StackConfig, r: Rendered) -> Iterator[Problem]:
             for c in pod.get("containers") or []:
                 cmd = (((c.get("lifecycle") or {}).get("preStop") or {}).get("exec") or {}).get("command") or []
                 if len(cmd) == 2 and cmd[0] == "sleep" and str(cmd[1]).isdigit() and int(cmd[1]) >= grace:
-                    yield problem("tpustack:engine.drainSeconds", f"{where} drains {cmd[1]} s but its grace "
-                                  f"period is {grace} s", f"keep terminationGracePeriodSeconds above the drain "
-                                  f"(tpustack sets drain + 60), or lower engine.drainSeconds below {grace}")
+                    yield problem(
+                        "tpustack:engine.drainSeconds",
+                        f"{where} drains {cmd[1]} s but its grace period is {grace} s",
+                        f"keep terminationGracePeriodSeconds above the drain "
+                        f"(tpustack sets drain + 60), or lower engine.drainSeconds below {grace}",
+                    )
 
 
 def check_startup_budget(cfg: StackConfig, r: Rendered) -> Iterator[Problem]:
@@ -198,13 +247,19 @@ def check_startup_budget(cfg: StackConfig, r: Rendered) -> Iterator[Problem]:
                     continue
                 allowed = sp.get("periodSeconds", 10) * sp.get("failureThreshold", 3) + sp.get("initialDelaySeconds", 0)
                 if allowed < budget_s:
-                    yield problem("tpustack:engine.startupMinutes", f"{where} {c.get('name')} startup probe allows "
-                                  f"{allowed} s, less than the {budget_s} s budget for weights + XLA compile",
-                                  "raise engine.startupMinutes or the probe's failureThreshold")
+                    yield problem(
+                        "tpustack:engine.startupMinutes",
+                        f"{where} {c.get('name')} startup probe allows "
+                        f"{allowed} s, less than the {budget_s} s budget for weights + XLA compile",
+                        "raise engine.startupMinutes or the probe's failureThreshold",
+                    )
                 if timeout < allowed:
-                    yield problem("tpustack:engine.startupMinutes", f"{obj_id(obj)} lets `pulumi up` wait "
-                                  f"{timeout} s ({names.PULUMI_TIMEOUT}) but the pod may take {allowed} s to start",
-                                  f"set {names.PULUMI_TIMEOUT} above the startup probe's allowance")
+                    yield problem(
+                        "tpustack:engine.startupMinutes",
+                        f"{obj_id(obj)} lets `pulumi up` wait "
+                        f"{timeout} s ({names.PULUMI_TIMEOUT}) but the pod may take {allowed} s to start",
+                        f"set {names.PULUMI_TIMEOUT} above the startup probe's allowance",
+                    )
 
 
 def check_lws_size(cfg: StackConfig, r: Rendered) -> Iterator[Problem]:
@@ -212,8 +267,11 @@ def check_lws_size(cfg: StackConfig, r: Rendered) -> Iterator[Problem]:
         if obj.get("kind") == "LeaderWorkerSet":
             size = ((obj.get("spec") or {}).get("leaderWorkerTemplate") or {}).get("size")
             if size != cfg.shape.hosts:
-                yield problem("tpustack:accelerator", f"{obj_id(obj)} groups {size} pods, but {cfg.shape.name} "
-                              f"has {cfg.shape.hosts} hosts", f"set leaderWorkerTemplate.size to {cfg.shape.hosts}")
+                yield problem(
+                    "tpustack:accelerator",
+                    f"{obj_id(obj)} groups {size} pods, but {cfg.shape.name} has {cfg.shape.hosts} hosts",
+                    f"set leaderWorkerTemplate.size to {cfg.shape.hosts}",
+                )
 
 
 def check_configmap_size(cfg: StackConfig, r: Rendered) -> Iterator[Problem]:
@@ -221,13 +279,27 @@ def check_configmap_size(cfg: StackConfig, r: Rendered) -> Iterator[Problem]:
         if obj.get("kind") == "ConfigMap":
             size = sum(len(k) + len(str(v).encode()) for k, v in (obj.get("data") or {}).items())
             if size > CONFIGMAP_MAX_BYTES:
-                yield problem(r.source(obj), f"{obj_id(obj)} holds {size} bytes, over the 1 MiB ConfigMap limit",
-                              "keep the pod payload (tpustack.render.payload) to the modules the pods import")
+                yield problem(
+                    r.source(obj),
+                    f"{obj_id(obj)} holds {size} bytes, over the 1 MiB ConfigMap limit",
+                    "keep the pod payload (tpustack.render.payload) to the modules the pods import",
+                )
 
 
-CROSS_CHECKS = [check_accelerator_requests, check_one_tpu_container, check_tensor_parallel, check_node_selectors,
-                check_images_pinned, check_secrets, check_privilege, check_ports, check_drain,
-                check_startup_budget, check_lws_size, check_configmap_size]
+CROSS_CHECKS = [
+    check_accelerator_requests,
+    check_one_tpu_container,
+    check_tensor_parallel,
+    check_node_selectors,
+    check_images_pinned,
+    check_secrets,
+    check_privilege,
+    check_ports,
+    check_drain,
+    check_startup_budget,
+    check_lws_size,
+    check_configmap_size,
+]
 
 
 def cross_problems(cfg: StackConfig, rendered: Rendered) -> Iterator[Problem]:

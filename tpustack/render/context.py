@@ -224,22 +224,36 @@ def _accel(cfg: StackConfig) -> Accel:
     shape = cfg.shape
     stack_label = {names.LABEL_STACK: names.label_value(cfg.stack)}
     if isinstance(shape, TpuShape):
-        return Accel("tpu", names.TPU_RESOURCE, shape.chips_per_host,
-                     {names.TPU_ACCELERATOR_LABEL: shape.gke_accelerator, names.TPU_TOPOLOGY_LABEL: shape.topology,
-                      **stack_label},
-                     [{"key": names.TPU_RESOURCE, "operator": "Exists", "effect": "NoSchedule"}])
-    return Accel("gpu", names.GPU_RESOURCE, shape.chips_per_host,
-                 {names.GPU_ACCELERATOR_LABEL: shape.gke_accelerator, **stack_label},
-                 [{"key": names.GPU_RESOURCE, "operator": "Exists", "effect": "NoSchedule"}])
+        return Accel(
+            "tpu",
+            names.TPU_RESOURCE,
+            shape.chips_per_host,
+            {
+                names.TPU_ACCELERATOR_LABEL: shape.gke_accelerator,
+                names.TPU_TOPOLOGY_LABEL: shape.topology,
+                **stack_label,
+            },
+            [{"key": names.TPU_RESOURCE, "operator": "Exists", "effect": "NoSchedule"}],
+        )
+    return Accel(
+        "gpu",
+        names.GPU_RESOURCE,
+        shape.chips_per_host,
+        {names.GPU_ACCELERATOR_LABEL: shape.gke_accelerator, **stack_label},
+        [{"key": names.GPU_RESOURCE, "operator": "Exists", "effect": "NoSchedule"}],
+    )
 
 
 def pod_context(cfg: StackConfig) -> dict[str, Any]:
     """The fields every app context shares, as keyword arguments."""
     return {
-        "namespace": names.NAMESPACE, "ksa": names.SERVING_KSA, "stack": names.label_value(cfg.stack),
+        "namespace": names.NAMESPACE,
+        "ksa": names.SERVING_KSA,
+        "stack": names.label_value(cfg.stack),
         "privileged": bool(cfg.engine and cfg.engine.privileged),
         "hf": SecretRef(names.HF_SECRET, names.HF_SECRET_KEY) if cfg.hf_token is not None else None,
-        "accel": _accel(cfg), "hosts": cfg.shape.hosts,
+        "accel": _accel(cfg),
+        "hosts": cfg.shape.hosts,
         "job_labels": {names.LABEL_APP: "tpustack-jobs", **names.common_k8s_labels(cfg.stack)},
     }
 
@@ -258,8 +272,11 @@ def serving_context(cfg: StackConfig) -> ServingContext:
     if multi:
         wl_ann[names.PULUMI_WAIT_FOR] = "condition=Available"
         wl_ann[names.LWS_EXCLUSIVE_TOPOLOGY] = names.NODEPOOL_LABEL
-    pod_labels = {**labels, names.GKE_MODEL_LABEL: names.k8s_label_value(model.id.rstrip("/").rsplit("/", 1)[-1]),
-                  names.GKE_SERVER_LABEL: engines.GKE_SERVER_LABELS[engine.name]}
+    pod_labels = {
+        **labels,
+        names.GKE_MODEL_LABEL: names.k8s_label_value(model.id.rstrip("/").rsplit("/", 1)[-1]),
+        names.GKE_SERVER_LABEL: engines.GKE_SERVER_LABELS[engine.name],
+    }
     cache = None
     if engine.compile_cache and cfg.shape.kind == "tpu":
         cache_dir = f"{names.COMPILE_CACHE_PREFIX}/{stack_label}"
@@ -270,17 +287,24 @@ def serving_context(cfg: StackConfig) -> ServingContext:
         if model.source == "gcs":
             bucket, path = names.gcs_split(model.id)
             # Read-only weights through the GCS FUSE file cache with parallel downloads (GKE vLLM TPU sample).
-            model_mount = GcsMount(bucket, path, MODEL_MOUNT_PATH,
-                                   f"implicit-dirs,only-dir={path},file-cache:enable-parallel-downloads:true,"
-                                   "file-cache:max-size-mb:-1")
+            model_mount = GcsMount(
+                bucket,
+                path,
+                MODEL_MOUNT_PATH,
+                f"implicit-dirs,only-dir={path},file-cache:enable-parallel-downloads:true,file-cache:max-size-mb:-1",
+            )
             model_arg, served = MODEL_MOUNT_PATH, path.rsplit("/", 1)[-1] or bucket
         else:
             download = ScratchDir(WEIGHTS_PATH, f"{math.ceil(model.weights_gib * 1.1) + 1}Gi")
     pod_ann: dict[str, str] = {}
     if cache or model_mount:
         # GKE's GCS FUSE sidecar; limits "0" = unlimited, as the GKE vLLM TPU sample sets them.
-        pod_ann = {"gke-gcsfuse/volumes": "true", "gke-gcsfuse/cpu-limit": "0", "gke-gcsfuse/memory-limit": "0",
-                   "gke-gcsfuse/ephemeral-storage-limit": "0"}
+        pod_ann = {
+            "gke-gcsfuse/volumes": "true",
+            "gke-gcsfuse/cpu-limit": "0",
+            "gke-gcsfuse/memory-limit": "0",
+            "gke-gcsfuse/ephemeral-storage-limit": "0",
+        }
     port = engine.port
     if engine.name == "vllm":
         metrics_port, metrics_path = port, engines.VLLM_METRICS_PATH
@@ -288,38 +312,77 @@ def serving_context(cfg: StackConfig) -> ServingContext:
     else:
         metrics_port, metrics_path = engines.JETSTREAM_METRICS_PORT, "/"
         # Port names as the ai-on-gke JetStream sample's Service.
-        ports = [{"name": "jetstream-http", "port": port, "targetPort": port, "protocol": "TCP"},
-                 {"name": "jetstream-grpc", "port": engines.JETSTREAM_GRPC_PORT,
-                  "targetPort": engines.JETSTREAM_GRPC_PORT, "protocol": "TCP"},
-                 {"name": "metrics", "port": engines.JETSTREAM_METRICS_PORT,
-                  "targetPort": engines.JETSTREAM_METRICS_PORT, "protocol": "TCP"}]
+        ports = [
+            {"name": "jetstream-http", "port": port, "targetPort": port, "protocol": "TCP"},
+            {
+                "name": "jetstream-grpc",
+                "port": engines.JETSTREAM_GRPC_PORT,
+                "targetPort": engines.JETSTREAM_GRPC_PORT,
+                "protocol": "TCP",
+            },
+            {
+                "name": "metrics",
+                "port": engines.JETSTREAM_METRICS_PORT,
+                "targetPort": engines.JETSTREAM_METRICS_PORT,
+                "protocol": "TCP",
+            },
+        ]
     leader_sel = {**selector, "role": "leader"}
     service_selector = {names.LWS_NAME_LABEL: name, "role": "leader"} if multi else selector
     hpa = None
     if engine.hpa_max_replicas:
-        target = ({"apiVersion": "leaderworkerset.x-k8s.io/v1", "kind": "LeaderWorkerSet", "name": name}
-                  if multi else {"apiVersion": "apps/v1", "kind": "Deployment", "name": name})
-        hpa = Hpa(target, cfg.replicas, engine.hpa_max_replicas,
-                  f"prometheus.googleapis.com|{engines.QUEUE_METRICS[engine.name]}|gauge",
-                  f"{engine.hpa_queue_target:g}")
+        target = (
+            {"apiVersion": "leaderworkerset.x-k8s.io/v1", "kind": "LeaderWorkerSet", "name": name}
+            if multi
+            else {"apiVersion": "apps/v1", "kind": "Deployment", "name": name}
+        )
+        hpa = Hpa(
+            target,
+            cfg.replicas,
+            engine.hpa_max_replicas,
+            f"prometheus.googleapis.com|{engines.QUEUE_METRICS[engine.name]}|gauge",
+            f"{engine.hpa_queue_target:g}",
+        )
     server = " ".join(engines.VLLM_SERVER_COMMAND)
     return ServingContext(
         **pod_context(cfg),
-        name=name, selector=selector, labels=labels, pod_labels=pod_labels,
-        leader_labels={**pod_labels, "role": "leader"}, worker_labels={**pod_labels, "role": "worker"},
-        workload_annotations=wl_ann, pod_annotations=pod_ann, image=cfg.engine_image or "", port=port,
-        tp=cfg.tensor_parallel, replicas=None if engine.hpa_max_replicas else cfg.replicas,
+        name=name,
+        selector=selector,
+        labels=labels,
+        pod_labels=pod_labels,
+        leader_labels={**pod_labels, "role": "leader"},
+        worker_labels={**pod_labels, "role": "worker"},
+        workload_annotations=wl_ann,
+        pod_annotations=pod_ann,
+        image=cfg.engine_image or "",
+        port=port,
+        tp=cfg.tensor_parallel,
+        replicas=None if engine.hpa_max_replicas else cfg.replicas,
         probes=Probes(PROBE_PERIOD_S, minutes * 60 // PROBE_PERIOD_S),
-        drain_seconds=engine.drain_seconds, grace_seconds=engine.drain_seconds + 60,
-        cache=cache, model_mount=model_mount, download_dir=download, model_arg=model_arg, served_name=served,
-        vllm=engine.vllm or VllmConfig(), server_command=list(engines.VLLM_SERVER_COMMAND),
-        leader_command=["sh", "-c", f"bash {engines.VLLM_LWS_SCRIPT} leader --ray_cluster_size=$(LWS_GROUP_SIZE)"
-                        f" && exec {server} \"$@\"", "vllm"],
+        drain_seconds=engine.drain_seconds,
+        grace_seconds=engine.drain_seconds + 60,
+        cache=cache,
+        model_mount=model_mount,
+        download_dir=download,
+        model_arg=model_arg,
+        served_name=served,
+        vllm=engine.vllm or VllmConfig(),
+        server_command=list(engines.VLLM_SERVER_COMMAND),
+        leader_command=[
+            "sh",
+            "-c",
+            f'bash {engines.VLLM_LWS_SCRIPT} leader --ray_cluster_size=$(LWS_GROUP_SIZE) && exec {server} "$@"',
+            "vllm",
+        ],
         worker_command=["sh", "-c", f"bash {engines.VLLM_LWS_SCRIPT} worker --ray_address=$(LWS_LEADER_ADDRESS)"],
         health_path=engines.HEALTH_PATHS[engine.name],
-        service_type=engine.service_type, service_selector=service_selector, service_ports=ports,
+        service_type=engine.service_type,
+        service_selector=service_selector,
+        service_ports=ports,
         metrics=Metrics(metrics_port, metrics_path, leader_sel if multi else selector, "15s"),
-        hpa=hpa, maxtext=_maxtext(cfg) if engine.name == "jetstream-maxtext" else None)
+        hpa=hpa,
+        maxtext=_maxtext(cfg) if engine.name == "jetstream-maxtext" else None,
+    )
 
 
 def _checkpoint_output(cfg: StackConfig) -> str:
@@ -339,10 +402,19 @@ def _maxtext(cfg: StackConfig) -> MaxText:
     assert cfg.engine is not None and cfg.model is not None and cfg.model.maxtext_name
     mt = cfg.engine.maxtext or MaxTextConfig()
     family = derived.maxtext_family(cfg) or ""
-    return MaxText(cfg.model.maxtext_name, engines.MAXTEXT_FAMILIES[family][1], mt.per_device_batch_size,
-                   mt.max_prefill_predict_length, mt.max_target_length, mt.scan_layers, mt.weight_dtype,
-                   _maxtext_load_path(cfg), engines.JETSTREAM_GRPC_PORT, engines.JETSTREAM_METRICS_PORT,
-                   engines.JETSTREAM_HTTP_IMAGE)
+    return MaxText(
+        cfg.model.maxtext_name,
+        engines.MAXTEXT_FAMILIES[family][1],
+        mt.per_device_batch_size,
+        mt.max_prefill_predict_length,
+        mt.max_target_length,
+        mt.scan_layers,
+        mt.weight_dtype,
+        _maxtext_load_path(cfg),
+        engines.JETSTREAM_GRPC_PORT,
+        engines.JETSTREAM_METRICS_PORT,
+        engines.JETSTREAM_HTTP_IMAGE,
+    )
 
 
 def _image_version(image: str) -> str:
@@ -355,18 +427,29 @@ def checkpoint_context(cfg: StackConfig) -> CheckpointContext:
     assert cfg.model is not None and cfg.engine_image is not None
     weights = cfg.model.weights_gib
     load = _maxtext_load_path(cfg)
-    skip = ('if gcloud storage ls "$0" > /dev/null 2>&1; then echo "MaxText checkpoint already at $0"; '
-            f'exit 0; fi; exec {engines.CHECKPOINT_CONVERTER} "$@"')
+    skip = (
+        'if gcloud storage ls "$0" > /dev/null 2>&1; then echo "MaxText checkpoint already at $0"; '
+        f'exit 0; fi; exec {engines.CHECKPOINT_CONVERTER} "$@"'
+    )
     family = derived.maxtext_family(cfg) or ""
-    return CheckpointContext(**pod_context(cfg), checkpoint=Checkpoint(
-        job_name="maxtext-checkpoint", image=engines.CHECKPOINT_IMAGE,
-        labels={names.LABEL_APP: "maxtext-checkpoint", **names.common_k8s_labels(cfg.stack)},
-        annotations={names.PULUMI_TIMEOUT: str(1800 + 60 * math.ceil(weights))},
-        command=["bash", "-c", skip, load], bucket=cfg.results_bucket, model_path=cfg.model.id,
-        model_name=engines.MAXTEXT_FAMILIES[family][0] or "", output_directory=_checkpoint_output(cfg),
-        version=_image_version(cfg.engine_image),
-        # Download + scanned + unscanned copies in host RAM while converting on CPU.
-        cpu="8", memory=f"{math.ceil(weights * 3) + 8}Gi"))
+    return CheckpointContext(
+        **pod_context(cfg),
+        checkpoint=Checkpoint(
+            job_name="maxtext-checkpoint",
+            image=engines.CHECKPOINT_IMAGE,
+            labels={names.LABEL_APP: "maxtext-checkpoint", **names.common_k8s_labels(cfg.stack)},
+            annotations={names.PULUMI_TIMEOUT: str(1800 + 60 * math.ceil(weights))},
+            command=["bash", "-c", skip, load],
+            bucket=cfg.results_bucket,
+            model_path=cfg.model.id,
+            model_name=engines.MAXTEXT_FAMILIES[family][0] or "",
+            output_directory=_checkpoint_output(cfg),
+            version=_image_version(cfg.engine_image),
+            # Download + scanned + unscanned copies in host RAM while converting on CPU.
+            cpu="8",
+            memory=f"{math.ceil(weights * 3) + 8}Gi",
+        ),
+    )
 
 
 def workload_code(payload: Payload) -> WorkloadCode:
@@ -377,24 +460,42 @@ def benchmark_context(cfg: StackConfig, serving: ServingContext, payload: Payloa
     host = f"http://{serving.name}.{names.NAMESPACE}.svc.cluster.local"
     metrics_url = f"{host}:{serving.metrics.port}{serving.metrics.path}"
     results_uri = f"gs://{cfg.results_bucket}/{names.label_value(cfg.stack)}/serving-bench"
-    doc = bench_spec.bench_spec(cfg, base_url=serving.url, metrics_url=metrics_url, results_uri=results_uri,
-                                git_revision=payload.revision())
+    doc = bench_spec.bench_spec(
+        cfg, base_url=serving.url, metrics_url=metrics_url, results_uri=results_uri, git_revision=payload.revision()
+    )
     image = doc["metadata"].get("tool_image") or engines.INFERENCE_PERF_IMAGE
-    return BenchmarkContext(**pod_context(cfg), workloads=workload_code(payload), bench=BenchJob(
-        job_name="serving-bench", spec_name="serving-bench-spec", spec_dir=bench_spec.SPEC_DIR,
-        spec_path=bench_spec.SPEC_PATH, image=image,
-        spec_json=json.dumps(doc, indent=2, sort_keys=True, default=str) + "\n",
-        # A sweep may run for hours: `pulumi up` does not wait for it; results land in GCS.
-        annotations={names.PULUMI_SKIP_AWAIT: "true"}))
+    return BenchmarkContext(
+        **pod_context(cfg),
+        workloads=workload_code(payload),
+        bench=BenchJob(
+            job_name="serving-bench",
+            spec_name="serving-bench-spec",
+            spec_dir=bench_spec.SPEC_DIR,
+            spec_path=bench_spec.SPEC_PATH,
+            image=image,
+            spec_json=json.dumps(doc, indent=2, sort_keys=True, default=str) + "\n",
+            # A sweep may run for hours: `pulumi up` does not wait for it; results land in GCS.
+            annotations={names.PULUMI_SKIP_AWAIT: "true"},
+        ),
+    )
 
 
 def heartbeat_context(cfg: StackConfig, payload: Payload) -> HeartbeatContext:
     w = cfg.workload
     assert w is not None
     kind = cfg.shape.kind
-    return HeartbeatContext(**pod_context(cfg), workloads=workload_code(payload), heartbeat=HeartbeatJob(
-        job_name="heartbeat", image=engines.HEARTBEAT_IMAGES[kind], backend="xla" if kind == "tpu" else "cuda",
-        dtype=w.dtype, shape=",".join(str(x) for x in w.shape), iterations=w.iterations,
-        accelerator=cfg.shape.name,
-        out=f"gs://{cfg.results_bucket}/{names.label_value(cfg.stack)}/$(POD_NAME)/heartbeat.json",
-        annotations={names.PULUMI_TIMEOUT: "1800"}))
+    return HeartbeatContext(
+        **pod_context(cfg),
+        workloads=workload_code(payload),
+        heartbeat=HeartbeatJob(
+            job_name="heartbeat",
+            image=engines.HEARTBEAT_IMAGES[kind],
+            backend="xla" if kind == "tpu" else "cuda",
+            dtype=w.dtype,
+            shape=",".join(str(x) for x in w.shape),
+            iterations=w.iterations,
+            accelerator=cfg.shape.name,
+            out=f"gs://{cfg.results_bucket}/{names.label_value(cfg.stack)}/$(POD_NAME)/heartbeat.json",
+            annotations={names.PULUMI_TIMEOUT: "1800"},
+        ),
+    )

@@ -12,7 +12,6 @@ from typing import Any
 
 from tpustack.config.derived import minor_tuple
 from tpustack.core.errors import Problem, problem
-
 from tpustack.core.k8s import obj_id
 
 from .rendered import Rendered
@@ -25,21 +24,49 @@ _META = {"name": None, "namespace": None, "labels": None, "annotations": None}
 _SELECTOR = {"matchLabels": None, "matchExpressions": None}
 CRD_FIELDS: dict[tuple[str, str], dict] = {
     ("leaderworkerset.x-k8s.io/v1", "LeaderWorkerSet"): {
-        "apiVersion": None, "kind": None, "metadata": _META,
-        "spec": {"replicas": None, "startupPolicy": None, "networkConfig": {"subdomainPolicy": None},
-                 "rolloutStrategy": {"type": None, "rollingUpdateConfiguration": {
-                     "maxUnavailable": None, "maxSurge": None, "partition": None}},
-                 "leaderWorkerTemplate": {"size": None, "restartPolicy": None, "leaderTemplate": None,
-                                          "workerTemplate": None, "subGroupPolicy": None,
-                                          "volumeClaimTemplates": None,
-                                          "persistentVolumeClaimRetentionPolicy": None}},
+        "apiVersion": None,
+        "kind": None,
+        "metadata": _META,
+        "spec": {
+            "replicas": None,
+            "startupPolicy": None,
+            "networkConfig": {"subdomainPolicy": None},
+            "rolloutStrategy": {
+                "type": None,
+                "rollingUpdateConfiguration": {"maxUnavailable": None, "maxSurge": None, "partition": None},
+            },
+            "leaderWorkerTemplate": {
+                "size": None,
+                "restartPolicy": None,
+                "leaderTemplate": None,
+                "workerTemplate": None,
+                "subGroupPolicy": None,
+                "volumeClaimTemplates": None,
+                "persistentVolumeClaimRetentionPolicy": None,
+            },
+        },
     },
     ("monitoring.googleapis.com/v1", "PodMonitoring"): {
-        "apiVersion": None, "kind": None, "metadata": _META,
-        "spec": {"selector": _SELECTOR, "filterRunning": None, "limits": None,
-                 "targetLabels": {"metadata": None, "fromPod": None},
-                 "endpoints": [{"port": None, "path": None, "interval": None, "timeout": None, "scheme": None,
-                                "params": None, "metricRelabeling": None}]},
+        "apiVersion": None,
+        "kind": None,
+        "metadata": _META,
+        "spec": {
+            "selector": _SELECTOR,
+            "filterRunning": None,
+            "limits": None,
+            "targetLabels": {"metadata": None, "fromPod": None},
+            "endpoints": [
+                {
+                    "port": None,
+                    "path": None,
+                    "interval": None,
+                    "timeout": None,
+                    "scheme": None,
+                    "params": None,
+                    "metricRelabeling": None,
+                }
+            ],
+        },
     },
 }
 
@@ -74,8 +101,12 @@ def schema_errors(obj: dict, minor: str) -> Iterator[str]:
             lwt = (obj.get("spec") or {}).get("leaderWorkerTemplate") or {}
             for part in ("leaderTemplate", "workerTemplate"):
                 if part in lwt:
-                    wrapped = {"apiVersion": "v1", "kind": "PodTemplate",
-                               "metadata": {"name": obj["metadata"]["name"]}, "template": lwt[part]}
+                    wrapped = {
+                        "apiVersion": "v1",
+                        "kind": "PodTemplate",
+                        "metadata": {"name": obj["metadata"]["name"]},
+                        "template": lwt[part],
+                    }
                     for e in schema_errors(wrapped, minor):
                         yield f"spec.leaderWorkerTemplate.{part}.{e.removeprefix('template.')}"
         return
@@ -102,5 +133,8 @@ def schema_problems(rendered: Rendered) -> Iterator[Problem]:
     minor = validation_minor(rendered.cluster_minor)
     for obj in rendered.objects():
         for err in schema_errors(obj, minor):
-            yield problem(rendered.source(obj), f"{obj_id(obj)} does not match the Kubernetes {minor} schema at {err}",
-                          "fix the template (or the config value that fills it); see `tpustack plan --out DIR`")
+            yield problem(
+                rendered.source(obj),
+                f"{obj_id(obj)} does not match the Kubernetes {minor} schema at {err}",
+                "fix the template (or the config value that fills it); see `tpustack plan --out DIR`",
+            )

@@ -11,7 +11,7 @@ from pulumi_policy import EnforcementLevel, PolicyPack, StackValidationPolicy
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[3]))  # the directory holding the tpustack package
 
-from tpustack.policy.checks import Intent, adapt_policy_resources, check  # noqa: E402
+from tpustack.policy.checks import Intent, adapt_policy_resources, check
 
 
 def validate(args, report_violation):
@@ -25,11 +25,13 @@ def validate(args, report_violation):
 PolicyPack(
     name="tpustack-hardening",
     enforcement_level=EnforcementLevel.MANDATORY,
-    policies=[StackValidationPolicy(
-        name="tpustack-security-defaults",
-        description="Custom node SA with the CIS role, Workload Identity, GKE_METADATA, shielded nodes, "
-                    "bucket UBLA + PAP, APIs kept on destroy, explicit TPU VM SA, TTL labels, no primitive "
-                    "roles, unprivileged pinned TPU containers, token only via secretKeyRef.",
-        validate=validate,
-    )],
+    policies=[
+        StackValidationPolicy(
+            name="tpustack-security-defaults",
+            description="Custom node SA with the CIS role, Workload Identity, GKE_METADATA, shielded nodes, "
+            "bucket UBLA + PAP, APIs kept on destroy, explicit TPU VM SA, TTL labels, no primitive "
+            "roles, unprivileged pinned TPU containers, token only via secretKeyRef.",
+            validate=validate,
+        )
+    ],
 )
