@@ -45,12 +45,14 @@ def fresh_venv(wheel) -> Path:
     if not stamp.exists():
         shutil.rmtree(CACHE, ignore_errors=True)
         assert _run([sys.executable, "-m", "venv", CACHE]).returncode == 0
-        r = _run([python, "-m", "pip", "install", "-q", "--disable-pip-version-check", "-r",
-                  ROOT / ".ci/lock/plan.txt"])
+        r = _run(
+            [python, "-m", "pip", "install", "-q", "--disable-pip-version-check", "-r", ROOT / ".ci/lock/plan.txt"]
+        )
         assert r.returncode == 0, r.stderr[-3000:]
         stamp.touch()
-    r = _run([python, "-m", "pip", "install", "-q", "--disable-pip-version-check", "--no-deps",
-              "--force-reinstall", wheel])
+    r = _run(
+        [python, "-m", "pip", "install", "-q", "--disable-pip-version-check", "--no-deps", "--force-reinstall", wheel]
+    )
     assert r.returncode == 0, r.stderr[-3000:]
     return CACHE
 
@@ -60,10 +62,17 @@ class TestWheelLayout:
         names = zipfile.ZipFile(wheel).namelist()
         tops = {n.split("/", 1)[0] for n in names if not n.startswith("tpustack-")}
         assert tops == {"tpustack"}, tops
-        for must in ("tpustack/components/gke.py", "tpustack/workloads/heartbeat.py", "tpustack/core/catalog.py",
-                     "tpustack/manifests/vllm/deployment.yaml.j2", "tpustack/manifests/tpu-vm/startup.sh.j2",
-                     "tpustack/manifests/jetstream-maxtext/deployment.yaml.j2", "tpustack/cost/prices.yaml",
-                     "tpustack/config/zones.yaml", "tpustack/policy/pack/PulumiPolicy.yaml"):
+        for must in (
+            "tpustack/components/gke.py",
+            "tpustack/workloads/heartbeat.py",
+            "tpustack/core/catalog.py",
+            "tpustack/manifests/vllm/deployment.yaml.j2",
+            "tpustack/manifests/tpu-vm/startup.sh.j2",
+            "tpustack/manifests/jetstream-maxtext/deployment.yaml.j2",
+            "tpustack/cost/prices.yaml",
+            "tpustack/config/zones.yaml",
+            "tpustack/policy/pack/PulumiPolicy.yaml",
+        ):
             assert must in names, must
         templates = {p.relative_to(ROOT).as_posix() for p in (ROOT / "manifests").rglob("*.j2")}
         assert {f"tpustack/{t}" for t in templates} <= set(names)
@@ -71,8 +80,7 @@ class TestWheelLayout:
 
 class TestInstalledCliPlansTheProjectItStandsIn:
     def test_from_the_checkout(self, fresh_venv):
-        where = _run([fresh_venv / "bin" / "python", "-P", "-c", "import tpustack; print(tpustack.__file__)"],
-                     cwd=ROOT)
+        where = _run([fresh_venv / "bin" / "python", "-P", "-c", "import tpustack; print(tpustack.__file__)"], cwd=ROOT)
         assert str(fresh_venv) in where.stdout, "the wheel, not the checkout, must be imported"
         r = _run([fresh_venv / "bin" / "tpustack", "stacks"], cwd=ROOT / "stacks")  # a subdirectory: found upward
         assert r.returncode == 0 and "gke-vllm-v6e" in r.stdout.split(), r.stderr

@@ -13,7 +13,7 @@ from rich.table import Table
 
 from tpustack.core.errors import TpuStackError
 
-from .output import fail, out, progress, say
+from .output import fail, out, progress, require, say
 
 
 def _fmt(v, digits: int = 1) -> str:
@@ -68,6 +68,8 @@ def report_cmd(
     as_json: bool = typer.Option(False, "--json", help="print the report as JSON"),
 ) -> None:
     """Compare benchmark runs: table, CSV/JSON, throughput-latency plots, $/1M tokens, best point under SLO."""
+    if out_dir is not None:
+        require("matplotlib", "ops", "report")
     from tpustack.ops import report
 
     slo = {k: v for k, v in (("ttft", slo_ttft_ms), ("tpot", slo_tpot_ms), ("e2e", slo_e2e_ms)) if v}

@@ -17,7 +17,7 @@ from rich.markup import escape
 
 from tpustack.core.errors import TpuStackError
 
-from .output import err, fail, out, progress
+from .output import err, fail, out, progress, require
 from .plan import PROJECT_DIR, project_or_fail
 
 VERDICT_STYLE = {
@@ -96,6 +96,8 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Find tpustack's TPU VMs, queued resources, GKE clusters and node pools past their expiry label;
         delete them with --yes. Exit 1 if any listing or delete failed (for scheduled jobs)."""
+        require("google.cloud.tpu_v2", "ops", "reap")
+        require("google.cloud.container_v1", "ops", "reap")
         from tpustack.ops import reap as reap_mod
 
         try:

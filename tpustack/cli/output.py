@@ -53,6 +53,22 @@ def fail(e: TpuStackError) -> NoReturn:
     raise typer.Exit(e.exit_code)
 
 
+def require(module: str, extra: str, command: str) -> None:
+    """Fail with the install command when an optional dependency of a command is missing."""
+    import importlib.util
+
+    try:
+        found = importlib.util.find_spec(module) is not None
+    except ImportError:
+        found = False
+    if not found:
+        warn(
+            f"error: `tpustack {command}` needs {module}, which this install lacks. "
+            f"Fix: pip install 'tpustack[{extra}]' (in a checkout: make test, or pip install -e '.[{extra}]')"
+        )
+        raise typer.Exit(1)
+
+
 @contextmanager
 def progress(message: str, enabled: bool = True) -> Iterator[None]:
     """A spinner on stderr for work over a second (only on a terminal, never in --json mode)."""

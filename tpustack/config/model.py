@@ -180,7 +180,7 @@ class EngineConfig(_Model):
         if not engines.is_pinned(v):
             raise ValueError(
                 f"image '{v}' is not pinned. Fix: use an explicit version tag or digest, "
-                "e.g. docker.io/vllm/vllm-tpu:v0.11.1"
+                f"e.g. {engines.DEFAULT_IMAGES[('vllm', 'tpu')]}"
             )
         return v
 
