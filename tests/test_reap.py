@@ -98,7 +98,7 @@ class TestListsEverythingTpustackOwns:
             n["c-live"]: "alive",
             pool("c-live", "system"): "alive",
             pool("c-live", "tpu"): "expired",
-            n["c-pin"]: "kept",
+            n["c-pin"]: "held",
             pool("c-pin", "system"): "kept",
             pool("c-pin", "tpu"): "expired",
         }
@@ -117,7 +117,7 @@ class TestListsEverythingTpustackOwns:
         assert found[n["qr-bare"]].stack == "bare", "stack read from the description tpu_vm.py writes"
         assert "--max-age" in found[n["qr-bare"]].reason
         assert "tps-queued" in found[n["qr"]].reason and "force" in found[n["qr"]].reason
-        assert "pool(s) system" in found[n["c-pin"]].reason
+        assert "pool system is kept" in found[n["c-pin"]].reason
 
     def test_max_age_expires_unlabelled_resources_by_create_time(self, fake):
         n = fake.handles
@@ -223,6 +223,94 @@ class TestJudge:
             reap.Reaper(P, None, None, max_age_hours=0)
         with pytest.raises(reap.ReapError, match="--project.*Fix"):
             reap.Reaper("", None, None)
+        with pytest.raises(reap.ReapError, match="--now.*Fix"):
+            reap.Reaper(P, None, None, now=10**30)
+
+    @pytest.mark.parametrize("raw", ["-5", "1_0", " 10", "10 ", "+10", "0x10", "1e9", "253402300800",
+                                     "99999999999999999999", "", "١٢٣"])
+    def test_expiry_labels_are_parsed_strictly(self, raw):
+        verdict, expires, _, reason = reap.judge({k8s_keys.LABEL_STACK: "s", k8s_keys.LABEL_EXPIRES: raw}, NOW)
+        assert (verdict, expires) == ("bad-label", None), raw
+        assert "Fix:" in reason
+
+    @pytest.mark.parametrize("raw", ["True", "yes", "1", "TRUE ", ""])
+    def test_keep_label_is_true_or_false(self, raw):
+        verdict, *_ = reap.judge({**labels("s", -10), k8s_keys.LABEL_KEEP: raw}, NOW)
+        assert verdict == "bad-label"
+
+
+class TestTheRule:
+    """A resource is deleted only if it is tpustack's, in --project, expired by a well-formed label, not kept
+    (itself or what holds it), and everything it holds qualifies; a cluster that holds anything else stays."""
+
+    @pytest.fixture
+    def bare(self):
+        with FakeGcpServer() as srv:
+            yield srv
+
+    def run(self, srv, **kw):
+        report = reaper(srv, **kw).run(delete=True, wait_s=5)
+        return report, by_name(report)
+
+    @pytest.mark.parametrize("pool_labels,why,extra_goes", [
+        (labels("s", 3600), "is alive", False),
+        ({}, "is not tpustack's", False),
+        # another stack's pool is judged by its own labels (expired: it goes), but the cluster must not take it
+        (labels("other", -3600), "belongs to stack other", True),
+        (labels("s", -3600, keep=True), "is kept", False),
+        ({**labels("s", -3600), k8s_keys.LABEL_EXPIRES: "-5"}, "is bad-label", False),
+    ])
+    def test_an_expired_cluster_stays_when_it_holds_what_may_not_go(self, bare, pool_labels, why, extra_goes):
+        c = bare.state.add_cluster("us-east5", "tps-s", labels("s", -3600),
+                                   {"tpu": labels("s", -3600), "extra": pool_labels})
+        report, found = self.run(bare)
+        assert found[c].verdict == "held" and why in found[c].reason
+        assert c in bare.state.clusters, "the cluster was not deleted"
+        want = {f"/v1/{c}/nodePools/tpu"} | ({f"/v1/{c}/nodePools/extra"} if extra_goes else set())
+        assert set(bare.state.deletes()) == want, "only qualifying pools went"
+
+    def test_a_kept_cluster_keeps_its_pools(self, bare):
+        c = bare.state.add_cluster("us-east5", "tps-k", labels("k", -3600, keep=True),
+                                   {"system": labels("k", -3600), "tpu": labels("k", -3600)})
+        _, found = self.run(bare)
+        assert bare.state.deletes() == []
+        assert {found[f"{c}/nodePools/{p}"].verdict for p in ("system", "tpu")} == {"kept"}
+
+    def test_a_queued_resource_holding_a_kept_node_stays(self, bare):
+        qr = bare.state.add_queued("us-east5-b", "tps-q", labels("q", -3600))
+        node = bare.state.add_node("us-east5-b", "tps-q", labels("q", -3600, keep=True), queued_resource=qr)
+        _, found = self.run(bare)
+        assert bare.state.deletes() == []
+        assert found[qr].verdict == "held" and "kept" in found[qr].reason
+        assert found[node].verdict == "kept"
+
+    def test_a_queued_resource_holding_a_foreign_node_stays(self, bare):
+        qr = bare.state.add_queued("us-east5-b", "tps-q", labels("q", -3600))
+        bare.state.add_node("us-east5-b", "someone", {"team": "x"}, queued_resource=qr)
+        _, found = self.run(bare)
+        assert bare.state.deletes() == [] and found[qr].verdict == "held"
+
+    def test_names_outside_the_project_are_never_touched(self, bare):
+        bare.state.add_node("us-east5-a", "tps-x", labels("x", -3600), name_project="victim-project")
+        report, found = self.run(bare)
+        (f,) = [f for f in report.findings if "victim-project" in f.name]
+        assert f.verdict == "foreign" and bare.state.deletes() == []
+
+    def test_an_answer_that_is_not_json_fails_that_delete_only(self, bare):
+        a = bare.state.add_node("us-east5-a", "tps-a", labels("a", -3600))
+        b = bare.state.add_node("us-east5-a", "tps-b", labels("b", -3600))
+        c = bare.state.add_cluster("us-east5", "tps-c", labels("c", -3600), {"tpu": labels("c", -3600)})
+        bare.state.garbage[a] = b"<html>502 Bad Gateway</html>"
+        report, found = self.run(bare)
+        assert found[a].action == "failed" and "Fix:" in found[a].detail
+        assert found[b].action == "deleted" and found[c].action == "deleted"
+        assert report.exit_code == 6
+
+    def test_labels_far_in_the_future_or_huge_never_stop_the_run(self, bare):
+        far = bare.state.add_node("us-east5-a", "tps-far", {**labels("f", 0), k8s_keys.LABEL_EXPIRES: "253402300800"})
+        ok = bare.state.add_node("us-east5-a", "tps-ok", labels("o", -3600))
+        report, found = self.run(bare)
+        assert found[far].verdict == "bad-label" and found[ok].action == "deleted"
 
 
 _make_clients = reap.make_clients
@@ -241,10 +329,10 @@ class TestCommand:
         assert doc["mode"] == "dry-run" and doc["summary"]["expired"] == 6 and doc["summary"]["failed"] == 0
         assert fake.state.deletes() == []
 
-    def test_yes_with_a_failure_exits_1_and_says_which(self, fake, monkeypatch):
+    def test_yes_with_a_failure_exits_6_partial_and_says_which(self, fake, monkeypatch):
         n = fake.handles
         fake.state.failures[f"{n['c-live']}/nodePools/tpu"] = (409, "FAILED_PRECONDITION", "cluster is busy")
         res = self.run(fake, monkeypatch, "--yes", "--wait", "5")
-        assert res.exit_code == 1, res.output
+        assert res.exit_code == 6, res.output
         assert "cluster is busy" in res.output and "gcloud container node-pools delete tpu" in res.output
         assert "5 delete(s) sent, 1 failed" in res.output

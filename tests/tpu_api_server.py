@@ -47,6 +47,8 @@ class FakeState:
     page_size: int = 2  # the server's own page size, small so every list paginates
     # Resource name (or list parent) -> (HTTP status, gRPC status name, message) answered instead.
     failures: dict[str, tuple[int, str, str]] = field(default_factory=dict)
+    # Resource name -> raw bytes answered with HTTP 200 instead (a broken proxy, an HTML error page).
+    garbage: dict[str, bytes] = field(default_factory=dict)
     requests: list[tuple[str, str, dict]] = field(default_factory=list)  # (method, path, query)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -62,10 +64,13 @@ class FakeState:
         queued_resource: str = "",
         description: str = "",
         create_time: str = "2026-11-20T00:00:00Z",
+        name_project: str | None = None,
     ) -> str:
+        """A TPU node listed under this project's zone; ``name_project`` makes the API name it under another
+        project (what a confused or hostile endpoint could answer)."""
         name = f"projects/{self.project}/locations/{zone}/nodes/{node_id}"
         node = {
-            "name": name,
+            "name": name if name_project is None else f"projects/{name_project}/locations/{zone}/nodes/{node_id}",
             "acceleratorType": accelerator,
             "state": state,
             "labels": labels or {},
@@ -162,6 +167,14 @@ class _Handler(BaseHTTPRequestHandler):
             for target, (code, status, message) in st.failures.items():
                 if key == target:
                     return self._error(code, status, message)
+            if key in st.garbage:
+                data = st.garbage[key]
+                self.send_response(200)
+                self.send_header("Content-Type", "text/html")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+                return None
             try:
                 return self._dispatch(method, path.strip("/").split("/"), query)
             except KeyError as e:

@@ -20,7 +20,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 
-from tpustack.core.errors import BenchmarkError
+from tpustack.core.errors import InputError, TpuStackError
 
 API = "https://storage.googleapis.com"
 # Metadata server token endpoint (cloud.google.com/compute/docs/access/authenticate-workloads#applications)
@@ -28,16 +28,59 @@ TOKEN_URL = "http://metadata.google.internal/computeMetadata/v1/instance/service
 TIMEOUT_S = 60
 
 
-class ObjectExists(BenchmarkError):
+class GcsError(TpuStackError):
+    """GCS could not be reached or answered with an error (credentials, a missing bucket, permissions)."""
+
+
+class ObjectExists(InputError):
     """The object is already there: a run id was reused. Results are never overwritten."""
+
+
+def _google_errors() -> tuple[type[BaseException], ...]:
+    """What google-cloud-storage raises for API, credential and transport failures."""
+    errors: list[type[BaseException]] = [OSError]
+    try:
+        from google.api_core import exceptions as gexc
+
+        errors.append(gexc.GoogleAPIError)
+    except ImportError:
+        pass
+    try:
+        from google.auth import exceptions as aexc
+
+        errors.append(aexc.GoogleAuthError)
+    except ImportError:
+        pass
+    try:
+        import requests
+
+        errors.append(requests.RequestException)
+    except ImportError:
+        pass
+    return tuple(errors)
+
+
+def _gcs_failure(what: str, e: BaseException) -> GcsError:
+    name = type(e).__name__
+    if "Credentials" in name or "RefreshError" in name or "Auth" in name:
+        fix = ("`gcloud auth application-default login` (or run where a service account is attached: GKE with "
+               "Workload Identity, a GCE/TPU VM)")
+    elif "NotFound" in name:
+        fix = "check the bucket and path (`gcloud storage ls gs://BUCKET/`); the results stack creates the bucket"
+    elif "Forbidden" in name:
+        fix = "grant your identity read access (roles/storage.objectViewer) on the bucket"
+    else:
+        fix = "check the network and the bucket name, then retry"
+    message = str(e).splitlines()[0][:300] if str(e) else name
+    return GcsError(f"{what}: {name}: {message}. Fix: {fix}")
 
 
 def split(uri: str) -> tuple[str, str]:
     if not uri.startswith("gs://"):
-        raise BenchmarkError(f"'{uri}' is not a gs:// URI. Fix: gs://BUCKET/PATH")
+        raise InputError(f"'{uri}' is not a gs:// URI. Fix: gs://BUCKET/PATH")
     bucket, _, name = uri[5:].partition("/")
     if not bucket:
-        raise BenchmarkError(f"'{uri}' has no bucket. Fix: gs://BUCKET/PATH")
+        raise InputError(f"'{uri}' has no bucket. Fix: gs://BUCKET/PATH")
     return bucket, name
 
 
@@ -74,7 +117,7 @@ def _token() -> str | None:
         with urllib.request.urlopen(req, timeout=10) as r:
             return json.load(r)["access_token"]
     except (urllib.error.URLError, OSError, KeyError, ValueError) as e:
-        raise BenchmarkError(
+        raise GcsError(
             f"no GCS credentials: the metadata server token request failed ({e}). Fix: run "
             "in GKE with Workload Identity or on a GCE/TPU VM with a service account, or "
             "install google-cloud-storage with application default credentials"
@@ -92,6 +135,8 @@ def _request(method: str, url: str, data: bytes | None = None, headers: dict | N
             return r.status, r.read()
     except urllib.error.HTTPError as e:
         return e.code, e.read()
+    except (urllib.error.URLError, OSError) as e:
+        raise GcsError(f"{method} {url}: {e}. Fix: check the network (or STORAGE_EMULATOR_HOST), then retry") from e
 
 
 def _object_url(bucket: str, name: str) -> str:
@@ -124,7 +169,7 @@ def _stdlib_exists(bucket: str, name: str) -> bool:
         return False
     if status == 200:
         return True
-    raise BenchmarkError(
+    raise GcsError(
         f"gs://{bucket}/{name}: GCS answered {status} ({body[:200]!r}). Fix: check the "
         "bucket exists and the service account has roles/storage.objectUser on it"
     )
@@ -141,13 +186,15 @@ def write_new(uri: str, data: bytes, content_type: str = "application/octet-stre
     if _use_client():
         from google.api_core import exceptions as gexc
 
-        blob = _client().bucket(bucket).blob(name)
-        if blob.exists():
-            raise taken
         try:
+            blob = _client().bucket(bucket).blob(name)
+            if blob.exists():
+                raise taken
             blob.upload_from_string(data, content_type=content_type, if_generation_match=0)
         except gexc.PreconditionFailed:
             raise taken from None
+        except _google_errors() as e:
+            raise _gcs_failure(f"writing {uri}", e) from None
         return uri
     if _stdlib_exists(bucket, name):
         raise taken
@@ -156,7 +203,7 @@ def write_new(uri: str, data: bytes, content_type: str = "application/octet-stre
     if status == 412:
         raise taken
     if status not in (200, 201):
-        raise BenchmarkError(
+        raise GcsError(
             f"upload to {uri} failed: GCS answered {status} ({body[:200]!r}). Fix: check the "
             "bucket exists and the service account may create objects in it"
         )
@@ -166,7 +213,10 @@ def write_new(uri: str, data: bytes, content_type: str = "application/octet-stre
 def exists(uri: str) -> bool:
     bucket, name = split(uri)
     if _use_client():
-        return _client().bucket(bucket).blob(name).exists()
+        try:
+            return bool(_client().bucket(bucket).blob(name).exists())
+        except _google_errors() as e:
+            raise _gcs_failure(f"looking up {uri}", e) from None
     return _stdlib_exists(bucket, name)
 
 
@@ -174,7 +224,10 @@ def list_uris(prefix_uri: str) -> list[str]:
     """Every object under a gs:// prefix, sorted."""
     bucket, prefix = split(prefix_uri)
     if _use_client():
-        return sorted(f"gs://{bucket}/{b.name}" for b in _client().list_blobs(bucket, prefix=prefix))
+        try:
+            return sorted(f"gs://{bucket}/{b.name}" for b in _client().list_blobs(bucket, prefix=prefix))
+        except _google_errors() as e:
+            raise _gcs_failure(f"listing {prefix_uri}", e) from None
     names: list[str] = []
     token = None
     while True:
@@ -182,7 +235,7 @@ def list_uris(prefix_uri: str) -> list[str]:
         url = f"{_base()}/storage/v1/b/{urllib.parse.quote(bucket, safe='')}/o?{urllib.parse.urlencode(q)}"
         status, body = _request("GET", url)
         if status != 200:
-            raise BenchmarkError(
+            raise GcsError(
                 f"listing {prefix_uri} failed: GCS answered {status}. Fix: check the bucket "
                 "name and that you may list it (roles/storage.objectViewer)"
             )
@@ -196,10 +249,13 @@ def list_uris(prefix_uri: str) -> list[str]:
 def read(uri: str) -> bytes:
     bucket, name = split(uri)
     if _use_client():
-        return _client().bucket(bucket).blob(name).download_as_bytes()
+        try:
+            return bytes(_client().bucket(bucket).blob(name).download_as_bytes())
+        except _google_errors() as e:
+            raise _gcs_failure(f"reading {uri}", e) from None
     status, body = _request("GET", _object_url(bucket, name) + "?alt=media")
     if status != 200:
-        raise BenchmarkError(
+        raise GcsError(
             f"reading {uri} failed: GCS answered {status}. Fix: check the object exists and you may read it"
         )
     return body

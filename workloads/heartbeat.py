@@ -31,6 +31,7 @@ import datetime as dt
 import importlib.util
 import json
 import math
+import os
 import platform
 import socket
 import statistics
@@ -40,7 +41,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from tpustack.core.errors import BenchmarkError
+from tpustack.core.errors import BenchmarkError, InputError, TpuStackError, UsageError
 
 from . import roofline
 
@@ -88,7 +89,7 @@ def parse_shape(text: str) -> tuple[int, int, int]:
     except ValueError:
         dims = ()
     if len(dims) != 3 or min(dims) < 1:
-        raise BenchmarkError(
+        raise UsageError(
             f"--shape '{text}': expected three positive integers B,H,I (batch, hidden, "
             "intermediate). Fix: e.g. --shape 128,4096,16384"
         )
@@ -107,6 +108,48 @@ class Runner:
     block: Callable[[int], Any]
     checksum: Callable[[Any], float]
     platform_kind: str  # cpu | gpu | tpu: what actually ran the work
+
+
+# What each backend imports (checked before anything is allocated or timed).
+BACKEND_PACKAGES = {"cpu": "torch", "cuda": "torch", "xla": "torch_xla", "jax": "jax"}
+# The working set lives on the device (and the host, for CPU runs) as x, w, y plus one temporary of y.
+RESIDENT_TENSORS = 4
+
+
+def available_memory_bytes() -> int | None:
+    """The host's available memory (MemAvailable), or None where it cannot be read."""
+    try:
+        with open("/proc/meminfo", encoding="utf-8") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def check_fits(work: Work, accelerator: str, platform_kind: str) -> None:
+    """Refuse a shape that cannot fit before allocating it (a MemoryError or an OOM kill loses the run)."""
+    b, h, i = work.batch, work.hidden, work.intermediate
+    need = DTYPES[work.dtype] * (b * h + h * i + 2 * b * i)
+    if platform_kind == "cpu":
+        have = available_memory_bytes()
+        where = "of available host memory"
+    else:
+        roof_family = roofline.resolve_family(accelerator)
+        have = None
+        if roof_family is not None:
+            from tpustack.core import catalog
+
+            shape = catalog.lookup(accelerator)
+            have = int(shape.hbm_gib_per_chip * catalog.GIB) if shape is not None else None
+        where = f"of HBM on one {accelerator} chip"
+    if have is not None and need > have * 0.9:
+        raise InputError(
+            f"--shape {b},{h},{i} {work.dtype} needs about {need / 2**30:.1f} GiB ({RESIDENT_TENSORS} tensors) but "
+            f"only {have / 2**30:.1f} GiB {where} is there. Fix: a smaller --shape, e.g. the seed's "
+            f"{','.join(map(str, SEED_SHAPE))}"
+        )
 
 
 def resolve_backend(backend: str, accelerator_kind: str) -> str:
@@ -296,18 +339,29 @@ def run(
     """Run the heartbeat; returns the result document. Raises BenchmarkError for bad input; an impossible
     timing is returned as a document with ok=false and ``error`` set (callers exit non-zero)."""
     if backend not in BACKENDS:
-        raise BenchmarkError(f"--backend {backend}: unknown. Fix: one of {', '.join(BACKENDS)}")
+        raise UsageError(f"--backend {backend}: unknown. Fix: one of {', '.join(BACKENDS)}")
     if dtype not in DTYPES:
-        raise BenchmarkError(f"--dtype {dtype}: unknown. Fix: one of {', '.join(DTYPES)}")
+        raise UsageError(f"--dtype {dtype}: unknown. Fix: one of {', '.join(DTYPES)}")
     if iterations < 1 or trials < 1 or warmup_blocks < 0:
-        raise BenchmarkError(
+        raise UsageError(
             "--iterations and --trials must be >= 1 and --warmup-blocks >= 0. Fix: e.g. --iterations 100 --trials 3"
         )
     work = Work(*shape, dtype)
     acc_kind = "cpu" if accelerator.strip().lower() == "cpu" else roofline.accelerator_roofline(accelerator).kind
     chosen = resolve_backend(backend, acc_kind)
+    package = BACKEND_PACKAGES[chosen]
+    if importlib.util.find_spec(package) is None:
+        install = {"torch": "pip install torch", "torch_xla": "pip install torch torch_xla[tpu] (on a TPU VM)",
+                   "jax": "pip install jax (jax[tpu] on a TPU VM)"}[package]
+        raise TpuStackError(f"--backend {chosen} needs {package}, which this Python does not have. Fix: {install}, "
+                            "or pick another --backend")
+    check_fits(work, accelerator, "cpu" if chosen == "cpu" else acc_kind)
     started = _now()
-    runner = make_runner(chosen, work, seed)
+    try:
+        runner = make_runner(chosen, work, seed)
+    except MemoryError:
+        raise InputError(f"--shape {','.join(map(str, shape))}: out of memory while allocating. Fix: a smaller "
+                         "--shape") from None
     if backend == "auto" and acc_kind != "cpu" and runner.platform_kind == "cpu":
         raise BenchmarkError(
             f"--accelerator {accelerator} is a {acc_kind.upper()}, but {chosen} sees none and "
@@ -383,18 +437,53 @@ def seed_naive_ms(shape: tuple[int, int, int] = SEED_SHAPE, iterations: int = 10
 
 
 # ----- CLI ---------------------------------------------------------------------------------------------
-def write_result(doc: dict[str, Any], out: str) -> str:
-    data = (json.dumps(doc, indent=2) + "\n").encode()
+def check_out(out: str) -> None:
+    """Before measuring: the result's destination must be new and writable (results are write-once, local or
+    gs://), so a finished measurement is never lost to a bad --out."""
     if out.startswith("gs://"):
         from . import gcs
 
-        return gcs.write_new(out, data, "application/json")
+        if gcs.exists(out):  # also proves credentials and the bucket before the run
+            raise gcs.ObjectExists(f"--out {out}: already exists; results are write-once. Fix: a new path")
+        return
     from pathlib import Path
 
     path = Path(out)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(data)
-    return str(path)
+    if path.is_dir():
+        raise InputError(f"--out {out}: is a directory. Fix: name a file, e.g. {path / 'heartbeat.json'}")
+    if path.exists():
+        raise InputError(f"--out {out}: already exists; results are write-once. Fix: a new file name")
+    parent = path.parent if str(path.parent) else Path(".")
+    existing = next((p for p in (parent, *parent.parents) if p.exists()), Path("."))
+    if not existing.is_dir() or not os.access(existing, os.W_OK):
+        raise InputError(f"--out {out}: {existing} is not a writable directory. Fix: a path you can write")
+
+
+def write_result(doc: dict[str, Any], out: str) -> str:
+    """Write the result write-once; if that fails after the measurement, keep it in a local file and say where."""
+    data = (json.dumps(doc, indent=2) + "\n").encode()
+    try:
+        if out.startswith("gs://"):
+            from . import gcs
+
+            return gcs.write_new(out, data, "application/json")
+        from pathlib import Path
+
+        path = Path(out)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "xb") as f:  # exclusive create: never replaces an earlier result
+            f.write(data)
+        return str(path)
+    except (TpuStackError, OSError) as e:
+        rescue = f"heartbeat-{dt.datetime.now(dt.UTC).strftime('%Y%m%dT%H%M%SZ')}-{os.getpid()}.json"
+        try:
+            with open(rescue, "xb") as f:
+                f.write(data)
+            kept = f"the result is kept in {os.path.abspath(rescue)}"
+        except OSError:
+            kept = "the result is printed on stdout only"
+        raise TpuStackError(f"writing {out} failed ({e}); {kept}. Fix: copy it where it belongs "
+                            "(gcloud storage cp FILE gs://...)") from None
 
 
 def summary_line(doc: dict[str, Any]) -> str:
@@ -430,6 +519,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
+        if args.out:
+            check_out(args.out)
         doc = run(
             backend=args.backend,
             dtype=args.dtype,
@@ -440,12 +531,16 @@ def main(argv: list[str] | None = None) -> int:
             warmup_blocks=args.warmup_blocks,
             seed=args.seed,
         )
-        if args.out:
-            doc["written_to"] = write_result(doc, args.out)
-    except BenchmarkError as e:
+    except TpuStackError as e:
         print(f"error: {e}", file=sys.stderr)
         return e.exit_code
     print(json.dumps(doc, indent=2))
+    if args.out:
+        try:
+            doc["written_to"] = write_result(doc, args.out)
+        except TpuStackError as e:
+            print(f"error: {e}", file=sys.stderr)
+            return e.exit_code
     print(summary_line(doc), file=sys.stderr)
     return 0 if doc["ok"] else BenchmarkError.exit_code
 

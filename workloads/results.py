@@ -46,7 +46,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from tpustack.core.errors import BenchmarkError
+from tpustack.core.errors import BenchmarkError, InputError
 
 RECORD_SCHEMA = "tpustack.serving-point/v1"
 RUN_SCHEMA = "tpustack.serving-run/v1"
@@ -459,6 +459,109 @@ def normalize_inference_perf(
     return r
 
 
+# ----- reading untrusted files ----------------------------------------------------------------------------
+class ResultFormatError(InputError):
+    """A result file that is not what its tool writes, or a record that breaks the schema's value ranges."""
+
+
+def normalize(doc: Any, *, source_file: str, stage: int = 0, slo: dict | None = None,
+              tolerance: float = KEPT_UP_TOLERANCE) -> dict[str, Any]:
+    """A tool's own result document -> a record, or ResultFormatError naming the file and what is wrong.
+
+    The tools' files are read from disks and buckets anyone may have written to: whatever the document holds,
+    this returns a record or raises this module's error, never a Python exception of the parsing.
+    """
+    tool = detect_tool(doc)
+    if tool is None:
+        raise ResultFormatError(f"{source_file}: not a result file of {', '.join(TOOLS)}")
+    try:
+        if tool == "vllm-bench":
+            rec = normalize_vllm(doc, source_file=source_file, slo=slo, tolerance=tolerance)
+        elif tool == "jetstream-benchmark":
+            rec = normalize_jetstream(doc, source_file=source_file, slo=slo, tolerance=tolerance)
+        else:
+            rec = normalize_inference_perf(doc, stage=stage, source_file=source_file, slo=slo, tolerance=tolerance)
+    except BenchmarkError as e:
+        raise ResultFormatError(str(e)) from None
+    except (TypeError, ValueError, KeyError, AttributeError, IndexError, ZeroDivisionError, OverflowError) as e:
+        raise ResultFormatError(f"{source_file}: a {tool} result with fields of the wrong shape "
+                                f"({type(e).__name__}: {e})") from None
+    problems = record_problems(rec)
+    if problems:
+        raise ResultFormatError(f"{source_file}: {'; '.join(problems)}")
+    return rec
+
+
+def _bad_number(v: Any, *, integer: bool = False, positive: bool = False) -> str | None:
+    """Why a measured value is unusable, or None when it is a finite number in range (or absent)."""
+    if v is None:
+        return None
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        return f"{v!r} is not a number"
+    if not math.isfinite(v):
+        return f"{v!r} is not finite"
+    if v < 0 or (positive and v == 0):
+        return f"{v!r} is out of range"
+    if integer and float(v) != int(v):
+        return f"{v!r} is not a whole number"
+    return None
+
+
+def record_problems(rec: Any) -> list[str]:
+    """What keeps a record from counting toward a report, an SLO or a 'best' (empty when it is usable)."""
+    if not isinstance(rec, dict):
+        return ["not a record (a JSON object)"]
+    out: list[str] = []
+
+    def section(name: str) -> dict:
+        v = rec.get(name)
+        if not isinstance(v, dict):
+            out.append(f"{name} is missing or not an object")
+            return {}
+        return v
+
+    if rec.get("schema") != RECORD_SCHEMA:
+        out.append(f"schema is {rec.get('schema')!r}, not {RECORD_SCHEMA}")
+    if rec.get("tool") not in TOOLS:
+        out.append(f"tool {rec.get('tool')!r} is not one of {', '.join(TOOLS)}")
+    point = section("point")
+    checks: list[tuple[str, Any, dict]] = [
+        ("point.index", point.get("index", 0), {"integer": True}),
+        ("point.request_rate", point.get("request_rate"), {"positive": True}),
+        ("point.max_concurrency", point.get("max_concurrency"), {"integer": True, "positive": True}),
+    ]
+    if "index" not in point:
+        out.append("point.index is missing")
+    reqs = section("requests")
+    checks += [(f"requests.{k}", reqs.get(k), {"integer": True}) for k in ("completed", "failed")]
+    tp = section("throughput")
+    for k in ("requests_per_s", "input_tokens_per_s", "output_tokens_per_s", "total_tokens_per_s",
+              "output_tokens_per_s_per_chip", "total_tokens_per_s_per_chip"):
+        checks.append((f"throughput.{k}", tp.get(k), {}))
+    lat = section("latency_ms")
+    for m in ("ttft", "tpot", "itl", "e2e"):
+        block = lat.get(m)
+        if not isinstance(block, dict):
+            out.append(f"latency_ms.{m} is missing or not an object")
+            continue
+        for k in ("mean", *(f"p{p}" for p in PERCENTILES)):
+            checks.append((f"latency_ms.{m}.{k}", block.get(k), {}))
+    client = section("client")
+    checks.append(("client.achieved_rate", client.get("achieved_rate"), {}))
+    if client.get("kept_up") not in (None, True, False):
+        out.append(f"client.kept_up is {client.get('kept_up')!r}, not true/false/null")
+    goodput = rec.get("goodput") if isinstance(rec.get("goodput"), dict) else {}
+    checks.append(("goodput.requests_per_s", goodput.get("requests_per_s"), {}))
+    checks.append(("duration_s", rec.get("duration_s"), {}))
+    for where, value, kw in checks:
+        why = _bad_number(value, **kw)
+        if why:
+            out.append(f"{where}: {why}")
+    if not isinstance(rec.get("metadata", {}), dict):
+        out.append("metadata is not an object")
+    return out
+
+
 # ----- detection, finishing, files ----------------------------------------------------------------------
 def detect_tool(doc: Any) -> str | None:
     if not isinstance(doc, dict):
@@ -496,20 +599,19 @@ def finish(
 
 
 def normalize_dir(directory: Path, slo: dict | None = None) -> list[dict[str, Any]]:
-    """Every tool result file in a directory (raw, unnormalized) -> records, in a stable order."""
+    """Every tool result file in a directory (raw, unnormalized) -> records, in a stable order. Files that
+    are not a tool's result, or cannot be read, raise ResultFormatError."""
     records = []
     for path in sorted(directory.rglob("*.json")):
         try:
             doc = json.loads(path.read_text())
-        except (OSError, ValueError):
-            continue
+        except (OSError, ValueError) as e:
+            raise ResultFormatError(f"{path}: cannot be read as JSON ({e})") from None
         tool = detect_tool(doc)
         name = str(path.relative_to(directory))
-        if tool == "vllm-bench":
-            records.append(normalize_vllm(doc, source_file=name, slo=slo))
-        elif tool == "jetstream-benchmark":
-            records.append(normalize_jetstream(doc, source_file=name, slo=slo))
-        elif tool == "inference-perf" and path.name.startswith("stage_"):
-            stage = int(path.name.split("_")[1]) if path.name.split("_")[1].isdigit() else 0
-            records.append(normalize_inference_perf(doc, stage=stage, source_file=name, slo=slo))
+        if tool is None or (tool == "inference-perf" and not path.name.startswith("stage_")):
+            continue
+        stage_part = path.name.split("_")[1] if path.name.count("_") else ""
+        records.append(normalize(doc, source_file=name, stage=int(stage_part) if stage_part.isdigit() else 0,
+                                 slo=slo))
     return records

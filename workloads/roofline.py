@@ -16,7 +16,7 @@ import platform
 from dataclasses import asdict, dataclass
 
 from tpustack.core import catalog
-from tpustack.core.errors import BenchmarkError
+from tpustack.core.errors import BenchmarkError, UsageError
 
 # The bandwidth floor only binds when the operands cannot stay on chip between iterations: below this size
 # an L2 cache (50 MB on H100/H200, 40 MB on A100, 48 MB on L4: NVIDIA datasheets) or TPU VMEM/CMEM can
@@ -59,7 +59,7 @@ def accelerator_roofline(name: str) -> Roofline:
     the MXU / tensor cores are never faster than bf16 ones, so it is a true ceiling for either."""
     family = resolve_family(name)
     if family is None:
-        raise BenchmarkError(
+        raise UsageError(
             f"--accelerator '{name}': not a catalog accelerator, so there is no roofline to check timings "
             "against. Fix: pass the catalog name of the machine (e.g. v6e-1, v5litepod-4, h100-1; "
             "`tpustack catalog` lists them) or 'cpu' for the host CPU"

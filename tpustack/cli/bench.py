@@ -11,9 +11,9 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from tpustack.core.errors import TpuStackError
+from tpustack.core.errors import EXIT_BENCHMARK, EXIT_PARTIAL, TpuStackError
 
-from .output import fail, out, progress, require, say
+from .output import fail, out, progress, require, say, warn
 
 
 def _fmt(v, digits: int = 1) -> str:
@@ -41,6 +41,8 @@ def heartbeat_cmd(
 
     try:
         dims = heartbeat.parse_shape(shape)
+        if out_path:
+            heartbeat.check_out(out_path)  # before measuring: a finished result is never lost to a bad --out
         with progress(f"heartbeat {shape} {dtype} x{iterations} ({trials} timed blocks)...", enabled=not as_json):
             doc = heartbeat.run(
                 backend=backend, dtype=dtype, shape=dims, iterations=iterations, accelerator=accelerator, trials=trials
@@ -55,12 +57,14 @@ def heartbeat_cmd(
         say(heartbeat.summary_line(doc))
         say(f"roofline: {doc['roofline']['source']}")
     if not doc["ok"]:
-        raise typer.Exit(4)
+        raise typer.Exit(EXIT_BENCHMARK)
 
 
 def report_cmd(
     sources: list[str] = typer.Argument(..., help="gs://BUCKET/STACK[/RUN_ID] prefixes or local directories"),
-    out_dir: Path | None = typer.Option(Path("report-out"), "--out", help="directory for CSV, JSON and PNG"),
+    out_dir: Path | None = typer.Option(
+        None, "--out", help="write report.csv, report.json and the PNG plot into DIR (new or empty: reports are "
+        "never replaced); without it nothing is written"),
     slo_ttft_ms: float | None = typer.Option(None, help="TTFT SLO (ms) for the best point"),
     slo_tpot_ms: float | None = typer.Option(None, help="TPOT SLO (ms) for the best point"),
     slo_e2e_ms: float | None = typer.Option(None, help="end-to-end latency SLO (ms)"),
@@ -79,6 +83,7 @@ def report_cmd(
         fail(e)
     if as_json:
         sys.stdout.write(json.dumps(doc, indent=2, default=str) + "\n")
+        _exit_if_skipped(doc, show=False)
         return
     if doc["points"]:
         t = Table(title=f"serving benchmark points (SLO {slo or 'none'} at {slo_percentile})")
@@ -159,8 +164,21 @@ def report_cmd(
         say("no point meets the SLO while keeping up without failures")
     for k, v in doc["files"].items():
         say(f"{k}: {v}")
+    _exit_if_skipped(doc)
 
 
 def register(app: typer.Typer) -> None:
     app.command("heartbeat")(heartbeat_cmd)
     app.command("report")(report_cmd)
+
+
+def _exit_if_skipped(doc: dict, show: bool = True) -> None:
+    """Results that could not be read are named, and the exit code says the report is partial."""
+    skipped = doc.get("skipped") or []
+    if not skipped:
+        return
+    if show:
+        for sk in skipped:
+            warn(f"skipped {sk['location']}: {sk['reason']}")
+    warn(f"{len(skipped)} file(s) could not be used; the report covers the rest (exit {EXIT_PARTIAL})")
+    raise typer.Exit(EXIT_PARTIAL)

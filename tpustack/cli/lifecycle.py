@@ -112,7 +112,7 @@ def register(app: typer.Typer) -> None:
         else:
             _print_reap(report, verbose)
         if report.failed:
-            raise typer.Exit(1)
+            raise typer.Exit(report.exit_code)
 
     @app.command("diff")
     def diff_cmd(

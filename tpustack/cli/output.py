@@ -19,6 +19,8 @@ from tpustack.core.errors import ConfigError, TpuStackError
 
 # Wide enough for a JSON line or a gcloud command when not on a terminal (a pipe, a CI log).
 PIPE_WIDTH = 400
+# Set by `--debug` / TPUSTACK_DEBUG: tracebacks of unexpected errors.
+DEBUG = False
 
 
 def _console(stderr: bool) -> Console:

@@ -13,7 +13,7 @@ from rich.table import Table
 from rich.tree import Tree
 
 from tpustack.config.project import Project, find_project
-from tpustack.core.errors import TpuStackError
+from tpustack.core.errors import EXIT_VIOLATIONS, TpuStackError
 
 from .output import fail, out, progress, say, warn
 
@@ -147,7 +147,7 @@ def register(app: typer.Typer) -> None:
         as_json: bool = typer.Option(False, "--json", help="Print violations as JSON."),
         project_dir: Path | None = PROJECT_DIR,
     ) -> None:
-        """Run the hardening checklist over a stack's plan; exit 1 with one line per violation."""
+        """Run the hardening checklist over a stack's plan; exit 7 with one line per violation."""
         from tpustack import plan as plan_mod
         from tpustack.config import load_config
         from tpustack.config.project import read_stack_file
@@ -173,7 +173,7 @@ def register(app: typer.Typer) -> None:
                 f"{len(p.manifests)} Kubernetes objects"
             )
         if violations:
-            raise typer.Exit(1)
+            raise typer.Exit(EXIT_VIOLATIONS)
 
     @app.command("stacks")
     def stacks_cmd(project_dir: Path | None = PROJECT_DIR) -> None:

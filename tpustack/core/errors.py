@@ -3,6 +3,16 @@
 Every error tpustack raises on purpose is a ``TpuStackError``; its ``exit_code`` is what the CLI exits with
 (README "Exit codes"). Config problems are typed ``Problem(key, reason, fix)`` values, collected all at once
 and carried by ``ConfigError``. Stdlib only: pods raise these too.
+
+Exit codes (the one table; the CLI, the pods and the README use these):
+  0  ok
+  1  runtime or cloud error: an API, the network, credentials, a file that cannot be written
+  2  usage error: an unknown option, a missing or malformed argument
+  3  invalid config or input: the stack file, config rules, rendered manifests, an input file
+  4  benchmark error: no trustworthy figure (e.g. a timing faster than the device's roofline)
+  5  capacity unavailable (stockout, quota): retryable
+  6  partial failure: what could be done was done, the rest is reported (e.g. some deletes failed)
+  7  policy violations found (`tpustack check`)
 """
 
 from __future__ import annotations
@@ -27,10 +37,32 @@ def problem(key: str, reason: str, fix: str) -> Problem:
     return Problem(key, reason, fix)
 
 
-class TpuStackError(Exception):
-    """Base of every error tpustack raises on purpose."""
+EXIT_OK = 0
+EXIT_RUNTIME = 1
+EXIT_USAGE = 2
+EXIT_INVALID = 3
+EXIT_BENCHMARK = 4
+EXIT_CAPACITY = 5
+EXIT_PARTIAL = 6
+EXIT_VIOLATIONS = 7
 
-    exit_code = 1
+
+class TpuStackError(Exception):
+    """Base of every error tpustack raises on purpose: a runtime or cloud error unless a subclass says more."""
+
+    exit_code = EXIT_RUNTIME
+
+
+class UsageError(TpuStackError):
+    """An option or argument the command cannot use (checked by tpustack itself, beyond the parser)."""
+
+    exit_code = EXIT_USAGE
+
+
+class InputError(TpuStackError):
+    """An input the user gave (a file, a directory, a value) cannot be used; nothing was changed."""
+
+    exit_code = EXIT_INVALID
 
 
 class ConfigError(TpuStackError):
@@ -39,7 +71,7 @@ class ConfigError(TpuStackError):
     Each problem names the config key, what is wrong and how to fix it.
     """
 
-    exit_code = 2
+    exit_code = EXIT_INVALID
 
     def __init__(self, problems: list[Problem], stack: str | None = None):
         self.problems = list(problems)
@@ -55,11 +87,17 @@ class ConfigError(TpuStackError):
 class CapacityError(TpuStackError):
     """Capacity was not available (stockout, quota). Retryable, unlike a ConfigError."""
 
-    exit_code = 3
+    exit_code = EXIT_CAPACITY
     retryable = True
 
 
 class BenchmarkError(TpuStackError):
     """A benchmark produced no trustworthy figure (e.g. a timing above the device roofline)."""
 
-    exit_code = 4
+    exit_code = EXIT_BENCHMARK
+
+
+class PartialFailure(TpuStackError):
+    """Some of the work failed and was reported; the rest was done."""
+
+    exit_code = EXIT_PARTIAL

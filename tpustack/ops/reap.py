@@ -4,17 +4,23 @@ Owns the rules for what is expired and what goes: TPU VMs (nodes), queued resour
 node pools, read through the real API clients (``google.cloud.tpu_v2.TpuClient`` and
 ``google.cloud.container_v1.ClusterManagerClient``, REST transport).
 
-- Ownership: a resource is tpustack's when it carries the ``tpustack-stack`` label (names.LABEL_STACK) or,
-  for TPU nodes and queued resources, the description ``tpustack stack <name>`` that tpustack/components/tpu_vm.py
-  writes. Anything else is never listed or touched.
-- Expiry: the ``tpustack-expires`` label (unix seconds). pulumi-gcp's queued-resource node spec carries no
-  labels, so tpustack's own queued TPU VMs have no expiry label; ``max_age_hours`` (``--max-age``) gives those
-  an expiry of createTime + max age, otherwise they are listed as ``no-expiry`` and left alone.
-- ``tpustack-keep=true`` wins over any expiry.
-- A queued resource is deleted with ``force=true`` (its nodes first, then the request, per
-  DeleteQueuedResourceRequest.force in google/cloud/tpu_v2/types/cloud_tpu.py), so a reaped request never
-  keeps holding quota; its nodes are judged through it. An expired cluster is deleted whole (it takes its
-  pools with it) unless one of its pools is marked keep, in which case only its expired pools go.
+The rule, in one sentence: **a resource is deleted only if it is tpustack's, in --project, expired by a
+well-formed label (or --max-age), not kept (neither it nor what holds it carries tpustack-keep=true), and
+everything it holds qualifies too; a cluster that holds anything else stays, and only its qualifying pools go.**
+
+- tpustack's: the ``tpustack-stack`` label (names.LABEL_STACK) or, for TPU nodes and queued resources, the
+  description ``tpustack stack <name>`` that tpustack/components/tpu_vm.py writes. Anything else is left alone
+  (and, inside a tpustack cluster or queued resource, keeps that container alive).
+- in --project: the resource name the API returns starts with ``projects/<--project>/``.
+- expired: ``tpustack-expires`` holds unix seconds, digits only, at most year 9999; anything else is a bad label
+  and the resource is left alone. pulumi-gcp's queued-resource node spec carries no labels, so tpustack's queued
+  TPU VMs have no expiry label; ``--max-age`` gives those an expiry of createTime + max age, otherwise they are
+  listed as ``no-expiry`` and left alone. ``tpustack-keep`` must be ``true`` or ``false``.
+- holds: a cluster holds its node pools; a queued resource holds the TPU nodes it created. A queued resource is
+  deleted with ``force=true`` (its nodes first; DeleteQueuedResourceRequest.force in
+  google/cloud/tpu_v2/types/cloud_tpu.py), so a reaped request never keeps holding quota.
+- Every decision is a Finding with its reason (``--json`` lists them all); each delete is isolated: a failure or
+  an odd answer is recorded on that resource and the others go on.
 
 Deliberately not done: deleting anything else (buckets, service accounts, IAM: not billable per hour, and
 results must survive), waiting on deletes unless asked (``wait_s``), and fixing Pulumi state: after a reap,
@@ -31,7 +37,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from tpustack.core import names
-from tpustack.core.errors import TpuStackError
+from tpustack.core.errors import EXIT_PARTIAL, EXIT_RUNTIME, TpuStackError, UsageError
 
 KINDS = ("tpu-node", "queued-resource", "cluster", "node-pool")
 
@@ -42,6 +48,12 @@ NO_EXPIRY = "no-expiry"
 BAD_LABEL = "bad-label"
 COVERED = "covered"  # goes (or stays) with its queued resource or cluster
 DELETING = "deleting"  # already being deleted
+HELD = "held"  # expired, but it holds something that may not go (or is held by something kept)
+FOREIGN = "foreign"  # not tpustack's (inside a tpustack container), or not in --project: never touched
+
+# tpustack-expires: unix seconds as digits only, up to 9999-12-31T23:59:59Z (what datetime can represent).
+_EXPIRES = re.compile(r"^[0-9]{1,12}$")
+MAX_UNIX = 253402300799
 
 # Written by tpustack/components/tpu_vm.py on every TPU node and queued-resource node spec.
 DESCRIPTION_PREFIX = "tpustack stack "
@@ -49,7 +61,11 @@ _ZONE = re.compile(r"^[a-z]+-[a-z]+\d+-[a-z]$")
 
 
 class ReapError(TpuStackError):
-    """The reaper could not start (bad arguments, no credentials)."""
+    """The reaper could not start (no credentials)."""
+
+
+class ReapOptionError(ReapError, UsageError):
+    """An option the reaper cannot use (exit code of a usage error)."""
 
 
 @dataclass
@@ -82,6 +98,16 @@ class Report:
     @property
     def failed(self) -> bool:
         return bool(self.errors) or any(f.action == "failed" for f in self.findings)
+
+    @property
+    def exit_code(self) -> int:
+        """0 all well; 6 (partial) when a listing or a delete failed but the rest was done; 1 when nothing could
+        be listed at all."""
+        if not self.failed:
+            return 0
+        if self.errors and not self.findings and len(self.errors) >= 2:
+            return EXIT_RUNTIME
+        return EXIT_PARTIAL
 
     def expired(self) -> list[Finding]:
         return [f for f in self.findings if f.verdict == EXPIRED]
@@ -131,29 +157,48 @@ def _created_unix(value: Any) -> int | None:
     return None
 
 
+def parse_expires(raw: Any) -> int | None:
+    """The expiry in unix seconds, or None when the label is not digits-only within year 9999."""
+    if not isinstance(raw, str) or not _EXPIRES.fullmatch(raw):
+        return None
+    value = int(raw)
+    return value if value <= MAX_UNIX else None
+
+
+def parse_keep(raw: Any) -> bool | None:
+    """True / False for the keep label ("true" / "false", or absent: False); None when it is anything else."""
+    if raw is None:
+        return False
+    if raw in ("true", "false"):
+        return raw == "true"
+    return None
+
+
 def judge(
     labels: dict[str, str], now: int, created: Any = None, max_age_hours: float | None = None
 ) -> tuple[str, int | None, bool, str]:
-    """(verdict, expires, keep, reason) for one resource's labels at ``now``."""
-    keep = labels.get(names.LABEL_KEEP, "").lower() == "true"
+    """(verdict, expires, keep, reason) for one resource's own labels at ``now``."""
+    keep = parse_keep(labels.get(names.LABEL_KEEP))
+    if keep is None:
+        return (BAD_LABEL, None, False, f"label {names.LABEL_KEEP}={labels.get(names.LABEL_KEEP)!r} is neither "
+                "'true' nor 'false'; left alone. Fix: relabel it, or delete it by hand")
     raw = labels.get(names.LABEL_EXPIRES)
     created_unix = _created_unix(created)
     expires: int | None = None
     if raw is not None:
         basis = f"label {names.LABEL_EXPIRES}"
-        try:
-            expires = int(raw)
-        except ValueError:
+        expires = parse_expires(raw)
+        if expires is None:
             return (
                 KEPT if keep else BAD_LABEL,
                 None,
                 keep,
-                f"label {names.LABEL_EXPIRES}={raw!r} is not unix seconds; left alone. Fix: relabel "
-                f"it with a unix time, or delete it by hand",
+                f"label {names.LABEL_EXPIRES}={raw!r} is not unix seconds (digits only, up to year 9999); left "
+                "alone. Fix: relabel it with a unix time, or delete it by hand",
             )
     elif max_age_hours is not None and created_unix is not None:
         basis = f"createTime + --max-age {max_age_hours:g} h"
-        expires = created_unix + int(max_age_hours * 3600)
+        expires = min(created_unix + int(max_age_hours * 3600), MAX_UNIX)
     if keep:
         return KEPT, expires, keep, f"label {names.LABEL_KEEP}=true"
     if expires is None:
@@ -204,23 +249,17 @@ def _gcloud_fix(f: Finding, project: str) -> str:
     )
 
 
-def _api_errors() -> tuple[type[BaseException], ...]:
-    import requests
-    from google.api_core import exceptions as gexc
-    from google.auth import exceptions as aexc
-
-    return (gexc.GoogleAPIError, aexc.GoogleAuthError, requests.RequestException)
-
-
 def _describe(e: BaseException) -> str:
     code = getattr(e, "code", None)
-    msg = getattr(e, "message", None) or str(e)
-    return f"{code} {msg}".strip() if code else msg
+    msg = (getattr(e, "message", None) or str(e)).splitlines()[0][:300] if str(e) else type(e).__name__
+    if code and isinstance(code, (int, str)):
+        return f"{code} {msg}".strip()
+    return f"{type(e).__name__}: {msg}"
 
 
 # ----- the reaper -------------------------------------------------------------------------------------
 class Reaper:
-    """Survey a project, then (``delete=True``) delete what is expired. One instance per run."""
+    """Survey a project, then (``delete=True``) delete what qualifies. One instance per run."""
 
     def __init__(
         self,
@@ -232,19 +271,26 @@ class Reaper:
         now: int | None = None,
         max_age_hours: float | None = None,
     ):
-        if not project:
-            raise ReapError("--project: empty. Fix: pass the GCP project id, e.g. --project my-tpu-project")
-        if max_age_hours is not None and max_age_hours <= 0:
-            raise ReapError(
-                f"--max-age: {max_age_hours:g} is not a positive number of hours. Fix: e.g. "
-                f"--max-age 24, or leave it out"
+        if not project or not re.fullmatch(r"[a-z][a-z0-9-]{4,28}[a-z0-9]", project):
+            raise ReapOptionError(f"--project {project!r}: not a GCP project id. Fix: e.g. --project my-tpu-project "
+                            "(`gcloud projects list`)")
+        if max_age_hours is not None and not (0 < max_age_hours <= 24 * 3650):
+            raise ReapOptionError(
+                f"--max-age: {max_age_hours:g} is not a number of hours between 0 and 87600. Fix: e.g. "
+                "--max-age 24, or leave it out"
             )
+        if now is not None and not (0 <= now <= MAX_UNIX):
+            raise ReapOptionError(f"--now {now}: not unix seconds between 0 and {MAX_UNIX} (year 9999). Fix: e.g. "
+                            f"--now {int(time.time())}, or leave it out")
         self.project = project
         self.tpu = tpu
         self.gke = gke
         self.locations = list(locations or [])
         self.now = int(time.time()) if now is None else int(now)
         self.max_age_hours = max_age_hours
+
+    def _in_project(self, name: str) -> bool:
+        return name.startswith(f"projects/{self.project}/")
 
     # ----- listing --------------------------------------------------------------------------------
     def _tpu_zones(self) -> list[str]:
@@ -263,10 +309,9 @@ class Reaper:
         return sorted(set(zones))
 
     def _survey_tpu(self, report: Report) -> None:
-        errs = _api_errors()
         try:
             zones = self._tpu_zones()
-        except errs as e:
+        except Exception as e:  # any answer that is not a location list: reported, the GKE survey goes on
             report.errors.append(
                 f"TPU locations of projects/{self.project}: {_describe(e)}. Fix: enable "
                 f"tpu.googleapis.com and grant roles/tpu.viewer, or pass --location ZONE"
@@ -277,13 +322,28 @@ class Reaper:
             try:
                 nodes = list(self.tpu.list_nodes(parent=parent))
                 queued = list(self.tpu.list_queued_resources(parent=parent))
-            except errs as e:
+            except Exception as e:  # one zone's failure never stops the others
                 report.errors.append(
                     f"TPU nodes/queued resources in {parent}: {_describe(e)}. Fix: grant "
                     f"roles/tpu.viewer (roles/tpu.admin to delete) to the reaper's identity"
                 )
                 continue
             self._judge_tpu(report, zone, nodes, queued)
+
+    def _node_finding(self, n: Any, zone: str) -> Finding | None:
+        """A TPU node judged on its own labels (None when it is not tpustack's)."""
+        labels = dict(n.labels)
+        stack = _stack_of(labels, n.description)
+        if stack is None:
+            return None
+        state = _enum_name(n.state)
+        if not self._in_project(n.name):
+            return Finding("tpu-node", n.name, zone, stack, None, False, state, FOREIGN,
+                           f"named outside projects/{self.project}; never touched")
+        verdict, expires, keep, reason = judge(labels, self.now, n.create_time, self.max_age_hours)
+        if state == "DELETING":
+            verdict, reason = DELETING, "already being deleted"
+        return Finding("tpu-node", n.name, zone, stack, expires, keep, state, verdict, reason)
 
     def _judge_tpu(self, report: Report, zone: str, nodes: list, queued: list) -> None:
         by_qr: dict[str, list] = {}
@@ -299,66 +359,75 @@ class Reaper:
                 if not labels and names.LABEL_STACK in spec.node.labels:
                     labels = dict(spec.node.labels)
                 description = description or spec.node.description
+            held = by_qr.get(q.name, [])
             # No labels on the request (pulumi-gcp cannot set them): take them from the node it produced.
-            for n in by_qr.get(q.name, []):
+            for n in held:
                 if not labels and names.LABEL_STACK in n.labels:
                     labels = dict(n.labels)
             stack = _stack_of(labels, description)
             if stack is None:
                 continue
             state = _enum_name(q.state.state) if q.state else "STATE_UNSPECIFIED"
+            if not self._in_project(q.name):
+                report.findings.append(Finding("queued-resource", q.name, zone, stack, None, False, state, FOREIGN,
+                                               f"named outside projects/{self.project}; never touched"))
+                continue
             verdict, expires, keep, reason = judge(labels, self.now, q.create_time, self.max_age_hours)
             if state == "DELETING":
                 verdict, reason = DELETING, "already being deleted"
-            held = [n.name.rsplit("/", 1)[-1] for n in by_qr.get(q.name, [])]
-            if held:
-                reason += f"; holds node(s) {', '.join(held)} (deleted with it: force=true)"
-            report.findings.append(
-                Finding("queued-resource", q.name, zone, stack, expires, keep, state, verdict, reason)
-            )
+            blockers = []
+            for n in held:
+                own = self._node_finding(n, zone)
+                short = n.name.rsplit("/", 1)[-1]
+                if own is None or own.stack != stack:
+                    blockers.append(f"node {short} is not this stack's")
+                elif own.verdict in (KEPT, BAD_LABEL):
+                    blockers.append(f"node {short} is {own.verdict} ({own.reason})")
+                elif own.verdict == ALIVE and names.LABEL_EXPIRES in n.labels:
+                    blockers.append(f"node {short} has not expired ({own.reason})")
+            if verdict == EXPIRED and blockers:
+                verdict, reason = HELD, f"{reason}; stays because it holds what may not go: {'; '.join(blockers)}"
+            elif held:
+                reason += f"; holds node(s) {', '.join(n.name.rsplit('/', 1)[-1] for n in held)}" + (
+                    " (deleted with it: force=true)" if verdict == EXPIRED else "")
+            report.findings.append(Finding("queued-resource", q.name, zone, stack, expires, keep, state, verdict,
+                                           reason))
+            for n in held:
+                own = self._node_finding(n, zone)
+                if own is None:
+                    continue
+                if verdict == EXPIRED:
+                    own.verdict, own.reason = COVERED, f"goes with its queued resource {q.name.rsplit('/', 1)[-1]}"
+                elif own.verdict in (EXPIRED, ALIVE, NO_EXPIRY):
+                    own.verdict, own.reason = COVERED, (f"stays with its queued resource "
+                                                        f"{q.name.rsplit('/', 1)[-1]} ({verdict})")
+                report.findings.append(own)
         for n in nodes:
-            labels = dict(n.labels)
-            stack = _stack_of(labels, n.description)
-            if stack is None:
-                continue
-            state = _enum_name(n.state)
             if n.queued_resource in qr_names:
-                f = Finding(
-                    "tpu-node",
-                    n.name,
-                    zone,
-                    stack,
-                    None,
-                    False,
-                    state,
-                    COVERED,
-                    f"judged through its queued resource {n.queued_resource.rsplit('/', 1)[-1]}",
-                )
-            else:
-                verdict, expires, keep, reason = judge(labels, self.now, n.create_time, self.max_age_hours)
-                if state == "DELETING":
-                    verdict, reason = DELETING, "already being deleted"
-                f = Finding("tpu-node", n.name, zone, stack, expires, keep, state, verdict, reason)
-            report.findings.append(f)
+                continue  # judged with its queued resource above
+            own = self._node_finding(n, zone)
+            if own is not None:
+                report.findings.append(own)
 
     def _survey_gke(self, report: Report) -> None:
-        errs = _api_errors()
         parent = f"projects/{self.project}/locations/-"
         try:
             resp = self.gke.list_clusters(parent=parent)
-        except errs as e:
+            clusters = list(resp.clusters)
+            missing = list(resp.missing_zones)
+        except Exception as e:  # any answer that is not a cluster list: reported
             report.errors.append(
                 f"GKE clusters of projects/{self.project}: {_describe(e)}. Fix: enable "
                 f"container.googleapis.com and grant roles/container.viewer (container.admin "
                 f"to delete) to the reaper's identity"
             )
             return
-        if resp.missing_zones:
+        if missing:
             report.errors.append(
-                f"GKE clusters: zones {', '.join(resp.missing_zones)} did not answer; their "
+                f"GKE clusters: zones {', '.join(missing)} did not answer; their "
                 f"clusters are missing from this run. Fix: rerun later"
             )
-        for c in resp.clusters:
+        for c in clusters:
             if self.locations and not any(_within(c.location, w) for w in self.locations):
                 continue
             self._judge_cluster(report, c)
@@ -367,52 +436,42 @@ class Reaper:
         cname = f"projects/{self.project}/locations/{c.location}/clusters/{c.name}"
         labels = dict(c.resource_labels)
         stack = _stack_of(labels)
-        pools = []
+        if stack is None:
+            return  # not tpustack's: never listed, never touched
+        state = _enum_name(c.status)
+        verdict, expires, keep, reason = judge(labels, self.now, c.create_time, self.max_age_hours)
+        if state == "STOPPING":
+            verdict, reason = DELETING, "already being deleted"
+        pools: list[Finding] = []
+        blockers: list[str] = []
         for p in c.node_pools:
             plabels = dict(p.config.resource_labels) if p.config else {}
-            pstack = _stack_of(plabels)
-            pools.append((p, plabels, pstack, judge(plabels, self.now) if pstack else None))
-        kept_pools = [p.name for p, _, _, j in pools if j and j[2]]
-        cluster_goes = False
-        if stack is not None:
-            verdict, expires, keep, reason = judge(labels, self.now, c.create_time, self.max_age_hours)
-            state = _enum_name(c.status)
-            if state == "STOPPING":
-                verdict, reason = DELETING, "already being deleted"
-            elif verdict == EXPIRED and kept_pools:
-                verdict = KEPT
-                reason += (
-                    f"; kept because pool(s) {', '.join(kept_pools)} are {names.LABEL_KEEP}=true "
-                    f"(their expired sibling pools still go)"
-                )
-            cluster_goes = verdict in (EXPIRED, DELETING)
-            report.findings.append(Finding("cluster", cname, c.location, stack, expires, keep, state, verdict, reason))
-        for p, _plabels, pstack, j in pools:
-            if pstack is None or j is None:
-                continue
             pname = f"{cname}/nodePools/{p.name}"
-            state = _enum_name(p.status)
-            if cluster_goes:
-                report.findings.append(
-                    Finding(
-                        "node-pool",
-                        pname,
-                        c.location,
-                        pstack,
-                        j[1],
-                        j[2],
-                        state,
-                        COVERED,
-                        f"goes with its cluster {c.name}",
-                    )
-                )
+            pstack = _stack_of(plabels)
+            pstate = _enum_name(p.status)
+            if pstack is None:
+                pools.append(Finding("node-pool", pname, c.location, None, None, False, pstate, FOREIGN,
+                                     "not tpustack's (no tpustack-stack label); never touched"))
+                blockers.append(f"pool {p.name} is not tpustack's")
                 continue
-            verdict, expires, keep, reason = j
-            if state == "STOPPING":
-                verdict, reason = DELETING, "already being deleted"
-            report.findings.append(
-                Finding("node-pool", pname, c.location, pstack, expires, keep, state, verdict, reason)
-            )
+            pv, pexp, pkeep, preason = judge(plabels, self.now)
+            if pstate == "STOPPING":
+                pv, preason = DELETING, "already being deleted"
+            if verdict == KEPT and pv in (EXPIRED, ALIVE, NO_EXPIRY):
+                pv, preason = KEPT, f"its cluster {c.name} is {names.LABEL_KEEP}=true ({preason})"
+            pools.append(Finding("node-pool", pname, c.location, pstack, pexp, pkeep, pstate, pv, preason))
+            if pstack != stack:
+                blockers.append(f"pool {p.name} belongs to stack {pstack}")
+            elif pv not in (EXPIRED, DELETING):
+                blockers.append(f"pool {p.name} is {pv}")
+        if verdict == EXPIRED and blockers:
+            verdict, reason = HELD, (f"{reason}; the cluster stays because {'; '.join(blockers)} (its expired "
+                                     "tpustack pools still go)")
+        report.findings.append(Finding("cluster", cname, c.location, stack, expires, keep, state, verdict, reason))
+        for f in pools:
+            if verdict == EXPIRED and f.verdict in (EXPIRED, DELETING):
+                f.verdict, f.reason = COVERED, f"goes with its cluster {c.name}"
+            report.findings.append(f)
 
     def survey(self, delete: bool = False) -> Report:
         report = Report(self.project, self.now, delete)
@@ -464,7 +523,6 @@ class Reaper:
     def run(self, delete: bool = False, wait_s: float = 0.0) -> Report:
         """Survey, then delete every expired resource when ``delete``; errors are recorded per resource."""
         report = self.survey(delete)
-        errs = _api_errors()
         pending: list[tuple[Finding, Callable[[float], str | None]]] = []
         for f in report.expired():
             if not delete:
@@ -474,7 +532,7 @@ class Reaper:
                 f.detail, waiter = self._start_delete(f)
                 f.action = "delete started"
                 pending.append((f, waiter))
-            except errs as e:
+            except Exception as e:  # each delete is isolated: an error or an odd answer is recorded here
                 f.action = "failed"
                 f.detail = (
                     f"delete {f.kind} {f.short}: {_describe(e)}. Fix: rerun `tpustack reap --yes` (it "
@@ -488,7 +546,7 @@ class Reaper:
             except TimeoutError:
                 f.detail += f" (still running after {wait_s:g} s)"
                 continue
-            except errs as e:
+            except Exception as e:  # an operation that cannot be read is that resource's failure only
                 problem = _describe(e)
             if problem:
                 f.action = "failed"

@@ -22,12 +22,13 @@ import csv
 import datetime as dt
 import io
 import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from tpustack.core import catalog
-from tpustack.core.errors import BenchmarkError
+from tpustack.core.errors import InputError, UsageError
 from tpustack.cost import accelerator_hourly
 from tpustack.workloads import gcs, results
 
@@ -59,78 +60,136 @@ CSV_COLUMNS = [
 ]
 
 
+@dataclass(frozen=True)
+class Skipped:
+    """A file the report could not use, and why (reported, never silently dropped)."""
+
+    location: str
+    reason: str
+
+    def to_json(self) -> dict[str, str]:
+        return {"location": self.location, "reason": self.reason}
+
+
 @dataclass
 class Collection:
     records: list[dict] = field(default_factory=list)
     runs: dict[str, dict] = field(default_factory=dict)  # run_id -> run.json
     heartbeats: list[dict] = field(default_factory=list)
-    skipped: list[str] = field(default_factory=list)
+    skipped: list[Skipped] = field(default_factory=list)
 
 
-def _add(col: Collection, name: str, doc: Any, location: str) -> None:
+HEARTBEAT_SCHEMA = "tpustack.heartbeat/v1"
+
+
+def _heartbeat_problems(doc: dict) -> list[str]:
+    out = []
+    w = doc.get("workload")
+    if not isinstance(w, dict) or not all(isinstance(w.get(k), int) for k in ("batch", "hidden", "intermediate")):
+        out.append("workload.batch/hidden/intermediate missing or not integers")
+    for k in ("backend", "device", "accelerator"):
+        if not isinstance(doc.get(k), str):
+            out.append(f"{k} missing or not a string")
+    if not isinstance(doc.get("ok"), bool):
+        out.append("ok missing or not true/false")
+    r = doc.get("result") or {}
+    if not isinstance(r, dict):
+        out.append("result is not an object")
+    else:
+        for k in ("ms_per_iteration", "achieved_tflops", "fraction_of_roofline"):
+            why = results._bad_number(r.get(k))
+            if why:
+                out.append(f"result.{k}: {why}")
+    return out
+
+
+def _add(col: Collection, source: str, name: str, doc: Any, location: str) -> None:
+    """One JSON document found under a source: a record, a run manifest, a heartbeat or a tool's raw file."""
     if not isinstance(doc, dict):
+        col.skipped.append(Skipped(location, f"holds a JSON {type(doc).__name__}, not an object"))
         return
     schema = doc.get("schema")
     parts = name.split("/")
     if schema == results.RECORD_SCHEMA:
-        doc.setdefault("metadata", {}).setdefault("run_id", parts[-3] if len(parts) >= 3 else location)
+        problems = results.record_problems(doc)
+        if problems:
+            col.skipped.append(Skipped(location, "; ".join(problems)))
+            return
+        meta = doc.setdefault("metadata", {})
+        if not isinstance(meta.get("run_id"), str) or not meta["run_id"]:
+            meta["run_id"] = "/".join([source.rstrip("/"), *parts[:-2]]) if len(parts) >= 3 else location
         doc["location"] = location
         col.records.append(doc)
     elif schema == results.RUN_SCHEMA:
+        if not isinstance(doc.get("run_id"), str) or not doc["run_id"]:
+            col.skipped.append(Skipped(location, "run manifest without a run_id"))
+            return
         col.runs[doc["run_id"]] = doc
-    elif schema == "tpustack.heartbeat/v1":
+    elif schema == HEARTBEAT_SCHEMA:
+        problems = _heartbeat_problems(doc)
+        if problems:
+            col.skipped.append(Skipped(location, "; ".join(problems)))
+            return
         doc["location"] = location
         col.heartbeats.append(doc)
     elif "raw" not in parts[:-1] and results.detect_tool(doc):
-        # A tool's own file outside a run: normalized without metadata.
+        # A tool's own file outside a run: normalized without metadata. Its run is its directory under the
+        # source and its tool, so files of different tools or directories never merge into one curve.
         tool = results.detect_tool(doc)
-        run_id = parts[-2] if len(parts) >= 2 else "-"
-        if tool == "vllm-bench":
-            rec = results.normalize_vllm(doc, source_file=name)
-        elif tool == "jetstream-benchmark":
-            rec = results.normalize_jetstream(doc, source_file=name)
-        elif parts[-1].startswith("stage_"):
-            stage = parts[-1].split("_")[1]
-            rec = results.normalize_inference_perf(doc, stage=int(stage) if stage.isdigit() else 0, source_file=name)
-        else:
+        if tool == "inference-perf" and not parts[-1].startswith("stage_"):
+            return  # inference-perf's summary files repeat its stage files
+        stage_part = parts[-1].split("_")[1] if parts[-1].count("_") else ""
+        try:
+            rec = results.normalize(doc, source_file=name, stage=int(stage_part) if stage_part.isdigit() else 0)
+        except results.ResultFormatError as e:
+            col.skipped.append(Skipped(location, str(e)))
             return
-        rec["metadata"] = {"run_id": run_id}
+        folder = "/".join([source.rstrip("/"), *parts[:-1]])
+        rec["metadata"] = {"run_id": f"{folder}#{tool}"}
         rec["location"] = location
         col.records.append(rec)
 
 
+def _read_json(text: bytes | str, location: str, col: Collection) -> Any:
+    try:
+        return json.loads(text)
+    except (ValueError, RecursionError) as e:
+        col.skipped.append(Skipped(location, f"not JSON ({type(e).__name__})"))
+        return None
+
+
 def collect(sources: list[str]) -> Collection:
+    """Every result under the sources; what cannot be used is listed in ``skipped`` with the reason."""
     col = Collection()
     for src in sources:
         if src.startswith("gs://"):
             prefix = src.rstrip("/") + "/"
             uris = [u for u in gcs.list_uris(prefix) if u.endswith(".json")]
             if not uris:
-                raise BenchmarkError(
-                    f"{src}: no result objects under that prefix. Fix: pass "
-                    "gs://BUCKET/STACK (or .../RUN_ID) as the runs were written"
+                raise InputError(
+                    f"{src}: no result objects under that prefix. Fix: pass gs://BUCKET/STACK (or .../RUN_ID) "
+                    "as the runs were written"
                 )
             for uri in uris:
-                try:
-                    doc = json.loads(gcs.read(uri))
-                except ValueError:
-                    col.skipped.append(uri)
-                    continue
-                _add(col, uri[len(prefix) :], doc, uri)
+                doc = _read_json(gcs.read(uri), uri, col)
+                if doc is not None:
+                    _add(col, src, uri[len(prefix) :], doc, uri)
         else:
             root = Path(src)
             if not root.is_dir():
-                raise BenchmarkError(
+                raise InputError(
                     f"{src}: not a directory or gs:// prefix. Fix: pass a results directory or gs://BUCKET/STACK"
                 )
             for path in sorted(root.rglob("*.json")):
                 try:
-                    doc = json.loads(path.read_text())
-                except (OSError, ValueError):
-                    col.skipped.append(str(path))
+                    data = path.read_bytes()
+                except OSError as e:
+                    col.skipped.append(Skipped(str(path), f"cannot be read ({e.strerror})"))
                     continue
-                _add(col, path.relative_to(root).as_posix(), doc, str(path))
-    col.records.sort(key=lambda r: (r["metadata"].get("run_id", ""), r["point"]["index"]))
+                doc = _read_json(data, str(path), col)
+                if doc is not None:
+                    _add(col, src, path.relative_to(root).as_posix(), doc, str(path))
+    col.records.sort(key=lambda r: (str(r["metadata"].get("run_id", "")), r["point"].get("index", 0)))
     return col
 
 
@@ -138,15 +197,19 @@ def collect(sources: list[str]) -> Collection:
 def hourly_cost(meta: dict) -> tuple[float | None, str]:
     """USD/hour of the run's accelerators (all replicas) at its capacity type's list price."""
     name = meta.get("accelerator")
-    shape = catalog.lookup(name) if name else None
+    shape = catalog.lookup(name) if isinstance(name, str) else None
     if shape is None:
         return None, "no catalog accelerator in the run's metadata"
-    return accelerator_hourly(shape, meta.get("capacity_type") or "on-demand", int(meta.get("replicas") or 1))
+    replicas = meta.get("replicas", 1)
+    if isinstance(replicas, bool) or not isinstance(replicas, int) or replicas < 1:
+        return None, f"metadata.replicas {replicas!r} is not a positive whole number"
+    capacity = meta.get("capacity_type")
+    return accelerator_hourly(shape, capacity if isinstance(capacity, str) else "on-demand", replicas)
 
 
-def _parse_time(s: str | None) -> dt.datetime | None:
+def _parse_time(s: Any) -> dt.datetime | None:
     try:
-        return dt.datetime.fromisoformat(s) if s else None
+        return dt.datetime.fromisoformat(s) if isinstance(s, str) and s else None
     except ValueError:
         return None
 
@@ -155,8 +218,11 @@ def run_hours(run: dict | None, recs: list[dict]) -> float | None:
     """Wall time of a run: the manifest's start to finish, else the sum of its points' durations."""
     if run:
         a, b = _parse_time(run.get("started_at")), _parse_time(run.get("finished_at"))
-        if a and b and b > a:
-            return (b - a).total_seconds() / 3600
+        try:
+            if a and b and b > a:
+                return (b - a).total_seconds() / 3600
+        except TypeError:  # one time with a zone, one without
+            pass
     durs = [r["duration_s"] for r in recs if r.get("duration_s")]
     return sum(durs) / 3600 if durs else None
 
@@ -167,7 +233,8 @@ def meets_slo(rec: dict, slo: dict[str, float], pct: str) -> bool | None:
         return None
     for metric, limit in slo.items():
         value = rec["latency_ms"][metric].get(pct)
-        if value is None or value > limit:
+        # Unknown or not finite never meets an SLO (record_problems already refuses non-finite values).
+        if not isinstance(value, (int, float)) or not math.isfinite(value) or value > limit:
             return False
     return True
 
@@ -325,14 +392,34 @@ def heartbeat_rows(col: Collection) -> list[dict]:
     return out
 
 
+REPORT_FILES = ("report.csv", "report.json", "throughput_vs_latency.png")
+
+
+def check_out_dir(out_dir: Path) -> None:
+    """Reports are write-once like results: refuse a file, or a directory that already holds a report."""
+    if out_dir.exists() and not out_dir.is_dir():
+        raise InputError(f"--out {out_dir}: is a file. Fix: pass a directory (new or empty), e.g. --out report-1")
+    taken = [f for f in REPORT_FILES if (out_dir / f).exists()]
+    if taken:
+        raise InputError(f"--out {out_dir}: already holds a report ({', '.join(taken)}); reports are never "
+                         "replaced. Fix: pass a new directory, or move the old report away")
+
+
 def build(sources: list[str], out_dir: Path | None, slo: dict[str, float], pct: str = "p99") -> dict:
     """Collect, price, rank and write the report files; returns the report document."""
     if pct not in ("p50", "p90", "p99"):
-        raise BenchmarkError(f"--slo-percentile {pct}: unknown. Fix: p50, p90 or p99")
+        raise UsageError(f"--slo-percentile {pct}: unknown. Fix: p50, p90 or p99")
+    for k, v in slo.items():
+        if not (isinstance(v, (int, float)) and math.isfinite(v) and v > 0):
+            raise UsageError(f"--slo-{k}-ms {v}: not a positive number of milliseconds. Fix: e.g. 500")
+    if out_dir is not None:
+        check_out_dir(out_dir)
     col = collect(sources)
     if not col.records and not col.heartbeats:
-        raise BenchmarkError(
-            f"no benchmark results found in {', '.join(sources)}. Fix: point at a directory or "
+        skipped = f" ({len(col.skipped)} file(s) could not be used: {col.skipped[0].location}: " \
+                  f"{col.skipped[0].reason})" if col.skipped else ""
+        raise InputError(
+            f"no usable benchmark results in {', '.join(sources)}{skipped}. Fix: point at a directory or "
             "gs:// prefix holding run.json / points/*.json / heartbeat.json, or tool result files"
         )
     table = rows(col, slo, pct)
@@ -349,11 +436,11 @@ def build(sources: list[str], out_dir: Path | None, slo: dict[str, float], pct: 
             for k, v in col.runs.items()
         },
         "heartbeats": heartbeat_rows(col),
-        "skipped": col.skipped,
+        "skipped": [sk.to_json() for sk in col.skipped],
         "files": files,
     }
     if out_dir is not None:
-        out_dir.mkdir(parents=True, exist_ok=True)
+        out_dir.mkdir(parents=True, exist_ok=True)  # checked above: new, or without a report
         (out_dir / "report.csv").write_text(to_csv(table))
         files["csv"] = str(out_dir / "report.csv")
         if table:
