@@ -4,11 +4,16 @@
 - node SA: ``roles/container.defaultNodeServiceAccount`` (CIS GKE Benchmark 5.2.1: nodes must not run as the
   Compute Engine default SA) and ``roles/artifactregistry.reader`` to pull private images. Nothing else.
 - workload SA: what serving and benchmark pods act as through Workload Identity (``bind_workload_identity``
-  once the cluster exists): create and read objects in the results bucket, read the model bucket when weights
-  come from ``gs://``, replace objects only under the compile-cache prefix. No delete elsewhere, so a run
-  cannot erase an earlier one.
-``TpuVmIdentity`` (tpu-vm stacks): an explicit account for the TPU VM (never the Compute default): results
-bucket create/read, log and metric writer.
+  once the cluster exists; the principal is the stack's own namespace and KSA): create and read objects only
+  under the stack's own folder of the results bucket, replace objects only under the stack's compile-cache
+  folder, read the model bucket when weights come from ``gs://``. No delete elsewhere, so a run cannot erase an
+  earlier one, and no stack can read or touch another stack's objects.
+``TpuVmIdentity`` (tpu-vm stacks): an explicit account for the TPU VM (never the Compute default): read its
+workload code and create results, again only under the stack's folders; log and metric writer.
+
+Bucket grants are scoped with IAM conditions on ``resource.name`` (objects) and the
+``storage.googleapis.com/objectListPrefix`` API attribute (listing only under the prefix), as Cloud Storage's
+IAM Conditions support; object names (not contents) of other folders stay unlistable.
 
 Both share the type token ``tpustack:identity:Identity`` (one identity per stack). Every grant is an
 ``IAMMember`` (project, bucket or service-account level); nothing replaces a policy and nothing grants a
@@ -18,7 +23,8 @@ Admin), which the person running `pulumi up` must already hold.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, field
 
 import pulumi
 import pulumi_gcp as gcp
@@ -28,8 +34,50 @@ from .base import inherited_depends_on
 TYPE = "tpustack:identity:Identity"
 NODE_ROLES = ["roles/container.defaultNodeServiceAccount", "roles/artifactregistry.reader"]
 TPU_VM_ROLES = ["roles/logging.logWriter", "roles/monitoring.metricWriter"]
-RESULTS_ROLES = ["roles/storage.objectCreator", "roles/storage.objectViewer"]
 MODEL_ROLES = ["roles/storage.objectViewer"]
+# Roles whose permissions include storage.objects.list: their condition also allows listing under the prefixes.
+LISTING_ROLES = {"roles/storage.objectViewer", "roles/storage.objectUser"}
+_PREFIX = re.compile(r"^[a-z0-9_][a-z0-9_./-]*/$")
+
+
+@dataclass(frozen=True)
+class BucketScope:
+    """Folders of the results bucket an account may use, per role (each folder ends with '/')."""
+
+    create: list[str]  # roles/storage.objectCreator: new objects only
+    read: list[str]  # roles/storage.objectViewer: get, and list under the folder
+    rewrite: list[str] = field(default_factory=list)  # roles/storage.objectUser: replace and delete (caches)
+
+    def by_role(self) -> dict[str, list[str]]:
+        roles = {
+            "roles/storage.objectCreator": self.create,
+            "roles/storage.objectViewer": self.read,
+            "roles/storage.objectUser": self.rewrite,
+        }
+        return {r: p for r, p in roles.items() if p}
+
+
+def prefix_condition(bucket: pulumi.Input[str], role: str, prefixes: list[str]) -> pulumi.Output[dict[str, str]]:
+    """An IAM condition that limits a bucket role to objects under ``prefixes`` (and listing under them)."""
+    for p in prefixes:
+        if not _PREFIX.fullmatch(p):
+            raise ValueError(f"prefix {p!r} is not a folder of [a-z0-9_./-] ending in '/'")
+
+    def expression(b: str) -> str:
+        terms = [f'resource.name.startsWith("projects/_/buckets/{b}/objects/{p}")' for p in prefixes]
+        if role in LISTING_ROLES:
+            terms += [
+                f'api.getAttribute("storage.googleapis.com/objectListPrefix", "").startsWith("{p}")' for p in prefixes
+            ]
+        return " || ".join(terms)
+
+    return pulumi.Output.from_input(bucket).apply(
+        lambda b: {
+            "title": f"tpustack-{role.rsplit('.', 1)[-1].lower()}-scope",
+            "description": "only under " + ", ".join(prefixes),
+            "expression": expression(b),
+        }
+    )
 
 
 @dataclass(frozen=True)
@@ -46,9 +94,8 @@ class GkeIdentityArgs:
     node: Account
     workload: Account
     results_bucket: pulumi.Input[str]
+    results_scope: BucketScope
     model_bucket: str | None
-    # The compile cache prefix (gs://BUCKET/<prefix>/) the workload SA may rewrite, or None.
-    compile_cache_prefix: str | None
     # The Workload Identity principal allowed to act as the workload SA.
     workload_identity_member: str
 
@@ -58,6 +105,7 @@ class TpuVmIdentityArgs:
     project: str
     tpu_vm: Account
     results_bucket: pulumi.Input[str]
+    results_scope: BucketScope
     model_bucket: str | None
 
 
@@ -85,6 +133,22 @@ class _IdentityBase(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self),
         )
 
+    def _scoped_members(
+        self, who: str, bucket: pulumi.Input[str], scope: BucketScope, sa: gcp.serviceaccount.Account
+    ) -> list[gcp.storage.BucketIAMMember]:
+        names = {"roles/storage.objectUser": f"{self._name}-{who}-compile-cache"}
+        return [
+            gcp.storage.BucketIAMMember(
+                names.get(role, f"{self._name}-{who}-{role.split('/')[-1]}"),
+                bucket=bucket,
+                role=role,
+                member=sa.member,
+                condition=prefix_condition(bucket, role, prefixes),  # type: ignore[arg-type]
+                opts=pulumi.ResourceOptions(parent=self),
+            )
+            for role, prefixes in scope.by_role().items()
+        ]
+
     def _bucket_members(
         self, who: str, bucket: pulumi.Input[str], roles: list[str], sa: gcp.serviceaccount.Account
     ) -> list[gcp.storage.BucketIAMMember]:
@@ -111,11 +175,9 @@ class GkeIdentity(_IdentityBase):
         for role in NODE_ROLES:
             self._project_member("node", role, node_sa)
         self._workload_sa = self._account("wl", args.workload)
-        self._bucket_members("wl", args.results_bucket, RESULTS_ROLES, self._workload_sa)
+        self._scoped_members("wl", args.results_bucket, args.results_scope, self._workload_sa)
         if args.model_bucket is not None:
             self._bucket_members("wl-model", args.model_bucket, MODEL_ROLES, self._workload_sa)
-        if args.compile_cache_prefix is not None:
-            self._compile_cache_member(args.results_bucket, args.compile_cache_prefix)
         self.node_service_account = node_sa.email
         self.workload_service_account = self._workload_sa.email
         self.register_outputs({"nodeServiceAccount": node_sa.email, "workloadServiceAccount": self._workload_sa.email})
@@ -131,23 +193,6 @@ class GkeIdentity(_IdentityBase):
             opts=pulumi.ResourceOptions(parent=self, depends_on=[cluster]),
         )
 
-    def _compile_cache_member(self, bucket: pulumi.Input[str], prefix: str) -> gcp.storage.BucketIAMMember:
-        """The compile cache rewrites its entries (GCS FUSE renames = copy + delete): objectUser, but only under
-        the cache prefix, through an IAM condition; results stay create-only."""
-        resource_prefix = pulumi.Output.concat("projects/_/buckets/", bucket, "/objects/", prefix, "/")
-        return gcp.storage.BucketIAMMember(
-            f"{self._name}-wl-compile-cache",
-            bucket=bucket,
-            role="roles/storage.objectUser",
-            member=self._workload_sa.member,
-            condition={
-                "title": "tpustack-compile-cache-only",
-                "description": "XLA compile cache entries of tpustack stacks",
-                "expression": resource_prefix.apply(lambda p: f'resource.name.startsWith("{p}")'),
-            },
-            opts=pulumi.ResourceOptions(parent=self),
-        )
-
 
 class TpuVmIdentity(_IdentityBase):
     service_account: pulumi.Output[str]  # email
@@ -157,7 +202,7 @@ class TpuVmIdentity(_IdentityBase):
         sa = self._account("tpu", args.tpu_vm)
         for role in TPU_VM_ROLES:
             self._project_member("tpu", role, sa)
-        self._bucket_members("tpu", args.results_bucket, RESULTS_ROLES, sa)
+        self._scoped_members("tpu", args.results_bucket, args.results_scope, sa)
         if args.model_bucket is not None:
             self._bucket_members("tpu-model", args.model_bucket, MODEL_ROLES, sa)
         self.service_account = sa.email

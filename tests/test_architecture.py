@@ -62,7 +62,13 @@ class TestComponentsAreComponents:
 
 
 class TestPodCodeIsStdlibOnly:
-    OPTIONAL = {"torch", "torch_xla", "jax", "google"}  # imported inside functions, where the machine has them
+    OPTIONAL = {
+        "torch",
+        "torch_xla",
+        "jax",
+        "google",
+        "requests",
+    }  # imported inside functions, where the machine has them
 
     @pytest.mark.parametrize("path", py_files(ROOT / "workloads", ROOT / "tpustack" / "core"), ids=lambda p: p.name)
     def test_imports(self, path):

@@ -233,7 +233,12 @@ class TestManifestFields:
     def test_json_is_the_same_diff(self):
         d = diff.diff_plans(plan_doc(), plan_doc(machine_type="ct6e-standard-4t", cost=5.73))
         doc = json.loads(json.dumps(d.to_json()))
-        assert doc["cost"] == {"before": 11.46, "after": 5.73}
+        assert doc["cost"] == {
+            "before": 11.46,
+            "after": 5.73,
+            "per_experiment_before": None,
+            "per_experiment_after": None,
+        }
         (item,) = doc["items"]
         assert item["changes"] == [
             {"path": "nodeConfig.machineType", "before": "ct6e-standard-8t", "after": "ct6e-standard-4t"}

@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from tpustack.cli import app
 from tpustack.core import catalog
-from tpustack.core.errors import BenchmarkError
+from tpustack.core.errors import BenchmarkError, UsageError
 from tpustack.workloads import heartbeat, roofline
 
 SMALL = (32, 256, 512)  # fast on a 2-core CI machine, still a real matmul
@@ -124,11 +124,11 @@ class TestHonestCpuHeartbeat:
             assert len({round(s, 6) for s in sums}) == 3, (backend, sums)
 
     def test_bad_input_names_the_flag_and_the_fix(self):
-        with pytest.raises(BenchmarkError, match="--shape.*Fix"):
+        with pytest.raises(UsageError, match="--shape.*Fix"):
             heartbeat.parse_shape("128,4096")
-        with pytest.raises(BenchmarkError, match="--accelerator 'v9z-1'.*Fix"):
+        with pytest.raises(UsageError, match="--accelerator 'v9z-1'.*Fix"):
             heartbeat.run(backend="cpu", accelerator="v9z-1", shape=SMALL, iterations=1, trials=1)
-        with pytest.raises(BenchmarkError, match="--iterations"):
+        with pytest.raises(UsageError, match="--iterations"):
             heartbeat.run(backend="cpu", shape=SMALL, iterations=0)
         # auto on a machine without the named TPU must not quietly time the CPU under the TPU's name
         with pytest.raises(BenchmarkError, match="--accelerator v6e-1 is a TPU.*Fix"):
@@ -145,6 +145,6 @@ class TestHeartbeatCli:
         doc = json.loads(res.stdout)
         assert doc["ok"] and doc["workload"]["intermediate"] == 512
 
-    def test_unknown_accelerator_is_exit_4(self):
+    def test_unknown_accelerator_is_a_usage_error(self):
         res = CliRunner().invoke(app, ["heartbeat", "--accelerator", "tpu-v99", "--backend", "cpu"])
-        assert res.exit_code == 4
+        assert res.exit_code == 2

@@ -142,25 +142,27 @@ class TestGkeHardening:
             assert r.inputs["nodeConfig"]["workloadMetadataConfig"] == {"mode": "GKE_METADATA"}, r.urn
         (binding,) = by_type(p, SAIAM)
         assert binding.inputs["role"] == "roles/iam.workloadIdentityUser"
-        assert binding.inputs["member"] == k8s_keys.wi_member("my-tpu-project", "tpustack", "tpustack-serving")
+        # the stack's own namespace: no other stack's KSA can act as this workload SA
+        assert binding.inputs["member"] == k8s_keys.wi_member("my-tpu-project", f"tpustack-{stack}", "tpustack-serving")
         assert cluster.urn in binding.depends_on, "the identity pool exists only once the cluster does"
 
-    def test_workload_sa_can_only_write_results(self, stack):
+    def test_workload_sa_acts_only_under_its_own_stack_folders(self, stack):
         p = planned(stack)
         wl = [r for r in by_type(p, BIAM) if "-wl@" in r.inputs["member"]]
-        unconditional = {(r.inputs["bucket"], r.inputs["role"]) for r in wl if "condition" not in r.inputs}
-        assert unconditional == {
-            ("my-tpu-project-tpustack-results", "roles/storage.objectCreator"),
-            ("my-tpu-project-tpustack-results", "roles/storage.objectViewer"),
-        }
-        # replacing objects only under the compile-cache prefix (TPU stacks with the cache on)
-        for r in wl:
-            if "condition" in r.inputs:
-                assert r.inputs["role"] == "roles/storage.objectUser"
-                assert r.inputs["condition"]["expression"] == (
-                    'resource.name.startsWith("projects/_/buckets/my-tpu-project-tpustack-results/objects/xla-cache/")'
-                )
-        assert any("condition" in r.inputs for r in wl) is (cfg_of(stack).shape.kind == "tpu")
+        results = [r for r in wl if r.inputs["bucket"] == "my-tpu-project-tpustack-results"]
+        assert {r.inputs["role"] for r in results} == {"roles/storage.objectCreator", "roles/storage.objectViewer"} | (
+            {"roles/storage.objectUser"} if cfg_of(stack).shape.kind == "tpu" else set()
+        )
+        objects = "projects/_/buckets/my-tpu-project-tpustack-results/objects/"
+        for r in results:
+            expr = r.inputs["condition"]["expression"]  # every grant on the shared bucket is scoped
+            folder = f"xla-cache/{stack}/" if r.inputs["role"] == "roles/storage.objectUser" else f"{stack}/"
+            terms = expr.split(" || ")
+            assert terms[0] == f'resource.name.startsWith("{objects}{folder}")', expr
+            listing = 'api.getAttribute("storage.googleapis.com/objectListPrefix", "").startsWith'
+            assert terms[1:] == (
+                [] if r.inputs["role"] == "roles/storage.objectCreator" else [f'{listing}("{folder}")']
+            ), expr
         assert not [r for r in by_type(p, PIAM) if "-wl@" in r.inputs["member"]], "no project-wide grants"
 
     def test_shielded_nodes(self, stack):

@@ -98,7 +98,7 @@ class TestShippedStacksValidate:
         core = [o for o in r.objects() if (o["apiVersion"], o["kind"]) not in schema.CRD_FIELDS]
         for o in core:  # independently of render(): the library's strict schema of that minor
             assert kubernetes_validate.validate(o, minor, strict=True) == minor, o["kind"]
-        assert all(o["metadata"]["namespace"] == k8s_keys.NAMESPACE for o in r.objects())
+        assert all(o["metadata"]["namespace"] == k8s_keys.namespace(stack) for o in r.objects())
 
     @pytest.mark.parametrize("stack", GKE_STACKS)
     def test_apps_and_workload_kinds(self, stack):
@@ -304,7 +304,7 @@ class TestVariantFields:
         spec = json.loads(one(r.apps["benchmark"], "ConfigMap", "serving-bench-spec")["data"]["spec.json"])
         svc = one(r.apps["serving"], "Service")
         assert spec["server"]["base_url"] == (
-            f"http://{svc['metadata']['name']}.{k8s_keys.NAMESPACE}.svc.cluster.local:{svc['spec']['ports'][0]['port']}"
+            f"http://{svc['metadata']['name']}.tpustack-gke-vllm-v6e.svc.cluster.local:{svc['spec']['ports'][0]['port']}"
         )
         assert spec["results_uri"].startswith(f"gs://{stack_cfg('gke-vllm-v6e').results_bucket}/gke-vllm-v6e/")
         assert re.fullmatch(r"sha256:[0-9a-f]{16}", spec["metadata"]["git_revision"])
@@ -482,7 +482,7 @@ class TestMatchesSamples:
         c, pod = container(job, "inference-checkpoint")
         assert c["image"] == "us-docker.pkg.dev/cloud-tpu-images/inference/inference-checkpoint:v0.2.5"
         assert pod["restartPolicy"] == "Never"
-        out = f"gs://{cfg.results_bucket}/maxtext/llama3.1-8b"
+        out = f"gs://{cfg.results_bucket}/gke-jetstream-v5e/maxtext/llama3.1-8b"  # the stack's own folder
         assert {
             f"--bucket_name={cfg.results_bucket}",
             "--inference_server=jetstream-maxtext",

@@ -96,6 +96,6 @@ class TestInstalledCliPlansTheProjectItStandsIn:
         assert r.returncode == 0, r.stderr[-3000:]
         assert json.loads(r.stdout) == json.loads(planned("gke-vllm-v6e").dumps())
         elsewhere = _run([fresh_venv / "bin" / "tpustack", "plan", "--stack", "dev"], cwd=tmp_path.parent)
-        assert elsewhere.returncode == 2 and "Pulumi.yaml" in elsewhere.stderr
+        assert elsewhere.returncode == 3 and "Pulumi.yaml" in elsewhere.stderr
         explicit = _run([fresh_venv / "bin" / "tpustack", "stacks", "--project-dir", tmp_path], cwd="/")
         assert explicit.returncode == 0 and "dev" in explicit.stdout.split()

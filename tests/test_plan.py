@@ -95,8 +95,8 @@ def test_cli_json_is_byte_identical_across_processes():
     assert json.loads(runs[0].stdout)["stack"] == "gke-vllm-v6e"
 
 
-def test_cli_bad_stack_exits_2_with_fix(tmp_path):
+def test_cli_bad_stack_exits_3_with_fix(tmp_path):
     cmd = [sys.executable, "-m", "tpustack.cli", "plan", "--stack", "no-such-stack"]
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=120, cwd=PROJECT.root)
-    assert r.returncode == 2
+    assert r.returncode == 3
     assert "no-such-stack" in r.stderr and "Fix" in r.stderr

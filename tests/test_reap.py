@@ -226,8 +226,9 @@ class TestJudge:
         with pytest.raises(reap.ReapError, match="--now.*Fix"):
             reap.Reaper(P, None, None, now=10**30)
 
-    @pytest.mark.parametrize("raw", ["-5", "1_0", " 10", "10 ", "+10", "0x10", "1e9", "253402300800",
-                                     "99999999999999999999", "", "١٢٣"])
+    @pytest.mark.parametrize(
+        "raw", ["-5", "1_0", " 10", "10 ", "+10", "0x10", "1e9", "253402300800", "99999999999999999999", "", "١٢٣"]
+    )
     def test_expiry_labels_are_parsed_strictly(self, raw):
         verdict, expires, _, reason = reap.judge({k8s_keys.LABEL_STACK: "s", k8s_keys.LABEL_EXPIRES: raw}, NOW)
         assert (verdict, expires) == ("bad-label", None), raw
@@ -252,17 +253,21 @@ class TestTheRule:
         report = reaper(srv, **kw).run(delete=True, wait_s=5)
         return report, by_name(report)
 
-    @pytest.mark.parametrize("pool_labels,why,extra_goes", [
-        (labels("s", 3600), "is alive", False),
-        ({}, "is not tpustack's", False),
-        # another stack's pool is judged by its own labels (expired: it goes), but the cluster must not take it
-        (labels("other", -3600), "belongs to stack other", True),
-        (labels("s", -3600, keep=True), "is kept", False),
-        ({**labels("s", -3600), k8s_keys.LABEL_EXPIRES: "-5"}, "is bad-label", False),
-    ])
+    @pytest.mark.parametrize(
+        "pool_labels,why,extra_goes",
+        [
+            (labels("s", 3600), "is alive", False),
+            ({}, "is not tpustack's", False),
+            # another stack's pool is judged by its own labels (expired: it goes), but the cluster must not take it
+            (labels("other", -3600), "belongs to stack other", True),
+            (labels("s", -3600, keep=True), "is kept", False),
+            ({**labels("s", -3600), k8s_keys.LABEL_EXPIRES: "-5"}, "is bad-label", False),
+        ],
+    )
     def test_an_expired_cluster_stays_when_it_holds_what_may_not_go(self, bare, pool_labels, why, extra_goes):
-        c = bare.state.add_cluster("us-east5", "tps-s", labels("s", -3600),
-                                   {"tpu": labels("s", -3600), "extra": pool_labels})
+        c = bare.state.add_cluster(
+            "us-east5", "tps-s", labels("s", -3600), {"tpu": labels("s", -3600), "extra": pool_labels}
+        )
         report, found = self.run(bare)
         assert found[c].verdict == "held" and why in found[c].reason
         assert c in bare.state.clusters, "the cluster was not deleted"
@@ -270,8 +275,12 @@ class TestTheRule:
         assert set(bare.state.deletes()) == want, "only qualifying pools went"
 
     def test_a_kept_cluster_keeps_its_pools(self, bare):
-        c = bare.state.add_cluster("us-east5", "tps-k", labels("k", -3600, keep=True),
-                                   {"system": labels("k", -3600), "tpu": labels("k", -3600)})
+        c = bare.state.add_cluster(
+            "us-east5",
+            "tps-k",
+            labels("k", -3600, keep=True),
+            {"system": labels("k", -3600), "tpu": labels("k", -3600)},
+        )
         _, found = self.run(bare)
         assert bare.state.deletes() == []
         assert {found[f"{c}/nodePools/{p}"].verdict for p in ("system", "tpu")} == {"kept"}

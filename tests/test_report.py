@@ -165,7 +165,7 @@ class TestReportOverGcs:
 
     def test_missing_prefix_is_explained(self, gcs_env):
         res = CliRunner().invoke(app, ["report", f"gs://{BUCKET}/no-such-stack"])
-        assert res.exit_code == 4 and "no result objects" in res.output
+        assert res.exit_code == 3 and "no result objects" in res.output
 
 
 class TestReportLocal:

@@ -15,7 +15,7 @@ import pytest
 from tpustack.config import load_config
 from tpustack.core.errors import BenchmarkError, ConfigError
 from tpustack.render import bench as spec
-from tpustack.workloads import promscrape, results, serving_bench
+from tpustack.workloads import gcs, promscrape, results, serving_bench
 
 from conftest import BASE, SECRETS, as_engine_values
 
@@ -323,7 +323,7 @@ class TestRunnerEndToEnd:
         )
         assert (run_dir / "raw" / "001-vllm.json").exists() and (run_dir / "raw" / "001-tool.log").exists()
         assert json.loads((run_dir / "run.json").read_text())["points"][0]["status"] == "ok"
-        with pytest.raises(BenchmarkError, match="never reused"):
+        with pytest.raises(gcs.ObjectExists, match="never reused"):
             serving_bench.run(s, run_id="run-a", log=lambda m: None)
 
     def test_server_never_ready(self, tmp_path):

@@ -137,7 +137,7 @@ class TestServingChildren:
         ksa = one(records, "kubernetes:core/v1:ServiceAccount")
         wl = one(records, "gcp:serviceaccount/account:Account")
         assert ksa.inputs["metadata"]["name"] == k8s_keys.SERVING_KSA
-        assert ksa.inputs["metadata"]["namespace"] == k8s_keys.NAMESPACE
+        assert ksa.inputs["metadata"]["namespace"] == k8s_keys.namespace("gke-vllm-v6e")
         assert ksa.inputs["metadata"]["annotations"] == {
             k8s_keys.WI_ANNOTATION: f"{wl.inputs['accountId']}@{cfg.project}.iam.gserviceaccount.com"
         }
@@ -164,7 +164,7 @@ class TestServingChildren:
 
     def test_endpoint_output(self, program):
         _, outputs, _ = run_stack("gke-jetstream-v5e", program)
-        assert outputs["endpoint"] == "http://jetstream.tpustack.svc.cluster.local:8000"
+        assert outputs["endpoint"] == "http://jetstream.tpustack-gke-jetstream-v5e.svc.cluster.local:8000"
 
 
 class TestTokenOnlyInTheSecret:

@@ -17,7 +17,14 @@ import pulumi_kubernetes as k8s
 
 from tpustack import render
 from tpustack.components.gke import ClusterArgs, GkeCluster, NodeIdentity, NodePools, NodePoolsArgs
-from tpustack.components.identity import Account, GkeIdentity, GkeIdentityArgs, TpuVmIdentity, TpuVmIdentityArgs
+from tpustack.components.identity import (
+    Account,
+    BucketScope,
+    GkeIdentity,
+    GkeIdentityArgs,
+    TpuVmIdentity,
+    TpuVmIdentityArgs,
+)
 from tpustack.components.lifecycle import Lifecycle, LifecycleArgs
 from tpustack.components.results import ResultsStore, ResultsStoreArgs
 from tpustack.components.services import ProjectServices, ProjectServicesArgs
@@ -65,6 +72,17 @@ def lifecycle_args(cfg: StackConfig) -> LifecycleArgs:
     )
 
 
+def results_scope(cfg: StackConfig) -> BucketScope:
+    """Where in the results bucket the stack's accounts may act: its own folders, nothing else."""
+    own = f"{names.stack_dir(cfg.stack)}/"
+    if cfg.target == "tpu-vm":
+        code = f"{names.WORKLOADS_PREFIX}/{names.stack_dir(cfg.stack)}/"
+        return BucketScope(create=[own], read=[own, code])
+    compile_cache = bool(cfg.engine and cfg.engine.compile_cache and cfg.shape.kind == "tpu")
+    cache = [f"{names.COMPILE_CACHE_PREFIX}/{names.stack_dir(cfg.stack)}/"] if compile_cache else []
+    return BucketScope(create=[own], read=[own], rewrite=cache)
+
+
 def _account(cfg: StackConfig, role: str, purpose: str) -> Account:
     return Account(names.account_id(cfg.stack, role), f"{purpose}: stack {cfg.stack}")
 
@@ -79,7 +97,7 @@ def tpu_vm_args(
     if not isinstance(shape, TpuShape):  # config rules: tpu-vm stacks have a TPU
         raise ValueError(f"tpu_vm_args: {shape.name} is not a TPU")
     vm_name = names.resource_name(cfg.stack, limit=63)
-    stack_dir = names.label_value(cfg.stack)
+    stack_dir = names.stack_dir(cfg.stack)
     script, objects = None, []
     if cfg.workload is not None and cfg.capacity.type != "queued":
         prefix = f"{names.WORKLOADS_PREFIX}/{stack_dir}"
@@ -119,11 +137,12 @@ def serving_args(
     endpoint = None
     if cfg.engine is not None:
         endpoint = (
-            f"http://{engines.SERVER_NAMES[cfg.engine.name]}.{names.NAMESPACE}.svc.cluster.local:{cfg.engine.port}"
+            f"http://{engines.SERVER_NAMES[cfg.engine.name]}.{names.namespace(cfg.stack)}.svc.cluster.local:"
+            f"{cfg.engine.port}"
         )
     return ServingArgs(
         provider=provider,
-        namespace=names.NAMESPACE,
+        namespace=names.namespace(cfg.stack),
         service_account=names.SERVING_KSA,
         labels=names.common_k8s_labels(cfg.stack),
         workload_service_account=workload_service_account,
@@ -167,6 +186,7 @@ def build(cfg: StackConfig) -> Built:
                 project=cfg.project,
                 tpu_vm=_account(cfg, "tpu", "TPU VM (tpustack)"),
                 results_bucket=results.name,
+                results_scope=results_scope(cfg),
                 model_bucket=bucket,
             ),
             opts=after_apis,
@@ -178,7 +198,6 @@ def build(cfg: StackConfig) -> Built:
         pulumi.export("tpuVmIp", vm.ip)
         return built
 
-    compile_cache = bool(cfg.engine and cfg.engine.compile_cache and shape.kind == "tpu")
     identity = res["identity"] = GkeIdentity(
         "identity",
         GkeIdentityArgs(
@@ -186,9 +205,9 @@ def build(cfg: StackConfig) -> Built:
             node=_account(cfg, "node", "GKE nodes (tpustack)"),
             workload=_account(cfg, "wl", "serving and benchmark pods (tpustack)"),
             results_bucket=results.name,
+            results_scope=results_scope(cfg),
             model_bucket=bucket,
-            compile_cache_prefix=names.COMPILE_CACHE_PREFIX if compile_cache else None,
-            workload_identity_member=names.wi_member(cfg.project, names.NAMESPACE, names.SERVING_KSA),
+            workload_identity_member=names.wi_member(cfg.project, names.namespace(cfg.stack), names.SERVING_KSA),
         ),
         opts=after_apis,
     )

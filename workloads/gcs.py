@@ -63,8 +63,10 @@ def _google_errors() -> tuple[type[BaseException], ...]:
 def _gcs_failure(what: str, e: BaseException) -> GcsError:
     name = type(e).__name__
     if "Credentials" in name or "RefreshError" in name or "Auth" in name:
-        fix = ("`gcloud auth application-default login` (or run where a service account is attached: GKE with "
-               "Workload Identity, a GCE/TPU VM)")
+        fix = (
+            "`gcloud auth application-default login` (or run where a service account is attached: GKE with "
+            "Workload Identity, a GCE/TPU VM)"
+        )
     elif "NotFound" in name:
         fix = "check the bucket and path (`gcloud storage ls gs://BUCKET/`); the results stack creates the bucket"
     elif "Forbidden" in name:
@@ -255,7 +257,5 @@ def read(uri: str) -> bytes:
             raise _gcs_failure(f"reading {uri}", e) from None
     status, body = _request("GET", _object_url(bucket, name) + "?alt=media")
     if status != 200:
-        raise GcsError(
-            f"reading {uri} failed: GCS answered {status}. Fix: check the object exists and you may read it"
-        )
+        raise GcsError(f"reading {uri} failed: GCS answered {status}. Fix: check the object exists and you may read it")
     return body

@@ -279,6 +279,18 @@ def _jax_runner(work: Work, seed: int) -> Runner:
 
 
 def make_runner(backend: str, work: Work, seed: int) -> Runner:
+    """The backend's runner; a clear error (never an ImportError) when its package is not installed."""
+    package = BACKEND_PACKAGES[backend]
+    if importlib.util.find_spec(package) is None:
+        install = {
+            "torch": "pip install torch",
+            "torch_xla": "pip install torch torch_xla[tpu] (on a TPU VM)",
+            "jax": "pip install jax (jax[tpu] on a TPU VM)",
+        }[package]
+        raise TpuStackError(
+            f"--backend {backend} needs {package}, which this Python does not have. Fix: {install}, "
+            "or pick another --backend"
+        )
     if backend == "jax":
         return _jax_runner(work, seed)
     return _torch_runner(backend, work, seed)
@@ -349,19 +361,14 @@ def run(
     work = Work(*shape, dtype)
     acc_kind = "cpu" if accelerator.strip().lower() == "cpu" else roofline.accelerator_roofline(accelerator).kind
     chosen = resolve_backend(backend, acc_kind)
-    package = BACKEND_PACKAGES[chosen]
-    if importlib.util.find_spec(package) is None:
-        install = {"torch": "pip install torch", "torch_xla": "pip install torch torch_xla[tpu] (on a TPU VM)",
-                   "jax": "pip install jax (jax[tpu] on a TPU VM)"}[package]
-        raise TpuStackError(f"--backend {chosen} needs {package}, which this Python does not have. Fix: {install}, "
-                            "or pick another --backend")
     check_fits(work, accelerator, "cpu" if chosen == "cpu" else acc_kind)
     started = _now()
     try:
         runner = make_runner(chosen, work, seed)
     except MemoryError:
-        raise InputError(f"--shape {','.join(map(str, shape))}: out of memory while allocating. Fix: a smaller "
-                         "--shape") from None
+        raise InputError(
+            f"--shape {','.join(map(str, shape))}: out of memory while allocating. Fix: a smaller --shape"
+        ) from None
     if backend == "auto" and acc_kind != "cpu" and runner.platform_kind == "cpu":
         raise BenchmarkError(
             f"--accelerator {accelerator} is a {acc_kind.upper()}, but {chosen} sees none and "
@@ -482,8 +489,9 @@ def write_result(doc: dict[str, Any], out: str) -> str:
             kept = f"the result is kept in {os.path.abspath(rescue)}"
         except OSError:
             kept = "the result is printed on stdout only"
-        raise TpuStackError(f"writing {out} failed ({e}); {kept}. Fix: copy it where it belongs "
-                            "(gcloud storage cp FILE gs://...)") from None
+        raise TpuStackError(
+            f"writing {out} failed ({e}); {kept}. Fix: copy it where it belongs (gcloud storage cp FILE gs://...)"
+        ) from None
 
 
 def summary_line(doc: dict[str, Any]) -> str:

@@ -464,8 +464,9 @@ class ResultFormatError(InputError):
     """A result file that is not what its tool writes, or a record that breaks the schema's value ranges."""
 
 
-def normalize(doc: Any, *, source_file: str, stage: int = 0, slo: dict | None = None,
-              tolerance: float = KEPT_UP_TOLERANCE) -> dict[str, Any]:
+def normalize(
+    doc: Any, *, source_file: str, stage: int = 0, slo: dict | None = None, tolerance: float = KEPT_UP_TOLERANCE
+) -> dict[str, Any]:
     """A tool's own result document -> a record, or ResultFormatError naming the file and what is wrong.
 
     The tools' files are read from disks and buckets anyone may have written to: whatever the document holds,
@@ -484,8 +485,9 @@ def normalize(doc: Any, *, source_file: str, stage: int = 0, slo: dict | None = 
     except BenchmarkError as e:
         raise ResultFormatError(str(e)) from None
     except (TypeError, ValueError, KeyError, AttributeError, IndexError, ZeroDivisionError, OverflowError) as e:
-        raise ResultFormatError(f"{source_file}: a {tool} result with fields of the wrong shape "
-                                f"({type(e).__name__}: {e})") from None
+        raise ResultFormatError(
+            f"{source_file}: a {tool} result with fields of the wrong shape ({type(e).__name__}: {e})"
+        ) from None
     problems = record_problems(rec)
     if problems:
         raise ResultFormatError(f"{source_file}: {'; '.join(problems)}")
@@ -535,8 +537,14 @@ def record_problems(rec: Any) -> list[str]:
     reqs = section("requests")
     checks += [(f"requests.{k}", reqs.get(k), {"integer": True}) for k in ("completed", "failed")]
     tp = section("throughput")
-    for k in ("requests_per_s", "input_tokens_per_s", "output_tokens_per_s", "total_tokens_per_s",
-              "output_tokens_per_s_per_chip", "total_tokens_per_s_per_chip"):
+    for k in (
+        "requests_per_s",
+        "input_tokens_per_s",
+        "output_tokens_per_s",
+        "total_tokens_per_s",
+        "output_tokens_per_s_per_chip",
+        "total_tokens_per_s_per_chip",
+    ):
         checks.append((f"throughput.{k}", tp.get(k), {}))
     lat = section("latency_ms")
     for m in ("ttft", "tpot", "itl", "e2e"):
@@ -612,6 +620,5 @@ def normalize_dir(directory: Path, slo: dict | None = None) -> list[dict[str, An
         if tool is None or (tool == "inference-perf" and not path.name.startswith("stage_")):
             continue
         stage_part = path.name.split("_")[1] if path.name.count("_") else ""
-        records.append(normalize(doc, source_file=name, stage=int(stage_part) if stage_part.isdigit() else 0,
-                                 slo=slo))
+        records.append(normalize(doc, source_file=name, stage=int(stage_part) if stage_part.isdigit() else 0, slo=slo))
     return records

@@ -11,25 +11,32 @@ traceback of unexpected ones.
 
 from __future__ import annotations
 
+import importlib
 import os
 import sys
 import traceback
 
-import click
 import typer
 
 from tpustack.core.errors import EXIT_RUNTIME, EXIT_USAGE, TpuStackError
 
 from . import bench, lifecycle, output, plan
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=None,
-                  pretty_exceptions_enable=False,
-                  help="LLM inference on Cloud TPUs and GPUs: plan, benchmark, report, tear down.")
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    rich_markup_mode=None,
+    pretty_exceptions_enable=False,
+    help="LLM inference on Cloud TPUs and GPUs: plan, benchmark, report, tear down.",
+)
 
 
 @app.callback()
-def _root(debug: bool = typer.Option(False, "--debug", envvar="TPUSTACK_DEBUG",
-                                     help="Show the Python traceback of unexpected errors.")) -> None:
+def _root(
+    debug: bool = typer.Option(
+        False, "--debug", envvar="TPUSTACK_DEBUG", help="Show the Python traceback of unexpected errors."
+    ),
+) -> None:
     output.DEBUG = debug
 
 
@@ -39,21 +46,21 @@ bench.register(app)
 
 
 def _click_exceptions() -> list:
-    """click's exception modules: the installed click, and the copy newer typer releases vendor."""
-    mods = [click.exceptions]
-    try:
-        from typer._click import exceptions as vendored  # typer >= 0.24 ships its own click
-
-        mods.append(vendored)
-    except ImportError:
-        pass
+    """click's exception modules: click itself (older typer depends on it), and the copy newer typer releases
+    vendor (then click may not be installed at all)."""
+    mods = []
+    for name in ("click.exceptions", "typer._click.exceptions"):
+        try:
+            mods.append(importlib.import_module(name))
+        except ImportError:
+            pass
     return mods
 
 
 _CLICK = _click_exceptions()
 USAGE_ERRORS = tuple(m.UsageError for m in _CLICK)
 CLICK_ERRORS = tuple(m.ClickException for m in _CLICK)
-ABORTS = (typer.Abort, click.exceptions.Abort)
+ABORTS = (typer.Abort, *(m.Abort for m in _CLICK if hasattr(m, "Abort")))
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -81,8 +88,9 @@ def main(argv: list[str] | None = None) -> None:
     except Exception as e:  # a bug, not the user's doing: one line, the traceback only on request
         if output.DEBUG:
             traceback.print_exc()
-        output.warn(f"error: internal error ({type(e).__name__}: {e}). Fix: rerun with --debug for the traceback "
-                    "and report it")
+        output.warn(
+            f"error: internal error ({type(e).__name__}: {e}). Fix: rerun with --debug for the traceback and report it"
+        )
         code = EXIT_RUNTIME
     sys.exit(code if isinstance(code, int) else 0)
 

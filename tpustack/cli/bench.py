@@ -63,8 +63,11 @@ def heartbeat_cmd(
 def report_cmd(
     sources: list[str] = typer.Argument(..., help="gs://BUCKET/STACK[/RUN_ID] prefixes or local directories"),
     out_dir: Path | None = typer.Option(
-        None, "--out", help="write report.csv, report.json and the PNG plot into DIR (new or empty: reports are "
-        "never replaced); without it nothing is written"),
+        None,
+        "--out",
+        help="write report.csv, report.json and the PNG plot into DIR (new or empty: reports are "
+        "never replaced); without it nothing is written",
+    ),
     slo_ttft_ms: float | None = typer.Option(None, help="TTFT SLO (ms) for the best point"),
     slo_tpot_ms: float | None = typer.Option(None, help="TPOT SLO (ms) for the best point"),
     slo_e2e_ms: float | None = typer.Option(None, help="end-to-end latency SLO (ms)"),

@@ -13,7 +13,7 @@ from rich.table import Table
 from rich.tree import Tree
 
 from tpustack.config.project import Project, find_project
-from tpustack.core.errors import EXIT_VIOLATIONS, TpuStackError
+from tpustack.core.errors import EXIT_VIOLATIONS, InputError, TpuStackError
 
 from .output import fail, out, progress, say, warn
 
@@ -96,8 +96,21 @@ def render_tree(p, ttl_hours: float | None = None) -> None:
             say(f"  {k}: {v}")
 
 
+def check_manifest_dir(directory: Path, stack: str) -> None:
+    """One stack per directory, never over existing files: `kubectl apply -f DIR` must apply this stack only."""
+    if directory.exists() and not directory.is_dir():
+        raise InputError(f"--out {directory}: is a file. Fix: pass a new directory, e.g. --out plan-{stack}")
+    if directory.is_dir() and any(directory.iterdir()):
+        raise InputError(
+            f"--out {directory}: is not empty; manifests are written into a new or empty directory "
+            f"so `kubectl apply -f {directory}` never mixes stacks or keeps stale objects. Fix: "
+            f"--out plan-{stack}-2, or empty it first"
+        )
+
+
 def write_manifests(p, directory: Path) -> list[Path]:
     """One file per Kubernetes object, named so `kubectl apply -f DIR` applies them in a sane order."""
+    check_manifest_dir(directory, p.stack)
     directory.mkdir(parents=True, exist_ok=True)
     written = []
     for i, m in enumerate(p.manifests):
@@ -127,13 +140,18 @@ def register(app: typer.Typer) -> None:
         project = project_or_fail(project_dir)
         plan_mod.quiet_pulumi_logs()
         try:
+            if out_dir is not None:
+                check_manifest_dir(out_dir, stack)
             with progress(f"planning {stack} under the mock engine...", enabled=not as_json):
                 p = plan_mod.plan(project, stack)
             cfg = load_config(*read_stack_file(project, stack), stack)
         except TpuStackError as e:
             fail(e)
         if out_dir is not None:
-            files = write_manifests(p, out_dir)
+            try:
+                files = write_manifests(p, out_dir)
+            except TpuStackError as e:
+                fail(e)
             if not as_json:
                 say(f"wrote {len(files)} manifests to {out_dir}")
         if as_json:

@@ -10,13 +10,15 @@ run only when the stack has one. Sources of the capacity rules: cluster-toolkit
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from typing import Any
 
 from tpustack.core import catalog, engines
 from tpustack.core.catalog import TpuShape
 from tpustack.core.errors import Problem, problem
+from tpustack.core.secrets import secret_in
 
 from . import derived
-from .model import StackConfig
+from .model import NAMESPACE, StackConfig
 
 Rule = Callable[[StackConfig], Iterator[Problem]]
 
@@ -273,6 +275,32 @@ def model_fits_hbm(c: StackConfig) -> Iterator[Problem]:
     )
 
 
+def _strings(value: Any, path: str) -> Iterator[tuple[str, str]]:
+    if isinstance(value, str):
+        yield path, value
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            yield from _strings(v, f"{path}.{k}")
+    elif isinstance(value, (list, tuple)):
+        for i, v in enumerate(value):
+            yield from _strings(v, f"{path}[{i}]")
+
+
+def credentials_only_in_secret_fields(c: StackConfig) -> Iterator[Problem]:
+    """A token in extraArgs, a label or any other plain field would land in Deployment args, ConfigMaps and the
+    plan; tokens enter only through tpustack:hfToken (a Pulumi secret -> Kubernetes Secret -> secretKeyRef)."""
+    dumped = c.model_dump(by_alias=True, mode="json", exclude={"hf_token", "stack"})
+    for path, value in _strings(dumped, NAMESPACE):
+        what = secret_in(value)
+        if what:
+            yield problem(
+                path.replace(f"{NAMESPACE}.", f"{NAMESPACE}:", 1),
+                f"holds {what}; credentials in plain config end up in manifests, plans and logs",
+                "remove it; give the Hugging Face token with `pulumi config set --secret tpustack:hfToken "
+                "hf_...` (the engine reads it from a Kubernetes Secret)",
+            )
+
+
 def gated_model_has_token(c: StackConfig) -> Iterator[Problem]:
     if c.model is not None and c.model.needs_token and c.hf_token is None:
         yield problem(
@@ -454,7 +482,12 @@ def hpa_fits_pool(c: StackConfig) -> Iterator[Problem]:
 
 
 # Rules that read the accelerator run only when the stack has one.
-GENERAL: list[Rule] = [results_stack_owns_only_the_bucket, experiment_has_accelerator, zones_in_region]
+GENERAL: list[Rule] = [
+    results_stack_owns_only_the_bucket,
+    experiment_has_accelerator,
+    zones_in_region,
+    credentials_only_in_secret_fields,
+]
 WITH_ACCELERATOR: list[Rule] = [
     topology_matches_catalog,
     machine_type_matches_catalog,

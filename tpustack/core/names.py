@@ -3,8 +3,10 @@ policy checks agree.
 
 GCP limits: service account ids 6-30 chars, GKE cluster and node pool names <= 40, TPU node ids <= 63,
 GCP label values <= 63 of [a-z0-9_-]; Kubernetes label values <= 63 of [A-Za-z0-9._-], alphanumeric at both
-ends. Long stack names are shortened with a stable hash suffix so two stacks never collide and a name never
-changes between `pulumi up`s.
+ends; namespaces are DNS labels (<= 63 of [a-z0-9-]). A name that had to be changed to fit (shortened, lowercased,
+punctuation replaced) gets a stable hash of the original, so stacks whose names differ only in case or
+punctuation (``My_Stack``, ``my-stack``) never share a resource, a label value or a namespace, and a name never
+changes between `pulumi up`s. Names that already fit are used as they are.
 
 Kubernetes sources: GKE TPU docs ("Deploy TPU workloads in GKE Standard": node labels
 cloud.google.com/gke-tpu-accelerator and cloud.google.com/gke-tpu-topology, resource google.com/tpu), GKE GPU
@@ -44,7 +46,9 @@ ACCELERATOR_RESOURCES = (TPU_RESOURCE, GPU_RESOURCE)
 WI_ANNOTATION = "iam.gke.io/gcp-service-account"
 
 # ----- where tpustack's workloads live in the cluster ----------------------------------------------------------
-NAMESPACE = "tpustack"
+# Each stack has its own namespace (namespace(stack)), so each workload SA trusts only its own Workload Identity
+# principal PROJECT.svc.id.goog[tpustack-<stack>/tpustack-serving].
+NAMESPACE_PREFIX = "tpustack-"
 SERVING_KSA = "tpustack-serving"  # the serving and benchmark pods run as this KSA
 HF_SECRET = "hf-token"  # Kubernetes Secret holding the Hugging Face token
 HF_SECRET_KEY = "token"
@@ -73,15 +77,19 @@ def wi_member(project: str, namespace: str, ksa: str) -> str:
 
 
 # ----- names of GCP resources ------------------------------------------------------------------------------------
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:6]
+
+
 def slug(text: str, limit: int) -> str:
-    """Lowercase [a-z0-9-], starting with a letter, at most ``limit`` chars, stable for the same text."""
+    """Lowercase [a-z0-9-], starting with a letter, at most ``limit`` chars; unique and stable per text: when
+    the text had to change to fit, a hash of the original is appended."""
     s = re.sub(r"[^a-z0-9-]+", "-", text.lower()).strip("-") or "x"
     if not s[0].isalpha():
         s = "s" + s
-    if len(s) <= limit:
+    if s == text and len(s) <= limit:
         return s
-    digest = hashlib.sha256(text.encode()).hexdigest()[:6]
-    return f"{s[: limit - 7].rstrip('-')}-{digest}"
+    return f"{s[: limit - 7].rstrip('-')}-{_digest(text)}"
 
 
 def resource_name(stack: str, suffix: str = "", limit: int = 40) -> str:
@@ -97,13 +105,30 @@ def account_id(stack: str, role: str) -> str:
 
 # ----- label values ---------------------------------------------------------------------------------------------
 def label_value(text: str) -> str:
-    """A GCP label value: lowercase [a-z0-9_-], at most 63 characters."""
-    return re.sub(r"[^a-z0-9_-]+", "-", text.lower())[:63]
+    """A GCP label value: lowercase [a-z0-9_-], at most 63 characters (hashed when it had to change)."""
+    v = re.sub(r"[^a-z0-9_-]+", "-", text.lower())
+    if v == text and len(v) <= 63:
+        return v
+    return f"{v[:56]}-{_digest(text)}"
 
 
 def k8s_label_value(text: str) -> str:
-    """A Kubernetes label value: [A-Za-z0-9._-], at most 63, alphanumeric at both ends."""
-    return re.sub(r"[^A-Za-z0-9._-]+", "-", text)[:63].strip("-._") or "x"
+    """A Kubernetes label value: [A-Za-z0-9._-], at most 63, alphanumeric at both ends (hashed when it had to
+    change)."""
+    v = re.sub(r"[^A-Za-z0-9._-]+", "-", text)
+    if v == text and len(v) <= 63 and v[:1].isalnum() and v[-1:].isalnum():
+        return v
+    return f"{v[:56].strip('-._') or 'x'}-{_digest(text)}"
+
+
+def namespace(stack: str) -> str:
+    """The stack's Kubernetes namespace (a DNS label): tpustack-<stack>."""
+    return slug(f"{NAMESPACE_PREFIX}{stack}", 63)
+
+
+def stack_dir(stack: str) -> str:
+    """The stack's folder in the results bucket: every object a stack writes lives under it."""
+    return label_value(stack)
 
 
 def stack_labels(stack: str, user: dict[str, str], keep: bool) -> dict[str, str]:

@@ -81,6 +81,8 @@ class PlanDiff:
     items: list[ItemDiff]
     cost_before: float | None
     cost_after: float | None
+    experiment_before: float | None = None  # per experiment (hourly x TTL)
+    experiment_after: float | None = None
 
     def count(self, section: str, op: str) -> int:
         return sum(1 for i in self.items if i.section == section and i.op == op)
@@ -96,7 +98,12 @@ class PlanDiff:
             "head": self.head,
             "base_exists": self.base_exists,
             "head_exists": self.head_exists,
-            "cost": {"before": self.cost_before, "after": self.cost_after},
+            "cost": {
+                "before": self.cost_before,
+                "after": self.cost_after,
+                "per_experiment_before": self.experiment_before,
+                "per_experiment_after": self.experiment_after,
+            },
             "items": [
                 {
                     "op": i.op,
@@ -120,11 +127,20 @@ class PlanDiff:
         return "; ".join(parts)
 
     def _cost(self, arrow: str = "->") -> str:
+        def money(v: float | None, unit: str) -> str:
+            return "none" if v is None else f"${v:.2f}{unit}"
+
         if self.cost_before == self.cost_after:
-            return f"cost unchanged (${(self.cost_after or 0):.2f}/h)"
-        before = "none" if self.cost_before is None else f"${self.cost_before:.2f}/h"
-        after = "none" if self.cost_after is None else f"${self.cost_after:.2f}/h"
-        return f"cost {before} {arrow} {after}"
+            hourly = f"hourly cost unchanged ({money(self.cost_after or 0, '/h')})"
+        else:
+            hourly = f"cost {money(self.cost_before, '/h')} {arrow} {money(self.cost_after, '/h')}"
+        if self.experiment_before == self.experiment_after:
+            if self.experiment_after is None:
+                return hourly
+            return f"{hourly}; per experiment unchanged ({money(self.experiment_after, '')})"
+        return (
+            f"{hourly}; per experiment {money(self.experiment_before, '')} {arrow} {money(self.experiment_after, '')}"
+        )
 
     def _existence(self) -> str | None:
         if not self.base_exists:
@@ -457,10 +473,27 @@ def diff_plans(
     section = {"resources": 0, "manifests": 1, "outputs": 2}
     items.sort(key=lambda i: (section[i.section], order[i.op]))  # stable: plan order within a group
 
-    def cost(p: dict | None) -> float | None:
-        return None if p is None else float((p.get("cost") or {}).get("hourly_usd", 0.0))
+    def cost(p: dict | None, key: str = "hourly_usd") -> float | None:
+        value = None if p is None else (p.get("cost") or {}).get(key)
+        if value is None:
+            return None if p is None or key != "hourly_usd" else 0.0
+        return float(value)
 
-    return PlanDiff(name, base_label, head_label, base is not None, head is not None, items, cost(base), cost(head))
+    def per_experiment(p: dict | None) -> float | None:
+        return cost(p, "per_experiment_usd")
+
+    return PlanDiff(
+        name,
+        base_label,
+        head_label,
+        base is not None,
+        head is not None,
+        items,
+        cost(base),
+        cost(head),
+        per_experiment(base),
+        per_experiment(head),
+    )
 
 
 # ----- planning a revision -----------------------------------------------------------------------------

@@ -180,8 +180,13 @@ def judge(
     """(verdict, expires, keep, reason) for one resource's own labels at ``now``."""
     keep = parse_keep(labels.get(names.LABEL_KEEP))
     if keep is None:
-        return (BAD_LABEL, None, False, f"label {names.LABEL_KEEP}={labels.get(names.LABEL_KEEP)!r} is neither "
-                "'true' nor 'false'; left alone. Fix: relabel it, or delete it by hand")
+        return (
+            BAD_LABEL,
+            None,
+            False,
+            f"label {names.LABEL_KEEP}={labels.get(names.LABEL_KEEP)!r} is neither "
+            "'true' nor 'false'; left alone. Fix: relabel it, or delete it by hand",
+        )
     raw = labels.get(names.LABEL_EXPIRES)
     created_unix = _created_unix(created)
     expires: int | None = None
@@ -272,16 +277,20 @@ class Reaper:
         max_age_hours: float | None = None,
     ):
         if not project or not re.fullmatch(r"[a-z][a-z0-9-]{4,28}[a-z0-9]", project):
-            raise ReapOptionError(f"--project {project!r}: not a GCP project id. Fix: e.g. --project my-tpu-project "
-                            "(`gcloud projects list`)")
+            raise ReapOptionError(
+                f"--project {project!r}: not a GCP project id. Fix: e.g. --project my-tpu-project "
+                "(`gcloud projects list`)"
+            )
         if max_age_hours is not None and not (0 < max_age_hours <= 24 * 3650):
             raise ReapOptionError(
                 f"--max-age: {max_age_hours:g} is not a number of hours between 0 and 87600. Fix: e.g. "
                 "--max-age 24, or leave it out"
             )
         if now is not None and not (0 <= now <= MAX_UNIX):
-            raise ReapOptionError(f"--now {now}: not unix seconds between 0 and {MAX_UNIX} (year 9999). Fix: e.g. "
-                            f"--now {int(time.time())}, or leave it out")
+            raise ReapOptionError(
+                f"--now {now}: not unix seconds between 0 and {MAX_UNIX} (year 9999). Fix: e.g. "
+                f"--now {int(time.time())}, or leave it out"
+            )
         self.project = project
         self.tpu = tpu
         self.gke = gke
@@ -338,8 +347,17 @@ class Reaper:
             return None
         state = _enum_name(n.state)
         if not self._in_project(n.name):
-            return Finding("tpu-node", n.name, zone, stack, None, False, state, FOREIGN,
-                           f"named outside projects/{self.project}; never touched")
+            return Finding(
+                "tpu-node",
+                n.name,
+                zone,
+                stack,
+                None,
+                False,
+                state,
+                FOREIGN,
+                f"named outside projects/{self.project}; never touched",
+            )
         verdict, expires, keep, reason = judge(labels, self.now, n.create_time, self.max_age_hours)
         if state == "DELETING":
             verdict, reason = DELETING, "already being deleted"
@@ -369,8 +387,19 @@ class Reaper:
                 continue
             state = _enum_name(q.state.state) if q.state else "STATE_UNSPECIFIED"
             if not self._in_project(q.name):
-                report.findings.append(Finding("queued-resource", q.name, zone, stack, None, False, state, FOREIGN,
-                                               f"named outside projects/{self.project}; never touched"))
+                report.findings.append(
+                    Finding(
+                        "queued-resource",
+                        q.name,
+                        zone,
+                        stack,
+                        None,
+                        False,
+                        state,
+                        FOREIGN,
+                        f"named outside projects/{self.project}; never touched",
+                    )
+                )
                 continue
             verdict, expires, keep, reason = judge(labels, self.now, q.create_time, self.max_age_hours)
             if state == "DELETING":
@@ -389,9 +418,11 @@ class Reaper:
                 verdict, reason = HELD, f"{reason}; stays because it holds what may not go: {'; '.join(blockers)}"
             elif held:
                 reason += f"; holds node(s) {', '.join(n.name.rsplit('/', 1)[-1] for n in held)}" + (
-                    " (deleted with it: force=true)" if verdict == EXPIRED else "")
-            report.findings.append(Finding("queued-resource", q.name, zone, stack, expires, keep, state, verdict,
-                                           reason))
+                    " (deleted with it: force=true)" if verdict == EXPIRED else ""
+                )
+            report.findings.append(
+                Finding("queued-resource", q.name, zone, stack, expires, keep, state, verdict, reason)
+            )
             for n in held:
                 own = self._node_finding(n, zone)
                 if own is None:
@@ -399,8 +430,10 @@ class Reaper:
                 if verdict == EXPIRED:
                     own.verdict, own.reason = COVERED, f"goes with its queued resource {q.name.rsplit('/', 1)[-1]}"
                 elif own.verdict in (EXPIRED, ALIVE, NO_EXPIRY):
-                    own.verdict, own.reason = COVERED, (f"stays with its queued resource "
-                                                        f"{q.name.rsplit('/', 1)[-1]} ({verdict})")
+                    own.verdict, own.reason = (
+                        COVERED,
+                        (f"stays with its queued resource {q.name.rsplit('/', 1)[-1]} ({verdict})"),
+                    )
                 report.findings.append(own)
         for n in nodes:
             if n.queued_resource in qr_names:
@@ -450,8 +483,19 @@ class Reaper:
             pstack = _stack_of(plabels)
             pstate = _enum_name(p.status)
             if pstack is None:
-                pools.append(Finding("node-pool", pname, c.location, None, None, False, pstate, FOREIGN,
-                                     "not tpustack's (no tpustack-stack label); never touched"))
+                pools.append(
+                    Finding(
+                        "node-pool",
+                        pname,
+                        c.location,
+                        None,
+                        None,
+                        False,
+                        pstate,
+                        FOREIGN,
+                        "not tpustack's (no tpustack-stack label); never touched",
+                    )
+                )
                 blockers.append(f"pool {p.name} is not tpustack's")
                 continue
             pv, pexp, pkeep, preason = judge(plabels, self.now)
@@ -465,8 +509,10 @@ class Reaper:
             elif pv not in (EXPIRED, DELETING):
                 blockers.append(f"pool {p.name} is {pv}")
         if verdict == EXPIRED and blockers:
-            verdict, reason = HELD, (f"{reason}; the cluster stays because {'; '.join(blockers)} (its expired "
-                                     "tpustack pools still go)")
+            verdict, reason = (
+                HELD,
+                (f"{reason}; the cluster stays because {'; '.join(blockers)} (its expired tpustack pools still go)"),
+            )
         report.findings.append(Finding("cluster", cname, c.location, stack, expires, keep, state, verdict, reason))
         for f in pools:
             if verdict == EXPIRED and f.verdict in (EXPIRED, DELETING):

@@ -401,8 +401,10 @@ def check_out_dir(out_dir: Path) -> None:
         raise InputError(f"--out {out_dir}: is a file. Fix: pass a directory (new or empty), e.g. --out report-1")
     taken = [f for f in REPORT_FILES if (out_dir / f).exists()]
     if taken:
-        raise InputError(f"--out {out_dir}: already holds a report ({', '.join(taken)}); reports are never "
-                         "replaced. Fix: pass a new directory, or move the old report away")
+        raise InputError(
+            f"--out {out_dir}: already holds a report ({', '.join(taken)}); reports are never "
+            "replaced. Fix: pass a new directory, or move the old report away"
+        )
 
 
 def build(sources: list[str], out_dir: Path | None, slo: dict[str, float], pct: str = "p99") -> dict:
@@ -416,8 +418,11 @@ def build(sources: list[str], out_dir: Path | None, slo: dict[str, float], pct: 
         check_out_dir(out_dir)
     col = collect(sources)
     if not col.records and not col.heartbeats:
-        skipped = f" ({len(col.skipped)} file(s) could not be used: {col.skipped[0].location}: " \
-                  f"{col.skipped[0].reason})" if col.skipped else ""
+        skipped = (
+            f" ({len(col.skipped)} file(s) could not be used: {col.skipped[0].location}: {col.skipped[0].reason})"
+            if col.skipped
+            else ""
+        )
         raise InputError(
             f"no usable benchmark results in {', '.join(sources)}{skipped}. Fix: point at a directory or "
             "gs:// prefix holding run.json / points/*.json / heartbeat.json, or tool result files"

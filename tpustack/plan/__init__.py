@@ -33,12 +33,16 @@ def plan_values(project: Project, stack: str, values: dict[str, str], secrets: s
     # Registration order depends on when inputs resolve (asynchronous); order parents first, then by URN, so
     # the same stack always gives the same bytes.
     resources = sorted(records, key=lambda r: (r.urn.split("::")[2].count("$"), r.urn))
+    hourly = cost.estimate(resources, cfg)
+    if cfg.is_experiment:  # one experiment lives for its TTL (when the reaper may delete it)
+        hourly["ttl_hours"] = cfg.lifecycle.ttl_hours
+        hourly["per_experiment_usd"] = float(round(hourly["hourly_usd"] * cfg.lifecycle.ttl_hours, 2))
     return Plan(
         stack=stack,
         resources=resources,
         manifests=manifests_of(resources),
         outputs=outputs,
-        cost=cost.estimate(resources, cfg),
+        cost=hourly,
         warnings=list(cfg.warnings),
     )
 

@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from tpustack.core import engines, names
-from tpustack.core.k8s import containers, pod_specs
+from tpustack.core.k8s import containers, pod_specs, walk_strings
+from tpustack.core.secrets import secret_in
 
 PRIMITIVE_ROLES = {"roles/owner", "roles/editor", "roles/viewer"}
 CIS_NODE_ROLE = "roles/container.defaultNodeServiceAccount"
@@ -179,6 +180,20 @@ def deletion_protection(resources: Sequence[Resource], intent: Intent) -> Iterab
             )
 
 
+def no_credentials_in_inputs(resources: Sequence[Resource], intent: Intent) -> Iterable[Violation]:
+    """No token in any resource input (labels, metadata, startup scripts...) but a Kubernetes Secret's data."""
+    for r in resources:
+        if r.type == "kubernetes:core/v1:Secret" or r.type == "kubernetes:yaml/v2:ConfigGroup":
+            continue  # a Secret is where the token belongs; ConfigGroup objects are checked as manifests
+        found = sorted({w for w in (secret_in(v) for v in walk_strings(r.inputs)) if w})
+        if found:
+            yield Violation(
+                "credentials-in-secrets-only",
+                r.urn,
+                f"an input holds {', '.join(found)}; pass credentials as Pulumi secrets into a Kubernetes Secret only",
+            )
+
+
 def ttl_labels(resources: Sequence[Resource], intent: Intent) -> Iterable[Violation]:
     for r in resources:
         if r.type == TPU_VM:
@@ -240,6 +255,20 @@ def token_only_in_secret(manifests: list[dict], intent: Intent) -> Iterable[Viol
                         )
 
 
+def no_credentials_outside_secrets(manifests: list[dict], intent: Intent) -> Iterable[Violation]:
+    """No token in any Kubernetes object but a Secret (args, env values, ConfigMaps, annotations...)."""
+    for m in manifests:
+        if m.get("kind") == "Secret":
+            continue
+        found = sorted({w for w in (secret_in(v) for v in walk_strings(m)) if w})
+        if found:
+            yield Violation(
+                "credentials-in-secrets-only",
+                _obj_id(m),
+                f"holds {', '.join(found)}; credentials reach pods only through a Secret and secretKeyRef",
+            )
+
+
 def _obj_id(m: dict) -> str:
     meta = m.get("metadata") or {}
     return f"{m.get('kind')}::{meta.get('namespace', 'default')}/{meta.get('name')}"
@@ -255,11 +284,13 @@ RESOURCE_CHECKS: list[Callable[[Sequence[Resource], Intent], Iterable[Violation]
     tpu_vm_service_account,
     deletion_protection,
     ttl_labels,
+    no_credentials_in_inputs,
 ]
 MANIFEST_CHECKS: list[Callable[[list[dict], Intent], Iterable[Violation]]] = [
     unprivileged_tpu_containers,
     pinned_images,
     token_only_in_secret,
+    no_credentials_outside_secrets,
 ]
 
 

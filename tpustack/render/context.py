@@ -247,7 +247,7 @@ def _accel(cfg: StackConfig) -> Accel:
 def pod_context(cfg: StackConfig) -> dict[str, Any]:
     """The fields every app context shares, as keyword arguments."""
     return {
-        "namespace": names.NAMESPACE,
+        "namespace": names.namespace(cfg.stack),
         "ksa": names.SERVING_KSA,
         "stack": names.label_value(cfg.stack),
         "privileged": bool(cfg.engine and cfg.engine.privileged),
@@ -262,7 +262,7 @@ def serving_context(cfg: StackConfig) -> ServingContext:
     engine, model = cfg.engine, cfg.model
     if engine is None or model is None:
         raise ValueError("serving_context needs an engine and a model (config rules ensure it)")
-    stack_label = names.label_value(cfg.stack)
+    stack_label = names.stack_dir(cfg.stack)
     name = engines.SERVER_NAMES[engine.name]
     selector = {names.LABEL_APP: name}
     labels = {**selector, **names.common_k8s_labels(cfg.stack)}
@@ -387,7 +387,8 @@ def serving_context(cfg: StackConfig) -> ServingContext:
 
 def _checkpoint_output(cfg: StackConfig) -> str:
     assert cfg.model is not None and cfg.model.maxtext_name
-    return f"gs://{cfg.results_bucket}/maxtext/{cfg.model.maxtext_name}"
+    # Under the stack's own folder: the workload SA may write nowhere else in the bucket.
+    return f"gs://{cfg.results_bucket}/{names.stack_dir(cfg.stack)}/maxtext/{cfg.model.maxtext_name}"
 
 
 def _maxtext_load_path(cfg: StackConfig) -> str:
@@ -457,9 +458,9 @@ def workload_code(payload: Payload) -> WorkloadCode:
 
 
 def benchmark_context(cfg: StackConfig, serving: ServingContext, payload: Payload) -> BenchmarkContext:
-    host = f"http://{serving.name}.{names.NAMESPACE}.svc.cluster.local"
+    host = f"http://{serving.name}.{serving.namespace}.svc.cluster.local"
     metrics_url = f"{host}:{serving.metrics.port}{serving.metrics.path}"
-    results_uri = f"gs://{cfg.results_bucket}/{names.label_value(cfg.stack)}/serving-bench"
+    results_uri = f"gs://{cfg.results_bucket}/{names.stack_dir(cfg.stack)}/serving-bench"
     doc = bench_spec.bench_spec(
         cfg, base_url=serving.url, metrics_url=metrics_url, results_uri=results_uri, git_revision=payload.revision()
     )
@@ -495,7 +496,7 @@ def heartbeat_context(cfg: StackConfig, payload: Payload) -> HeartbeatContext:
             shape=",".join(str(x) for x in w.shape),
             iterations=w.iterations,
             accelerator=cfg.shape.name,
-            out=f"gs://{cfg.results_bucket}/{names.label_value(cfg.stack)}/$(POD_NAME)/heartbeat.json",
+            out=f"gs://{cfg.results_bucket}/{names.stack_dir(cfg.stack)}/$(POD_NAME)/heartbeat.json",
             annotations={names.PULUMI_TIMEOUT: "1800"},
         ),
     )
