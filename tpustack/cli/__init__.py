@@ -11,6 +11,7 @@ traceback of unexpected ones.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import os
 import sys
@@ -50,10 +51,8 @@ def _click_exceptions() -> list:
     vendor (then click may not be installed at all)."""
     mods = []
     for name in ("click.exceptions", "typer._click.exceptions"):
-        try:
+        with contextlib.suppress(ImportError):
             mods.append(importlib.import_module(name))
-        except ImportError:
-            pass
     return mods
 
 
