@@ -67,3 +67,45 @@ def run_program(cfg: dict, stack: str = "t"):
 
 def by_type(p: plan_mod.Plan, typ: str) -> list:
     return [r for r in p.resources if r.type == typ]
+
+
+BUCKET = "tpustack-results"
+
+
+@pytest.fixture(scope="session")
+def emulator():
+    """A real GCS server on 127.0.0.1 (gcp-storage-emulator) with one bucket."""
+    import socket
+
+    from gcp_storage_emulator.server import create_server
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = create_server("127.0.0.1", port, in_memory=True, default_bucket=BUCKET)
+    server.start()
+    yield f"http://127.0.0.1:{port}"
+    server.stop()
+
+
+@pytest.fixture
+def gcs_env(emulator, monkeypatch):
+    monkeypatch.setenv("STORAGE_EMULATOR_HOST", emulator)
+    return emulator
+
+
+def run_cli(capsys, *argv: str, cwd=None, monkeypatch=None) -> tuple[int, str, str]:
+    """The real entry point (tpustack.cli.main, with its one error path) in-process: (exit code, stdout,
+    stderr)."""
+    from tpustack.cli import main
+
+    if cwd is not None and monkeypatch is not None:
+        monkeypatch.chdir(cwd)
+    capsys.readouterr()
+    try:
+        main(list(argv))
+        code = 0
+    except SystemExit as e:
+        code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+    out = capsys.readouterr()
+    return code, out.out, out.err

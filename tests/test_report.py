@@ -8,7 +8,6 @@ import copy
 import csv
 import io
 import json
-import socket
 import sys
 from pathlib import Path
 
@@ -22,34 +21,14 @@ from tpustack.ops import report
 from tpustack.render import bench as spec
 from tpustack.workloads import gcs, heartbeat, serving_bench
 
-from conftest import BASE, SECRETS, as_engine_values
+from conftest import BASE, BUCKET, SECRETS, as_engine_values
 
 FIX = Path(__file__).parent / "fixtures" / "results"
 sys.path.insert(0, str(FIX))
 from fake_engine import Engine
 
-BUCKET = "tpustack-results"
 PREFIX = f"gs://{BUCKET}/bench"
 SLO = ["--slo-ttft-ms", "350", "--slo-tpot-ms", "35"]
-
-
-@pytest.fixture(scope="module")
-def emulator():
-    from gcp_storage_emulator.server import create_server
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = create_server("127.0.0.1", port, in_memory=True, default_bucket=BUCKET)
-    server.start()
-    yield f"http://127.0.0.1:{port}"
-    server.stop()
-
-
-@pytest.fixture
-def gcs_env(emulator, monkeypatch):
-    monkeypatch.setenv("STORAGE_EMULATOR_HOST", emulator)
-    return emulator
 
 
 def bench_run(monkeypatch, accelerator: str, capacity: str, slowdown: float, warmups: int) -> dict:

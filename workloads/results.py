@@ -510,63 +510,72 @@ def _bad_number(v: Any, *, integer: bool = False, positive: bool = False) -> str
 
 
 def record_problems(rec: Any) -> list[str]:
-    """What keeps a record from counting toward a report, an SLO or a 'best' (empty when it is usable)."""
+    """What keeps a record from counting toward a report, an SLO or a 'best' (empty when it is usable): every
+    field of the schema present (null where unknown), every number finite and in range."""
     if not isinstance(rec, dict):
         return ["not a record (a JSON object)"]
     out: list[str] = []
+    checks: list[tuple[str, Any, dict]] = []
 
-    def section(name: str) -> dict:
+    def section(name: str, keys: tuple[str, ...], numbers: dict[str, dict] | None = None) -> dict:
         v = rec.get(name)
         if not isinstance(v, dict):
             out.append(f"{name} is missing or not an object")
             return {}
+        for k in keys:
+            if k not in v:
+                out.append(f"{name}.{k} is missing")
+            elif numbers is not None and k in numbers:
+                checks.append((f"{name}.{k}", v[k], numbers[k]))
         return v
 
     if rec.get("schema") != RECORD_SCHEMA:
         out.append(f"schema is {rec.get('schema')!r}, not {RECORD_SCHEMA}")
     if rec.get("tool") not in TOOLS:
         out.append(f"tool {rec.get('tool')!r} is not one of {', '.join(TOOLS)}")
-    point = section("point")
-    checks: list[tuple[str, Any, dict]] = [
-        ("point.index", point.get("index", 0), {"integer": True}),
-        ("point.request_rate", point.get("request_rate"), {"positive": True}),
-        ("point.max_concurrency", point.get("max_concurrency"), {"integer": True, "positive": True}),
-    ]
-    if "index" not in point:
-        out.append("point.index is missing")
-    reqs = section("requests")
-    checks += [(f"requests.{k}", reqs.get(k), {"integer": True}) for k in ("completed", "failed")]
-    tp = section("throughput")
-    for k in (
+    section(
+        "point",
+        ("index", "request_rate", "max_concurrency"),
+        {
+            "index": {"integer": True},
+            "request_rate": {"positive": True},
+            "max_concurrency": {"integer": True, "positive": True},
+        },
+    )
+    section("requests", ("completed", "failed"), {"completed": {"integer": True}, "failed": {"integer": True}})
+    tp_keys = (
         "requests_per_s",
         "input_tokens_per_s",
         "output_tokens_per_s",
         "total_tokens_per_s",
         "output_tokens_per_s_per_chip",
         "total_tokens_per_s_per_chip",
-    ):
-        checks.append((f"throughput.{k}", tp.get(k), {}))
-    lat = section("latency_ms")
+    )
+    section("throughput", tp_keys, {k: {} for k in tp_keys})
+    lat = section("latency_ms", ("ttft", "tpot", "itl", "e2e"))
     for m in ("ttft", "tpot", "itl", "e2e"):
         block = lat.get(m)
-        if not isinstance(block, dict):
-            out.append(f"latency_ms.{m} is missing or not an object")
-            continue
-        for k in ("mean", *(f"p{p}" for p in PERCENTILES)):
-            checks.append((f"latency_ms.{m}.{k}", block.get(k), {}))
-    client = section("client")
-    checks.append(("client.achieved_rate", client.get("achieved_rate"), {}))
+        if m in lat and not isinstance(block, dict):
+            out.append(f"latency_ms.{m} is not an object")
+        elif isinstance(block, dict):
+            for k in ("mean", *(f"p{p}" for p in PERCENTILES)):
+                if k not in block:
+                    out.append(f"latency_ms.{m}.{k} is missing")
+                else:
+                    checks.append((f"latency_ms.{m}.{k}", block[k], {}))
+    client = section("client", ("achieved_rate", "kept_up"), {"achieved_rate": {}})
     if client.get("kept_up") not in (None, True, False):
         out.append(f"client.kept_up is {client.get('kept_up')!r}, not true/false/null")
-    goodput = rec.get("goodput") if isinstance(rec.get("goodput"), dict) else {}
-    checks.append(("goodput.requests_per_s", goodput.get("requests_per_s"), {}))
+    section("goodput", ("requests_per_s",), {"requests_per_s": {}})
     checks.append(("duration_s", rec.get("duration_s"), {}))
+    if not isinstance(rec.get("metadata", {}), dict):
+        out.append("metadata is not an object")
+    if not isinstance(rec.get("conversions", []), list):
+        out.append("conversions is not a list")
     for where, value, kw in checks:
         why = _bad_number(value, **kw)
         if why:
             out.append(f"{where}: {why}")
-    if not isinstance(rec.get("metadata", {}), dict):
-        out.append("metadata is not an object")
     return out
 
 

@@ -103,8 +103,14 @@ def _heartbeat_problems(doc: dict) -> list[str]:
     return out
 
 
+# Per-request files the tools write beside their summaries; read with the summary, not on their own.
+COMPANION_FILES = ("request-outputs.json", "per_request_lifecycle_metrics.json")
+
+
 def _add(col: Collection, source: str, name: str, doc: Any, location: str) -> None:
     """One JSON document found under a source: a record, a run manifest, a heartbeat or a tool's raw file."""
+    if name.rsplit("/", 1)[-1] in COMPANION_FILES:
+        return
     if not isinstance(doc, dict):
         col.skipped.append(Skipped(location, f"holds a JSON {type(doc).__name__}, not an object"))
         return
