@@ -67,6 +67,8 @@ lock: $(PLAN_STAMP)
 	$(BIN)/pip-compile -q --strip-extras --no-header --no-emit-index-url --no-emit-find-links \
 		--extra ops --extra test --extra lint -o .ci/lock/test.txt pyproject.toml
 	sed -i 's/^torch==\([0-9.]*\)+cpu$$/torch==\1/' .ci/lock/test.txt
+	# the test extra names tpustack[ops]; a constraint on tpustack itself would clash with `-e .`
+	sed -i '/^tpustack @ /,+1d' .ci/lock/test.txt
 
 clean:
 	rm -rf $(VENV) .pytest_cache build dist

@@ -99,3 +99,18 @@ class TestInstalledCliPlansTheProjectItStandsIn:
         assert elsewhere.returncode == 3 and "Pulumi.yaml" in elsewhere.stderr
         explicit = _run([fresh_venv / "bin" / "tpustack", "stacks", "--project-dir", tmp_path], cwd="/")
         assert explicit.returncode == 0 and "dev" in explicit.stdout.split()
+
+
+class TestLockFiles:
+    """`pip install -c LOCK -e '.[extras]'` must resolve on a fresh clone: CI once failed because pip-compile wrote
+    `tpustack @ file:///...` (the test extra names tpustack[ops]) into a lock file, which clashes with `-e .`."""
+
+    @pytest.mark.parametrize("lock", sorted((ROOT / ".ci" / "lock").glob("*.txt")), ids=lambda p: p.name)
+    def test_a_lock_never_constrains_tpustack_itself(self, lock: Path) -> None:
+        pinned = [
+            line
+            for line in lock.read_text().splitlines()
+            if line.strip() and not line.lstrip().startswith("#")
+        ]
+        assert not [line for line in pinned if line.split("@")[0].split("==")[0].strip().lower() == "tpustack"]
+        assert not [line for line in pinned if "file://" in line], "a lock names a local path"
