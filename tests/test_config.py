@@ -153,7 +153,11 @@ INVALID = [
     ),
     (
         "jetstream-without-maxtext-name",
-        variant(accelerator="v5litepod-8", engine={"name": "jetstream-maxtext"}),
+        variant(
+            accelerator="v5litepod-8",
+            engine={"name": "jetstream-maxtext"},
+            model={"id": "acme/house-model-7b", "paramsB": 7, "contextLength": 8192},
+        ),
         "tpustack:model.maxtextName",
         "llama3.1-8b",
     ),
@@ -210,7 +214,11 @@ def test_plain_text_token_rejected():
 
 
 def test_every_problem_reported_at_once():
-    cfg = variant(accelerator="h100-8", engine={"name": "jetstream-maxtext"})
+    cfg = variant(
+        accelerator="h100-8",
+        engine={"name": "jetstream-maxtext"},
+        model={"id": "acme/house-model-7b", "paramsB": 7, "contextLength": 8192},
+    )
     with pytest.raises(ConfigError) as info:
         load_config(cfg, SECRETS, "t")
     assert len(info.value.problems) >= 2

@@ -19,9 +19,7 @@ COMMANDS = ["plan", "check", "stacks", "catalog", "reap", "diff", "heartbeat", "
 
 
 def cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "tpustack.cli", *args], capture_output=True, text=True, timeout=120
-    )
+    return subprocess.run([sys.executable, "-m", "tpustack.cli", *args], capture_output=True, text=True, timeout=120)
 
 
 @pytest.mark.parametrize("command", COMMANDS)

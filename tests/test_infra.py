@@ -264,7 +264,8 @@ def test_capacity_matrix_pool_inputs(shape, cap):
     nc, i = pool.inputs["nodeConfig"], pool.inputs
     hosts = catalog.lookup(cfg["tpustack:accelerator"]).hosts
     assert nc.get("spot", False) is (cap == "spot")
-    assert nc.get("flexStart", False) is (cap == "flex-start")
+    # GKE today: queued provisioning is flex-start plus queuedProvisioning (GKE docs, "queued provisioning")
+    assert nc.get("flexStart", False) is (cap in ("flex-start", "queued"))
     assert i.get("queuedProvisioning", {}).get("enabled", False) is (cap == "queued")
     ra = nc.get("reservationAffinity")
     if cap == "reservation":
@@ -282,7 +283,7 @@ def test_capacity_matrix_pool_inputs(shape, cap):
         assert ra is None
     if cap not in ("flex-start", "queued"):
         assert i["nodeCount"] == hosts and "autoscaling" not in i
-    assert i["management"]["autoRepair"] is (cap != "flex-start")
+    assert i["management"]["autoRepair"] is (cap not in ("flex-start", "queued"))
     assert ("placementPolicy" in i) is (shape == "multi-host-tpu")
 
 

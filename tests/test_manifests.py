@@ -18,6 +18,7 @@ import tpustack
 from tpustack import render
 from tpustack.config import StackConfig, derived, load_config
 from tpustack.config.project import SECRET_PLACEHOLDER, read_stack_file
+from tpustack.core import engines
 from tpustack.core import k8s as objects
 from tpustack.core import names as k8s_keys
 from tpustack.core.errors import ConfigError
@@ -127,7 +128,7 @@ class TestShippedStacksValidate:
 # ----- variants: each one renders and validates ----------------------------------------------------------------
 VARIANTS = {
     "tpu-v5e-4": dict(accelerator="v5litepod-4"),
-    "gpu-l4": dict(accelerator="l4-1", model={"id": "google/gemma-2-2b-it", "paramsB": 2.6}),
+    "gpu-l4": dict(accelerator="l4-1", model={"id": "google/gemma-2-2b-it", "paramsB": 2.6, "contextLength": 8192}),
     "a100-tp": dict(
         accelerator="a100-80gb-2",
         engine={"name": "vllm", "tensorParallel": 2, "vllm": {"gpuMemoryUtilization": 0.9, "quantization": "fp8"}},
@@ -135,7 +136,9 @@ VARIANTS = {
     "loadbalancer-hpa": dict(
         engine={"name": "vllm", "serviceType": "LoadBalancer", "hpaMaxReplicas": 3}, gke={"autoscalingMaxNodes": 3}
     ),
-    "gcs-weights": dict(model={"id": "gs://weights-bucket/llama-3.1-8b", "paramsB": 8.03}, hfToken=None),
+    "gcs-weights": dict(
+        model={"id": "gs://weights-bucket/llama-3.1-8b", "paramsB": 8.03, "contextLength": 131072}, hfToken=None
+    ),
     "no-cache-no-drain": dict(
         engine={
             "name": "vllm",
@@ -152,7 +155,12 @@ VARIANTS = {
     ),
     "jetstream-gcs": dict(
         accelerator="v6e-8",
-        model={"id": "gs://ckpt/llama3.1-8b/items", "paramsB": 8.03, "maxtextName": "llama3.1-8b"},
+        model={
+            "id": "gs://ckpt/llama3.1-8b/items",
+            "paramsB": 8.03,
+            "contextLength": 131072,
+            "maxtextName": "llama3.1-8b",
+        },
         engine={"name": "jetstream-maxtext", "maxtext": {"scanLayers": True}},
         hfToken=None,
         benchmark={"tool": "jetstream-benchmark"},
@@ -200,7 +208,7 @@ class TestVariantFields:
         assert pod["nodeSelector"][k8s_keys.GPU_ACCELERATOR_LABEL] == "nvidia-h100-80gb"
         assert k8s_keys.TPU_ACCELERATOR_LABEL not in pod["nodeSelector"]
         assert "VLLM_XLA_CACHE_PATH" not in env_of(c)  # no XLA on GPUs
-        assert c["image"] == "docker.io/vllm/vllm-openai:v0.11.1"
+        assert c["image"] == engines.VLLM_GPU.image
 
     def test_tpu_to_gpu_is_a_one_line_change(self):
         """The seed's promise: the same experiment moves between accelerators by changing one line."""
@@ -234,9 +242,9 @@ class TestVariantFields:
             "--quantization=int8",
             "--seed=3",
             "--tensor-parallel-size=8",
-            "--model=meta-llama/Llama-3.1-8B-Instruct",
         ):
             assert a in c["args"], a
+        assert c["args"][0] == "meta-llama/Llama-3.1-8B-Instruct"  # `vllm serve MODEL`: positional since 0.x
 
     def test_hpa_and_loadbalancer(self):
         r = render.render(make(**VARIANTS["loadbalancer-hpa"]))
@@ -248,7 +256,7 @@ class TestVariantFields:
     def test_gcs_weights_mount_read_only_and_no_token(self):
         r = render.render(make(**VARIANTS["gcs-weights"]))
         c, pod = container(one(r.apps["serving"], "Deployment"), "vllm")
-        assert "--model=/models" in c["args"] and "--served-model-name=llama-3.1-8b" in c["args"]
+        assert c["args"][0] == "/models" and "--served-model-name=llama-3.1-8b" in c["args"]
         vol = next(v for v in pod["volumes"] if v["name"] == "model")
         assert vol["csi"]["readOnly"] is True
         assert vol["csi"]["volumeAttributes"]["bucketName"] == "weights-bucket"
@@ -332,19 +340,21 @@ class TestMatchesSamples:
         r = render.render(cfg)
         dep = one(r.apps["serving"], "Deployment")
         c, pod = container(dep, "vllm")
-        assert c["command"] == ["python3", "-m", "vllm.entrypoints.openai.api_server"]
+        # Deliberately different: `vllm serve MODEL` (engines.VLLM_TPU.command; the sample's
+        # `python3 -m vllm.entrypoints.openai.api_server --model=` predates the pinned 0.32.0 CLI).
+        assert c["command"] == list(engines.VLLM_TPU.command)
+        assert c["args"][0] == "meta-llama/Llama-3.1-70B"
         sample_args = [
             "--host=0.0.0.0",
             "--port=8000",
             "--tensor-parallel-size=8",
             "--max-model-len=4096",
-            "--model=meta-llama/Llama-3.1-70B",
             "--download-dir=/data",
             "--max-num-batched-tokens=512",
             "--max-num-seqs=128",
         ]
         assert set(sample_args) <= set(c["args"])
-        assert "secretKeyRef" in env_of(c)["HUGGING_FACE_HUB_TOKEN"]["valueFrom"]
+        assert "secretKeyRef" in env_of(c)[engines.HF_TOKEN_ENV]["valueFrom"]
         assert "VLLM_XLA_CACHE_PATH" in env_of(c)
         assert c["ports"][0]["containerPort"] == 8000
         assert c["resources"]["limits"] == {"google.com/tpu": 8}
@@ -389,11 +399,11 @@ class TestMatchesSamples:
         # kubernetes-engine-samples ai-ml/llm-serving-llama/vllm/vllm-llama4-scout-17b-16e-instruct.yaml
         r = render.render(make(accelerator="h100-8"))
         c, pod = container(one(r.apps["serving"], "Deployment"), "vllm")
-        assert c["command"] == ["python3", "-m", "vllm.entrypoints.openai.api_server"]
+        assert c["command"] == list(engines.VLLM_GPU.command)
         assert {"--host=0.0.0.0", "--tensor-parallel-size=8"} <= set(c["args"])
         assert c["resources"]["requests"]["nvidia.com/gpu"] == c["resources"]["limits"]["nvidia.com/gpu"] == 8
         assert pod["nodeSelector"]["cloud.google.com/gke-accelerator"] == "nvidia-h100-80gb"
-        assert "secretKeyRef" in env_of(c)["HUGGING_FACE_HUB_TOKEN"]["valueFrom"]
+        assert "secretKeyRef" in env_of(c)[engines.HF_TOKEN_ENV]["valueFrom"]
         assert {"name": "dshm", "emptyDir": {"medium": "Memory"}} in pod["volumes"]
         assert one(r.apps["serving"], "Service")["spec"]["type"] == "ClusterIP"
 
@@ -421,12 +431,15 @@ class TestMatchesSamples:
         for c in (leader, worker):
             assert str(c["resources"]["limits"]["google.com/tpu"]) == "4"
             assert {"mountPath": "/dev/shm", "name": "dshm"} in c["volumeMounts"]
-        script = "bash /workspace/vllm/examples/online_serving/multi-node-serving.sh"
+        # the sample's script path moved (examples/online_serving -> examples/ray_serving) before the pinned 0.32.0
+        script = f"bash {engines.VLLM_RAY_BOOTSTRAP}"
         assert f"{script} leader --ray_cluster_size=$(LWS_GROUP_SIZE)" in leader["command"][2]
-        assert "python3 -m vllm.entrypoints.openai.api_server" in leader["command"][2]
-        assert {"--port=8080", "--model=meta-llama/Llama-3.3-70B-Instruct", "--tensor-parallel-size=16"} <= set(
-            leader["args"]
-        )
+        assert "exec vllm serve" in leader["command"][2]
+        assert leader["args"][0] == "meta-llama/Llama-3.3-70B-Instruct"
+        assert {"--port=8080", "--tensor-parallel-size=16"} <= set(leader["args"])
+        # tpu-inference picks its multi-host executor only with TPU_MULTIHOST_BACKEND=ray, on every pod
+        for c in (leader, worker):
+            assert {k: env_of(c)[k]["value"] for k in engines.TPU_MULTIHOST_ENV} == dict(engines.TPU_MULTIHOST_ENV)
         assert leader["ports"][0]["containerPort"] == 8080
         assert worker["command"] == ["sh", "-c", f"{script} worker --ray_address=$(LWS_LEADER_ADDRESS)"]
         svc = one(r.apps["serving"], "Service")
@@ -435,7 +448,7 @@ class TestMatchesSamples:
         assert svc["spec"]["ports"] == [{"name": "http", "port": 8080, "protocol": "TCP", "targetPort": 8080}]
         # Deliberately different: HF_TOKEN from a secretKeyRef (sample: a literal $HF_TOKEN), maxSurge 0
         # (sample: 1; there is no spare slice to surge onto), pinned image.
-        assert "secretKeyRef" in env_of(worker)["HUGGING_FACE_HUB_TOKEN"]["valueFrom"]
+        assert "secretKeyRef" in env_of(worker)[engines.HF_TOKEN_ENV]["valueFrom"]
 
     def test_jetstream_maxtext_sample(self):
         # GoogleCloudPlatform/ai-on-gke tutorials-and-examples/inference-servers/jetstream/maxtext/

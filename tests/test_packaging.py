@@ -107,10 +107,6 @@ class TestLockFiles:
 
     @pytest.mark.parametrize("lock", sorted((ROOT / ".ci" / "lock").glob("*.txt")), ids=lambda p: p.name)
     def test_a_lock_never_constrains_tpustack_itself(self, lock: Path) -> None:
-        pinned = [
-            line
-            for line in lock.read_text().splitlines()
-            if line.strip() and not line.lstrip().startswith("#")
-        ]
+        pinned = [line for line in lock.read_text().splitlines() if line.strip() and not line.lstrip().startswith("#")]
         assert not [line for line in pinned if line.split("@")[0].split("==")[0].strip().lower() == "tpustack"]
         assert not [line for line in pinned if "file://" in line], "a lock names a local path"

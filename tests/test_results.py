@@ -221,7 +221,12 @@ class TestToolCommandLines:
         argv, _ = serving_bench.invocation(s, s["sweep"][0], tmp_path, 500, None)
         cfg = json.loads(Path(argv[-1]).read_text())
         assert argv[-2] == "--config_file"
-        assert cfg["load"]["type"] == "poisson" and cfg["load"]["stages"] == [{"rate": 2.0, "duration": 250}]
+        # 500 prompts at 2/s: inference-perf 0.7.0 schedules int(rate * duration) requests, so the runner asks for
+        # rate (500 + 0.5) / 250 = 2.002, which schedules exactly 500 (2.0 * 250 can float down to 499)
+        stage = cfg["load"]["stages"][0]
+        assert cfg["load"]["type"] == "poisson" and stage["duration"] == 250
+        assert stage["rate"] == pytest.approx(2.002) and int(stage["rate"] * stage["duration"]) == 500
+        assert cfg["load"]["num_workers"] >= 1
         assert cfg["data"]["output_distribution"]["type"] == "fixed"
         assert cfg["report"]["goodput"]["constraints"] == {"ttft": 0.5, "tpot": 0.04}  # seconds
         assert cfg["server"] == {

@@ -393,8 +393,17 @@ def normalize_inference_perf(
     source_file: str = "stage.json",
     slo: dict | None = None,
     tolerance: float = KEPT_UP_TOLERANCE,
+    per_request: list[dict] | None = None,
+    requested_rate: float | None = None,
 ) -> dict[str, Any]:
-    """One inference-perf `stage_N_lifecycle_metrics.json` -> one record."""
+    """One inference-perf 0.7.0 `stage_N_lifecycle_metrics.json` (and its `per_request_lifecycle_metrics.json`,
+    when written) -> one record.
+
+    Its summaries are in seconds, p50 written as ``median`` (reportgen/base.py). Its TPOT is (last token time -
+    first token time) / (n - 1); with per-request data ours is recomputed as (E2E - TTFT) / (n - 1), n from the
+    server's usage, and the achieved rate from the send times. ``requested_rate`` is the sweep point's rate
+    (the stage's own rate is nudged so it sends exactly N requests).
+    """
     succ, ls = doc.get("successes"), doc.get("load_summary")
     if not isinstance(succ, dict) or not isinstance(ls, dict):
         raise BenchmarkError(
@@ -403,7 +412,7 @@ def normalize_inference_perf(
         )
     r = new_record("inference-perf", source_file)
     r["point"]["index"] = stage
-    requested = _num(ls.get("requested_rate"))
+    requested = _num(requested_rate) if requested_rate is not None else _num(ls.get("requested_rate"))
     r["point"]["request_rate"] = requested if ls.get("concurrency") is None else None
     r["point"]["max_concurrency"] = ls.get("concurrency")
     completed = int(succ.get("count") or 0)
@@ -444,11 +453,13 @@ def normalize_inference_perf(
     c["requested_rate"] = r["point"]["request_rate"]
     c["achieved_rate"] = _num(ls.get("achieved_rate"))
     c["achieved_rate_basis"] = "inference-perf load_summary.achieved_rate (count / send duration)"
+    if per_request:
+        _ip_per_request(r, per_request, _slo_ms(slo), dur)
     delay = _num((ls.get("schedule_delay") or {}).get("p99"))
     c["schedule_delay_p99_ms"] = delay * 1e3 if delay is not None else None
     _kept_up(r, tolerance)
     gm = succ.get("goodput_metrics")
-    if gm:
+    if gm and not (per_request and r["goodput"]["basis"]):
         r["goodput"] = {
             "slo_ms": _slo_ms(slo),
             "good_requests": gm.get("good_requests"),
@@ -457,6 +468,41 @@ def normalize_inference_perf(
             "basis": "inference-perf goodput_metrics (report.goodput.constraints)",
         }
     return r
+
+
+def _ip_per_request(r: dict[str, Any], rows: list[dict], slo_ms: dict[str, float], dur: float | None) -> None:
+    """Per-request figures from inference-perf's per_request_lifecycle_metrics.json: our TPOT definition
+    and the achieved (offered) rate from the send times (perf_counter seconds: only differences count)."""
+    ttft, e2e, n_out, starts = [], [], [], []
+    for row in rows:
+        if not isinstance(row, dict):
+            continue
+        start, end = _num(row.get("start_time")), _num(row.get("end_time"))
+        if start is not None:
+            starts.append(start)
+        if row.get("error") or start is None or end is None:
+            continue
+        info = (row.get("info") or {}).get("response_metrics") or {}
+        usage = info.get("server_usage") or {}
+        n = _num(usage.get("completion_tokens")) or _num(info.get("output_tokens"))
+        times = info.get("output_token_times") or []
+        first = _num(times[0]) if times else None
+        if not n or first is None:
+            continue
+        ttft.append(first - start)
+        e2e.append(end - start)
+        n_out.append(n)
+    if ttft:
+        itl = r["latency_ms"]["itl"]  # inference-perf's own pooled token gaps, kept
+        _per_request(r, ttft, e2e, n_out, None, slo_ms, dur)
+        r["latency_ms"]["itl"] = itl
+        r["conversions"].append(
+            "per-request data: TTFT = first token time - start, E2E = end - start, TPOT = "
+            "(E2E - TTFT) / (n - 1) with n the server's completion_tokens"
+        )
+    if len(starts) > 1 and max(starts) > min(starts):
+        r["client"]["achieved_rate"] = (len(starts) - 1) / (max(starts) - min(starts))
+        r["client"]["achieved_rate_basis"] = "send times: (n - 1) / (last send - first send)"
 
 
 # ----- reading untrusted files ----------------------------------------------------------------------------

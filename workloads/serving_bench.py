@@ -240,8 +240,21 @@ def jetstream_args(spec: dict, point: dict, outdir: Path, num_prompts: int, data
     return a
 
 
+# inference-perf workers: its default is the machine's CPU count, in a pod the node's; the Job asks for 2 CPUs.
+INFERENCE_PERF_WORKERS = 2
+
+
+def poisson_stage(num_prompts: int, rate: float) -> dict[str, float | int]:
+    """A stage that sends exactly ``num_prompts`` at about ``rate``: inference-perf 0.7.0 sends int(rate x
+    duration) requests (loadgen/load_generator.py run_stage) with an integer duration, so the rate is nudged
+    to (N + 0.5) / duration, which truncates to N for every N and duration (rate N / duration can fall one short
+    through float rounding)."""
+    duration = max(1, round(num_prompts / rate))
+    return {"rate": (num_prompts + 0.5) / duration, "duration": duration}
+
+
 def inference_perf_config(spec: dict, point: dict, outdir: Path, num_prompts: int, dataset_path: str | None) -> dict:
-    """An inference-perf config (docs/config.md; inference_perf/config/*), one stage per sweep point."""
+    """An inference-perf 0.7.0 config (inference_perf/config/*, extra="forbid"), one stage per sweep point."""
     load, slo = spec["load"], spec.get("slo") or {}
 
     def fixed(n: int) -> dict:
@@ -256,15 +269,16 @@ def inference_perf_config(spec: dict, point: dict, outdir: Path, num_prompts: in
         if load["dataset"] == "random"
         else {"type": "shareGPT", "path": dataset_path}
     )
+    ld: dict[str, Any]
     if point.get("max_concurrency"):
         ld = {
             "type": "concurrent",
             "stages": [{"concurrency_level": point["max_concurrency"], "num_requests": num_prompts}],
         }
     else:
-        rate = point["request_rate"]
-        ld = {"type": "poisson", "stages": [{"rate": rate, "duration": max(1, round(num_prompts / rate))}]}
+        ld = {"type": "poisson", "stages": [poisson_stage(num_prompts, point["request_rate"])]}
     ld["base_seed"] = load["seed"]
+    ld["num_workers"] = INFERENCE_PERF_WORKERS
     constraints = {
         k: slo[f"{ours}_ms"] / 1e3
         for k, ours in (("ttft", "ttft"), ("tpot", "tpot"), ("request_latency", "e2e"))
@@ -274,7 +288,15 @@ def inference_perf_config(spec: dict, point: dict, outdir: Path, num_prompts: in
         "request_lifecycle": {
             "summary": True,
             "per_stage": True,
-            "per_request": False,
+            # per request: send times (the achieved rate) and each request's own TTFT/E2E/tokens
+            "per_request": True,
+            "per_request_fields": {
+                "request": False,
+                "response": False,
+                "response_chunks": False,
+                "info": True,
+                "computed_metrics": True,
+            },
             "percentiles": list(results.PERCENTILES),
         }
     }
@@ -313,10 +335,11 @@ def invocation(
     raise BenchmarkError(f"spec.tool '{tool}' is unknown. Fix: one of {', '.join(results.TOOLS)}")
 
 
-def normalize_point(spec: dict, outdir: Path) -> tuple[dict, list[Path]]:
+def normalize_point(spec: dict, outdir: Path, point: dict | None = None) -> tuple[dict, list[Path]]:
     """The tool's files in outdir -> (record, raw files to keep)."""
     tool, slo = spec["tool"], spec.get("slo")
     tol = spec.get("kept_up_tolerance", results.KEPT_UP_TOLERANCE)
+    point = point or {}
     if tool == "vllm-bench":
         f = outdir / "vllm.json"
         if not f.exists():
@@ -335,8 +358,14 @@ def normalize_point(spec: dict, outdir: Path) -> tuple[dict, list[Path]]:
     stages = sorted(outdir.rglob("stage_*_lifecycle_metrics.json"))
     if not stages:
         raise BenchmarkError("inference-perf wrote no stage_*_lifecycle_metrics.json. Fix: see the tool log")
+    per_request = sorted(outdir.rglob("per_request_lifecycle_metrics.json"))
     rec = results.normalize_inference_perf(
-        json.loads(stages[0].read_text()), source_file=stages[0].name, slo=slo, tolerance=tol
+        json.loads(stages[0].read_text()),
+        source_file=stages[0].name,
+        slo=slo,
+        tolerance=tol,
+        per_request=json.loads(per_request[0].read_text()) if per_request else None,
+        requested_rate=point.get("request_rate"),
     )
     return rec, sorted(outdir.rglob("*.json")) + sorted(outdir.rglob("*.yaml"))
 
@@ -422,7 +451,7 @@ def run(
         try:
             if rc != 0:
                 raise BenchmarkError(f"{spec['tool']} exited {rc} at point {i}. Fix: see raw/{i:03d}-tool.log")
-            record, raw = normalize_point(spec, pdir)
+            record, raw = normalize_point(spec, pdir, point)
         except BenchmarkError as e:
             failures += 1
             entry.update(status="failed", error=str(e))

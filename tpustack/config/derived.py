@@ -13,10 +13,10 @@ import math
 import re
 from dataclasses import dataclass, field
 
-from tpustack.core import names
+from tpustack.core import engines, names
 from tpustack.core.catalog import GIB, GpuShape, TpuShape
 
-from .model import StackConfig
+from .model import StackConfig, VllmConfig
 
 # Kubernetes minor a new cluster gets per release channel, assumed (the mock engine reports 1.33.5 for a REGULAR
 # cluster); gke.minMasterVersion pins it. Objects are validated against this minor's schema.
@@ -56,8 +56,28 @@ def startup_minutes(cfg: StackConfig) -> int:
     return COMPILE_MINUTES + math.ceil(weights * LOAD_SECONDS_PER_GIB / 60)
 
 
+def vllm_settings(cfg: StackConfig) -> VllmConfig:
+    """The stack's vLLM settings with published tuned values filling what the stack leaves unset
+    (tpustack.core.engines.VLLM_TUNED, each with its source)."""
+    given = cfg.engine.vllm if cfg.engine is not None and cfg.engine.vllm is not None else VllmConfig()
+    tuned = tuned_vllm(cfg)
+    if tuned is None:
+        return given
+    unset = {k: v for k, v in tuned.settings.items() if getattr(given, k) is None}
+    return given.model_copy(update=unset)
+
+
+def tuned_vllm(cfg: StackConfig) -> engines.Tuned | None:
+    if cfg.model is None or cfg.accelerator is None:
+        return None
+    for t in engines.VLLM_TUNED:
+        if cfg.model.id in t.models and cfg.shape.family in t.accelerators:
+            return t
+    return None
+
+
 def maxtext_family(cfg: StackConfig) -> str | None:
-    name = cfg.model.maxtext_name if cfg.model else None
+    name = cfg.model.maxtext if cfg.model else None
     return name.rsplit("-", 1)[0] if name and "-" in name else name
 
 
@@ -145,7 +165,10 @@ def accelerator_pool(cfg: StackConfig) -> AcceleratorPool:
         expected_nodes=nodes,
         auto_repair=cfg.auto_repair,
         spot=cap.type == "spot",
-        flex_start=cap.type == "flex-start",
+        # GKE queued provisioning today is flex-start with a queued request: --flex-start
+        # --enable-queued-provisioning --reservation-affinity=none --no-enable-autorepair, autoscaling from 0
+        # (cloud.google.com/kubernetes-engine/docs/how-to/provisioningrequest).
+        flex_start=cap.type in ("flex-start", "queued"),
         queued_provisioning=cap.type == "queued",
         reservation=cap.reservation if cap.type == "reservation" else None,
         no_reservation=cap.type in ("flex-start", "queued"),

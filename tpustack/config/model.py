@@ -18,7 +18,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
-from tpustack.core import catalog, engines
+from tpustack.core import catalog, engines, models
 from tpustack.core.catalog import Accelerator
 from tpustack.core.errors import TpuStackError
 
@@ -70,15 +70,76 @@ class CapacityConfig(_Model):
 
 
 class ModelConfig(_Model):
+    """The model to serve. For a model of tpustack's catalog (tpustack.core.models) paramsB, contextLength,
+    gated and maxtextName come from the catalog and, when given, are checked against it; any other model states
+    paramsB and contextLength itself."""
+
     id: str  # Hugging Face repo id (org/name) or gs://bucket/path
-    params_b: float = Field(gt=0, le=2000)  # parameters, in billions
+    params_b: float | None = Field(default=None, gt=0, le=2000)  # parameters, in billions
+    context_length: int | None = Field(default=None, ge=128)  # the model's max_position_embeddings
     dtype: Literal["float32", "bfloat16", "float16", "fp8", "int8", "int4"] = "bfloat16"
-    # Whether downloading needs a Hugging Face token. Default: yes for Hugging Face ids (Llama, Gemma...).
+    # Whether downloading needs a Hugging Face token. Default: the catalog's; yes for other Hugging Face ids.
     gated: bool | None = None
     # Weights x headroom must fit the replica's HBM: room for KV cache and activations.
     hbm_headroom: float = Field(default=1.2, ge=1.0, le=4.0)
     # MaxText checkpoint conversion needs the MaxText model name (e.g. llama3.1-8b).
     maxtext_name: str | None = None
+
+    @model_validator(mode="after")
+    def _known_or_stated(self) -> ModelConfig:
+        known = models.lookup(self.id)
+        if known is not None:
+            if self.params_b is not None and abs(self.params_b - known.params_b) > 0.05 * known.params_b:
+                raise ValueError(
+                    f"paramsB {self.params_b:g} does not match {self.id}'s {known.params_b:g}B "
+                    f"({known.source}). Fix: remove model.paramsB (the catalog has it) or correct it"
+                )
+            if self.context_length is not None and self.context_length > known.context_length:
+                raise ValueError(
+                    f"contextLength {self.context_length} exceeds {self.id}'s {known.context_length} "
+                    f"({known.source}). Fix: remove model.contextLength"
+                )
+            return self
+        missing = [k for k, v in (("paramsB", self.params_b), ("contextLength", self.context_length)) if v is None]
+        if missing:
+            raise ValueError(
+                f"{self.id} is not in tpustack's model catalog, so its {' and '.join(missing)} must "
+                f"be stated. Fix: set model.{' and model.'.join(missing)} (from the model's config.json: "
+                "parameter count, max_position_embeddings), or use a catalog model "
+                f"({', '.join(m.ids[0] for m in models.MODELS)})"
+            )
+        return self
+
+    @property
+    def facts(self) -> models.ModelFacts | None:
+        return models.lookup(self.id)
+
+    @property
+    def params(self) -> float:
+        """Parameters in billions: the stated value, else the catalog's."""
+        if self.params_b is not None:
+            return self.params_b
+        known = self.facts
+        if known is None:  # _known_or_stated requires one of the two
+            raise TpuStackError(f"model {self.id}: no parameter count")
+        return known.params_b
+
+    @property
+    def context(self) -> int:
+        if self.context_length is not None:
+            return self.context_length
+        known = self.facts
+        if known is None:
+            raise TpuStackError(f"model {self.id}: no context length")
+        return known.context_length
+
+    @property
+    def maxtext(self) -> str | None:
+        """The MaxText model name: the stated one, else the catalog's."""
+        if self.maxtext_name:
+            return self.maxtext_name
+        known = self.facts
+        return known.maxtext_name if known else None
 
     @field_validator("id")
     @classmethod
@@ -102,11 +163,14 @@ class ModelConfig(_Model):
     def needs_token(self) -> bool:
         if self.source == "gcs":
             return False
-        return True if self.gated is None else self.gated
+        if self.gated is not None:
+            return self.gated
+        known = self.facts
+        return known.gated if known else True
 
     @property
     def weights_gib(self) -> float:
-        return self.params_b * 1e9 * BYTES_PER_PARAM[self.dtype] / catalog.GIB
+        return self.params * 1e9 * BYTES_PER_PARAM[self.dtype] / catalog.GIB
 
 
 class VllmConfig(_Model):
@@ -118,6 +182,8 @@ class VllmConfig(_Model):
     enable_prefix_caching: bool = True
     quantization: str | None = None
     gpu_memory_utilization: float | None = Field(default=None, gt=0, le=1)
+    # None: vLLM decides (0.32.0 turns it on unless something is incompatible, vllm/config/vllm.py).
+    async_scheduling: bool | None = None
     extra_args: list[str] = Field(default_factory=list)
 
     @field_validator("extra_args")
@@ -167,7 +233,7 @@ class EngineConfig(_Model):
     # serving in-flight requests after removal from the Service; startup budget (default: from weights).
     service_type: Literal["ClusterIP", "LoadBalancer"] = "ClusterIP"
     hpa_max_replicas: int | None = Field(default=None, ge=1, le=64)
-    hpa_queue_target: float = Field(default=10, gt=0)
+    hpa_queue_target: float = Field(default=10.0, gt=0)
     compile_cache: bool = True
     drain_seconds: int = Field(default=30, ge=0, le=3600)
     startup_minutes: int | None = Field(default=None, ge=1, le=600)
@@ -228,7 +294,7 @@ class WorkloadConfig(_Model):
 
 class LifecycleConfig(_Model):
     environment: Literal["experiment", "prod"] = "experiment"
-    ttl_hours: float = Field(default=8, gt=0, le=24 * 31)
+    ttl_hours: float = Field(default=8.0, gt=0, le=24 * 31)
     keep: bool = False  # true: the reaper leaves this stack alone after its TTL
     deletion_protection: bool | None = None  # default: on for prod, off for experiments
 
@@ -374,7 +440,8 @@ class StackConfig(_Model):
     def auto_repair(self) -> bool:
         if self.capacity.auto_repair is not None:
             return self.capacity.auto_repair
-        return self.capacity.type != "flex-start"
+        # Flex-start and queued provisioning (flex-start + a queued request) nodes are never auto-repaired.
+        return self.capacity.type not in ("flex-start", "queued")
 
     @cached_property
     def warnings(self) -> list[str]:

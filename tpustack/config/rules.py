@@ -178,12 +178,7 @@ def engine_has_model(c: StackConfig) -> Iterator[Problem]:
 
 
 def maxtext_needs_model_name(c: StackConfig) -> Iterator[Problem]:
-    if (
-        c.engine is not None
-        and c.engine.name == "jetstream-maxtext"
-        and c.model is not None
-        and not c.model.maxtext_name
-    ):
+    if c.engine is not None and c.engine.name == "jetstream-maxtext" and c.model is not None and not c.model.maxtext:
         yield problem(
             "tpustack:model.maxtextName",
             "JetStream MaxText needs the MaxText model name for checkpoint conversion",
@@ -229,6 +224,64 @@ def maxtext_model_is_convertible(c: StackConfig) -> Iterator[Problem]:
         )
 
 
+def context_fits_model(c: StackConfig) -> Iterator[Problem]:
+    """The engine's context must not exceed the model's (vLLM refuses to start; MaxText extrapolates)."""
+    if c.engine is None or c.model is None:
+        return
+    limit = c.model.context
+    if c.engine.name == "vllm":
+        asked = c.engine.vllm.max_model_len if c.engine.vllm else 4096
+        key = "tpustack:engine.vllm.maxModelLen"
+    else:
+        asked = c.engine.maxtext.max_target_length if c.engine.maxtext else 2048
+        key = "tpustack:engine.maxtext.maxTargetLength"
+    if asked > limit:
+        yield problem(
+            key,
+            f"{asked} tokens exceed {c.model.id}'s context of {limit} (its config.json max_position_embeddings)",
+            f"set it to {limit} or less",
+        )
+
+
+def tpu7x_multi_host_needs_workload_policy(c: StackConfig) -> Iterator[Problem]:
+    # GKE creates multi-host TPU7x (Ironwood) pools with a workload policy (a compute resource policy of type
+    # HIGH_THROUGHPUT with the accelerator topology), not COMPACT placement (GKE TPU7x docs), which this
+    # stack's pool model does not declare.
+    shape = c.shape
+    if c.target == "gke" and isinstance(shape, TpuShape) and shape.family == "tpu7x" and shape.multi_host:
+        yield problem(
+            "tpustack:accelerator",
+            f"{shape.name} is a multi-host TPU7x slice; GKE needs a "
+            "HIGH_THROUGHPUT workload policy for it instead of COMPACT placement, which tpustack does not "
+            "declare yet",
+            "use the single-host tpu7x-8, or create the node pool yourself "
+            "(gcloud compute resource-policies create workload-policy ... --type=HIGH_THROUGHPUT)",
+        )
+
+
+def queued_without_auto_repair(c: StackConfig) -> Iterator[Problem]:
+    if c.capacity.type == "queued" and c.capacity.auto_repair and c.target == "gke":
+        yield problem(
+            "tpustack:capacity.autoRepair",
+            "queued provisioning (flex-start with a queued request) nodes cannot be auto-repaired",
+            "remove capacity.autoRepair or set it false",
+        )
+
+
+def eos_setting_is_what_the_tool_does(c: StackConfig) -> Iterator[Problem]:
+    b = c.benchmark
+    if b is None or c.engine is None or b.ignore_eos or b.dataset != "random":
+        return
+    if c.benchmark_tool in engines.IGNORES_EOS_ON_RANDOM:
+        yield problem(
+            "tpustack:benchmark.ignoreEos",
+            f"{c.benchmark_tool} {engines.VLLM_VERSION} always ignores "
+            "end-of-sequence on the random dataset (vllm/benchmarks/serve.py), so false would be "
+            "recorded but not done",
+            "set ignoreEos true, or use dataset sharegpt for natural stop lengths",
+        )
+
+
 def jetstream_http_port(c: StackConfig) -> Iterator[Problem]:
     e = c.engine
     if e is not None and e.name == "jetstream-maxtext" and e.port != engines.JETSTREAM_HTTP_PORT:
@@ -269,7 +322,7 @@ def model_fits_hbm(c: StackConfig) -> Iterator[Problem]:
     fix = f"use {fits[0].name} ({fits[0].total_hbm_gib:.0f} GiB)" if fits else "use a larger accelerator family"
     yield problem(
         "tpustack:model.paramsB",
-        f"{c.model.params_b}B params x {c.model.dtype} = {c.model.weights_gib:.1f} GiB of weights, "
+        f"{c.model.params:g}B params x {c.model.dtype} = {c.model.weights_gib:.1f} GiB of weights, "
         f"x{c.model.hbm_headroom} headroom = {need:.1f} GiB > {have:.0f} GiB HBM of {shape.name}",
         f"{fix}, quantize (model.dtype int8/fp8) or lower model.hbmHeadroom",
     )
@@ -515,6 +568,10 @@ WITH_ACCELERATOR: list[Rule] = [
     hpa_fits_pool,
     jetstream_http_port,
     maxtext_model_is_convertible,
+    context_fits_model,
+    tpu7x_multi_host_needs_workload_policy,
+    queued_without_auto_repair,
+    eos_setting_is_what_the_tool_does,
 ]
 
 

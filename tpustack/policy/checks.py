@@ -62,6 +62,7 @@ class Intent:
     deletion_protection: bool | None = None
     privileged_tpu: bool = False
     experiment: bool = True
+    prod: bool = False  # lifecycle.environment prod
 
 
 def _is_default_compute_sa(email: Any) -> bool:
@@ -194,6 +195,21 @@ def no_credentials_in_inputs(resources: Sequence[Resource], intent: Intent) -> I
             )
 
 
+def prod_is_protected(resources: Sequence[Resource], intent: Intent) -> Iterable[Violation]:
+    """A prod stack keeps deletion protection on. Turning it off is how a prod cluster is destroyed on purpose
+    (README), so the config allows it; the checklist says so until it is back on."""
+    if not intent.prod:
+        return
+    for r in resources:
+        if r.type == CLUSTER and r.inputs.get("deletionProtection") is not True:
+            yield Violation(
+                "prod-deletion-protection",
+                r.urn,
+                "a prod cluster without deletion protection; "
+                "set lifecycle.deletionProtection true unless you are about to destroy it",
+            )
+
+
 def ttl_labels(resources: Sequence[Resource], intent: Intent) -> Iterable[Violation]:
     for r in resources:
         if r.type == TPU_VM:
@@ -285,6 +301,7 @@ RESOURCE_CHECKS: list[Callable[[Sequence[Resource], Intent], Iterable[Violation]
     deletion_protection,
     ttl_labels,
     no_credentials_in_inputs,
+    prod_is_protected,
 ]
 MANIFEST_CHECKS: list[Callable[[list[dict], Intent], Iterable[Violation]]] = [
     unprivileged_tpu_containers,
@@ -308,6 +325,7 @@ def intent_of(cfg) -> Intent:
         deletion_protection=cfg.lifecycle.protected if cfg.target == "gke" else None,
         privileged_tpu=bool(cfg.engine and cfg.engine.privileged),
         experiment=cfg.is_experiment,
+        prod=cfg.lifecycle.environment == "prod" and cfg.target == "gke",
     )
 
 

@@ -51,7 +51,7 @@ def bench_spec(
             "metrics_url": metrics_url,
             "grpc_target": f"{host}:{engines.JETSTREAM_GRPC_PORT}",
         },
-        "model": {"id": model.id, "dtype": model.dtype, "params_b": model.params_b},
+        "model": {"id": model.id, "dtype": model.dtype, "params_b": model.params},
         "load": {
             "arrival": arrival,
             "dataset": b.dataset,

@@ -44,6 +44,7 @@ class Accel:
 class SecretRef:
     secret: str
     key: str
+    env: str  # the variable the process reads it from
 
 
 @dataclass(frozen=True)
@@ -185,6 +186,8 @@ class ServingContext(PodContext):
     model_arg: str
     served_name: str | None
     vllm: VllmConfig
+    xla_cache_env: str
+    multihost_env: dict[str, str]
     server_command: list[str]
     leader_command: list[str]
     worker_command: list[str]
@@ -251,7 +254,9 @@ def pod_context(cfg: StackConfig) -> dict[str, Any]:
         "ksa": names.SERVING_KSA,
         "stack": names.label_value(cfg.stack),
         "privileged": bool(cfg.engine and cfg.engine.privileged),
-        "hf": SecretRef(names.HF_SECRET, names.HF_SECRET_KEY) if cfg.hf_token is not None else None,
+        "hf": SecretRef(names.HF_SECRET, names.HF_SECRET_KEY, engines.HF_TOKEN_ENV)
+        if cfg.hf_token is not None
+        else None,
         "accel": _accel(cfg),
         "hosts": cfg.shape.hosts,
         "job_labels": {names.LABEL_APP: "tpustack-jobs", **names.common_k8s_labels(cfg.stack)},
@@ -366,15 +371,17 @@ def serving_context(cfg: StackConfig) -> ServingContext:
         download_dir=download,
         model_arg=model_arg,
         served_name=served,
-        vllm=engine.vllm or VllmConfig(),
+        vllm=derived.vllm_settings(cfg),
+        xla_cache_env=engines.XLA_CACHE_ENV,
+        multihost_env=dict(engines.TPU_MULTIHOST_ENV) if multi and cfg.shape.kind == "tpu" else {},
         server_command=list(engines.VLLM_SERVER_COMMAND),
         leader_command=[
             "sh",
             "-c",
-            f'bash {engines.VLLM_LWS_SCRIPT} leader --ray_cluster_size=$(LWS_GROUP_SIZE) && exec {server} "$@"',
+            f'bash {engines.VLLM_RAY_BOOTSTRAP} leader --ray_cluster_size=$(LWS_GROUP_SIZE) && exec {server} "$@"',
             "vllm",
         ],
-        worker_command=["sh", "-c", f"bash {engines.VLLM_LWS_SCRIPT} worker --ray_address=$(LWS_LEADER_ADDRESS)"],
+        worker_command=["sh", "-c", f"bash {engines.VLLM_RAY_BOOTSTRAP} worker --ray_address=$(LWS_LEADER_ADDRESS)"],
         health_path=engines.HEALTH_PATHS[engine.name],
         service_type=engine.service_type,
         service_selector=service_selector,
@@ -386,9 +393,9 @@ def serving_context(cfg: StackConfig) -> ServingContext:
 
 
 def _checkpoint_output(cfg: StackConfig) -> str:
-    assert cfg.model is not None and cfg.model.maxtext_name
+    assert cfg.model is not None and cfg.model.maxtext
     # Under the stack's own folder: the workload SA may write nowhere else in the bucket.
-    return f"gs://{cfg.results_bucket}/{names.stack_dir(cfg.stack)}/maxtext/{cfg.model.maxtext_name}"
+    return f"gs://{cfg.results_bucket}/{names.stack_dir(cfg.stack)}/maxtext/{cfg.model.maxtext}"
 
 
 def _maxtext_load_path(cfg: StackConfig) -> str:
@@ -400,11 +407,11 @@ def _maxtext_load_path(cfg: StackConfig) -> str:
 
 
 def _maxtext(cfg: StackConfig) -> MaxText:
-    assert cfg.engine is not None and cfg.model is not None and cfg.model.maxtext_name
+    assert cfg.engine is not None and cfg.model is not None and cfg.model.maxtext
     mt = cfg.engine.maxtext or MaxTextConfig()
     family = derived.maxtext_family(cfg) or ""
     return MaxText(
-        cfg.model.maxtext_name,
+        cfg.model.maxtext,
         engines.MAXTEXT_FAMILIES[family][1],
         mt.per_device_batch_size,
         mt.max_prefill_predict_length,
