@@ -458,8 +458,23 @@ class TestMatchesSamples:
         engine, pod = container(dep, "maxengine-server")
         http, _ = container(dep, "jetstream-http")
         assert [c["name"] for c in pod["containers"]] == ["maxengine-server", "jetstream-http"]
-        assert engine["image"] == "us-docker.pkg.dev/cloud-tpu-images/inference/maxengine-server:v0.2.2"
-        assert http["image"] == "us-docker.pkg.dev/cloud-tpu-images/inference/jetstream-http:v0.2.2"
+        # Deliberately different: no public maxengine-server serves Llama 3.1 (v0.2.2 is MaxText jetstream-v0.2.2),
+        # so the image is the stack's own build of pinned sources; jetstream-http v0.2.3 has /healthcheck.
+        assert engine["image"] == "us-west4-docker.pkg.dev/my-tpu-project/tpustack/jetstream-maxtext:" + (
+            engines.JETSTREAM_IMAGE_TAG
+        )
+        assert engines.facts_for(engine["image"]) is engines.JETSTREAM_ENGINE
+        assert http["image"] == "us-docker.pkg.dev/cloud-tpu-images/inference/jetstream-http:v0.2.3"
+        assert engine["command"] == ["python3", "-m", "MaxText.maxengine_server", "MaxText/configs/base.yml"]
+        assert engine["workingDir"] == "/deps"
+        # MaxText asserts tokenizer_type=tiktoken for the Llama 3 tiktoken asset (pyconfig.py:255-258)
+        assert {"tokenizer_path=assets/tokenizer_llama3.tiktoken", "tokenizer_type=tiktoken"} <= set(engine["args"])
+        assert http["readinessProbe"]["httpGet"] == {"path": "/", "port": 8000}
+        for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
+            assert engine[probe]["httpGet"] == {"path": "/healthcheck", "port": 8000}
+        # the server waits for the checkpoint Job's marker before it starts
+        (init,) = pod["initContainers"]
+        assert init["command"][-1].endswith("/gke-jetstream-v5e/maxtext/llama3.1-8b/READY")
         sample_args = [
             "per_device_batch_size=4",
             "max_prefill_predict_length=1024",
@@ -488,28 +503,31 @@ class TestMatchesSamples:
         assert "ici_tensor_parallelism=8" in engine["args"]
 
     def test_checkpoint_converter_sample(self):
-        # ai-on-gke/tutorials-and-examples inference-servers/checkpoints/examples/llama3.1-405b/
-        # checkpoint-converter.yaml and checkpoint_converter.sh (flags, output layout, token file)
+        # MaxText end_to_end/tpu/llama3.1/8b/3_test_llama3.1_8b.sh: llama_or_mistral_ckpt --huggingface-checkpoint
+        # then generate_param_only_checkpoint force_unroll=true (not ai-on-gke's checkpoint_converter.sh, whose
+        # Hugging Face path looks for Meta .pth files where Hugging Face keeps none).
         cfg = stack_cfg("gke-jetstream-v5e")
-        job = one(rendered("gke-jetstream-v5e").apps["checkpoint"], "Job")
-        c, pod = container(job, "inference-checkpoint")
-        assert c["image"] == "us-docker.pkg.dev/cloud-tpu-images/inference/inference-checkpoint:v0.2.5"
-        assert pod["restartPolicy"] == "Never"
+        r = rendered("gke-jetstream-v5e")
+        job = one(r.apps["checkpoint"], "Job")
+        c, pod = container(job, "convert")
+        engine, _ = container(one(r.apps["serving"], "Deployment"), "maxengine-server")
+        assert c["image"] == engine["image"] and c["workingDir"] == "/deps"
+        assert pod["restartPolicy"] == "Never" and "ttlSecondsAfterFinished" not in job["spec"]
         out = f"gs://{cfg.results_bucket}/gke-jetstream-v5e/maxtext/llama3.1-8b"  # the stack's own folder
-        assert {
-            f"--bucket_name={cfg.results_bucket}",
-            "--inference_server=jetstream-maxtext",
-            "--model_name=llama-3.1",
-            f"--output_directory={out}",
-            "--huggingface=True",
-            "--model_path=meta-llama/Llama-3.1-8B-Instruct",
-        } <= set(c["args"])
-        assert {"mountPath": "/huggingface", "name": "huggingface-credentials", "readOnly": True} in c["volumeMounts"]
-        vol = pod["volumes"][0]["secret"]
-        assert vol["items"] == [{"key": k8s_keys.HF_SECRET_KEY, "path": "HUGGINGFACE_TOKEN"}]
-        # The server loads what the converter writes: <output>/bf16/unscanned/checkpoints/0/items
-        engine, _ = container(one(rendered("gke-jetstream-v5e").apps["serving"], "Deployment"), "maxengine-server")
-        assert f"load_parameters_path={out}/bf16/unscanned/checkpoints/0/items" in engine["args"]
+        env = env_of(c)
+        assert env["OUT"]["value"] == out and env["MODEL_NAME"]["value"] == "llama3.1-8b"
+        assert env["JAX_PLATFORMS"]["value"] == "cpu"
+        assert env["HF_REPO"]["value"] == "meta-llama/Llama-3.1-8B-Instruct"
+        assert "secretKeyRef" in env[engines.HF_TOKEN_ENV]["valueFrom"]
+        script = c["command"][2]
+        assert "--huggingface-checkpoint=true" in script and "python3 -m MaxText.llama_or_mistral_ckpt" in script
+        assert "allow_patterns=['*.safetensors', '*.json']" in script
+        assert f"run_name={engines.MAXTEXT_UNSCANNED_RUN}" in script and "force_unroll=true" in script
+        assert script.index("generate_param_only_checkpoint") < script.rindex("READY")  # marker last
+        # The server loads what the Job writes: <out>/<run_name>/checkpoints/0/items
+        assert f"load_parameters_path={out}/unscanned/checkpoints/0/items" in engine["args"]
+        # pulumi up waits for the Job (longer than Pulumi's 10-minute default)
+        assert int(job["metadata"]["annotations"]["pulumi.com/timeoutSeconds"]) > 1800
 
 
 # ----- the Hugging Face token ----------------------------------------------------------------------------------
@@ -773,18 +791,24 @@ class TestConfigRulesBeforeRendering:
 
     def test_jetstream_model_the_converter_cannot_take(self):
         base = stack_cfg("gke-jetstream-v5e")
-        qwen = base.model_copy(update={"model": base.model.model_copy(update={"id": "Qwen/Qwen2.5-7B"})})
+        gemma = base.model_copy(
+            update={
+                "model": base.model.model_copy(
+                    update={"id": "google/gemma-7b", "maxtext_name": "gemma-7b", "context_length": 8192}
+                )
+            }
+        )
         with pytest.raises(ConfigError) as e:
-            render.render(qwen)
-        assert_names_field_and_fix(problems_of(e), "tpustack:model.id", "not a Llama repo")
-        odd = base.model_copy(update={"model": base.model.model_copy(update={"maxtext_name": "mistral-7b"})})
+            render.render(gemma)
+        assert_names_field_and_fix(problems_of(e), "tpustack:model.id", "gs:// path of the unscanned")
+        odd = base.model_copy(update={"model": base.model.model_copy(update={"maxtext_name": "llama3.2-1b"})})
         with pytest.raises(ConfigError) as e:
             render.render(odd)
-        assert_names_field_and_fix(problems_of(e), "tpustack:model.maxtextName", "mistral")
+        assert_names_field_and_fix(problems_of(e), "tpustack:model.maxtextName", "llama3.1-8b")
         no_token = base.model_copy(update={"hf_token": None})
         with pytest.raises(ConfigError) as e:
             render.render(no_token)
-        assert_names_field_and_fix(problems_of(e), "tpustack:hfToken", "converter")
+        assert_names_field_and_fix(problems_of(e), "tpustack:hfToken", "pulumi config set --secret")
 
     def test_heartbeat_on_multi_host(self):
         with pytest.raises(ConfigError) as e:

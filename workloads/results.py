@@ -291,9 +291,11 @@ def normalize_jetstream(
     source_file: str = "jetstream.json",
     slo: dict | None = None,
     tolerance: float = KEPT_UP_TOLERANCE,
+    token_counts: list[dict] | None = None,
 ) -> dict[str, Any]:
-    """A JetStream `benchmark_serving.py --save-result` file (and optionally its --save-request-outputs
-    file) -> one record, with its TPOT (latency / n, TTFT included) converted to ours."""
+    """A JetStream `benchmark_serving.py --save-result` file (and optionally its --save-request-outputs file
+    and the runner's request-tokens.json, the same requests re-tokenized with the client's tokenizer) -> one
+    record, with its TPOT (latency / n, TTFT included) converted to ours."""
     m = doc.get("metrics")
     if not isinstance(m, dict) or "completed" not in m:
         raise BenchmarkError(
@@ -340,7 +342,32 @@ def normalize_jetstream(
         "p90": None,
         "p99": _num(m.get("p99_ttft_ms")),
     }
-    if request_outputs:
+    counted = token_counts if request_outputs and token_counts and len(token_counts) == len(request_outputs) else None
+    if counted is not None:
+        assert request_outputs is not None
+        pairs = [(o, t) for o, t in zip(request_outputs, counted, strict=True) if o.get("success", True)]
+        ttft = [float(o["ttft_sec"]) for o, _ in pairs]
+        e2e = [float(o["latency_sec"]) for o, _ in pairs]
+        n_out = [float(k["output_tokens"]) for _, k in pairs]
+        _per_request(r, ttft, e2e, n_out, None, slo_ms, dur)
+        true_in = sum(int(k["prompt_tokens"]) for _, k in pairs)
+        true_out = sum(int(k["output_tokens"]) for _, k in pairs)
+        if dur:
+            t["input_tokens_per_s"] = true_in / dur
+            t["total_tokens_per_s"] = (true_in + (out_tok if out_tok is not None else true_out)) / dur
+        r["conversions"].append(
+            f"TPOT recomputed per request as {TPOT_DEFINITION}, with each request's output tokens counted by "
+            "re-encoding its generated text with the client's tokenizer (request-tokens.json); input tokens "
+            f"likewise: {true_in} (JetStream reported {in_tok:g}, which counts characters for prefix_cache_test)"
+            if in_tok is not None
+            else f"TPOT recomputed per request as {TPOT_DEFINITION} with re-encoded output token counts"
+        )
+    else:
+        r["conversions"].append(
+            "input tokens as JetStream reported them: characters, not tokens, for its prefix_cache_test dataset "
+            "(no request-tokens.json to count them)"
+        )
+    if counted is None and request_outputs:
         ok = [o for o in request_outputs if o.get("success", True)]
         ttft = [float(o["ttft_sec"]) for o in ok]
         e2e = [float(o["latency_sec"]) for o in ok]
@@ -348,7 +375,7 @@ def normalize_jetstream(
         r["conversions"].append(
             f"TPOT recomputed per request from latency_sec and ttft_sec as {TPOT_DEFINITION}; {assumption}"
         )
-    else:
+    elif counted is None:
         mean_js_tpot = _num(m.get("mean_TPOT_ms"))
         if mean_js_tpot is not None and n_mean and n_mean > 1 and lat["ttft"]["mean"] is not None:
             e2e_mean = mean_js_tpot * n_mean

@@ -186,7 +186,7 @@ def vllm_args(
 
 
 def jetstream_args(spec: dict, point: dict, outdir: Path, num_prompts: int, dataset_path: str | None) -> list[str]:
-    """JetStream benchmarks/benchmark_serving.py flags (parse_args there)."""
+    """JetStream benchmarks/benchmark_serving.py flags (parse_args at 29329e8; tpustack.core.engines)."""
     load, model = spec["load"], spec["model"]
     host, _, port = spec["server"]["grpc_target"].rpartition(":")
     a = [
@@ -194,12 +194,11 @@ def jetstream_args(spec: dict, point: dict, outdir: Path, num_prompts: int, data
         host,
         "--port",
         port,
+        # --model "llama-3" selects JetStream's tiktoken tokenizer for the file given as --tokenizer
         "--model",
-        model["id"],
+        model.get("client_model", model["id"]),
         "--tokenizer",
-        model["id"],
-        "--use-hf-tokenizer",
-        "True",
+        model.get("tokenizer_path", model["id"]),
         "--num-prompts",
         str(num_prompts),
         "--request-rate",
@@ -211,13 +210,14 @@ def jetstream_args(spec: dict, point: dict, outdir: Path, num_prompts: int, data
         "--save-result",
         "--save-request-outputs",
         "--request-outputs-file-path",
-        str(outdir / "request-outputs.json"),
+        str(outdir / JETSTREAM_REQUEST_OUTPUTS),
         "--warmup-mode",
         "none",
         "--disable-tqdm",
     ]
     if load["dataset"] == "random":
-        # JetStream's synthetic prompts: prefix_cache_test with no common prefix (lengths in characters).
+        # JetStream's synthetic prompts: prefix_cache_test with no common prefix. Its lengths are characters, so
+        # the runner counts the real tokens afterwards (count_jetstream_tokens).
         a += [
             "--dataset",
             "prefix_cache_test",
@@ -238,6 +238,41 @@ def jetstream_args(spec: dict, point: dict, outdir: Path, num_prompts: int, data
             str(load["input_len"] + load["output_len"]),
         ]
     return a
+
+
+JETSTREAM_REQUEST_OUTPUTS = "request-outputs.json"
+JETSTREAM_TOKENS = "request-tokens.json"
+# Runs with the tool's own Python (the image's), which has JetStream and its tokenizers: encodes every prompt and
+# generated text with the very tokenizer the client used (benchmarks.benchmark_serving.get_tokenizer), because
+# benchmark_serving records characters as prompt lengths for prefix_cache_test and no output lengths at all.
+_COUNT_TOKENS = """
+import json, sys
+from benchmarks.benchmark_serving import get_tokenizer
+model, tokenizer, src, dst = sys.argv[1:5]
+tok = get_tokenizer(model, tokenizer, False)
+out = [{"prompt_tokens": len(tok.encode(o["prompt"])), "output_tokens": len(tok.encode(o["generated_text"]))}
+       for o in json.load(open(src))]
+json.dump(out, open(dst, "w"))
+"""
+
+
+def count_jetstream_tokens(spec: dict, outdir: Path, python: str, log: Path) -> Path | None:
+    """request-tokens.json beside request-outputs.json (same order), or None when it could not be made."""
+    src, dst = outdir / JETSTREAM_REQUEST_OUTPUTS, outdir / JETSTREAM_TOKENS
+    if not src.exists():
+        return None
+    model = spec["model"]
+    argv = [
+        python,
+        "-c",
+        _COUNT_TOKENS,
+        model.get("client_model", model["id"]),
+        model.get("tokenizer_path", model["id"]),
+        str(src),
+        str(dst),
+    ]
+    rc = _run_tool(argv, outdir, spec["timeouts"]["point_min_s"], log)
+    return dst if rc == 0 and dst.exists() else None
 
 
 # inference-perf workers: its default is the machine's CPU count, in a pod the node's; the Job asks for 2 CPUs.
@@ -349,12 +384,18 @@ def normalize_point(spec: dict, outdir: Path, point: dict | None = None) -> tupl
         found = sorted(outdir.glob("JetStream-*.json"))
         if not found:
             raise BenchmarkError("benchmark_serving.py wrote no JetStream-*.json. Fix: see the tool log")
-        outputs = outdir / "request-outputs.json"
+        outputs, counted = outdir / JETSTREAM_REQUEST_OUTPUTS, outdir / JETSTREAM_TOKENS
         per_req = json.loads(outputs.read_text()) if outputs.exists() else None
+        tokens = json.loads(counted.read_text()) if counted.exists() else None
         rec = results.normalize_jetstream(
-            json.loads(found[-1].read_text()), per_req, source_file=found[-1].name, slo=slo, tolerance=tol
+            json.loads(found[-1].read_text()),
+            per_req,
+            source_file=found[-1].name,
+            slo=slo,
+            tolerance=tol,
+            token_counts=tokens,
         )
-        return rec, [found[-1]] + ([outputs] if outputs.exists() else [])
+        return rec, [found[-1]] + [f for f in (outputs, counted) if f.exists()]
     stages = sorted(outdir.rglob("stage_*_lifecycle_metrics.json"))
     if not stages:
         raise BenchmarkError("inference-perf wrote no stage_*_lifecycle_metrics.json. Fix: see the tool log")
@@ -451,6 +492,8 @@ def run(
         try:
             if rc != 0:
                 raise BenchmarkError(f"{spec['tool']} exited {rc} at point {i}. Fix: see raw/{i:03d}-tool.log")
+            if spec["tool"] == "jetstream-benchmark":
+                count_jetstream_tokens(spec, pdir, spec["tool_command"][0], pdir / "tokens.log")
             record, raw = normalize_point(spec, pdir, point)
         except BenchmarkError as e:
             failures += 1

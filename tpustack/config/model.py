@@ -418,7 +418,11 @@ class StackConfig(_Model):
     def engine_image(self) -> str | None:
         if self.engine is None:
             return None
-        return self.engine.image or engines.DEFAULT_IMAGES[(self.engine.name, self.shape.kind)]
+        if self.engine.image:
+            return self.engine.image
+        if self.engine.name == "jetstream-maxtext":
+            return engines.jetstream_image(self.project, self.region)  # self-built (README "JetStream image")
+        return engines.DEFAULT_IMAGES.get((self.engine.name, self.shape.kind))
 
     @property
     def benchmark_tool(self) -> str | None:

@@ -187,40 +187,36 @@ def maxtext_needs_model_name(c: StackConfig) -> Iterator[Problem]:
 
 
 def maxtext_model_is_convertible(c: StackConfig) -> Iterator[Problem]:
-    if c.engine is None or c.engine.name != "jetstream-maxtext" or c.model is None:
+    """The model name exists in the pinned MaxText, and a Hugging Face model is one its converter takes."""
+    if c.engine is None or c.engine.name != "jetstream-maxtext" or c.model is None or not c.model.maxtext:
         return
-    family = derived.maxtext_family(c)
-    if family is None:
+    facts = engines.JETSTREAM_ENGINE
+    if c.model.maxtext not in facts.model_names:
+        yield problem(
+            "tpustack:model.maxtextName",
+            f"MaxText at {engines.MAXTEXT_REF[:8]} (tpu-recipes-v0.1.4) has no model '{c.model.maxtext}' "
+            "(MaxText/pyconfig.py validate_model_name)",
+            f"use one of {', '.join(sorted(facts.model_names))}",
+        )
         return
+    family = derived.maxtext_family(c) or ""
     known = engines.MAXTEXT_FAMILIES.get(family)
     if known is None:
         yield problem(
             "tpustack:model.maxtextName",
-            f"no MaxText tokenizer/converter known for family '{family}'",
+            f"tpustack knows no tokenizer for MaxText family '{family}'",
             f"use one of {', '.join(k + '-<size>' for k in engines.MAXTEXT_FAMILIES)}",
         )
         return
     if c.model.source != "huggingface":
         return
-    if known[0] is None:
+    if not known[1]:
         yield problem(
             "tpustack:model.id",
-            f"the checkpoint converter takes {family} models from Kaggle, not Hugging Face",
-            "convert it yourself and set model.id to the gs:// path of the unscanned "
-            "MaxText checkpoint (.../checkpoints/0/items)",
-        )
-    elif "Llama" not in c.model.id:
-        yield problem(
-            "tpustack:model.id",
-            f"{c.model.id} is not a Llama repo; the converter "
-            "(checkpoint_converter.sh) converts Hugging Face checkpoints whose path contains 'Llama'",
-            "use a meta-llama/Llama-* repo, or a converted gs:// checkpoint",
-        )
-    if c.hf_token is None:
-        yield problem(
-            "tpustack:hfToken",
-            "the checkpoint converter logs in to Hugging Face with the token",
-            "pulumi config set --secret tpustack:hfToken hf_...",
+            f"MaxText converts {family} checkpoints with a separate converter, not llama_or_mistral_ckpt from "
+            "Hugging Face safetensors",
+            "convert it yourself and set model.id to the gs:// path of the unscanned MaxText checkpoint "
+            "(.../checkpoints/0/items)",
         )
 
 

@@ -134,39 +134,152 @@ VLLM_GPU = ImageFacts(
 )
 
 # ----- JetStream MaxText ------------------------------------------------------------------------------------------
-# maxengine-server + jetstream-http, kubernetes-engine-samples ai-ml/llm-serving-tpus-jetstream.
+# No public image serves Llama 3.1 with MaxText: the only maxengine-server tag any sample uses (v0.2.2) is MaxText
+# `jetstream-v0.2.2`, which has no llama3.1-8b and no tiktoken asset. So the server image is built from pinned
+# sources by workloads/images/jetstream-maxtext.Dockerfile (README "JetStream image") and pushed to the stack's own
+# Artifact Registry. Facts below were read from those pinned sources:
+#   MaxText    AI-Hypercomputer/maxtext tag tpu-recipes-v0.1.4 = 9f1820b472ef362e7b5c782fe1d6fda8a0943eff (the pin
+#              tpu-recipes uses for Llama-3.1-8B on v6e-8, training/trillium/Llama3.1-8B-MaxText/v6e-8/README.md),
+#              on the jax-ai-image tpu:jax0.6.1-rev1 base that README pairs with it.
+#              model names   MaxText/pyconfig.py validate_model_name
+#              assets        assets/ (tokenizer.llama2, tokenizer_llama3.tiktoken, tokenizer.gemma, tokenizer.mistral-v1)
+#              tokenizer_type=tiktoken is asserted for tokenizer_llama3.tiktoken (pyconfig.py:255-258)
+#              server        python3 -m MaxText.maxengine_server MaxText/configs/base.yml key=value..., gRPC on 9000
+#                            (maxengine_server.py:70), Prometheus on prometheus_port when != 0
+#              conversion    python3 -m MaxText.llama_or_mistral_ckpt --huggingface-checkpoint=true reads
+#                            *.safetensors (llama_or_mistral_ckpt.py:605) and writes <out>/0/items; then
+#                            python3 -m MaxText.generate_param_only_checkpoint ... force_unroll=true writes the
+#                            unscanned <base_output_directory>/<run_name>/checkpoints/0/items
+#                            (end_to_end/tpu/llama3.1/8b/3_test_llama3.1_8b.sh:22,36)
+#   JetStream  AI-Hypercomputer/JetStream 29329e8e73820993f77cfc8efe34eb2a73f5de98 (google-jetstream 0.3.0, the
+#              repository's final code; PyPI stops at 0.2.2, whose client lacks these flags). Its wheel ships
+#              benchmarks/benchmark_serving.py as a top-level package: run it as `-m benchmarks.benchmark_serving`
+#              from a directory other than MaxText's root (which has its own benchmarks/ package).
+#   front end  jetstream-http:v0.2.3, the tag the GKE samples pair with /healthcheck probes on 8000
+#              (kubernetes-engine-samples 32872d69); it dials the engine at 127.0.0.1:9000, so it shares the pod.
+MAXTEXT_REF = "9f1820b472ef362e7b5c782fe1d6fda8a0943eff"  # tag tpu-recipes-v0.1.4
+JETSTREAM_REF = "29329e8e73820993f77cfc8efe34eb2a73f5de98"
+JAX_AI_BASE_IMAGE = "us-docker.pkg.dev/cloud-tpu-images/jax-ai-image/tpu:jax0.6.1-rev1"
+JETSTREAM_IMAGE_REPO = "jetstream-maxtext"
+JETSTREAM_IMAGE_TAG = "mt-trv014-js29329e8-jax061"
+JETSTREAM_DOCKERFILE = "workloads/images/jetstream-maxtext.Dockerfile"
 JETSTREAM_ENGINE = ImageFacts(
-    image="us-docker.pkg.dev/cloud-tpu-images/inference/maxengine-server:v0.2.2",
+    image=f"REGISTRY/{JETSTREAM_IMAGE_REPO}:{JETSTREAM_IMAGE_TAG}",
     role="engine",
-    built_from=("google-jetstream==0.2.2",),
-    source="kubernetes-engine-samples ai-ml/llm-serving-tpus-jetstream",
+    built_from=(f"AI-Hypercomputer/maxtext@{MAXTEXT_REF}", f"AI-Hypercomputer/JetStream@{JETSTREAM_REF}"),
+    source="MaxText tpu-recipes-v0.1.4 and JetStream 29329e8 sources (paths above)",
+    command=("python3", "-m", "MaxText.maxengine_server", "MaxText/configs/base.yml"),
+    # MaxText base.yml keys tpustack sets (MaxText/configs/base.yml at the pinned ref)
+    flags=frozenset(
+        {
+            "model_name",
+            "tokenizer_path",
+            "tokenizer_type",
+            "per_device_batch_size",
+            "max_prefill_predict_length",
+            "max_target_length",
+            "async_checkpointing",
+            "ici_fsdp_parallelism",
+            "ici_autoregressive_parallelism",
+            "ici_tensor_parallelism",
+            "scan_layers",
+            "weight_dtype",
+            "load_parameters_path",
+            "attention",
+            "prometheus_port",
+            "jax_cache_dir",
+        }
+    ),
+    bench_command=("python3", "-m", "benchmarks.benchmark_serving"),
+    # benchmarks/benchmark_serving.py parse_args at 29329e8 (:988-1210)
+    bench_flags=frozenset(
+        {
+            "--server",
+            "--port",
+            "--model",
+            "--tokenizer",
+            "--use-hf-tokenizer",
+            "--hf-access-token",
+            "--dataset",
+            "--dataset-path",
+            "--num-prompts",
+            "--request-rate",
+            "--seed",
+            "--max-output-length",
+            "--max-input-length",
+            "--max-target-length",
+            "--prefix-cache-test-common-len",
+            "--save-result",
+            "--save-request-outputs",
+            "--request-outputs-file-path",
+            "--warmup-mode",
+            "--disable-tqdm",
+        }
+    ),
+    # prefix_cache_test: synthetic prompts (lengths in characters, not tokens: prompt_len = len(prompt), :437)
+    datasets=("prefix_cache_test", "sharegpt"),
     ports={"grpc": 9000, "metrics": 9100},
-    model_names=frozenset({"llama3.1-8b"}),
+    paths={"workdir": "/deps", "assets": "/deps/assets"},
+    env=frozenset({"JAX_PLATFORMS", "HF_TOKEN"}),
+    model_names=frozenset(
+        {
+            "llama2-7b",
+            "llama2-13b",
+            "llama2-70b",
+            "llama3-8b",
+            "llama3-70b",
+            "llama3.1-8b",
+            "llama3.1-70b",
+            "llama3.1-405b",
+            "llama3.3-70b",
+            "mistral-7b",
+            "gemma-7b",
+            "gemma-2b",
+            "gemma2-2b",
+            "gemma2-9b",
+            "gemma2-27b",
+        }
+    ),
     tokenizers={
         "llama2": "assets/tokenizer.llama2",
         "llama3": "assets/tokenizer_llama3.tiktoken",
         "llama3.1": "assets/tokenizer_llama3.tiktoken",
         "llama3.3": "assets/tokenizer_llama3.tiktoken",
+        "mistral": "assets/tokenizer.mistral-v1",
         "gemma": "assets/tokenizer.gemma",
     },
-    bench_command=("python3", "/JetStream/benchmarks/benchmark_serving.py"),
-    datasets=("random", "sharegpt"),
+    notes=(f"Built by {JETSTREAM_DOCKERFILE}; pin the pushed image by digest after the first build.",),
 )
 JETSTREAM_HTTP = ImageFacts(
-    image="us-docker.pkg.dev/cloud-tpu-images/inference/jetstream-http:v0.2.2",
+    image="us-docker.pkg.dev/cloud-tpu-images/inference/jetstream-http:v0.2.3",
     role="frontend",
-    built_from=("google-jetstream==0.2.2",),
-    source="ai-on-gke jetstream/maxtext/single-host-inference/kubectl/deployment.yaml",
-    endpoints={"health": "/healthcheck"},
+    built_from=("GoogleCloudPlatform/ai-on-gke tutorials-and-examples/inference-servers/jetstream/http-server",),
+    source="ai-on-gke http-server/{Dockerfile,http_server.py} (GET /healthcheck -> gRPC HealthCheck on "
+    "127.0.0.1:9000, uvicorn on 8000); GKE samples pair v0.2.3 with /healthcheck probes",
+    endpoints={"health": "/healthcheck", "root": "/"},
     ports={"http": 8000},
+    notes=(
+        "Built against JetStream v0.2.2 protos; do not rebuild it against >= v0.3 (session_cache and priority "
+        "are reserved there). Over the wire it works with the 29329e8 server.",
+    ),
 )
-CHECKPOINT = ImageFacts(
-    image="us-docker.pkg.dev/cloud-tpu-images/inference/inference-checkpoint:v0.2.5",
-    role="converter",
-    built_from=("ai-on-gke@inference-checkpoint-v0.2.5",),
-    source="ai-on-gke tutorials-and-examples inference-servers/checkpoints/checkpoint_converter.sh",
-    paths={"converter": "/usr/bin/checkpoint_converter.sh"},
-)
+# MaxText families -> (tokenizer_type, convertible from Hugging Face safetensors by llama_or_mistral_ckpt).
+# Gemma checkpoints need MaxText's separate Gemma converter: serve them from an already converted gs:// path.
+MAXTEXT_FAMILIES: dict[str, tuple[str, bool]] = {
+    "llama2": ("sentencepiece", True),
+    "llama3": ("tiktoken", True),
+    "llama3.1": ("tiktoken", True),
+    "llama3.3": ("tiktoken", True),
+    "mistral": ("sentencepiece", True),
+    "gemma": ("sentencepiece", False),
+}
+# The benchmark client's tokenizer per family: JetStream's own tiktoken Llama 3 tokenizer when --model is "llama-3"
+# (benchmark_serving.py get_tokenizer), which needs no Hugging Face access and adds no second BOS; otherwise the
+# SentencePiece asset through seqio.
+JETSTREAM_CLIENT_MODEL = {"llama3": "llama-3", "llama3.1": "llama-3", "llama3.3": "llama-3"}
+# Files the checkpoint Job writes; the server waits for the marker (written last).
+MAXTEXT_READY_MARKER = "READY"
+MAXTEXT_UNSCANNED_RUN = "unscanned"
 
 # ----- inference-perf 0.7.0 ---------------------------------------------------------------------------------------
 # 0.7.0 timestamps only SSE messages that carry text (inference_perf/apis/streaming_parser.py parse_sse_stream);
@@ -209,7 +322,6 @@ IMAGES: dict[str, ImageFacts] = {
         VLLM_GPU,
         JETSTREAM_ENGINE,
         JETSTREAM_HTTP,
-        CHECKPOINT,
         INFERENCE_PERF,
         HEARTBEAT_TPU,
         HEARTBEAT_GPU,
@@ -220,7 +332,6 @@ IMAGES: dict[str, ImageFacts] = {
 DEFAULT_IMAGES: dict[tuple[str, str], str] = {
     ("vllm", "tpu"): VLLM_TPU.image,
     ("vllm", "gpu"): VLLM_GPU.image,
-    ("jetstream-maxtext", "tpu"): JETSTREAM_ENGINE.image,
 }
 ENGINE_KINDS = {"vllm": ("tpu", "gpu"), "jetstream-maxtext": ("tpu",)}
 # The name of the serving workload and its Service per engine.
@@ -247,17 +358,6 @@ JETSTREAM_METRICS_PORT = JETSTREAM_ENGINE.ports["metrics"]
 JETSTREAM_HTTP_PORT = JETSTREAM_HTTP.ports["http"]
 JETSTREAM_HEALTH_PATH = JETSTREAM_HTTP.endpoints["health"]
 JETSTREAM_QUEUE_METRIC = "jetstream_prefill_backlog_size"  # ai-on-gke jetstream hpa template
-CHECKPOINT_IMAGE = CHECKPOINT.image
-CHECKPOINT_CONVERTER = CHECKPOINT.paths["converter"]
-# MaxText model family (model.maxtextName before "-<size>") -> (the converter's --model_name, tokenizer asset).
-# Families without a converter name are served only from an already converted gs:// checkpoint.
-MAXTEXT_FAMILIES: dict[str, tuple[str | None, str]] = {
-    "llama2": ("llama-2", JETSTREAM_ENGINE.tokenizers["llama2"]),
-    "llama3": ("llama-3", JETSTREAM_ENGINE.tokenizers["llama3"]),
-    "llama3.1": ("llama-3.1", JETSTREAM_ENGINE.tokenizers["llama3.1"]),
-    "llama3.3": ("llama-3.3", JETSTREAM_ENGINE.tokenizers["llama3.3"]),
-    "gemma": (None, JETSTREAM_ENGINE.tokenizers["gemma"]),
-}
 
 HEALTH_PATHS = {"vllm": VLLM_HEALTH_PATH, "jetstream-maxtext": JETSTREAM_HEALTH_PATH}
 QUEUE_METRICS = {"vllm": VLLM_QUEUE_METRIC, "jetstream-maxtext": JETSTREAM_QUEUE_METRIC}
@@ -277,7 +377,8 @@ INFERENCE_PERF_IMAGE = INFERENCE_PERF.image
 TOOLS_FOR_ENGINE = {"vllm": ("vllm-bench", "inference-perf"), "jetstream-maxtext": ("jetstream-benchmark",)}
 DATASETS_FOR_TOOL = {
     "vllm-bench": VLLM_TPU.datasets,
-    "jetstream-benchmark": JETSTREAM_ENGINE.datasets,
+    # "random" is run as JetStream's prefix_cache_test with no common prefix (workloads/serving_bench.py)
+    "jetstream-benchmark": ("random", "sharegpt"),
     "inference-perf": INFERENCE_PERF.datasets,
 }
 # Tools that always run to max_tokens on the random dataset, whatever benchmark.ignoreEos says.
@@ -327,8 +428,18 @@ VLLM_TUNED: tuple[Tuned, ...] = (
 )
 
 
+def jetstream_image(project: str, region: str) -> str:
+    """Where the stack's JetStream MaxText image lives: the project's own Artifact Registry (README)."""
+    return f"{region}-docker.pkg.dev/{project}/tpustack/{JETSTREAM_IMAGE_REPO}:{JETSTREAM_IMAGE_TAG}"
+
+
 def facts_for(image: str) -> ImageFacts | None:
-    return IMAGES.get(image)
+    """The facts of a pinned image; a self-built JetStream image is known by its repository name and tag."""
+    if image in IMAGES:
+        return IMAGES[image]
+    if image.endswith(f"/{JETSTREAM_IMAGE_REPO}:{JETSTREAM_IMAGE_TAG}"):
+        return JETSTREAM_ENGINE
+    return None
 
 
 def is_pinned(image: str) -> bool:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlsplit
 
+from tpustack.config import derived
 from tpustack.config.model import StackConfig
 from tpustack.core import engines
 
@@ -51,7 +52,7 @@ def bench_spec(
             "metrics_url": metrics_url,
             "grpc_target": f"{host}:{engines.JETSTREAM_GRPC_PORT}",
         },
-        "model": {"id": model.id, "dtype": model.dtype, "params_b": model.params},
+        "model": {"id": model.id, "dtype": model.dtype, "params_b": model.params, **_client_tokenizer(cfg, tool)},
         "load": {
             "arrival": arrival,
             "dataset": b.dataset,
@@ -96,4 +97,17 @@ def bench_spec(
             "dataset": b.dataset,
             "git_revision": git_revision,
         },
+    }
+
+
+def _client_tokenizer(cfg: StackConfig, tool: str) -> dict[str, Any]:
+    """JetStream's client tokenizes with the MaxText asset in the image (tiktoken for Llama 3 via --model llama-3;
+    SentencePiece otherwise), as the server does: no Hugging Face access, no second BOS."""
+    if tool != "jetstream-benchmark" or cfg.model is None or not cfg.model.maxtext:
+        return {}
+    family = derived.maxtext_family(cfg) or ""
+    facts = engines.JETSTREAM_ENGINE
+    return {
+        "client_model": engines.JETSTREAM_CLIENT_MODEL.get(family, cfg.model.maxtext),
+        "tokenizer_path": f"{facts.paths['workdir']}/{facts.tokenizers[family]}",
     }

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import math
-import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -88,6 +87,7 @@ class Hpa:
 class MaxText:
     model_name: str
     tokenizer_path: str
+    tokenizer_type: str
     per_device_batch_size: int
     max_prefill_predict_length: int
     max_target_length: int
@@ -97,6 +97,10 @@ class MaxText:
     grpc_port: int
     metrics_port: int
     http_image: str
+    command: list[str]
+    workdir: str
+    ready_marker: str | None  # gs:// object the checkpoint Job writes last; None for a user's own checkpoint
+    wait_script: str
 
 
 @dataclass(frozen=True)
@@ -105,14 +109,12 @@ class Checkpoint:
     image: str
     labels: dict[str, str]
     annotations: dict[str, str]
-    command: list[str]
-    bucket: str
-    model_path: str
-    model_name: str
-    output_directory: str
-    version: str
+    workdir: str
+    script: str
+    env: dict[str, str]
     cpu: str
     memory: str
+    scratch: str
 
 
 @dataclass(frozen=True)
@@ -402,17 +404,28 @@ def _maxtext_load_path(cfg: StackConfig) -> str:
     assert cfg.model is not None
     if cfg.model.source == "gcs":
         return cfg.model.id
-    # checkpoint_converter.sh writes the unscanned checkpoint to <output>/bf16/unscanned/checkpoints/0/items
-    return f"{_checkpoint_output(cfg)}/bf16/unscanned/checkpoints/0/items"
+    # generate_param_only_checkpoint writes <base_output_directory>/<run_name>/checkpoints/0/items
+    return f"{_checkpoint_output(cfg)}/{engines.MAXTEXT_UNSCANNED_RUN}/checkpoints/0/items"
+
+
+def _ready_marker(cfg: StackConfig) -> str | None:
+    assert cfg.model is not None
+    return None if cfg.model.source == "gcs" else f"{_checkpoint_output(cfg)}/{engines.MAXTEXT_READY_MARKER}"
+
+
+# Polls for a gs:// object with the GCS client MaxText itself uses (etils.epath, generate_param_only_checkpoint).
+_EXISTS = "import sys; from etils import epath; sys.exit(0 if epath.Path(sys.argv[1]).exists() else 1)"
 
 
 def _maxtext(cfg: StackConfig) -> MaxText:
     assert cfg.engine is not None and cfg.model is not None and cfg.model.maxtext
     mt = cfg.engine.maxtext or MaxTextConfig()
     family = derived.maxtext_family(cfg) or ""
+    facts = engines.JETSTREAM_ENGINE
     return MaxText(
         cfg.model.maxtext,
-        engines.MAXTEXT_FAMILIES[family][1],
+        facts.tokenizers[family],
+        engines.MAXTEXT_FAMILIES[family][0],
         mt.per_device_batch_size,
         mt.max_prefill_predict_length,
         mt.max_target_length,
@@ -422,40 +435,66 @@ def _maxtext(cfg: StackConfig) -> MaxText:
         engines.JETSTREAM_GRPC_PORT,
         engines.JETSTREAM_METRICS_PORT,
         engines.JETSTREAM_HTTP_IMAGE,
+        list(facts.command),
+        facts.paths["workdir"],
+        _ready_marker(cfg),
+        wait_for_object_script(),
     )
 
 
-def _image_version(image: str) -> str:
-    tag = image.rsplit(":", 1)[-1] if ":" in image.rsplit("/", 1)[-1] else ""
-    return f"jetstream-{tag}" if re.fullmatch(r"v\d+\.\d+\.\d+", tag) else "main"
+def wait_for_object_script(uri_var: str = "$0") -> str:
+    """bash: block until a gs:// object exists (the server's initContainer waits for the checkpoint marker)."""
+    return (
+        f'until python3 -c "{_EXISTS}" "{uri_var}"; do echo "waiting for {uri_var}"; sleep 30; done; '
+        f'echo "found {uri_var}"'
+    )
 
 
 def checkpoint_context(cfg: StackConfig) -> CheckpointContext:
-    """The Hugging Face -> MaxText conversion Job of a JetStream stack."""
-    assert cfg.model is not None and cfg.engine_image is not None
+    """The Hugging Face -> unscanned MaxText checkpoint Job of a JetStream stack, run in the server's own image
+    (MaxText's two steps, end_to_end/tpu/llama3.1/8b/3_test_llama3.1_8b.sh). Idempotent: it exits at once when the
+    READY marker is there, and writes the marker last, so the server never loads a half-written checkpoint."""
+    assert cfg.model is not None and cfg.model.maxtext and cfg.engine_image is not None
     weights = cfg.model.weights_gib
-    load = _maxtext_load_path(cfg)
-    skip = (
-        'if gcloud storage ls "$0" > /dev/null 2>&1; then echo "MaxText checkpoint already at $0"; '
-        f'exit 0; fi; exec {engines.CHECKPOINT_CONVERTER} "$@"'
+    out = _checkpoint_output(cfg)
+    script = "\n".join(
+        [
+            "set -euo pipefail",
+            f'if python3 -c "{_EXISTS}" "$OUT/{engines.MAXTEXT_READY_MARKER}"; then '
+            'echo "MaxText checkpoint already at $OUT"; exit 0; fi',
+            # Only the safetensors and configs: Meta's original/*.pth would double the download.
+            'python3 -c "import os; from huggingface_hub import snapshot_download; '
+            "snapshot_download(os.environ['HF_REPO'], local_dir='/data/hf', "
+            "allow_patterns=['*.safetensors', '*.json'])\"",
+            "python3 -m MaxText.llama_or_mistral_ckpt --base-model-path=/data/hf "
+            '--model-size="$MODEL_NAME" --maxtext-model-path="$OUT/scanned" --huggingface-checkpoint=true',
+            # bf16 weights and SGD keep the full train state this builds within the Job's memory (ai-on-gke
+            # checkpoint_converter.sh passes the same).
+            "python3 -m MaxText.generate_param_only_checkpoint MaxText/configs/base.yml async_checkpointing=false "
+            'base_output_directory="$OUT" load_parameters_path="$OUT/scanned/0/items" '
+            f'run_name={engines.MAXTEXT_UNSCANNED_RUN} model_name="$MODEL_NAME" force_unroll=true '
+            "weight_dtype=bfloat16 opt_type=sgd",
+            'python3 -c "import os; from etils import epath; '
+            f"epath.Path(os.environ['OUT'] + '/{engines.MAXTEXT_READY_MARKER}').write_text("
+            f"os.environ['OUT'] + '/{engines.MAXTEXT_UNSCANNED_RUN}/checkpoints/0/items')\"",
+        ]
     )
-    family = derived.maxtext_family(cfg) or ""
     return CheckpointContext(
         **pod_context(cfg),
         checkpoint=Checkpoint(
             job_name="maxtext-checkpoint",
-            image=engines.CHECKPOINT_IMAGE,
+            image=cfg.engine_image,
             labels={names.LABEL_APP: "maxtext-checkpoint", **names.common_k8s_labels(cfg.stack)},
-            annotations={names.PULUMI_TIMEOUT: str(1800 + 60 * math.ceil(weights))},
-            command=["bash", "-c", skip, load],
-            bucket=cfg.results_bucket,
-            model_path=cfg.model.id,
-            model_name=engines.MAXTEXT_FAMILIES[family][0] or "",
-            output_directory=_checkpoint_output(cfg),
-            version=_image_version(cfg.engine_image),
-            # Download + scanned + unscanned copies in host RAM while converting on CPU.
+            # pulumi up waits for the Job to complete before the server (components/serving.py); its default 10
+            # minutes is too short for a download plus two conversions
+            annotations={names.PULUMI_TIMEOUT: str(1800 + 120 * math.ceil(weights))},
+            workdir=engines.JETSTREAM_ENGINE.paths["workdir"],
+            script=script,
+            env={"JAX_PLATFORMS": "cpu", "OUT": out, "HF_REPO": cfg.model.id, "MODEL_NAME": cfg.model.maxtext},
+            # The safetensors, then scanned and unscanned trees in host RAM while converting on CPU.
             cpu="8",
             memory=f"{math.ceil(weights * 3) + 8}Gi",
+            scratch=f"{math.ceil(weights * 1.2) + 10}Gi",
         ),
     )
 
