@@ -10,7 +10,9 @@ PLAN_STAMP := $(VENV)/.installed-plan
 TEST_STAMP := $(VENV)/.installed-test
 LINT_STAMP := $(VENV)/.installed-lint
 
-.PHONY: plan plan-json test test-floors lint bench bench-heartbeat check-stacks lock wheel clean
+# The real benchmark clients (vllm bench serve, inference-perf) against a loopback server; their venvs are cached
+# in .cache/clients.
+.PHONY: plan plan-json test test-floors test-clients lint bench bench-heartbeat check-stacks lock wheel clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -48,6 +50,10 @@ lint: $(LINT_STAMP)
 # The dependency floors of pyproject.toml, proven: a venv with the oldest allowed versions runs the plan tests.
 test-floors:
 	bash .ci/floors
+
+test-clients: $(TEST_STAMP)
+	$(BIN)/python tests/clients.py
+	$(BIN)/python -m pytest -o addopts= -q -m clients tests/test_clients.py
 
 bench: $(PLAN_STAMP)
 	$(BIN)/python tests/bench_plan.py

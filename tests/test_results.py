@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import json
+import statistics
 import subprocess
 import sys
 from pathlib import Path
@@ -344,3 +345,45 @@ class TestRunnerEndToEnd:
         with pytest.raises(BenchmarkError, match="not ready.*Fix"):
             serving_bench.run(s, run_id="r", log=lambda m: None)
         assert "failed" in json.loads((tmp_path / "r" / "run.json").read_text())["status"]
+
+
+class TestJetStreamRealOutputs:
+    """Recorded outputs of the pinned JetStream client (tests/fixtures/jetstream-29329e8/README.md)."""
+
+    DIR = Path(__file__).parent / "fixtures" / "jetstream-29329e8"
+
+    def load(self):
+        doc = json.loads(next(self.DIR.glob("JetStream-*.json")).read_text())
+        return doc, json.loads((self.DIR / "request-outputs.json").read_text())
+
+    def test_figures_the_tool_reports_come_through(self):
+        doc, outs = self.load()
+        rec = results.normalize_jetstream(doc, outs)
+        m = doc["metrics"]
+        assert rec["requests"]["completed"] == m["completed"] == len(outs)
+        assert rec["latency_ms"]["ttft"]["mean"] == pytest.approx(m["mean_ttft_ms"], rel=1e-6)
+        assert rec["latency_ms"]["ttft"]["p50"] == pytest.approx(m["median_ttft_ms"], rel=1e-6)
+        assert rec["throughput"]["output_tokens_per_s"] == pytest.approx(m["output_throughput"])
+        # JetStream's TPOT is latency / n with TTFT inside: its own per-request data gives its figure back...
+        n = m["total_output_tokens"] / m["completed"]
+        assert statistics.mean(1000 * o["latency_sec"] / n for o in outs) == pytest.approx(m["mean_TPOT_ms"], rel=1e-6)
+        # ...and ours, (E2E - TTFT) / (n - 1), is the stub's pace (asyncio.sleep(0.020) per token plus gRPC
+        # streaming overhead: within 5 %), while JetStream's 22.6 ms carries the 50 ms TTFT spread over 16 tokens
+        assert rec["latency_ms"]["tpot"]["mean"] == pytest.approx(20.0, rel=0.05)
+        assert m["mean_TPOT_ms"] > 1.08 * rec["latency_ms"]["tpot"]["mean"]
+
+    def test_counted_tokens_replace_characters(self):
+        doc, outs = self.load()
+        counts = [{"prompt_tokens": 40, "output_tokens": 16} for _ in outs]
+        rec = results.normalize_jetstream(doc, outs, token_counts=counts)
+        dur = doc["metrics"]["duration"]
+        assert rec["throughput"]["input_tokens_per_s"] == pytest.approx(40 * len(outs) / dur)
+        assert any("counts characters" in c for c in rec["conversions"])
+        # lengths that differ per request give per-request TPOT, not one average length for all
+        varied = [{"prompt_tokens": 40, "output_tokens": 8 + i} for i in range(len(outs))]
+        v = results.normalize_jetstream(doc, outs, token_counts=varied)
+        expect = [
+            1000 * (o["latency_sec"] - o["ttft_sec"]) / (c["output_tokens"] - 1)
+            for o, c in zip(outs, varied, strict=True)
+        ]
+        assert v["latency_ms"]["tpot"]["mean"] == pytest.approx(statistics.mean(expect), rel=1e-9)

@@ -142,7 +142,7 @@ VLLM_GPU = ImageFacts(
 #              tpu-recipes uses for Llama-3.1-8B on v6e-8, training/trillium/Llama3.1-8B-MaxText/v6e-8/README.md),
 #              on the jax-ai-image tpu:jax0.6.1-rev1 base that README pairs with it.
 #              model names   MaxText/pyconfig.py validate_model_name
-#              assets        assets/ (tokenizer.llama2, tokenizer_llama3.tiktoken, tokenizer.gemma, tokenizer.mistral-v1)
+#              assets        tokenizer.llama2, tokenizer_llama3.tiktoken, tokenizer.gemma, tokenizer.mistral-v1
 #              tokenizer_type=tiktoken is asserted for tokenizer_llama3.tiktoken (pyconfig.py:255-258)
 #              server        python3 -m MaxText.maxengine_server MaxText/configs/base.yml key=value..., gRPC on 9000
 #                            (maxengine_server.py:70), Prometheus on prometheus_port when != 0
