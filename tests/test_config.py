@@ -162,6 +162,36 @@ INVALID = [
         "llama3.1-8b",
     ),
     (
+        "max-model-len-above-context",
+        variant(engine={"name": "vllm", "vllm": {"maxModelLen": 200000}}),
+        "tpustack:engine.vllm.maxModelLen",
+        "131072 or less",
+    ),
+    (
+        "unknown-model-without-context",
+        variant(model={"id": "acme/house-model-7b", "paramsB": 7}),
+        "tpustack:model",
+        "contextLength",
+    ),
+    (
+        "tpu7x-multi-host-on-gke",
+        variant(accelerator="tpu7x-16", benchmark=None),
+        "tpustack:accelerator",
+        "HIGH_THROUGHPUT",
+    ),
+    (
+        "queued-with-auto-repair",
+        variant(capacity={"type": "queued", "autoRepair": True}),
+        "tpustack:capacity.autoRepair",
+        "set it false",
+    ),
+    (
+        "vllm-bench-random-cannot-stop-at-eos",
+        variant(benchmark={"requestRates": [1], "dataset": "random", "ignoreEos": False}),
+        "tpustack:benchmark.ignoreEos",
+        "sharegpt",
+    ),
+    (
         "flex-start-tpu-vm",
         variant(target="tpu-vm", accelerator="v5litepod-1", capacity={"type": "flex-start"}, **NO_SERVING),
         "tpustack:capacity.type",

@@ -130,3 +130,12 @@ def test_cli_check_exit_codes():
         cwd=PROJECT.root,
     )
     assert r.returncode == 0 and "0 violation(s)" in r.stdout
+
+
+def test_a_prod_cluster_without_deletion_protection_is_a_violation_not_a_config_error():
+    """The README's destroy path turns protection off on purpose, so the config loads; `check` flags it."""
+    resources = weakened("gke-vllm-v6e", lambda rs: first(rs, CLUSTER).inputs.update(deletionProtection=False))
+    assert "prod-deletion-protection" in rules(check(resources, [], Intent(deletion_protection=False, prod=True)))
+    assert "prod-deletion-protection" not in rules(check(resources, [], Intent(deletion_protection=False)))
+    protected = weakened("gke-vllm-v6e", lambda rs: first(rs, CLUSTER).inputs.update(deletionProtection=True))
+    assert "prod-deletion-protection" not in rules(check(protected, [], Intent(deletion_protection=True, prod=True)))
