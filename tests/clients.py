@@ -7,6 +7,9 @@ them; the `clients` tests (tests/test_clients.py, `make test-clients`) run them.
                   torch, on this Python
   inference-perf  inference-perf 0.7.0 on Python 3.12 (it needs >= 3.12; .ci/lock/client-inference-perf.txt)
   tokenizer       a word-level tokenizer over the loopback server's vocabulary, built offline (no hub access)
+  jetstream       the Python deps of JetStream's benchmarks/benchmark_serving.py (.ci/lock/client-jetstream.txt);
+                  JetStream itself at the pinned commit is not on PyPI: it is taken from a checkout named by
+                  TPUSTACK_SOURCES (<dir>/JetStream-<commit>), put on PYTHONPATH with tests/jetstream_shim
 """
 
 from __future__ import annotations
@@ -115,6 +118,19 @@ def tokenizer() -> Path:
         python = vllm().parent / "python"
         _run([python, "-c", TOKENIZER_SCRIPT, out])
     return out
+
+
+def jetstream() -> Path:
+    """The Python of the JetStream client's venv (run it with PYTHONPATH=shim:checkout)."""
+    lock = LOCKS / "client-jetstream.txt"
+
+    def install(pip: list) -> None:
+        _run([*pip, "install", "-r", lock])
+
+    return _venv("jetstream", sys.executable, _stamp(lock.read_text()), install) / "bin" / "python"
+
+
+TIKTOKEN_BYTES = "".join(f"{__import__('base64').b64encode(bytes([b])).decode()} {b}\n" for b in range(256))
 
 
 if __name__ == "__main__":

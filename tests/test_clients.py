@@ -6,8 +6,9 @@ own clock.
 
 Heavy: the clients live in their own venvs under .cache/clients (tests/clients.py; vllm 0.32.0 --no-deps with the
 CPU torch, inference-perf 0.7.0 on Python 3.12). Marked `clients`; `make test-clients` runs them (CI does).
-JetStream's benchmark_serving at the pinned commit is not on PyPI: see tests/test_results.py for its recorded
-outputs, normalized the same way.
+JetStream's benchmark_serving at the pinned commit is not on PyPI, which is all CI reaches: its test runs where
+TPUSTACK_SOURCES names a checkout (and says so when it skips); CI normalizes its recorded real outputs
+(tests/test_results.py::TestJetStreamRealOutputs).
 """
 
 from __future__ import annotations
@@ -137,3 +138,117 @@ def test_inference_perf(tmp_path, monkeypatch, hf_home):
     assert close(rec["latency_ms"]["tpot"]["mean"], server_tpot_ms(served), 0.05)
     # inference-perf 0.7.0's own TPOT agrees too (0.2.0 reported about half)
     assert close(rec["latency_ms"]["tpot"]["mean"], 1000 * own["time_per_output_token"]["mean"], 0.02)
+
+
+def test_jetstream_benchmark_serving(tmp_path, monkeypatch):
+    """JetStream's client at the pinned commit, from a checkout (it is not on PyPI; CI normalizes its recorded
+    outputs instead, tests/test_results.py::TestJetStreamRealOutputs), against a gRPC stub from its own protos."""
+    import os
+    import socket
+    import subprocess
+    import time
+
+    from tpustack.core import engines
+
+    src = os.environ.get("TPUSTACK_SOURCES")
+    checkout = Path(src or "") / f"JetStream-{engines.JETSTREAM_REF}"
+    if not src or not checkout.is_dir():
+        pytest.skip(f"needs TPUSTACK_SOURCES with JetStream-{engines.JETSTREAM_REF}/ (not on PyPI)")
+    python = clients.jetstream()
+    shim = Path(__file__).parent / "jetstream_shim"
+    monkeypatch.setenv("PYTHONPATH", f"{shim}{os.pathsep}{checkout}")
+    tok = tmp_path / "bytes.tiktoken"  # byte-level ranks, in the format of MaxText's tokenizer_llama3.tiktoken
+    tok.write_text(clients.TIKTOKEN_BYTES)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    served_log = tmp_path / "served.jsonl"
+    stub = subprocess.Popen(
+        [python, str(Path(__file__).parent / "jetstream_stub.py"), str(port), str(served_log)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        assert stub.stdout is not None and stub.stdout.readline().strip() == "ready"
+        c = copy.deepcopy(BASE)
+        c["tpustack:accelerator"] = "v5litepod-8"
+        c["tpustack:model"] = {"id": "meta-llama/Llama-3.1-8B-Instruct", "maxtextName": "llama3.1-8b"}
+        c["tpustack:engine"] = {"name": "jetstream-maxtext"}
+        c["tpustack:benchmark"] = {
+            "dataset": "random",
+            "requestRates": [4],
+            "numPrompts": 16,
+            "warmups": 0,
+            "inputLen": 64,
+            "outputLen": 24,
+            "slo": {"ttftMs": 300, "tpotMs": 30},
+        }
+        cfg = load_config(as_engine_values(c), SECRETS, "clients")
+        spec = bench_spec.bench_spec(
+            cfg,
+            base_url="http://unused",
+            metrics_url=None,
+            results_uri=str(tmp_path / "res"),
+            git_revision="t",
+        )
+        # the rendered invocation, from the test venv; the tokenizer file stands in for /deps/assets/...
+        assert spec["tool_command"] == list(engines.JETSTREAM_ENGINE.bench_command)
+        assert spec["model"]["client_model"] == "llama-3"
+        spec["tool_command"] = [str(python), *spec["tool_command"][1:]]
+        spec["model"]["tokenizer_path"] = str(tok)
+        spec["server"]["grpc_target"] = f"127.0.0.1:{port}"
+        with _Health() as health:  # jetstream-http's /healthcheck, which the runner waits for
+            spec["server"]["base_url"] = health.url
+            t0 = time.time()
+            manifest = serving_bench.run(spec, run_id="r1", log=lambda s: None)
+            assert time.time() - t0 < 300
+    finally:
+        stub.kill()
+    assert manifest["status"] == "ok", json.dumps(manifest, indent=1)[:3000]
+    run = tmp_path / "res" / "r1"
+    rec = json.loads((run / "points" / "000.json").read_text())
+    own = json.loads(next((run / "raw").glob("000-JetStream-*.json")).read_text())["metrics"]
+    served = [json.loads(line) for line in served_log.read_text().splitlines()]
+    assert len(served) == 16 and len({s["out"] for s in served}) > 1
+    # JetStream's own aggregates come through
+    assert close(rec["latency_ms"]["ttft"]["mean"], own["mean_ttft_ms"], 1e-6)
+    assert close(rec["throughput"]["output_tokens_per_s"], own["output_throughput"])
+    # re-encoded counts are the true ones: what the server received and streamed
+    counts = json.loads(next((run / "raw").glob("000-request-tokens.json")).read_text())
+    assert sorted(c["output_tokens"] for c in counts) == sorted(s["out"] for s in served)
+    assert sorted(c["prompt_tokens"] for c in counts) == sorted(s["in"] for s in served)
+    assert sum(c["output_tokens"] for c in counts) == own["total_output_tokens"]
+    # our TPOT is the server's pace; JetStream's (latency / n) is not, and its "input tokens" were characters
+    server_tpot = 1000 * statistics.mean((s["last"] - s["first"]) / (s["out"] - 1) for s in served)
+    assert close(rec["latency_ms"]["tpot"]["mean"], server_tpot, 0.05)
+    assert own["mean_TPOT_ms"] > 1.05 * rec["latency_ms"]["tpot"]["mean"]
+    # input throughput from the tokens the server received (here a byte tokenizer makes characters = tokens; with
+    # MaxText's Llama 3 tiktoken, 1024-character prompts are ~620 tokens, which JetStream reports as 1024)
+    assert close(rec["throughput"]["input_tokens_per_s"], sum(s["in"] for s in served) / own["duration"])
+
+
+class _Health:
+    """An HTTP server answering 200 to every GET (jetstream-http's /healthcheck when the engine is live)."""
+
+    def __enter__(self):
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        class H(BaseHTTPRequestHandler):
+            def do_GET(self):
+                self.send_response(200)
+                self.send_header("Content-Length", "2")
+                self.end_headers()
+                self.wfile.write(b"{}")
+
+            def log_message(self, *a):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), H)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        return self
+
+    def __exit__(self, *exc):
+        self.server.shutdown()
