@@ -814,3 +814,32 @@ class TestConfigRulesBeforeRendering:
         with pytest.raises(ConfigError) as e:
             render.render(make(accelerator="v6e-16", **{k: v for k, v in VARIANTS["heartbeat-tpu"].items()}))
         assert_names_field_and_fix(problems_of(e), "tpustack:workload", "4 hosts")
+
+
+class TestTunedDefaults:
+    """Published settings fill what a stack leaves unset, only where the recipe measured that model and shape."""
+
+    def seventy_b(self, accelerator: str, vllm: dict) -> dict:
+        return dict(
+            accelerator=accelerator,
+            model={"id": "meta-llama/Llama-3.1-70B-Instruct"},
+            engine={"name": "vllm", "vllm": {"maxModelLen": 4096, **vllm}},
+        )
+
+    def args(self, cfg) -> list[str]:
+        r = render.render(cfg)
+        dep = next(o for o in r.apps["serving"] if o["kind"] in ("Deployment", "LeaderWorkerSet"))
+        name = "vllm" if dep["kind"] == "Deployment" else "vllm-leader"
+        part = "template" if dep["kind"] == "Deployment" else "leaderTemplate"
+        return container(dep, name, part)[0]["args"]
+
+    def test_the_recipe_fills_unset_knobs_on_its_shape(self):
+        # tpu-recipes inference/trillium/vLLM/Llama3.x (v6e-8, TP 8): 512 / 256 / 0.98 / async scheduling
+        a = self.args(make(**self.seventy_b("v6e-8", {"maxNumSeqs": 64})))
+        assert {"--max-num-batched-tokens=512", "--gpu-memory-utilization=0.98", "--async-scheduling"} <= set(a)
+        assert "--max-num-seqs=64" in a and "--max-num-seqs=256" not in a  # the stack's own value wins
+
+    def test_not_on_a_shape_the_recipe_did_not_measure(self):
+        a = self.args(make(**self.seventy_b("v6e-16", {}), benchmark=None))
+        assert not [x for x in a if x.startswith(("--max-num-batched-tokens", "--gpu-memory-utilization"))]
+        assert "--async-scheduling" not in a

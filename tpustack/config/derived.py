@@ -71,7 +71,7 @@ def tuned_vllm(cfg: StackConfig) -> engines.Tuned | None:
     if cfg.model is None or cfg.accelerator is None:
         return None
     for t in engines.VLLM_TUNED:
-        if cfg.model.id in t.models and cfg.shape.family in t.accelerators:
+        if cfg.model.id in t.models and cfg.shape.name in t.accelerators and cfg.tensor_parallel == cfg.shape.chips:
             return t
     return None
 

@@ -409,7 +409,7 @@ class Tuned:
     """Published engine settings for some models on some accelerators, used where a stack sets none."""
 
     models: tuple[str, ...]
-    accelerators: tuple[str, ...]  # catalog families
+    accelerators: tuple[str, ...]  # catalog shape names the recipe measured (its tensor parallel = their chips)
     settings: dict[str, object]
     source: str
 
@@ -421,7 +421,7 @@ class Tuned:
 VLLM_TUNED: tuple[Tuned, ...] = (
     Tuned(
         ("meta-llama/Llama-3.1-70B-Instruct", "meta-llama/Llama-3.1-70B", "meta-llama/Llama-3.3-70B-Instruct"),
-        ("v6e",),
+        ("v6e-8",),
         {"max_num_batched_tokens": 512, "max_num_seqs": 256, "gpu_memory_utilization": 0.98, "async_scheduling": True},
         "AI-Hypercomputer/tpu-recipes inference/trillium/vLLM/Llama3.x/README.md (v6e-8, TP 8, vllm-tpu v0.12.0)",
     ),

@@ -36,7 +36,7 @@ def bench_spec(
         sweep = [{"request_rate": r, "max_concurrency": None} for r in b.request_rates]
         arrival = "poisson" if b.burstiness == 1.0 else f"gamma (burstiness {b.burstiness:g})"
     engine_args: dict[str, Any] = {"tensorParallel": cfg.tensor_parallel, "replicas": cfg.replicas, "port": engine.port}
-    sub = engine.vllm if engine.name == "vllm" else engine.maxtext
+    sub = derived.vllm_settings(cfg) if engine.name == "vllm" else engine.maxtext  # what the server really gets
     if sub is not None:
         engine_args.update(sub.model_dump(by_alias=True, mode="json"))
     host = urlsplit(base_url).hostname or "localhost"
