@@ -78,7 +78,10 @@ def results_scope(cfg: StackConfig) -> BucketScope:
     if cfg.target == "tpu-vm":
         code = f"{names.WORKLOADS_PREFIX}/{names.stack_dir(cfg.stack)}/"
         return BucketScope(create=[own], read=[own, code])
-    compile_cache = bool(cfg.engine and cfg.engine.compile_cache and cfg.shape.kind == "tpu")
+    # multi-host slices keep the XLA cache on each pod's disk (tpustack.render.context): no bucket grant
+    compile_cache = bool(
+        cfg.engine and cfg.engine.compile_cache and cfg.shape.kind == "tpu" and not cfg.shape.multi_host
+    )
     cache = [f"{names.COMPILE_CACHE_PREFIX}/{names.stack_dir(cfg.stack)}/"] if compile_cache else []
     return BucketScope(create=[own], read=[own], rewrite=cache)
 

@@ -182,7 +182,7 @@ class ServingContext(PodContext):
     probes: Probes
     drain_seconds: int
     grace_seconds: int
-    cache: GcsMount | None
+    cache: GcsMount | ScratchDir | None  # GCS FUSE (single host) or the pod's local disk (multi-host)
     model_mount: GcsMount | None
     download_dir: ScratchDir | None
     model_arg: str
@@ -284,10 +284,16 @@ def serving_context(cfg: StackConfig) -> ServingContext:
         names.GKE_MODEL_LABEL: names.k8s_label_value(model.id.rstrip("/").rsplit("/", 1)[-1]),
         names.GKE_SERVER_LABEL: engines.GKE_SERVER_LABELS[engine.name],
     }
-    cache = None
+    cache: GcsMount | ScratchDir | None = None
     if engine.compile_cache and cfg.shape.kind == "tpu":
-        cache_dir = f"{names.COMPILE_CACHE_PREFIX}/{stack_label}"
-        cache = GcsMount(cfg.results_bucket, cache_dir, CACHE_PATH, f"implicit-dirs,only-dir={cache_dir}")
+        if multi:
+            # Several hosts writing one GCS FUSE cache race (GKE's multi-host vLLM RayService sample keeps
+            # VLLM_XLA_CACHE_PATH on local disk "to prevent multi-host GCSFuse race conditions"): each pod keeps its
+            # own, which still saves recompiling when a container restarts.
+            cache = ScratchDir(CACHE_PATH, "20Gi")
+        else:
+            cache_dir = f"{names.COMPILE_CACHE_PREFIX}/{stack_label}"
+            cache = GcsMount(cfg.results_bucket, cache_dir, CACHE_PATH, f"implicit-dirs,only-dir={cache_dir}")
     model_mount = download = None
     model_arg, served = model.id, None
     if engine.name == "vllm":
@@ -304,7 +310,7 @@ def serving_context(cfg: StackConfig) -> ServingContext:
         else:
             download = ScratchDir(WEIGHTS_PATH, f"{math.ceil(model.weights_gib * 1.1) + 1}Gi")
     pod_ann: dict[str, str] = {}
-    if cache or model_mount:
+    if isinstance(cache, GcsMount) or model_mount:
         # GKE's GCS FUSE sidecar; limits "0" = unlimited, as the GKE vLLM TPU sample sets them.
         pod_ann = {
             "gke-gcsfuse/volumes": "true",
