@@ -279,3 +279,10 @@ def test_deletion_protection_defaults_follow_environment():
     assert prod.lifecycle.protected is True
     off = load_config(variant(lifecycle={"environment": "prod", "deletionProtection": False}), SECRETS, "t")
     assert off.lifecycle.protected is False
+
+
+def test_an_image_without_facts_is_planned_with_a_warning():
+    """A newer or private image may be fine, but nothing has checked its flags: say so, do not refuse it."""
+    cfg = load_config(variant(engine={"name": "vllm", "image": "docker.io/vllm/vllm-tpu:v0.33.0"}), SECRETS, "t")
+    assert any(w.startswith("tpustack:engine.image:") and "v0.33.0" in w for w in cfg.warnings)
+    assert not [w for w in load_config(BASE, SECRETS, "t").warnings if "engine.image" in w]

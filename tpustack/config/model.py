@@ -461,6 +461,13 @@ class StackConfig(_Model):
                     f"(listed: {', '.join(offered) or 'none'}); check `gcloud compute tpus accelerator-types "
                     f"list --zone={z}` before `pulumi up`"
                 )
+        image = self.engine_image
+        if image and engines.facts_for(image) is None:
+            out.append(
+                f"tpustack:engine.image: {image} has no entry in tpustack.core.engines, so the flags, paths and "
+                'endpoints tpustack renders for it are unchecked; add an entry (README "Engine versions") or use '
+                "a pinned image"
+            )
         if self.target == "tpu-vm" and self.capacity.type == "queued":
             out.append(
                 "tpustack:capacity.type: pulumi-gcp's tpu.V2QueuedResource node spec has no metadata, "
