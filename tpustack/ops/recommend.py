@@ -283,6 +283,7 @@ def recommend(sources: list[str], slo: Slo, demand: Demand, model: str | None = 
     excluded: list[dict] = []
     for row in table:
         key = config_key(row)
+        row["meets_slo"] = not _slo_misses(row, slo)
         ev, why = evaluate(row, slo, demand, model)
         if ev is None:
             excluded.append({"configuration": key, **_evidence(row), "reasons": why})
