@@ -66,7 +66,7 @@ class TestCeilingsByHand:
 
     def test_qwen_7b_on_v6e_8(self):
         c = ceil_of("v6e-8", QWEN)
-        weights, kv = 7.62e9 * 2, 2 * 28 * 4 * 128 * 2  # 15.24e9 B; 57,344 B per token
+        kv = 2 * 28 * 4 * 128 * 2  # 57,344 B per token; weights 7.62e9 x 2 = 15.24e9 B
         assert c.kv_bytes_per_token == kv == 57_344
         assert c.prefill_tokens_per_s == pytest.approx(7.344e15 / 15.24e9) == pytest.approx(481_890, abs=1)
         assert c.tpot_floor_s(1, 0) * 1e3 == pytest.approx(1.1630, abs=1e-4)  # 15.24e9 / 13.104e12

@@ -118,7 +118,9 @@ class TestInvalidCombinations:
         assert "excluded by the matrix file: bad-v6e8-jetstream" in r.output
         assert "nothing written" in r.output
         assert not list((project_copy / "stacks").glob("Pulumi.bad-*"))
-        doc = json.loads(CliRunner().invoke(app, ["matrix", str(f), "--json", "--project-dir", str(project_copy)]).output)
+        doc = json.loads(
+            CliRunner().invoke(app, ["matrix", str(f), "--json", "--project-dir", str(project_copy)]).output
+        )
         status = {c["stack"]: c["status"] for c in doc["combinations"]}
         assert status["bad-v6e8-vllm"] == "ok" and status["bad-v5e1-vllm"] == "invalid"
         assert status["bad-v6e8-jetstream"] == "excluded by the matrix file"

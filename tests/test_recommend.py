@@ -129,7 +129,9 @@ class TestCli:
         assert rec.parse_slo("e2e<=2s, tpot:p90<=50").limits == {"e2e": ("p99", 2000.0), "tpot": ("p90", 50.0)}
 
     def test_bad_demand(self):
-        r = CliRunner().invoke(app, ["recommend", str(SWEEP), "--slo", SLO, "--rps", "0", "--input-len", "1", "--output-len", "1"])
+        r = CliRunner().invoke(
+            app, ["recommend", str(SWEEP), "--slo", SLO, "--rps", "0", "--input-len", "1", "--output-len", "1"]
+        )
         assert r.exit_code == 2 and "--rps" in r.output
 
     def test_no_results(self, tmp_path):

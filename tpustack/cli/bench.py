@@ -211,9 +211,7 @@ def recommend_cmd(
 
     try:
         parsed = recommend.parse_slo(slo)
-        doc = recommend.recommend(
-            sources, parsed, recommend.Demand(rps, input_len, output_len), model=model
-        )
+        doc = recommend.recommend(sources, parsed, recommend.Demand(rps, input_len, output_len), model=model)
         if out_dir is not None:
             recommend.write(doc, out_dir)
     except TpuStackError as e:

@@ -288,19 +288,20 @@ def register(app: typer.Typer) -> None:
                     t.add_row(escape(c.name), "-", "-", "-", "-", "-", "excluded" if c.excluded else "INVALID")
             out.print(t)
             say(
-                f"sweep: {summary['stacks']} stacks; ${summary['hourly_usd_all_at_once']:.2f}/hour with all up at once; "
+                f"sweep: {summary['stacks']} stacks; ${summary['hourly_usd_all_at_once']:.2f}/hour with all up "
+                "at once; "
                 f"${summary['per_sweep_usd']:.2f} for one experiment each (every stack for its TTL)"
             )
             chips = ", ".join(f"{n} {fam} chips" for fam, n in summary["chips_all_at_once"].items())
             say(f"quota to run all at once: {chips or '-'} (else run them in sequence: README 'Matrix')")
             for c in bad:
-                for p in c.problems:
-                    warn(f"invalid: {c.name}: {p}")
+                for prob in c.problems:
+                    warn(f"invalid: {c.name}: {prob}")
             for c in combos:
                 if c.excluded:
                     say(f"excluded by the matrix file: {c.name}")
-            for p in written:
-                say(f"wrote {p}")
+            for path in written:
+                say(f"wrote {path}")
             if write and bad:
                 warn("nothing written: fix or exclude the invalid combinations first")
         if bad:

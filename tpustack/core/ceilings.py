@@ -236,7 +236,9 @@ def check_point(
             )
     tpot_floor = c.tpot_floor_s(1, ctx or 0) * 1e3
     if tpot_p50_ms is not None and tpot_p50_ms < tpot_floor:
-        bad.append(f"TPOT p50 {tpot_p50_ms:.3g} ms < floor {tpot_floor:.3g} ms (one read of the weights and the prompt's KV)")
+        bad.append(
+            f"TPOT p50 {tpot_p50_ms:.3g} ms < floor {tpot_floor:.3g} ms (one read of the weights and the prompt's KV)"
+        )
     if input_len and ttft_p50_ms is not None:
         ttft_floor = c.ttft_floor_s(input_len) * 1e3
         if ttft_p50_ms < ttft_floor:

@@ -47,7 +47,14 @@ def _usable(r: dict) -> bool:
 
 
 def _is(r: dict, chosen: dict | None) -> bool:
-    return bool(chosen) and (r.get("run_id"), r.get("point")) == (chosen.get("run_id"), chosen.get("point"))
+    if not chosen:
+        return False
+    return (r.get("run_id"), r.get("point")) == (chosen.get("run_id"), chosen.get("point"))
+
+
+def _replicas(r: dict) -> int:
+    n = r.get("replicas")
+    return n if isinstance(n, int) and n > 0 else 1
 
 
 def pareto(points: list[tuple[float, float]]) -> list[tuple[float, float]]:
@@ -123,7 +130,7 @@ def roofline(table: list[dict], path: Path) -> None:
         ax.set_axis_off()
     for i, g in enumerate(labels):
         rows = [r for r in table if config_label(r) == g and r.get("ceiling_output_tokens_per_s")]
-        reps = [r.get("replicas") if isinstance(r.get("replicas"), int) and r["replicas"] > 0 else 1 for r in rows]
+        reps = [_replicas(r) for r in rows]
         ceiling = rows[0]["ceiling_output_tokens_per_s"] / reps[0]
         ax.bar(i, ceiling, width=0.6, color="lightsteelblue", edgecolor="steelblue")
         ax.text(i - 0.28, ceiling * 0.8, f"ceiling {ceiling:,.0f}", ha="left", va="top", fontsize=7)
@@ -223,7 +230,8 @@ img {{ max-width: 100%; border: 1px solid #ccc; }}
 <h1>{e(title)}</h1>
 <section id="recommendation"><h2>Answer</h2><ul>{answer}</ul></section>
 <section id="plots"><h2>Pictures</h2>{imgs}</section>
-<section><h2>Points</h2><table id="points"><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table></section>
+<section><h2>Points</h2><table id="points"><thead><tr>{head}</tr></thead>
+<tbody>{"".join(body)}</tbody></table></section>
 <section id="notes"><h2>Notes</h2><ul>{extra}</ul></section>
 </body></html>
 """

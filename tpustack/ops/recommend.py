@@ -79,9 +79,7 @@ def parse_slo(text: str) -> Slo:
         pct = m["pct"] or "p99"
         pct = pct if pct.startswith("p") else f"p{pct}"
         if pct not in PERCENTILES:
-            raise UsageError(
-                f"--slo item {item.strip()!r}: percentile {pct} is not recorded. Fix: use p50, p90 or p99"
-            )
+            raise UsageError(f"--slo item {item.strip()!r}: percentile {pct} is not recorded. Fix: use p50, p90 or p99")
         try:
             value = float(m["value"]) * (1000.0 if m["unit"] == "s" else 1.0)
         except ValueError:
@@ -114,17 +112,20 @@ def check_demand(d: Demand) -> None:
 
 def config_key(row: dict) -> str:
     """One configuration: accelerator x capacity type x engine and its arguments (the model is the demand's)."""
-    args = row.get("engine_args") if isinstance(row.get("engine_args"), dict) else {}
+    raw = row.get("engine_args")
+    args: dict = raw if isinstance(raw, dict) else {}
     knobs = ",".join(f"{k}={v}" for k, v in sorted(args.items()) if k not in ("port", "replicas"))
     engine = row["engine"] or row["tool"]
-    return f"{row['accelerator'] or '?'} {row['capacity_type'] or 'on-demand'} {engine}" + (f" [{knobs}]" if knobs else "")
+    return f"{row['accelerator'] or '?'} {row['capacity_type'] or 'on-demand'} {engine}" + (
+        f" [{knobs}]" if knobs else ""
+    )
 
 
 def _lengths_match(row: dict, d: Demand) -> str | None:
     il, ol = row.get("input_len"), row.get("output_len")
     if not isinstance(il, int) or not isinstance(ol, int):
         return "its load's prompt/output lengths are not recorded (raw tool file without the run's metadata)"
-    for name, have, want in (("prompt", il, d.input_len), ("output", ol, d.output_len)):
+    for have, want in ((il, d.input_len), (ol, d.output_len)):
         if abs(have - want) > LENGTH_TOLERANCE * want:
             return f"measured at {il}/{ol} prompt/output tokens, the demand is {d.input_len}/{d.output_len}"
     return None
@@ -275,9 +276,7 @@ def recommend(sources: list[str], slo: Slo, demand: Demand, model: str | None = 
     models_seen = sorted({r["model"] for r in table if r.get("model")})
     if model is None:
         if len(models_seen) > 1:
-            raise UsageError(
-                f"the results hold several models ({', '.join(models_seen)}). Fix: --model ONE_OF_THEM"
-            )
+            raise UsageError(f"the results hold several models ({', '.join(models_seen)}). Fix: --model ONE_OF_THEM")
         model = models_seen[0] if models_seen else None
     by_config: dict[str, list[dict]] = {}
     excluded: list[dict] = []
@@ -292,7 +291,8 @@ def recommend(sources: list[str], slo: Slo, demand: Demand, model: str | None = 
     for run_id, run in sorted(col.runs.items()):
         status = str(run.get("status") or "")
         if status and status != "ok":
-            meta = run.get("metadata") if isinstance(run.get("metadata"), dict) else {}
+            raw = run.get("metadata")
+            meta: dict = raw if isinstance(raw, dict) else {}
             excluded.append(
                 {
                     "configuration": f"{meta.get('accelerator', '?')} {meta.get('capacity_type', '?')} "
@@ -363,8 +363,8 @@ def explain(doc: dict) -> list[str]:
     for e in doc["estimates"]:
         lines.append(
             f"worth measuring next ({e['label']}): {e['accelerator']} on-demand: at least {e['replicas_at_least']} "
-            f"replica(s), from ${e['hourly_usd_at_least']:.2f}/hour (ceiling {e['requests_per_s_per_replica_ceiling']:.3g}"
-            f" req/s per replica at batch {e['batch_at_tpot_limit']})"
+            f"replica(s), from ${e['hourly_usd_at_least']:.2f}/hour (ceiling "
+            f"{e['requests_per_s_per_replica_ceiling']:.3g} req/s per replica at batch {e['batch_at_tpot_limit']})"
         )
     if not doc["recommendation"] and not doc["estimates"]:
         lines.append("no estimate either: the model is not in the catalog, or no single-host shape fits it")

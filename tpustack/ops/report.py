@@ -252,7 +252,10 @@ def point_ceiling(rec: dict) -> dict:
     """The point beside the ceilings of its configuration (tpustack.core.ceilings): the ceiling of output tok/s
     (all replicas), the fraction of roofline, and every ceiling it beats, which makes it a measurement error."""
     meta, load = rec.get("metadata") or {}, rec.get("load") or {}
-    c, why = ceilings.for_names(meta.get("accelerator"), meta.get("model"), meta.get("model_dtype"))
+    dtype = meta.get("model_dtype")
+    c, why = ceilings.for_names(
+        str(meta.get("accelerator")), str(meta.get("model")), dtype if isinstance(dtype, str) else None
+    )
     if c is None:
         return {
             "ceiling_output_tokens_per_s": None,
@@ -261,7 +264,8 @@ def point_ceiling(rec: dict) -> dict:
             "measurement_error": None,
             "ceiling_note": f"no ceiling: {why}",
         }
-    replicas = meta.get("replicas") if isinstance(meta.get("replicas"), int) and meta["replicas"] > 0 else 1
+    reps = meta.get("replicas")
+    replicas: int = reps if isinstance(reps, int) and reps > 0 else 1
     in_len = load.get("input_len") if isinstance(load.get("input_len"), int) else None
     out_len = load.get("output_len") if isinstance(load.get("output_len"), int) else None
     t, lat = rec["throughput"], rec["latency_ms"]
@@ -432,8 +436,9 @@ def best_line(b: dict | None, slo: dict[str, float], pct: str) -> str:
     if b is None:
         return "no point meets the SLO while keeping up without failures and under every ceiling"
     cost = b["usd_per_1m_output_tokens"]
+    under = " under the SLO (" + ", ".join(f"{k} {pct} <= {v:g} ms" for k, v in slo.items()) + ")" if slo else ""
     return (
-        f"best point{' under the SLO (' + ', '.join(f'{k} {pct} <= {v:g} ms' for k, v in slo.items()) + ')' if slo else ''}"
+        f"best point{under}"
         f": run {b['run_id']} point {b['point']} ({b['engine'] or b['tool']} on {b['accelerator'] or '?'}): "
         f"{b['output_tokens_per_s']:,.0f} out tok/s"
         + (f", ${cost:.3f} per 1M output tokens" if cost is not None else ", no price")

@@ -1,7 +1,8 @@
 """The plan: what a stack's program declares, as ``tpustack plan --json`` prints it (the contract, README).
 
 ``{"stack", "resources": [{"urn", "type", "name", "parent", "inputs", "depends_on"}], "manifests": [...],
-"outputs": {...}, "cost": {"hourly_usd", "items"}, "warnings": [...], "ceilings": {...} | null}``; deterministic for the same stack.
+"outputs": {...}, "cost": {"hourly_usd", "items"}, "warnings": [...], "ceilings": {...} | null}``;
+deterministic for the same stack.
 """
 
 from __future__ import annotations
