@@ -172,7 +172,8 @@ def evaluate(row: dict, slo: Slo, demand: Demand, model: str | None) -> tuple[di
     if shape is None:
         why.append("no catalog accelerator in the run's metadata, so no price")
     else:
-        hourly, basis = accelerator_hourly(shape, row["capacity_type"] or "on-demand", 1)
+        cap = row["capacity_type"] if isinstance(row.get("capacity_type"), str) else "on-demand"
+        hourly, basis = accelerator_hourly(shape, cap, 1)
         if hourly is None:
             why.append(f"no price: {basis}")
     if why:

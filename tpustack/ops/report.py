@@ -248,10 +248,20 @@ def meets_slo(rec: dict, slo: dict[str, float], pct: str) -> bool | None:
     return True
 
 
+def _obj(v: Any) -> dict:
+    """A record's optional section (load, metadata) as a mapping; untrusted files may hold anything there."""
+    return v if isinstance(v, dict) else {}
+
+
+def _count(v: Any) -> int | None:
+    """A positive whole number from an untrusted record, else None."""
+    return v if isinstance(v, int) and not isinstance(v, bool) and v > 0 else None
+
+
 def point_ceiling(rec: dict) -> dict:
     """The point beside the ceilings of its configuration (tpustack.core.ceilings): the ceiling of output tok/s
     (all replicas), the fraction of roofline, and every ceiling it beats, which makes it a measurement error."""
-    meta, load = rec.get("metadata") or {}, rec.get("load") or {}
+    meta, load = _obj(rec.get("metadata")), _obj(rec.get("load"))
     dtype = meta.get("model_dtype")
     c, why = ceilings.for_names(
         str(meta.get("accelerator")), str(meta.get("model")), dtype if isinstance(dtype, str) else None
@@ -264,10 +274,8 @@ def point_ceiling(rec: dict) -> dict:
             "measurement_error": None,
             "ceiling_note": f"no ceiling: {why}",
         }
-    reps = meta.get("replicas")
-    replicas: int = reps if isinstance(reps, int) and reps > 0 else 1
-    in_len = load.get("input_len") if isinstance(load.get("input_len"), int) else None
-    out_len = load.get("output_len") if isinstance(load.get("output_len"), int) else None
+    replicas = _count(meta.get("replicas")) or 1
+    in_len, out_len = _count(load.get("input_len")), _count(load.get("output_len"))
     t, lat = rec["throughput"], rec["latency_ms"]
     chk = ceilings.check_point(
         c,
@@ -330,8 +338,8 @@ def rows(col: Collection, slo: dict[str, float], pct: str = "p99") -> list[dict]
                     "usd_per_experiment": hourly * hours if hourly is not None and hours else None,
                     "meets_slo": meets_slo(r, slo, pct),
                     **point_ceiling(r),
-                    "input_len": (r.get("load") or {}).get("input_len"),
-                    "output_len": (r.get("load") or {}).get("output_len"),
+                    "input_len": _count(_obj(r.get("load")).get("input_len")),
+                    "output_len": _count(_obj(r.get("load")).get("output_len")),
                     "model": meta.get("model"),
                     "replicas": meta.get("replicas"),
                     "engine_args": meta.get("engine_args"),
