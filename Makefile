@@ -12,7 +12,7 @@ LINT_STAMP := $(VENV)/.installed-lint
 
 # The real benchmark clients (vllm bench serve, inference-perf) against a loopback server; their venvs are cached
 # in .cache/clients.
-.PHONY: plan plan-json test test-floors test-clients lint bench bench-heartbeat check-stacks lock wheel clean
+.PHONY: plan plan-json test test-floors test-clients lint bench bench-heartbeat check-stacks lock wheel clean docs-frontier
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -60,6 +60,13 @@ bench: $(PLAN_STAMP)
 
 bench-heartbeat: $(TEST_STAMP)
 	$(BIN)/python tests/bench_heartbeat.py
+
+# README's frontier picture, made from the shipped sweep fixtures (tests/fixtures/sweep) by `tpustack recommend`.
+docs-frontier: $(TEST_STAMP)
+	rm -rf build/docs-frontier
+	$(BIN)/tpustack recommend tests/fixtures/sweep --slo 'ttft:p99<=500ms,tpot:p99<=50ms' --rps 20 \
+		--input-len 1024 --output-len 128 --out build/docs-frontier
+	cp build/docs-frontier/frontier.png docs/frontier.png
 
 wheel: $(PLAN_STAMP)
 	rm -rf dist && $(PIP) wheel --no-deps -w dist .

@@ -13,7 +13,7 @@ from tpustack.config.project import SECRET_PLACEHOLDER, read_stack_file
 
 from conftest import PROJECT, STACKS, planned
 
-CONTRACT_KEYS = {"stack", "resources", "manifests", "outputs", "cost", "warnings"}
+CONTRACT_KEYS = {"stack", "resources", "manifests", "outputs", "cost", "warnings", "ceilings"}
 RESOURCE_KEYS = {"urn", "type", "name", "parent", "inputs", "depends_on"}
 
 

@@ -105,6 +105,7 @@ def report_cmd(
             "goodput req/s",
             "$/1M out",
             "$/run",
+            "of roofline",
             "SLO",
         ):
             t.add_column(c, overflow="fold")
@@ -128,12 +129,19 @@ def report_cmd(
                         _fmt(r["goodput_rps"], 2),
                         _fmt(r["usd_per_1m_output_tokens"], 3),
                         _fmt(r["usd_per_experiment"], 2),
+                        _roofline(r),
                         _fmt(r["meets_slo"]),
                     ],
                 ),
-                style="bold green" if doc["best"] is r else None,
+                style="bold green" if doc["best"] is r else ("red" if r.get("measurement_error") else None),
             )
         out.print(t)
+        for r in doc["points"]:
+            if r.get("measurement_error"):
+                warn(
+                    f"MEASUREMENT ERROR: run {r['run_id']} point {r['point']} is above a physical ceiling of "
+                    f"{r['accelerator']}: {'; '.join(r['ceiling_violations'])}. It is never a result (not ranked)"
+                )
     if doc["heartbeats"]:
         h = Table(title="heartbeats")
         for c in ("location", "backend", "dtype", "shape", "ms/iter", "TFLOP/s", "of roofline", "status"):
@@ -170,9 +178,65 @@ def report_cmd(
     _exit_if_skipped(doc)
 
 
+def _roofline(r: dict) -> str:
+    if r.get("measurement_error"):
+        return "ABOVE CEILING"
+    f = r.get("roofline_fraction")
+    return f"{f:.1%}" if isinstance(f, (int, float)) else "-"
+
+
+def recommend_cmd(
+    sources: list[str] = typer.Argument(..., help="gs://BUCKET/STACK[/RUN_ID] prefixes or local results directories"),
+    slo: str = typer.Option(
+        ...,
+        "--slo",
+        help="latency SLO: METRIC[:PCT]<=MS, comma-separated; metrics ttft, tpot, e2e; PCT p50, p90 or p99 "
+        "(default p99), e.g. 'ttft:p99<=500ms,tpot:p99<=50ms'",
+    ),
+    rps: float = typer.Option(..., "--rps", help="demand: requests per second to serve"),
+    input_len: int = typer.Option(..., "--input-len", help="demand: prompt tokens per request"),
+    output_len: int = typer.Option(..., "--output-len", help="demand: output tokens per request"),
+    model: str | None = typer.Option(None, "--model", help="model id (needed when the results hold several)"),
+    out_dir: Path | None = typer.Option(
+        None,
+        "--out",
+        help="write recommend.json, frontier.png, roofline.png and report.html into DIR (new or empty)",
+    ),
+    as_json: bool = typer.Option(False, "--json", help="print the answer as JSON"),
+) -> None:
+    """The cheapest measured configuration that serves a demand within an SLO, with the evidence."""
+    if out_dir is not None:
+        require("matplotlib", "ops", "recommend")
+    from tpustack.ops import recommend
+
+    try:
+        parsed = recommend.parse_slo(slo)
+        doc = recommend.recommend(sources, parsed, recommend.Demand(rps, input_len, output_len), model=model)
+        if out_dir is not None:
+            recommend.write(doc, out_dir)
+    except TpuStackError as e:
+        fail(e)
+    for sk in doc["skipped"]:
+        warn(f"skipped {sk['location']}: {sk['reason']}")
+    if as_json:
+        sys.stdout.write(json.dumps({k: v for k, v in doc.items() if k != "points"}, indent=2, default=str) + "\n")
+    else:
+        for line in recommend.explain(doc):
+            say(line)
+        for k, v in (doc.get("files") or {}).items():
+            say(f"{k}: {v}")
+    if not doc["recommendation"]:
+        raise typer.Exit(EXIT_NO_FIT)
+
+
+# recommend: no measured configuration fits (scripts tell it from a crash; the estimates are printed)
+EXIT_NO_FIT = EXIT_BENCHMARK
+
+
 def register(app: typer.Typer) -> None:
     app.command("heartbeat")(heartbeat_cmd)
     app.command("report")(report_cmd)
+    app.command("recommend")(recommend_cmd)
 
 
 def _exit_if_skipped(doc: dict, show: bool = True) -> None:

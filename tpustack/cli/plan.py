@@ -13,7 +13,7 @@ from rich.table import Table
 from rich.tree import Tree
 
 from tpustack.config.project import Project, find_project
-from tpustack.core.errors import EXIT_VIOLATIONS, InputError, TpuStackError
+from tpustack.core.errors import EXIT_INVALID, EXIT_VIOLATIONS, InputError, TpuStackError
 
 from .output import fail, out, progress, say, warn
 
@@ -88,12 +88,45 @@ def render_tree(p, ttl_hours: float | None = None) -> None:
     say(line)
     for item in p.cost["items"]:
         say(f"  ${item['hourly_usd']:>9.4f}/h  {item['urn'].rsplit('::', 1)[-1]}: {item['basis']}")
+    if p.ceilings:
+        say_ceilings(p.ceilings)
     for w in p.warnings:
         say(f"warning: {w}")
     if p.outputs:
         say("outputs:")
         for k, v in sorted(p.outputs.items()):
             say(f"  {k}: {v}")
+
+
+def _decode_cell(ce: dict) -> str:
+    """Output tok/s ceiling of one replica: at the engine's batch cap where it sets one, else at the largest batch."""
+    if ce.get("decode_tokens_per_s_at_batch"):
+        return f"{ce['decode_tokens_per_s_at_batch']:,.0f} (batch {ce['batch']})"
+    return f"{ce['decode_tokens_per_s_max']:,.0f}" if ce.get("decode_tokens_per_s_max") else "-"
+
+
+def say_ceilings(c: dict) -> None:
+    """The physical ceilings of one replica: what no engine setting can beat on this hardware."""
+    say(
+        f"ceilings per replica ({c['accelerator']}, {c['chips_per_replica']} chips: {c['peak_tflops']:,.0f} TFLOP/s, "
+        f"{c['hbm_gbps']:,.0f} GB/s, {c['hbm_gib']:,.0f} GiB HBM; {c['model']} {c['dtype']} "
+        f"{c['weights_gib']:.1f} GiB):"
+    )
+    if not c["weights_fit"]:
+        say("  the weights do not fit this replica's HBM")
+        return
+    ctx = c["context_tokens"]
+    if c["max_batch"] is not None and ctx:
+        say(f"  largest batch at {ctx} context tokens: {c['max_batch']:,} sequences (HBM capacity)")
+    say(f"  decode: at most {c['decode_tokens_per_s_max']:,.0f} output tok/s (HBM bandwidth, largest batch)")
+    if c.get("batch"):
+        say(
+            f"  decode at batch {c['batch']} (the engine's cap): at most {c['decode_tokens_per_s_at_batch']:,.0f} "
+            f"tok/s, TPOT >= {c['tpot_floor_ms_at_batch']:.2f} ms"
+        )
+    say(f"  prefill: at most {c['prefill_tokens_per_s']:,.0f} tok/s (compute: 2 x params FLOPs per token)")
+    ttft = f", TTFT >= {c['ttft_floor_ms']:.2f} ms for a {ctx}-token prompt" if c["ttft_floor_ms"] else ""
+    say(f"  latency floors: TPOT >= {c['tpot_floor_ms']:.2f} ms (batch 1){ttft}")
 
 
 def check_manifest_dir(directory: Path, stack: str) -> None:
@@ -192,6 +225,87 @@ def register(app: typer.Typer) -> None:
             )
         if violations:
             raise typer.Exit(EXIT_VIOLATIONS)
+
+    @app.command("matrix")
+    def matrix_cmd(
+        file: Path = typer.Argument(..., help="matrix file, e.g. stacks/sweep-llama8b.matrix.yaml"),
+        write: bool = typer.Option(
+            False, "--write", help="write Pulumi.<stack>.yaml for every combination (never over an existing file)"
+        ),
+        out_dir: Path | None = typer.Option(
+            None, "--out", help="where --write puts the stack files (default: the project's stack directory)"
+        ),
+        names: bool = typer.Option(False, "--names", help="print only the valid stack names, one a line"),
+        as_json: bool = typer.Option(False, "--json", help="print every combination and the sweep cost as JSON"),
+        project_dir: Path | None = PROJECT_DIR,
+    ) -> None:
+        """Expand an experiment matrix into stacks, plan each, price the sweep, list invalid combinations."""
+        from tpustack import plan as plan_mod
+        from tpustack.plan import matrix
+
+        project = project_or_fail(project_dir)
+        plan_mod.quiet_pulumi_logs()
+        source = str(file)
+        try:
+            m = matrix.load(file)
+            with progress(f"planning every combination of {source}...", enabled=not (as_json or names)):
+                combos = matrix.plan_all(m, project, source)
+        except TpuStackError as e:
+            fail(e)
+        summary = matrix.summary(combos)
+        bad = [c for c in combos if not c.ok and not c.excluded]
+        written: list[Path] = []
+        if write and not bad:
+            try:
+                written = matrix.write(m, combos, out_dir or project.stacks_dir, source)
+            except TpuStackError as e:
+                fail(e)
+        if names:
+            for c in combos:
+                if c.ok:
+                    say(c.name)
+        elif as_json:
+            doc = {"matrix": source, "combinations": matrix.to_json(combos), "sweep": summary}
+            doc["written"] = [str(p) for p in written]
+            sys.stdout.write(json.dumps(doc, indent=2, default=str) + "\n")
+        else:
+            t = Table(title=f"{source}: {len(combos)} combinations")
+            for col in ("stack", "$/hour", "TTL h", "$/experiment", "resources", "decode ceiling tok/s", "status"):
+                t.add_column(col, overflow="fold")
+            for c in combos:
+                if c.plan is not None:
+                    ce = c.plan.ceilings or {}
+                    t.add_row(
+                        escape(c.name),
+                        f"{c.plan.cost['hourly_usd']:.2f}",
+                        f"{c.plan.cost.get('ttl_hours') or '-'}",
+                        f"{c.plan.cost.get('per_experiment_usd') or 0:.2f}",
+                        str(len(c.plan.resources)),
+                        _decode_cell(ce),
+                        "ok",
+                    )
+                else:
+                    t.add_row(escape(c.name), "-", "-", "-", "-", "-", "excluded" if c.excluded else "INVALID")
+            out.print(t)
+            say(
+                f"sweep: {summary['stacks']} stacks; ${summary['hourly_usd_all_at_once']:.2f}/hour with all up "
+                "at once; "
+                f"${summary['per_sweep_usd']:.2f} for one experiment each (every stack for its TTL)"
+            )
+            chips = ", ".join(f"{n} {fam} chips" for fam, n in summary["chips_all_at_once"].items())
+            say(f"quota to run all at once: {chips or '-'} (else run them in sequence: README 'Matrix')")
+            for c in bad:
+                for prob in c.problems:
+                    warn(f"invalid: {c.name}: {prob}")
+            for c in combos:
+                if c.excluded:
+                    say(f"excluded by the matrix file: {c.name}")
+            for path in written:
+                say(f"wrote {path}")
+            if write and bad:
+                warn("nothing written: fix or exclude the invalid combinations first")
+        if bad:
+            raise typer.Exit(EXIT_INVALID)
 
     @app.command("stacks")
     def stacks_cmd(project_dir: Path | None = PROJECT_DIR) -> None:

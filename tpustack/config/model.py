@@ -25,7 +25,7 @@ from tpustack.core.errors import TpuStackError
 NAMESPACE = "tpustack"
 ZONES_FILE = Path(__file__).parent / "zones.yaml"
 
-BYTES_PER_PARAM = {"float32": 4.0, "bfloat16": 2.0, "float16": 2.0, "fp8": 1.0, "int8": 1.0, "int4": 0.5}
+BYTES_PER_PARAM = models.BYTES_PER_PARAM  # one place: tpustack.core.models
 
 _PROJECT_RE = re.compile(r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$")
 _LABEL_KEY_RE = re.compile(r"^[a-z][a-z0-9_-]{0,62}$")

@@ -11,6 +11,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+# Bytes one weight (or cache value) takes in each dtype a stack may name (tpustack:model.dtype).
+BYTES_PER_PARAM = {"float32": 4.0, "bfloat16": 2.0, "float16": 2.0, "fp8": 1.0, "int8": 1.0, "int4": 0.5}
+
 
 @dataclass(frozen=True)
 class ModelFacts:

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tpustack.core import catalog
+from tpustack.core import catalog, ceilings
 from tpustack.core.errors import InputError, UsageError
 from tpustack.cost import accelerator_hourly
 from tpustack.workloads import gcs, results
@@ -56,6 +56,9 @@ CSV_COLUMNS = [
     "usd_per_1m_output_tokens",
     "usd_per_experiment",
     "meets_slo",
+    "ceiling_output_tokens_per_s",
+    "roofline_fraction",
+    "measurement_error",
     "source",
 ]
 
@@ -245,6 +248,56 @@ def meets_slo(rec: dict, slo: dict[str, float], pct: str) -> bool | None:
     return True
 
 
+def _obj(v: Any) -> dict:
+    """A record's optional section (load, metadata) as a mapping; untrusted files may hold anything there."""
+    return v if isinstance(v, dict) else {}
+
+
+def _count(v: Any) -> int | None:
+    """A positive whole number from an untrusted record, else None."""
+    return v if isinstance(v, int) and not isinstance(v, bool) and v > 0 else None
+
+
+def point_ceiling(rec: dict) -> dict:
+    """The point beside the ceilings of its configuration (tpustack.core.ceilings): the ceiling of output tok/s
+    (all replicas), the fraction of roofline, and every ceiling it beats, which makes it a measurement error."""
+    meta, load = _obj(rec.get("metadata")), _obj(rec.get("load"))
+    dtype = meta.get("model_dtype")
+    c, why = ceilings.for_names(
+        str(meta.get("accelerator")), str(meta.get("model")), dtype if isinstance(dtype, str) else None
+    )
+    if c is None:
+        return {
+            "ceiling_output_tokens_per_s": None,
+            "roofline_fraction": None,
+            "ceiling_violations": [],
+            "measurement_error": None,
+            "ceiling_note": f"no ceiling: {why}",
+        }
+    replicas = _count(meta.get("replicas")) or 1
+    in_len, out_len = _count(load.get("input_len")), _count(load.get("output_len"))
+    t, lat = rec["throughput"], rec["latency_ms"]
+    chk = ceilings.check_point(
+        c,
+        replicas=replicas,
+        output_tokens_per_s=t["output_tokens_per_s"],
+        total_tokens_per_s=t["total_tokens_per_s"],
+        ttft_p50_ms=lat["ttft"]["p50"],
+        tpot_p50_ms=lat["tpot"]["p50"],
+        input_len=in_len,
+        output_len=out_len,
+    )
+    return {
+        "ceiling_output_tokens_per_s": c.decode_ceiling(in_len) * replicas,
+        "roofline_fraction": chk.roofline_fraction,
+        "ceiling_violations": list(chk.violations),
+        "measurement_error": bool(chk.violations),
+        "ceiling_note": (
+            f"{replicas} x {c.accelerator}, {c.model} {c.dtype}, context {in_len or 'unknown'}: {ceilings.BASIS}"
+        ),
+    }
+
+
 def rows(col: Collection, slo: dict[str, float], pct: str = "p99") -> list[dict]:
     by_run: dict[str, list[dict]] = {}
     for r in col.records:
@@ -284,6 +337,12 @@ def rows(col: Collection, slo: dict[str, float], pct: str = "p99") -> list[dict]
                     "usd_per_1m_output_tokens": per_m,
                     "usd_per_experiment": hourly * hours if hourly is not None and hours else None,
                     "meets_slo": meets_slo(r, slo, pct),
+                    **point_ceiling(r),
+                    "input_len": _count(_obj(r.get("load")).get("input_len")),
+                    "output_len": _count(_obj(r.get("load")).get("output_len")),
+                    "model": meta.get("model"),
+                    "replicas": meta.get("replicas"),
+                    "engine_args": meta.get("engine_args"),
                     "source": r.get("location") or r["source_file"],
                     "conversions": r["conversions"],
                 }
@@ -292,11 +351,16 @@ def rows(col: Collection, slo: dict[str, float], pct: str = "p99") -> list[dict]
 
 
 def best(table: list[dict]) -> dict | None:
-    """Cheapest per output token among points that meet the SLO, kept up and lost no request."""
+    """Cheapest per output token among points that meet the SLO, kept up, lost no request and beat no
+    physical ceiling."""
     ok = [
         r
         for r in table
-        if r["meets_slo"] is not False and r["kept_up"] is not False and not r["failed"] and r["output_tokens_per_s"]
+        if r["meets_slo"] is not False
+        and r["kept_up"] is not False
+        and not r["failed"]
+        and r["output_tokens_per_s"]
+        and not r.get("measurement_error")
     ]
     if not ok:
         return None
@@ -376,6 +440,25 @@ def plot(table: list[dict], best_row: dict | None, path: Path, slo: dict[str, fl
     return labels
 
 
+def best_line(b: dict | None, slo: dict[str, float], pct: str) -> str:
+    if b is None:
+        return "no point meets the SLO while keeping up without failures and under every ceiling"
+    cost = b["usd_per_1m_output_tokens"]
+    under = " under the SLO (" + ", ".join(f"{k} {pct} <= {v:g} ms" for k, v in slo.items()) + ")" if slo else ""
+    return (
+        f"best point{under}"
+        f": run {b['run_id']} point {b['point']} ({b['engine'] or b['tool']} on {b['accelerator'] or '?'}): "
+        f"{b['output_tokens_per_s']:,.0f} out tok/s"
+        + (f", ${cost:.3f} per 1M output tokens" if cost is not None else ", no price")
+    )
+
+
+def report_notes(doc: dict) -> list[str]:
+    notes = [f"sources: {', '.join(doc['sources'])}", f"ceilings: {ceilings.BASIS}"]
+    notes += [f"skipped {s['location']}: {s['reason']}" for s in doc.get("skipped", [])]
+    return notes
+
+
 def heartbeat_rows(col: Collection) -> list[dict]:
     out = []
     for h in col.heartbeats:
@@ -398,14 +481,21 @@ def heartbeat_rows(col: Collection) -> list[dict]:
     return out
 
 
-REPORT_FILES = ("report.csv", "report.json", "throughput_vs_latency.png")
+REPORT_FILES = (
+    "report.csv",
+    "report.json",
+    "throughput_vs_latency.png",
+    "frontier.png",
+    "roofline.png",
+    "report.html",
+)
 
 
-def check_out_dir(out_dir: Path) -> None:
+def check_out_dir(out_dir: Path, names: tuple[str, ...] = REPORT_FILES) -> None:
     """Reports are write-once like results: refuse a file, or a directory that already holds a report."""
     if out_dir.exists() and not out_dir.is_dir():
         raise InputError(f"--out {out_dir}: is a file. Fix: pass a directory (new or empty), e.g. --out report-1")
-    taken = [f for f in REPORT_FILES if (out_dir / f).exists()]
+    taken = [f for f in names if (out_dir / f).exists()]
     if taken:
         raise InputError(
             f"--out {out_dir}: already holds a report ({', '.join(taken)}); reports are never "
@@ -455,9 +545,22 @@ def build(sources: list[str], out_dir: Path | None, slo: dict[str, float], pct: 
         (out_dir / "report.csv").write_text(to_csv(table))
         files["csv"] = str(out_dir / "report.csv")
         if table:
+            from . import pictures
+
             png = out_dir / "throughput_vs_latency.png"
             doc["plot_series"] = plot(table, top, png, slo, pct)
             files["plot"] = str(png)
+            files.update(
+                pictures.write_all(
+                    table,
+                    out_dir,
+                    slo_lines={k: (pct, v) for k, v in slo.items()},
+                    chosen=top,
+                    headline=[best_line(top, slo, pct)],
+                    title="tpustack report",
+                    notes=report_notes(doc),
+                )
+            )
         files["json"] = str(out_dir / "report.json")
         (out_dir / "report.json").write_text(json.dumps(doc, indent=2, default=str) + "\n")
     return doc

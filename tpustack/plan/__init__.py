@@ -12,12 +12,14 @@ import os
 
 from tpustack import cost
 from tpustack.config import load_config
+from tpustack.config.model import StackConfig
 from tpustack.config.project import Project, read_stack_file
+from tpustack.core import ceilings as ceilings_mod
 
 from .engine import run_program
 from .model import Plan, PlannedResource, manifests_of
 
-__all__ = ["Plan", "PlannedResource", "plan", "plan_values", "quiet_pulumi_logs"]
+__all__ = ["Plan", "PlannedResource", "plan", "plan_values", "quiet_pulumi_logs", "stack_ceilings"]
 
 
 def plan(project: Project, stack: str) -> Plan:
@@ -44,7 +46,25 @@ def plan_values(project: Project, stack: str, values: dict[str, str], secrets: s
         outputs=outputs,
         cost=hourly,
         warnings=list(cfg.warnings),
+        ceilings=stack_ceilings(cfg),
     )
+
+
+def stack_ceilings(cfg: StackConfig) -> dict | None:
+    """The physical ceilings of one serving replica of the stack (tpustack.core.ceilings) at its benchmark's
+    prompt/output lengths and the engine's batch cap; None for stacks that serve no model."""
+    if cfg.model is None or cfg.engine is None or cfg.accelerator is None:
+        return None
+    c = ceilings_mod.for_shape(cfg.shape, cfg.model.params, cfg.model.dtype, cfg.model.facts, cfg.model.id)
+    batch = None
+    if cfg.engine.name == "vllm" and cfg.engine.vllm and cfg.engine.vllm.max_num_seqs:
+        batch = cfg.engine.vllm.max_num_seqs
+    elif cfg.engine.name == "jetstream-maxtext" and cfg.engine.maxtext:
+        batch = cfg.engine.maxtext.per_device_batch_size * cfg.shape.chips
+    b = cfg.benchmark
+    out = c.summary(b.input_len if b else None, b.output_len if b else None, batch)
+    out["replicas"] = cfg.replicas
+    return out
 
 
 def quiet_pulumi_logs() -> None:

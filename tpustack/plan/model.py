@@ -1,7 +1,8 @@
 """The plan: what a stack's program declares, as ``tpustack plan --json`` prints it (the contract, README).
 
 ``{"stack", "resources": [{"urn", "type", "name", "parent", "inputs", "depends_on"}], "manifests": [...],
-"outputs": {...}, "cost": {"hourly_usd", "items"}, "warnings": [...]}``; deterministic for the same stack.
+"outputs": {...}, "cost": {"hourly_usd", "items"}, "warnings": [...], "ceilings": {...} | null}``;
+deterministic for the same stack.
 """
 
 from __future__ import annotations
@@ -61,6 +62,8 @@ class Plan:
     outputs: dict[str, Any]
     cost: dict[str, Any]
     warnings: list[str]
+    # Physical ceilings of one serving replica (tpustack.core.ceilings); None when the stack serves no model.
+    ceilings: dict[str, Any] | None = None
 
     def to_json(self) -> dict:
         return {
@@ -70,6 +73,7 @@ class Plan:
             "outputs": self.outputs,
             "cost": self.cost,
             "warnings": self.warnings,
+            "ceilings": self.ceilings,
         }
 
     def dumps(self) -> str:
