@@ -236,6 +236,24 @@ def test_every_image_has_facts_and_every_flag_is_in_them(stack):
             elif facts.role == "engine" and facts.command[:1] == ("vllm",):
                 used = {a.split("=", 1)[0] for a in args if a.startswith("--")}
                 assert used <= facts.flags, sorted(used - facts.flags)
+            # env the image reads, probe paths it serves, ports it listens on: all from its facts
+            env = {e["name"] for e in c.get("env", [])}
+            # (the server containers; Jobs and the initContainer set variables of tpustack's own scripts)
+            if c["name"] in ("vllm", "vllm-leader", "vllm-worker", "maxengine-server", "jetstream-http"):
+                assert env <= facts.env, f"{stack} {c['name']}: {sorted(env - facts.env)} not in the facts"
+            for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
+                get = (c.get(probe) or {}).get("httpGet")
+                if get and c["name"] != "maxengine-server":  # its probes ask jetstream-http, in the same pod
+                    assert get["path"] in facts.endpoints.values(), (stack, c["name"], get["path"])
+                    assert get["port"] in facts.ports.values(), (stack, c["name"], get["port"])
+            if c["name"] == "maxengine-server":
+                for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
+                    get = c[probe]["httpGet"]
+                    assert get["path"] == engines.JETSTREAM_HTTP.endpoints["health"]
+                    assert get["port"] == engines.JETSTREAM_HTTP.ports["http"]
+            for port in c.get("ports", []):
+                if facts.role in ("engine", "frontend"):
+                    assert port["containerPort"] in facts.ports.values(), (stack, c["name"], port)
 
 
 @pytest.mark.parametrize("stack", GKE_STACKS)
