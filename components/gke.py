@@ -109,6 +109,8 @@ class ClusterArgs:
     subnetwork: str | None = None
     private_nodes: bool = False
     master_ipv4_cidr: str = "172.16.0.32/28"
+    # GKE Gateway controller with the Gateway API CRDs GKE manages (Inference Gateway)
+    gateway_api: bool = False
 
 
 class GkeCluster(pulumi.ComponentResource):
@@ -152,6 +154,7 @@ class GkeCluster(pulumi.ComponentResource):
             master_auth={"client_certificate_config": {"issue_client_certificate": False}},
             resource_labels=args.nodes.resource_labels,
             deletion_protection=args.deletion_protection,
+            gateway_api_config={"channel": "CHANNEL_STANDARD"} if args.gateway_api else None,
             opts=pulumi.ResourceOptions(
                 parent=self,
                 depends_on=inherited_depends_on(opts),
@@ -185,7 +188,7 @@ class NodePoolsArgs:
     system_machine_type: str
     system_node_count: int
     system_zone: str
-    accelerator: AcceleratorPool
+    accelerator: AcceleratorPool | None  # None: serving variants, whose ComputeClasses make their own pools
 
 
 def accelerator_pool_inputs(pool: AcceleratorPool) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -239,7 +242,7 @@ def accelerator_pool_inputs(pool: AcceleratorPool) -> tuple[dict[str, Any], dict
 
 class NodePools(pulumi.ComponentResource):
     system: gcp.container.NodePool
-    accelerator: gcp.container.NodePool
+    accelerator: gcp.container.NodePool | None
 
     def __init__(self, name: str, args: NodePoolsArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("tpustack:gke:NodePools", name, None, opts)
@@ -261,6 +264,10 @@ class NodePools(pulumi.ComponentResource):
             ),
         )
         pool = args.accelerator
+        self.accelerator = None
+        if pool is None:
+            self.register_outputs({"system": self.system.name})
+            return
         pool_args, node_extra = accelerator_pool_inputs(pool)
         self.accelerator = gcp.container.NodePool(
             f"{name}-{pool.kind}",

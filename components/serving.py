@@ -7,12 +7,15 @@ Children (names ``<name>-<slug>``), all with the cluster's provider and after wh
   - the Hugging Face token as a typed Secret, ``stringData`` from the Pulumi secret: the token exists nowhere
     else; pods read it with secretKeyRef;
   - for a multi-host slice, the LeaderWorkerSet controller: a Helm release of the official chart, pinned;
-  - each rendered app (checkpoint, serving, benchmark, heartbeat; tpustack.render) as its own
+  - with serving variants behind GKE Inference Gateway: the InferenceObjective CRD (Inference Extension v1.5.0
+    release YAML) and the inferencepool Helm chart (InferencePool + endpoint picker), pinned;
+  - each rendered app (capacity, checkpoint, serving, gateway, benchmark, heartbeat; tpustack.render) as its own
     ``kubernetes:yaml/v2:ConfigGroup`` of plain objects, so `pulumi preview` and `tpustack plan` list them.
-    The serving app waits for the checkpoint and the LWS controller, the benchmark for the serving app.
+    The serving app waits for its ComputeClasses, the checkpoint and the LWS controller; the gateway for the
+    serving app and the pool; the benchmark for the gateway (or the serving app).
 
 The objects arrive rendered, schema-validated and cross-checked (before any resource of the stack was declared).
-Deliberately not done here: the Custom Metrics Stackdriver Adapter the opt-in HPA needs, GKE Inference Gateway,
+Deliberately not done here: the Custom Metrics Stackdriver Adapter the opt-in HPA needs,
 Ray clusters managed by KubeRay, and anything outside the stack's namespace and ``lws-system``.
 """
 
@@ -28,7 +31,19 @@ from tpustack.core import engines, names
 
 from .base import inherited_depends_on
 
-APP_ORDER = ("checkpoint", "serving", "benchmark", "heartbeat")
+APP_ORDER = ("capacity", "checkpoint", "serving", "gateway", "benchmark", "heartbeat")
+
+
+@dataclass(frozen=True)
+class InferencePoolArgs:
+    """GKE Inference Gateway's pool over the serving variants: the inferencepool Helm chart (InferencePool, its
+    endpoint picker, GKE's health-check and backend policies) and the InferenceObjective CRD GKE does not install."""
+
+    release: str  # the chart names the InferencePool after its release
+    values: dict
+    chart: str = engines.GAIE_CHART
+    version: str = f"v{engines.GAIE_VERSION}"
+    objective_crd: str = engines.GAIE_OBJECTIVE_CRD
 
 
 @dataclass(frozen=True)
@@ -45,6 +60,7 @@ class ServingArgs:
     lws_controller: bool = False
     endpoint: str | None = None
     extra_outputs: dict[str, str] = field(default_factory=dict)
+    pool: InferencePoolArgs | None = None
 
 
 class Serving(pulumi.ComponentResource):
@@ -103,6 +119,21 @@ class Serving(pulumi.ComponentResource):
                 opts=child(depends_on),
             )
 
+        self.objective_crd = self.pool = None
+        if args.pool is not None:
+            self.objective_crd = k8s.yaml.v2.ConfigFile(
+                f"{name}-objective-crd", file=args.pool.objective_crd, opts=child(depends_on)
+            )
+            self.pool = k8s.helm.v3.Release(
+                f"{name}-pool",
+                name=args.pool.release,
+                chart=args.pool.chart,
+                version=args.pool.version,
+                namespace=args.namespace,
+                values=args.pool.values,
+                opts=child(base),
+            )
+
         self.apps = {}
         for app in APP_ORDER:
             objs = args.apps.get(app)
@@ -110,11 +141,16 @@ class Serving(pulumi.ComponentResource):
                 continue
             deps = list(base)
             if app == "serving":
-                deps += [self.apps[a] for a in ("checkpoint",) if a in self.apps]
+                deps += [self.apps[a] for a in ("capacity", "checkpoint") if a in self.apps]
                 if self.lws_controller is not None:
                     deps.append(self.lws_controller)
-            if app == "benchmark" and "serving" in self.apps:
-                deps.append(self.apps["serving"])
+            if app == "gateway":
+                deps += [self.apps[a] for a in ("serving",) if a in self.apps]
+                deps += [r for r in (self.pool, self.objective_crd) if r is not None]
+            if app == "benchmark":
+                deps += [self.apps[a] for a in ("gateway",) if a in self.apps] or [
+                    self.apps[a] for a in ("serving",) if a in self.apps
+                ]
             self.apps[app] = ConfigGroup(f"{name}-{app}", objs=objs, opts=child(deps))
 
         self.endpoint = args.endpoint

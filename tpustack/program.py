@@ -16,6 +16,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from tpustack import render
+from tpustack.components.gateway import GatewayNetwork, GatewayNetworkArgs, GeoDns, GeoDnsArgs
 from tpustack.components.gke import ClusterArgs, GkeCluster, NodeIdentity, NodePools, NodePoolsArgs
 from tpustack.components.identity import (
     Account,
@@ -28,7 +29,7 @@ from tpustack.components.identity import (
 from tpustack.components.lifecycle import Lifecycle, LifecycleArgs
 from tpustack.components.results import ResultsStore, ResultsStoreArgs
 from tpustack.components.services import ProjectServices, ProjectServicesArgs
-from tpustack.components.serving import Serving, ServingArgs
+from tpustack.components.serving import InferencePoolArgs, Serving, ServingArgs
 from tpustack.components.tpu_vm import TpuVm, TpuVmArgs, WorkloadObject
 from tpustack.config import derived, from_pulumi
 from tpustack.config.model import StackConfig
@@ -156,6 +157,9 @@ def serving_args(
         lws_controller=any(o.get("kind") == "LeaderWorkerSet" for o in rendered.objects()),
         endpoint=endpoint,
         extra_outputs={"clusterMinor": rendered.cluster_minor},
+        pool=InferencePoolArgs(release=names.pool_name(cfg.stack), values=render.context.pool_values(cfg))
+        if cfg.gateway is not None
+        else None,
     )
 
 
@@ -219,62 +223,104 @@ def build(cfg: StackConfig) -> Built:
         resource_labels=lifecycle.labels,
         node_labels=derived.pool_labels(cfg.stack),
     )
-    gke = res["gke"] = GkeCluster(
-        "gke",
-        ClusterArgs(
-            project=cfg.project,
-            name=names.resource_name(cfg.stack),
-            region=cfg.region,
-            zones=list(cfg.zones),
-            nodes=nodes,
-            system_machine_type=cfg.gke.system_machine_type,
-            release_channel=cfg.gke.release_channel,
-            min_master_version=cfg.gke.min_master_version,
-            deletion_protection=cfg.lifecycle.protected,
-            network=cfg.network.network,
-            subnetwork=cfg.network.subnetwork,
-            private_nodes=cfg.network.private_nodes,
-            master_ipv4_cidr=cfg.network.master_ipv4_cidr,
-        ),
-        opts=after_apis,
-    )
-    pools = res["pools"] = NodePools(
-        "pools",
-        NodePoolsArgs(
-            project=cfg.project,
-            region=cfg.region,
-            cluster_name=gke.cluster.name,
-            nodes=nodes,
-            system_machine_type=cfg.gke.system_machine_type,
-            system_node_count=cfg.gke.system_node_count,
-            system_zone=cfg.zone,
-            accelerator=derived.accelerator_pool(cfg),
-        ),
-    )
-    binding = res["workload_identity"] = identity.bind_workload_identity(gke.cluster)
-    pulumi.export("clusterName", gke.cluster.name)
-    pulumi.export("clusterEndpoint", gke.cluster.endpoint)
-    pulumi.export("kubeconfig", gke.kubeconfig)
-    pulumi.export("acceleratorPool", pools.accelerator.name)
-    pulumi.export(
-        "getCredentials",
-        pulumi.Output.concat(
-            "gcloud container clusters get-credentials ",
-            gke.cluster.name,
-            " --region ",
-            cfg.region,
-            " --project ",
-            cfg.project,
-        ),
-    )
-
-    rendered = built.rendered
-    assert rendered is not None  # rendered above for every gke stack
-    res["serving"] = Serving(
-        "k8s",
-        serving_args(cfg, rendered, gke.provider, identity.workload_service_account),
-        opts=pulumi.ResourceOptions(depends_on=[pools.system, pools.accelerator, binding]),
-    )
+    # One cluster per region the stack serves in: its own region first (names as a single-region stack has
+    # them), then tpustack:regions; each gets the variants, and its own gateway when there is one.
+    addresses: dict[str, pulumi.Input[str]] = {}
+    binding = None
+    for index, rc in enumerate(cfg.region_configs()):
+        suffix = "" if index == 0 else f"-{rc.region}"
+        gke = res[f"gke{suffix}"] = GkeCluster(
+            f"gke{suffix}",
+            ClusterArgs(
+                project=cfg.project,
+                name=names.resource_name(cfg.stack, rc.region if index else ""),
+                region=rc.region,
+                zones=list(rc.zones),
+                nodes=nodes,
+                system_machine_type=cfg.gke.system_machine_type,
+                release_channel=cfg.gke.release_channel,
+                min_master_version=cfg.gke.min_master_version,
+                deletion_protection=cfg.lifecycle.protected,
+                network=cfg.network.network,
+                subnetwork=cfg.network.subnetwork,
+                private_nodes=cfg.network.private_nodes,
+                master_ipv4_cidr=cfg.network.master_ipv4_cidr,
+                gateway_api=cfg.gateway is not None,
+            ),
+            opts=after_apis,
+        )
+        pools = res[f"pools{suffix}"] = NodePools(
+            f"pools{suffix}",
+            NodePoolsArgs(
+                project=cfg.project,
+                region=rc.region,
+                cluster_name=gke.cluster.name,
+                nodes=nodes,
+                system_machine_type=cfg.gke.system_machine_type,
+                system_node_count=cfg.gke.system_node_count,
+                system_zone=rc.zone,
+                # serving variants: their ComputeClasses have GKE create the accelerator pools
+                accelerator=None if cfg.variants else derived.accelerator_pool(rc),
+            ),
+        )
+        ready: list[pulumi.Resource] = [r for r in (pools.system, pools.accelerator) if r is not None]
+        if cfg.gateway is not None:
+            net = res[f"gateway-network{suffix}"] = GatewayNetwork(
+                f"gateway-network{suffix}",
+                GatewayNetworkArgs(
+                    project=cfg.project,
+                    region=rc.region,
+                    network=cfg.network.network,
+                    proxy_subnet_cidr=cfg.gateway.proxy_subnet_cidr,
+                    address_name=render.context.gateway_address_name(rc) if cfg.gateway.dns_zone else None,
+                    labels=lifecycle.labels,
+                ),
+                opts=after_apis,
+            )
+            ready.append(net)
+            if net.address is not None:
+                addresses[rc.region] = net.address.address
+        if binding is None:
+            # one Workload Identity binding: the project's identity pool is shared by its clusters
+            binding = res["workload_identity"] = identity.bind_workload_identity(gke.cluster)
+        rendered = built.rendered if index == 0 else render.render(rc)
+        assert rendered is not None  # rendered above for every gke stack
+        if index == 0:
+            pulumi.export("clusterName", gke.cluster.name)
+            pulumi.export("clusterEndpoint", gke.cluster.endpoint)
+            pulumi.export("kubeconfig", gke.kubeconfig)
+            if pools.accelerator is not None:
+                pulumi.export("acceleratorPool", pools.accelerator.name)
+            pulumi.export(
+                "getCredentials",
+                pulumi.Output.concat(
+                    "gcloud container clusters get-credentials ",
+                    gke.cluster.name,
+                    " --region ",
+                    rc.region,
+                    " --project ",
+                    cfg.project,
+                ),
+            )
+        else:
+            pulumi.export(f"clusterName-{rc.region}", gke.cluster.name)
+        res[f"serving{suffix}"] = Serving(
+            f"k8s{suffix}",
+            serving_args(rc, rendered, gke.provider, identity.workload_service_account),
+            opts=pulumi.ResourceOptions(depends_on=[*ready, binding]),
+        )
+    if cfg.gateway is not None and cfg.gateway.dns_zone and cfg.gateway.dns_name:
+        res["dns"] = GeoDns(
+            "dns",
+            GeoDnsArgs(
+                project=cfg.project,
+                managed_zone=cfg.gateway.dns_zone,
+                name=cfg.gateway.dns_name,
+                addresses=addresses,
+            ),
+            opts=after_apis,
+        )
+        pulumi.export("serviceName", cfg.gateway.dns_name)
     return built
 
 

@@ -199,4 +199,10 @@ TARGET_SERVICES = {
 
 def services(cfg: StackConfig) -> list[str]:
     """The APIs to enable for a stack (sorted, unique)."""
-    return sorted(set(BASE_SERVICES + TARGET_SERVICES[cfg.target]))
+    extra = []
+    if cfg.gateway is not None:
+        # GKE Inference Gateway: the Gateway controller's load balancers (GKE docs, deploy-gke-inference-gateway)
+        extra += ["networkservices.googleapis.com", "compute.googleapis.com"]
+        if cfg.gateway.dns_zone:
+            extra.append("dns.googleapis.com")
+    return sorted(set(BASE_SERVICES + TARGET_SERVICES[cfg.target] + extra))

@@ -68,6 +68,16 @@ def load_config(
                 "pulumi config rm tpustack:hfToken && pulumi config set --secret tpustack:hfToken hf_...",
             )
         )
+    if "variants" in data:
+        for single in ("accelerator", "capacity"):
+            if single in data:
+                found.append(
+                    problem(
+                        f"{NAMESPACE}:{single}",
+                        "is set per variant in a stack with tpustack:variants",
+                        f"move it into each variant (variants[].{single}) and remove tpustack:{single}",
+                    )
+                )
     gcp_project = values.get("gcp:project")
     if gcp_project and data.get("project") and gcp_project != data["project"]:
         found.append(

@@ -334,6 +334,58 @@ class GkeConfig(_Model):
     autoscaling_max_nodes: int | None = Field(default=None, ge=1)
 
 
+class VariantConfig(_Model):
+    """One way to serve the stack's model: an accelerator and the capacity to try for it, in order. GKE turns the
+    list into a custom ComputeClass whose priorities it tries in that order (tpustack.render: serving variants)."""
+
+    name: str = Field(pattern=r"^[a-z]([a-z0-9-]{0,14}[a-z0-9])?$")  # a DNS label part: tpustack-<name>
+    accelerator: AcceleratorConfig
+    capacity: list[CapacityConfig] = Field(min_length=1, max_length=8)
+    replicas: int = Field(default=1, ge=0, le=64)
+    tensor_parallel: int | None = Field(default=None, ge=1)
+    image: str | None = None  # default: the engine's pinned image for this accelerator kind
+
+    @field_validator("accelerator", mode="before")
+    @classmethod
+    def _accel_shorthand(cls, v: Any) -> Any:
+        return {"type": v} if isinstance(v, str) else v
+
+    @field_validator("capacity", mode="before")
+    @classmethod
+    def _capacity_shorthand(cls, v: Any) -> Any:
+        items = v if isinstance(v, list) else [v]
+        return [{"type": c} if isinstance(c, str) else c for c in items]
+
+    @field_validator("image")
+    @classmethod
+    def _pinned(cls, v: str | None) -> str | None:
+        if v is not None and not engines.is_pinned(v):
+            raise ValueError(f"image '{v}' is not pinned. Fix: use an explicit version tag or digest")
+        return v
+
+
+class RegionConfig(_Model):
+    region: str
+    zones: list[str] = Field(min_length=1)
+
+
+class GatewayConfig(_Model):
+    """GKE Inference Gateway in front of every variant (one InferencePool over all of them, its endpoint picker,
+    a Gateway and an HTTPRoute), per region; optional Cloud DNS geolocation routing across regions."""
+
+    # GKE's regional Gateway classes, the ones the Inference Gateway guides use (external, or internal to the VPC)
+    class_name: Literal["gke-l7-regional-external-managed", "gke-l7-rilb"] = "gke-l7-regional-external-managed"
+    port: int = Field(default=80, ge=1, le=65535)
+    # A regional Envoy load balancer needs the VPC's one proxy-only subnet per region: create it here, or say the
+    # VPC has one already (creating a second fails).
+    proxy_subnet_cidr: str | None = "10.129.0.0/23"
+    # InferenceObjective priority of the stack's traffic (Inference Extension v1alpha2).
+    priority: int = Field(default=0, ge=-1000, le=1000)
+    # Several regions: a Cloud DNS managed zone and the record name that answers with the nearest region's gateway.
+    dns_zone: str | None = None
+    dns_name: str | None = None
+
+
 class PricesConfig(_Model):
     """Price overrides (USD/hour) for discounts or committed use; catalog prices otherwise."""
 
@@ -360,9 +412,61 @@ class StackConfig(_Model):
     network: NetworkConfig = Field(default_factory=NetworkConfig)
     gke: GkeConfig = Field(default_factory=GkeConfig)
     prices: PricesConfig = Field(default_factory=PricesConfig)
+    # Serve one model on whichever accelerator has capacity: variants (each its own Deployment and ComputeClass)
+    # behind GKE Inference Gateway, optionally in several regions (a cluster each).
+    variants: list[VariantConfig] | None = Field(default=None, min_length=1, max_length=8)
+    gateway: GatewayConfig | None = None
+    regions: list[RegionConfig] | None = Field(default=None, min_length=1, max_length=8)
     hf_token: SecretStr | None = None
     # Set by the loader, not by users: the stack name and warnings found while validating.
     stack: str = Field(default="dev", exclude=True)
+    # Set by variant_configs(): which serving variant (and region) this copy of the stack describes.
+    variant: str | None = Field(default=None, exclude=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _primary_variant(cls, data: Any) -> Any:
+        """A variants stack describes its accelerator per variant; the first variant is the stack's primary one
+        (cost basis, `plan` outputs), so every single-accelerator path still has one."""
+        if not isinstance(data, dict):
+            return data
+        variants = data.get("variants")
+        if isinstance(variants, list) and variants and isinstance(variants[0], dict) and not data.get("accelerator"):
+            first = variants[0]
+            data = {**data, "accelerator": first.get("accelerator")}
+            caps = first.get("capacity")
+            cap = (caps[0] if caps else None) if isinstance(caps, list) else caps
+            if cap is not None:
+                data["capacity"] = {"type": cap} if isinstance(cap, str) else cap
+        return data
+
+    def variant_configs(self) -> list[StackConfig]:
+        """One StackConfig per serving variant: the stack with that variant's accelerator, first capacity
+        priority, replicas, tensor parallelism and image; ``variant`` names it. [] for a single-accelerator stack."""
+        out = []
+        for v in self.variants or []:
+            engine = None
+            if self.engine is not None:
+                engine = self.engine.model_copy(
+                    update={"replicas": v.replicas, "tensor_parallel": v.tensor_parallel, "image": v.image}
+                )
+            c = self.model_copy(
+                update={"accelerator": v.accelerator, "capacity": v.capacity[0], "engine": engine, "variant": v.name}
+            )
+            for cached in ("shape", "warnings"):
+                c.__dict__.pop(cached, None)
+            out.append(c)
+        return out
+
+    def region_configs(self) -> list[StackConfig]:
+        """The stack once per region it serves in: its own region first, then tpustack:regions."""
+        out = [self]
+        for r in self.regions or []:
+            c = self.model_copy(update={"region": r.region, "zones": list(r.zones)})
+            for cached in ("shape", "warnings"):
+                c.__dict__.pop(cached, None)
+            out.append(c)
+        return out
 
     @field_validator("accelerator", mode="before")
     @classmethod

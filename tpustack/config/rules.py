@@ -571,12 +571,225 @@ WITH_ACCELERATOR: list[Rule] = [
 ]
 
 
+# ----- serving variants, Inference Gateway, regions ------------------------------------------------------------------
+# GKE versions (GKE docs): ComputeClass node-pool auto-creation without node auto-provisioning
+# (concepts/node-auto-provisioning), flex-start for TPUs (concepts/dws), the GKE-managed InferencePool v1 CRD
+# (how-to/deploy-gke-inference-gateway, "prepare environment").
+GKE_FOR_VARIANTS = "1.33.3-gke.1136000"
+GKE_FOR_TPU_FLEX_START = "1.33.0-gke.1712000"
+GKE_FOR_GATEWAY = "1.34.0-gke.1626000"
+
+
+def _version(v: str) -> tuple[int, ...]:
+    """1.34.0-gke.1626000 -> (1, 34, 0, 1626000); a bare minor 1.34 -> (1, 34, 0, 0)."""
+    head, _, gke = v.partition("-gke.")
+    nums = [int(x) for x in head.split(".") if x.isdigit()]
+    nums += [0] * (3 - len(nums))
+    return (*nums[:3], int(gke) if gke.isdigit() else 0)
+
+
+def gke_at_least(cfg: StackConfig, needed: str) -> bool:
+    """The cluster is sure to run ``needed`` or later: a newer minor on its channel, or a minMasterVersion."""
+    have = [_version(derived.CHANNEL_MINOR[cfg.gke.release_channel])]
+    if cfg.gke.min_master_version:
+        have.append(_version(cfg.gke.min_master_version))
+    want = _version(needed)
+    return any(h >= want if h[3] else h[:2] > want[:2] for h in have)
+
+
+def _needs_gke(cfg: StackConfig, needed: str, what: str) -> Iterator[Problem]:
+    if not gke_at_least(cfg, needed):
+        yield problem(
+            "tpustack:gke.minMasterVersion",
+            f"{what} needs GKE {needed} or later; release channel {cfg.gke.release_channel} "
+            f"({derived.CHANNEL_MINOR[cfg.gke.release_channel]}) with minMasterVersion "
+            f"{cfg.gke.min_master_version or 'unset'} does not guarantee it",
+            f"set tpustack:gke.minMasterVersion {needed} (or later) on the RAPID channel",
+        )
+
+
+def variants_rules(c: StackConfig) -> Iterator[Problem]:
+    if not c.variants:
+        return
+    if c.target != "gke" or c.engine is None:
+        yield problem(
+            "tpustack:variants",
+            "serving variants are Deployments on GKE, so they need target gke and an engine",
+            "set tpustack:target gke and tpustack:engine, or remove tpustack:variants",
+        )
+        return
+    names_seen: set[str] = set()
+    for i, v in enumerate(c.variants):
+        key = f"tpustack:variants[{i}]"
+        if v.name in names_seen:
+            yield problem(f"{key}.name", f"'{v.name}' names two variants", "give every variant its own name")
+        names_seen.add(v.name)
+        shape = catalog.lookup(v.accelerator.type)
+        if shape is not None and shape.multi_host:
+            yield problem(
+                f"{key}.accelerator",
+                f"{shape.name} is a multi-host slice; variants are single-host (one pod per replica, which the "
+                "InferencePool and its ComputeClass select as such)",
+                "use a single-host shape per variant, or the single-accelerator stack form for multi-host",
+            )
+        seen: set[tuple[str, str | None]] = set()
+        for j, cap in enumerate(v.capacity):
+            ckey = f"{key}.capacity[{j}]"
+            if (cap.type, cap.reservation) in seen:
+                yield problem(ckey, f"{cap.type} is listed twice", "list each capacity option once, in order")
+            seen.add((cap.type, cap.reservation))
+            if cap.type == "queued":
+                yield problem(
+                    ckey,
+                    "queued provisioning is all-or-nothing batch capacity; a ComputeClass priority has no such "
+                    "option and serving should not wait in a queue",
+                    "use flex-start (a ComputeClass flexStart priority) instead",
+                )
+            if cap.type == "reservation" and not cap.reservation:
+                yield problem(
+                    ckey + ".reservation",
+                    "a reservation priority needs the reservation's name",
+                    "set reservation: NAME (or projects/P/reservations/R)",
+                )
+            if cap.type != "reservation" and cap.reservation:
+                yield problem(
+                    ckey + ".reservation",
+                    f"a {cap.type} priority takes no reservation",
+                    "remove it, or set type reservation",
+                )
+            if cap.type == "flex-start" and isinstance(shape, TpuShape):
+                yield from _needs_gke(c, GKE_FOR_TPU_FLEX_START, f"variant {v.name}: flex-start for TPUs")
+    yield from _needs_gke(c, GKE_FOR_VARIANTS, "ComputeClass node-pool auto-creation (serving variants)")
+
+
+def gateway_rules(c: StackConfig) -> Iterator[Problem]:
+    g = c.gateway
+    if g is None:
+        if c.regions:
+            yield problem(
+                "tpustack:regions", "several regions are joined by Inference Gateways", "set tpustack:gateway too"
+            )
+        return
+    if c.target != "gke" or c.engine is None:
+        yield problem(
+            "tpustack:gateway",
+            "Inference Gateway fronts a serving engine on GKE",
+            "set tpustack:target gke and tpustack:engine, or remove tpustack:gateway",
+        )
+        return
+    if c.engine.name != "vllm":
+        yield problem(
+            "tpustack:gateway",
+            f"the Inference Gateway endpoint picker (v{engines.GAIE_VERSION}) reads the metrics of vLLM, SGLang "
+            f"and TensorRT-LLM servers; {c.engine.name} is not one of them",
+            "use engine vllm, or remove tpustack:gateway and use the engine's Service",
+        )
+    if not c.variants:
+        yield problem(
+            "tpustack:gateway",
+            "the Inference Gateway's pool selects serving variants",
+            "describe the accelerator as tpustack:variants (one entry is fine) instead of "
+            "tpustack:accelerator/capacity",
+        )
+    if c.engine.service_type == "LoadBalancer":
+        yield problem(
+            "tpustack:engine.serviceType",
+            "the Gateway is the way in; a LoadBalancer Service beside it bypasses the endpoint picker",
+            "remove serviceType (ClusterIP)",
+        )
+    if g.proxy_subnet_cidr is not None:
+        import ipaddress
+
+        try:
+            net = ipaddress.ip_network(g.proxy_subnet_cidr)
+            if net.prefixlen > 26:
+                raise ValueError
+        except ValueError:
+            yield problem(
+                "tpustack:gateway.proxySubnetCidr",
+                f"'{g.proxy_subnet_cidr}' is not an IPv4 range of /26 or larger",
+                "use e.g. 10.129.0.0/23, or null if the VPC has a proxy-only subnet in this region",
+            )
+    if bool(g.dns_zone) != bool(g.dns_name):
+        yield problem(
+            "tpustack:gateway.dnsZone",
+            "geolocation DNS needs both the managed zone and the name",
+            "set both dnsZone and dnsName (ending in '.'), or neither",
+        )
+    if g.dns_name and not g.dns_name.endswith("."):
+        yield problem(
+            "tpustack:gateway.dnsName",
+            f"'{g.dns_name}' is not a fully qualified DNS name",
+            f"end it with a dot: {g.dns_name}.",
+        )
+    if g.dns_zone and g.class_name != "gke-l7-regional-external-managed":
+        yield problem(
+            "tpustack:gateway.dnsZone",
+            "public DNS answers with public addresses; an internal gateway (gke-l7-rilb) has none",
+            "use className gke-l7-regional-external-managed, or drop dnsZone/dnsName",
+        )
+    yield from _needs_gke(c, GKE_FOR_GATEWAY, "GKE Inference Gateway (GKE-managed InferencePool CRD)")
+
+
+def regions_rules(c: StackConfig) -> Iterator[Problem]:
+    if not c.regions:
+        return
+    seen = {c.region}
+    for i, r in enumerate(c.regions):
+        if r.region in seen:
+            yield problem(
+                f"tpustack:regions[{i}].region",
+                f"{r.region} is listed twice (tpustack:region counts)",
+                "list each extra region once",
+            )
+        seen.add(r.region)
+        for z in r.zones:
+            if not z.startswith(r.region + "-"):
+                yield problem(
+                    f"tpustack:regions[{i}].zones",
+                    f"zone {z} is not in {r.region}",
+                    f"use zones of {r.region}, e.g. {r.region}-a",
+                )
+
+
+_VARIANT_KEYS = {
+    "tpustack:accelerator": "accelerator",
+    "tpustack:engine.tensorParallel": "tensorParallel",
+    "tpustack:engine.image": "image",
+    "tpustack:engine.replicas": "replicas",
+}
+
+
+def _in_variant(p: Problem, i: int, j: int, name: str, accel: str) -> Problem:
+    """A rule's problem for variant i (capacity priority j), keyed to where the variant says it."""
+    key = p.key
+    for single, field in _VARIANT_KEYS.items():
+        if key == single or key.startswith(single + "."):
+            key = f"tpustack:variants[{i}].{field}" + key[len(single) :]
+    if key == "tpustack:capacity" or key.startswith("tpustack:capacity."):
+        key = f"tpustack:variants[{i}].capacity[{j}]" + key[len("tpustack:capacity") :]
+    return Problem(key, f"variant {name} ({accel}): {p.reason}", p.fix)
+
+
 def problems(cfg: StackConfig) -> list[Problem]:
     """Every cross-field problem of a config whose fields are individually valid."""
     out: list[Problem] = []
-    for rule in GENERAL:
+    for rule in [*GENERAL, variants_rules, gateway_rules, regions_rules]:
         out.extend(rule(cfg))
-    if cfg.is_experiment and cfg.accelerator is not None:
+    if cfg.variants and cfg.is_experiment and cfg.target == "gke" and cfg.engine is not None:
+        # Everything a single-accelerator stack is checked for, per variant and per capacity priority.
+        for i, vc in enumerate(cfg.variant_configs()):
+            assert cfg.variants is not None
+            v = cfg.variants[i]
+            for j, cap in enumerate(v.capacity):
+                one = vc.model_copy(update={"capacity": cap})
+                one.__dict__.pop("shape", None)
+                for rule in WITH_ACCELERATOR:
+                    for p in rule(one):
+                        q = _in_variant(p, i, j, v.name, v.accelerator.type)
+                        if q not in out:
+                            out.append(q)
+    elif cfg.is_experiment and cfg.accelerator is not None:
         for rule in WITH_ACCELERATOR:
             out.extend(rule(cfg))
     return out

@@ -394,6 +394,23 @@ HEARTBEAT_IMAGES = {"tpu": HEARTBEAT_TPU.image, "gpu": HEARTBEAT_GPU.image}
 # the GCS client the heartbeat uses to write gs:// results.
 TPU_VM_PIP_PACKAGES = ["torch==2.8.0", "'torch_xla[tpu]==2.8.0'", "google-cloud-storage==2.19.0"]
 
+# ----- GKE Inference Gateway -------------------------------------------------------------------------------------------
+# kubernetes-sigs/gateway-api-inference-extension v1.5.0: the last release with the inferencepool Helm chart and
+# InferenceObjective (v1.6.0 moved both to llm-d). The chart (config/charts/inferencepool, provider.name=gke) makes the
+# InferencePool named after the release (selector = inferencePool.modelServers.matchLabels, targetPorts =
+# inferencePool.targetPorts; templates/inferencepool.yaml), its endpoint picker (EPP, image epp:v1.5.0) and GKE's
+# HealthCheckPolicy/GCPBackendPolicy for the pool (templates/gke.yaml). GKE >= 1.34.0-gke.1626000 installs the
+# InferencePool CRD; the InferenceObjective CRD (v1alpha2) is installed from the release's YAML.
+GAIE_VERSION = "1.5.0"
+GAIE_CHART = "oci://registry.k8s.io/gateway-api-inference-extension/charts/inferencepool"
+GAIE_OBJECTIVE_CRD = (
+    "https://raw.githubusercontent.com/kubernetes-sigs/gateway-api-inference-extension/v1.5.0/config/crd/bases/"
+    "inference.networking.x-k8s.io_inferenceobjectives.yaml"
+)
+# The EPP reads these servers' metrics (site-src/implementations/model-servers.md at v1.5.0).
+GAIE_SERVER_TYPES = {"vllm": "vllm"}
+GATEWAY_API_VERSION = "1.5.1"  # Gateway/HTTPRoute v1 (GKE manages the CRDs with gatewayApiConfig CHANNEL_STANDARD)
+
 # ----- LeaderWorkerSet controller -------------------------------------------------------------------------------------
 # kubernetes-sigs/lws site/content/en/docs/installation/_index.md ("Install by Helm"): chart
 # oci://registry.k8s.io/lws/charts/lws, release lws in lws-system. The chart's values default the controller

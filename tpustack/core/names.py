@@ -36,6 +36,12 @@ TPU_TOPOLOGY_LABEL = "cloud.google.com/gke-tpu-topology"
 GPU_ACCELERATOR_LABEL = "cloud.google.com/gke-accelerator"
 SPOT_LABEL = "cloud.google.com/gke-spot"
 NODEPOOL_LABEL = "cloud.google.com/gke-nodepool"
+# GKE custom ComputeClass: pods select one by this node label (GKE docs, about-custom-compute-classes).
+COMPUTE_CLASS_LABEL = "cloud.google.com/compute-class"
+# Every serving variant's pods carry this label (value: the server name); the Service and the InferencePool select
+# on it, so they reach whichever variant has capacity. LABEL_VARIANT tells the variants apart.
+LABEL_SERVING = "tpustack.dev/serving"
+LABEL_VARIANT = "tpustack.dev/variant"
 
 # ----- extended resources the device plugins advertise -----------------------------------------------------
 TPU_RESOURCE = "google.com/tpu"
@@ -145,3 +151,17 @@ def gcs_split(uri: str) -> tuple[str, str]:
     """(bucket, path) of a gs:// URI, the path without leading or trailing slashes."""
     bucket, _, path = uri.removeprefix("gs://").partition("/")
     return bucket, path.strip("/")
+
+
+def compute_class(stack: str, variant: str) -> str:
+    """A variant's ComputeClass (cluster-scoped, so the stack is in the name; may not start with gke)."""
+    return resource_name(stack, variant, limit=63)
+
+
+def gateway_name(stack: str) -> str:
+    return "inference-gateway"
+
+
+def pool_name(stack: str) -> str:
+    """The InferencePool (and Helm release) of a stack's serving variants."""
+    return "serving-pool"

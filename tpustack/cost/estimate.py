@@ -87,4 +87,56 @@ def estimate(resources: list, cfg: StackConfig | None = None) -> dict[str, Any]:
         if discount:
             price, basis = price * (1 - discount), f"{basis}, less {discount:.0%} discount"
         items.append({"urn": r.urn, "hourly_usd": float(round(price, 4)), "basis": basis})
+    if cfg is not None and cfg.variants:
+        items += variant_items(cfg)
     return {"hourly_usd": float(round(sum(i["hourly_usd"] for i in items), 4)), "items": items}
+
+
+_MODEL = {"spot": "spot", "flex-start": "flex_start", "on-demand": "on_demand", "reservation": "on_demand"}
+
+
+def variant_price(cfg: StackConfig, vc: StackConfig, capacity: str) -> tuple[float | None, str]:
+    """USD/hour of one serving variant's replicas if GKE provisions them with ``capacity``."""
+    shape, overrides = vc.shape, cfg.prices
+    replicas = vc.replicas
+    model = _MODEL[capacity]
+    if shape.kind == "tpu":
+        price, why = tpu_chip_price(shape.family, model, overrides)
+        if price is None:
+            return None, why
+        return price * shape.chips * replicas, f"{replicas} x {shape.chips} chips x ${price}/chip-h ({why})"
+    price, why = machine_price(shape.machine_type, model, overrides)
+    if price is None:
+        return None, why
+    return price * replicas, f"{replicas} x {shape.machine_type} x ${price}/h ({why})"
+
+
+def variant_items(cfg: StackConfig) -> list[dict[str, Any]]:
+    """One item per variant and region: what it costs at each of its capacity priorities, and the worst of them
+    counted in the total (all variants that find capacity run at once; GKE picks the priority)."""
+    out = []
+    discount = cfg.prices.discount
+    for rc in cfg.region_configs():
+        for v, vc in zip(cfg.variants or [], rc.variant_configs(), strict=True):
+            options = []
+            for cap in v.capacity:
+                price, why = variant_price(cfg, vc, cap.type)
+                if price is not None and discount:
+                    price *= 1 - discount
+                options.append((cap.type, price, why))
+            priced = [p for _, p, _ in options if p is not None]
+            worst = max(priced) if priced else 0.0
+            basis = "; ".join(
+                f"{t}: ${p:.2f}/h ({why})" if p is not None else f"{t}: UNPRICED ({why})" for t, p, why in options
+            )
+            out.append(
+                {
+                    "urn": f"variant:{v.name}@{rc.region}",
+                    "hourly_usd": float(round(worst, 4)),
+                    "basis": f"{v.accelerator.type} by priority: {basis}; worst case counted",
+                    "variant": v.name,
+                    "region": rc.region,
+                    "by_capacity": {t: (float(round(p, 4)) if p is not None else None) for t, p, _ in options},
+                }
+            )
+    return out

@@ -15,6 +15,7 @@ Every failure is a ConfigError whose problems name the config key (or template) 
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import yaml
@@ -25,7 +26,7 @@ from tpustack.core import engines, names
 from tpustack.core.errors import ConfigError, problem
 
 from . import context as ctx
-from .checks import cross_problems
+from .checks import cross_problems, variant_problems
 from .env import render_text
 from .payload import Payload, payload
 from .rendered import Rendered
@@ -45,6 +46,9 @@ CHECKPOINT_TEMPLATES = ["jetstream-maxtext/checkpoint-job.yaml.j2"]
 BENCHMARK_TEMPLATES = ["_lib/workloads-configmap.yaml.j2", "benchmark/spec-configmap.yaml.j2", "benchmark/job.yaml.j2"]
 HEARTBEAT_TEMPLATES = ["_lib/workloads-configmap.yaml.j2", "heartbeat/job.yaml.j2"]
 TPU_VM_STARTUP = "tpu-vm/startup.sh.j2"
+CAPACITY_TEMPLATES = ["capacity/computeclass.yaml.j2"]
+GATEWAY_TEMPLATES = ["gateway/gateway.yaml.j2"]
+GATEWAY_READER_TEMPLATE = "benchmark/gateway-reader.yaml.j2"
 
 __all__ = ["Rendered", "render", "render_template", "tpu_vm_startup", "payload", "Payload"]
 
@@ -85,6 +89,56 @@ def app_templates(cfg: StackConfig) -> dict[str, tuple[list[str], Any]]:
     return out
 
 
+def _add(rendered: Rendered, app: str, templates: list[str], context: Any) -> list[dict]:
+    objs = []
+    for t in templates:
+        for o in render_template(t, context):
+            rendered.sources[id(o)] = f"manifests/{t}"
+            objs.append(o)
+    rendered.apps.setdefault(app, []).extend(objs)
+    return objs
+
+
+def _render_variants(cfg: StackConfig, rendered: Rendered) -> Rendered:
+    """A stack with serving variants: a ComputeClass and a Deployment per variant, one Service over all of them,
+    the Inference Gateway objects, and one benchmark Job through the gateway (or the Service)."""
+    assert cfg.engine is not None
+    found: list = []
+    _add(rendered, "capacity", list(CAPACITY_TEMPLATES), ctx.capacity_context(cfg))
+    first = None
+    for vc in cfg.variant_configs():
+        serving = ctx.serving_context(vc)
+        first = first or serving
+        templates = SERVING_TEMPLATES[vc.engine.name if vc.engine else "vllm"] + SERVING_EXTRAS[1:]
+        if cfg.engine.hpa_max_replicas:
+            templates = templates + ["serving/hpa.yaml.j2"]
+        one = Rendered(cluster_minor=rendered.cluster_minor, secrets=rendered.secrets)
+        objs = _add(one, "serving", templates, serving)
+        rendered.sources.update(one.sources)
+        rendered.apps.setdefault("serving", []).extend(objs)
+        # every check a single-accelerator stack gets, against this variant's accelerator
+        found += [p for p in cross_problems(vc, one) if p not in found]
+    assert first is not None
+    base = engines.SERVER_NAMES[cfg.engine.name]
+    service = dataclasses.replace(
+        first, name=base, labels={names.LABEL_APP: base, **names.common_k8s_labels(cfg.stack)}
+    )
+    _add(rendered, "serving", ["serving/service.yaml.j2"], service)
+    if cfg.gateway is not None:
+        _add(rendered, "gateway", list(GATEWAY_TEMPLATES), ctx.gateway_context(cfg))
+    if cfg.benchmark is not None:
+        bench = ctx.benchmark_context(cfg, service, payload(BENCH_ENTRY))
+        templates = list(BENCHMARK_TEMPLATES)
+        if cfg.gateway is not None:
+            templates.insert(0, GATEWAY_READER_TEMPLATE)
+        _add(rendered, "benchmark", templates, bench)
+    found += list(schema_problems(rendered))
+    found += list(variant_problems(cfg, rendered))
+    if found:
+        raise ConfigError(found, cfg.stack)
+    return rendered
+
+
 def render(cfg: StackConfig) -> Rendered:
     """Render, validate and cross-check every Kubernetes object of a gke stack.
 
@@ -99,6 +153,8 @@ def render(cfg: StackConfig) -> Rendered:
         raise ConfigError(broken, cfg.stack)
     if cfg.hf_token is not None:
         rendered.secrets[names.HF_SECRET] = {names.HF_SECRET_KEY}
+    if cfg.variants:
+        return _render_variants(cfg, rendered)
     for app, (templates, context) in app_templates(cfg).items():
         objs = []
         for t in templates:

@@ -21,7 +21,13 @@ SPEC_PATH = f"{SPEC_DIR}/spec.json"
 
 
 def bench_spec(
-    cfg: StackConfig, *, base_url: str, metrics_url: str, results_uri: str, git_revision: str
+    cfg: StackConfig,
+    *,
+    base_url: str,
+    metrics_url: str | None,
+    results_uri: str,
+    git_revision: str,
+    gateway: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The Job's spec for a stack with an engine, a model and a benchmark."""
     b, engine, model, shape = cfg.benchmark, cfg.engine, cfg.model, cfg.shape
@@ -51,6 +57,9 @@ def bench_spec(
             "health_path": engines.HEALTH_PATHS[engine.name],
             "metrics_url": metrics_url,
             "grpc_target": f"{host}:{engines.JETSTREAM_GRPC_PORT}",
+            # Behind GKE Inference Gateway: the runner reads the Gateway's address from the Kubernetes API and
+            # benchmarks through it, so results show what users get (tpustack.workloads.serving_bench).
+            "gateway": gateway,
         },
         "model": {"id": model.id, "dtype": model.dtype, "params_b": model.params, **_client_tokenizer(cfg, tool)},
         "load": {
@@ -92,6 +101,16 @@ def bench_spec(
             "replicas": cfg.replicas,
             "chips": shape.chips * cfg.replicas,
             "capacity_type": cfg.capacity.type,
+            "variants": [
+                {
+                    "name": v.name,
+                    "accelerator": v.accelerator.type,
+                    "capacity": [c.type for c in v.capacity],
+                    "replicas": v.replicas,
+                }
+                for v in cfg.variants or []
+            ]
+            or None,
             "model": model.id,
             "model_dtype": model.dtype,
             "dataset": b.dataset,

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from tpustack.config import derived
 from tpustack.config.model import StackConfig
 from tpustack.core import engines, names
+from tpustack.core.catalog import TpuShape
 from tpustack.core.errors import Problem, problem
 from tpustack.core.k8s import accelerator_requests, containers, flag, obj_id, pod_specs, template_labels
 
@@ -100,8 +101,14 @@ def check_tensor_parallel(cfg: StackConfig, r: Rendered) -> Iterator[Problem]:
 
 
 def check_node_selectors(cfg: StackConfig, r: Rendered) -> Iterator[Problem]:
-    """Every nodeSelector names a label the accelerator pool's nodes carry, with the same value."""
+    """Every nodeSelector names a label the accelerator pool's nodes carry, with the same value (for a serving
+    variant: the labels its ComputeClass gives the nodes it creates)."""
     labels = derived.accelerator_pool(cfg).node_labels
+    if cfg.variant is not None:
+        labels = {
+            names.COMPUTE_CLASS_LABEL: names.compute_class(cfg.stack, cfg.variant),
+            **derived.pool_labels(cfg.stack),
+        }
     for obj in r.objects():
         for where, pod in pod_specs(obj):
             for k, v in (pod.get("nodeSelector") or {}).items():
@@ -305,3 +312,110 @@ CROSS_CHECKS = [
 def cross_problems(cfg: StackConfig, rendered: Rendered) -> Iterator[Problem]:
     for check in CROSS_CHECKS:
         yield from check(cfg, rendered)
+
+
+# ----- serving variants ---------------------------------------------------------------------------------------------
+def _selects(selector: dict[str, str], labels: dict[str, str]) -> bool:
+    return all(labels.get(k) == v for k, v in selector.items())
+
+
+def variant_problems(cfg: StackConfig, r: Rendered) -> Iterator[Problem]:
+    """A variants stack, as a whole: each variant's pods can land on what its ComputeClass provisions (the class
+    exists, offers the variant's accelerator with as many chips per node as a pod asks for), and the InferencePool /
+    Service select every variant's pods and nothing else."""
+    from .context import expected_pool, pool_selector
+
+    classes = {o["metadata"]["name"]: o for o in r.apps.get("capacity", []) if o.get("kind") == "ComputeClass"}
+    selector = pool_selector(cfg)
+    selected: set[str] = set()
+    for v, vc in zip(cfg.variants or [], cfg.variant_configs(), strict=True):
+        key = f"tpustack:variants[{cfg.variants.index(v) if cfg.variants else 0}]"
+        shape = vc.shape
+        want = names.compute_class(cfg.stack, v.name)
+        cc = classes.get(want)
+        if cc is None:
+            yield problem(
+                key, f"no ComputeClass {want} is rendered for variant {v.name}", "render capacity/computeclass"
+            )
+            continue
+        workloads = [
+            o
+            for o in r.apps.get("serving", [])
+            if o.get("kind") == "Deployment" and (template_labels(o, {}) or {}).get(names.LABEL_VARIANT) == v.name
+        ]
+        if len(workloads) != 1:
+            yield problem(key, f"variant {v.name} has {len(workloads)} Deployments", "render one per variant")
+            continue
+        for where, pod in pod_specs(workloads[0]):
+            if (pod.get("nodeSelector") or {}).get(names.COMPUTE_CLASS_LABEL) != want:
+                yield problem(key, f"{where} does not select ComputeClass {want}", "select it in nodeSelector")
+            asks = {res: req for c in containers(pod) for res, (req, _) in accelerator_requests(c).items()}
+            for i, prio in enumerate(cc["spec"]["priorities"]):
+                offer = prio.get("tpu") or prio.get("gpu") or {}
+                res = names.TPU_RESOURCE if "tpu" in prio else names.GPU_RESOURCE
+                if offer.get("type") != shape.gke_accelerator or str(asks.get(res)) != str(offer.get("count")):
+                    yield problem(
+                        f"{key}.capacity[{i}]",
+                        f"{where} asks for {asks} but priority {i} of {want} provisions "
+                        f"{offer.get('count')} x {offer.get('type')} per node",
+                        "keep the ComputeClass and the variant's accelerator in step (capacity_context)",
+                    )
+                if isinstance(shape, TpuShape) and not ({"type", "count", "topology"} <= set(offer)):
+                    yield problem(
+                        f"{key}.capacity[{i}]", "a TPU priority needs type, count and topology (GKE)", "emit all three"
+                    )
+                if prio.get("spot") and (prio.get("reservations") or (prio.get("flexStart") or {}).get("enabled")):
+                    yield problem(
+                        f"{key}.capacity[{i}]",
+                        "one priority mixes spot with a reservation or flex-start",
+                        "give each capacity option its own priority",
+                    )
+            labels = template_labels(workloads[0], pod)
+            if _selects(selector, labels):
+                selected.add(v.name)
+    missing = [v.name for v in cfg.variants or [] if v.name not in selected]
+    if missing:
+        yield problem(
+            "tpustack:variants",
+            f"the InferencePool / Service selector {selector} misses {missing}",
+            "label every variant's pods with it",
+        )
+    for obj in r.objects():
+        if obj.get("kind") in ("Deployment", "LeaderWorkerSet", "Job"):
+            for where, pod in pod_specs(obj):
+                labels = template_labels(obj, pod)
+                if _selects(selector, labels) and labels.get(names.LABEL_VARIANT) is None:
+                    yield problem(
+                        r.source(obj),
+                        f"{where} matches the InferencePool selector {selector} but is not a serving variant",
+                        "do not give it the serving label",
+                    )
+    services = [o for o in r.apps.get("serving", []) if o.get("kind") == "Service"]
+    for svc in services:
+        if svc["spec"].get("selector") != selector:
+            yield problem(
+                r.source(svc),
+                f"Service selects {svc['spec'].get('selector')}, not {selector}",
+                "select the serving label",
+            )
+    if cfg.gateway is not None:
+        pool = expected_pool(cfg)
+        routes = [o for o in r.apps.get("gateway", []) if o.get("kind") == "HTTPRoute"]
+        backends = [b for rt in routes for rule in rt["spec"]["rules"] for b in rule.get("backendRefs", [])]
+        if [b.get("name") for b in backends] != [pool["metadata"]["name"]]:
+            yield problem(
+                "tpustack:gateway",
+                f"the HTTPRoute sends to {backends}, not the pool {pool['metadata']['name']}",
+                "route to the InferencePool",
+            )
+        ports = {p["number"] for p in pool["spec"]["targetPorts"]}
+        for o in r.apps.get("serving", []):
+            if o.get("kind") == "Deployment":
+                for where, pod in pod_specs(o):
+                    have = {p.get("containerPort") for c in pod.get("containers", []) for p in c.get("ports", [])}
+                    if not ports <= have:
+                        yield problem(
+                            "tpustack:engine.port",
+                            f"{where} listens on {sorted(have)}, the pool targets {sorted(ports)}",
+                            "serve every variant on engine.port",
+                        )

@@ -228,6 +228,17 @@ class HeartbeatContext(PodContext):
 def _accel(cfg: StackConfig) -> Accel:
     shape = cfg.shape
     stack_label = {names.LABEL_STACK: names.label_value(cfg.stack)}
+    if cfg.variant is not None:
+        # A serving variant lands wherever its ComputeClass provisions; GKE rejects pods that pair a class with
+        # system labels such as gke-accelerator, so the class alone (and the labels it gives its nodes) selects.
+        resource = names.TPU_RESOURCE if isinstance(shape, TpuShape) else names.GPU_RESOURCE
+        return Accel(
+            shape.kind,
+            resource,
+            shape.chips_per_host,
+            {names.COMPUTE_CLASS_LABEL: names.compute_class(cfg.stack, cfg.variant), **stack_label},
+            [{"key": resource, "operator": "Exists", "effect": "NoSchedule"}],
+        )
     if isinstance(shape, TpuShape):
         return Accel(
             "tpu",
@@ -270,9 +281,11 @@ def serving_context(cfg: StackConfig) -> ServingContext:
     if engine is None or model is None:
         raise ValueError("serving_context needs an engine and a model (config rules ensure it)")
     stack_label = names.stack_dir(cfg.stack)
-    name = engines.SERVER_NAMES[engine.name]
+    base = engines.SERVER_NAMES[engine.name]
+    name = base if cfg.variant is None else f"{base}-{cfg.variant}"
     selector = {names.LABEL_APP: name}
     labels = {**selector, **names.common_k8s_labels(cfg.stack)}
+    variant_labels = {} if cfg.variant is None else {names.LABEL_SERVING: base, names.LABEL_VARIANT: cfg.variant}
     minutes = derived.startup_minutes(cfg)
     multi = cfg.shape.multi_host
     wl_ann = {names.PULUMI_TIMEOUT: str(minutes * 60 + AWAIT_SLACK_S)}
@@ -281,6 +294,7 @@ def serving_context(cfg: StackConfig) -> ServingContext:
         wl_ann[names.LWS_EXCLUSIVE_TOPOLOGY] = names.NODEPOOL_LABEL
     pod_labels = {
         **labels,
+        **variant_labels,
         names.GKE_MODEL_LABEL: names.k8s_label_value(model.id.rstrip("/").rsplit("/", 1)[-1]),
         names.GKE_SERVER_LABEL: engines.GKE_SERVER_LABELS[engine.name],
     }
@@ -342,6 +356,8 @@ def serving_context(cfg: StackConfig) -> ServingContext:
         ]
     leader_sel = {**selector, "role": "leader"}
     service_selector = {names.LWS_NAME_LABEL: name, "role": "leader"} if multi else selector
+    if cfg.variant is not None:
+        service_selector = {names.LABEL_SERVING: base}  # every variant behind one Service
     hpa = None
     if engine.hpa_max_replicas:
         target = (
@@ -513,8 +529,16 @@ def benchmark_context(cfg: StackConfig, serving: ServingContext, payload: Payloa
     host = f"http://{serving.name}.{serving.namespace}.svc.cluster.local"
     metrics_url = f"{host}:{serving.metrics.port}{serving.metrics.path}"
     results_uri = f"gs://{cfg.results_bucket}/{names.stack_dir(cfg.stack)}/serving-bench"
+    gateway = None
+    if cfg.gateway is not None:
+        gateway = {"namespace": serving.namespace, "name": names.gateway_name(cfg.stack), "port": cfg.gateway.port}
     doc = bench_spec.bench_spec(
-        cfg, base_url=serving.url, metrics_url=metrics_url, results_uri=results_uri, git_revision=payload.revision()
+        cfg,
+        base_url=serving.url,
+        metrics_url=metrics_url,
+        results_uri=results_uri,
+        git_revision=payload.revision(),
+        gateway=gateway,
     )
     image = doc["metadata"].get("tool_image") or engines.INFERENCE_PERF_IMAGE
     return BenchmarkContext(
@@ -552,3 +576,134 @@ def heartbeat_context(cfg: StackConfig, payload: Payload) -> HeartbeatContext:
             annotations={names.PULUMI_TIMEOUT: "1800"},
         ),
     )
+
+
+# ----- serving variants: ComputeClasses, the Inference Gateway ------------------------------------------------------
+@dataclass(frozen=True)
+class ComputeClass:
+    name: str
+    labels: dict[str, str]
+    priorities: list[dict[str, Any]]
+    zones: list[str]
+    node_labels: dict[str, str]
+    service_account: str
+
+
+@dataclass(frozen=True)
+class CapacityContext:
+    classes: list[ComputeClass]
+
+
+def _priority(shape: Any, cap: Any, project: str) -> dict[str, Any]:
+    """One ComputeClass priority (GKE CRD reference, computeclass; AC "TPU configuration": type, count, topology
+    are all required for TPUs). One capacity option per priority: spot, flex-start and reservations never share
+    one (the CRD rejects flexStart with spot; tpustack keeps reservations apart too)."""
+    if isinstance(shape, TpuShape):
+        item: dict[str, Any] = {
+            "tpu": {"type": shape.gke_accelerator, "count": shape.chips_per_host, "topology": shape.topology}
+        }
+    else:
+        item = {"machineType": shape.machine_type, "gpu": {"type": shape.gke_accelerator, "count": shape.chips}}
+    if cap.type == "spot":
+        item["spot"] = True
+    elif cap.type == "flex-start":
+        item["flexStart"] = {"enabled": True}
+    elif cap.type == "reservation":
+        res = str(cap.reservation)
+        spec: dict[str, Any] = {"name": res.rsplit("/", 1)[-1]}
+        if res.startswith("projects/"):
+            spec["project"] = res.split("/")[1]
+        elif project:
+            spec["project"] = project
+        # TPU reservations take Specific affinity only (GKE docs, about-custom-compute-classes)
+        item["reservations"] = {"affinity": "Specific", "specific": [spec]}
+    return item
+
+
+def capacity_context(cfg: StackConfig) -> CapacityContext:
+    """A ComputeClass per serving variant: its capacity options as priorities, in the stack's order."""
+    out = []
+    node_sa = f"{names.account_id(cfg.stack, 'node')}@{cfg.project}.iam.gserviceaccount.com"
+    for v, vc in zip(cfg.variants or [], cfg.variant_configs(), strict=True):
+        out.append(
+            ComputeClass(
+                name=names.compute_class(cfg.stack, v.name),
+                labels={**names.common_k8s_labels(cfg.stack), names.LABEL_VARIANT: v.name},
+                priorities=[_priority(vc.shape, cap, cfg.project) for cap in v.capacity],
+                zones=list(cfg.zones),
+                node_labels=derived.pool_labels(cfg.stack),
+                service_account=node_sa,
+            )
+        )
+    return CapacityContext(out)
+
+
+@dataclass(frozen=True)
+class GatewayContext:
+    namespace: str
+    labels: dict[str, str]
+    name: str
+    class_name: str
+    port: int
+    address: str | None  # a reserved regional address (NamedAddress), for DNS across regions
+    route: str
+    pool: str
+    objective: str
+    priority: int
+
+
+def gateway_context(cfg: StackConfig) -> GatewayContext:
+    assert cfg.gateway is not None
+    return GatewayContext(
+        namespace=names.namespace(cfg.stack),
+        labels=names.common_k8s_labels(cfg.stack),
+        name=names.gateway_name(cfg.stack),
+        class_name=cfg.gateway.class_name,
+        port=cfg.gateway.port,
+        address=gateway_address_name(cfg) if cfg.gateway.dns_zone else None,
+        route=f"{names.pool_name(cfg.stack)}-route",
+        pool=names.pool_name(cfg.stack),
+        objective=f"{names.pool_name(cfg.stack)}-objective",
+        priority=cfg.gateway.priority,
+    )
+
+
+def gateway_address_name(cfg: StackConfig) -> str:
+    """The regional static address a gateway uses when DNS names it (one per region)."""
+    return names.resource_name(cfg.stack, f"gw-{cfg.region}", limit=63)
+
+
+def pool_values(cfg: StackConfig) -> dict[str, Any]:
+    """Helm values of the inferencepool chart (gateway-api-inference-extension v1.5.0 config/charts/inferencepool/
+    values.yaml): the pool selects every variant's pods by their shared serving label, on the engine's port."""
+    assert cfg.engine is not None
+    return {
+        "inferencePool": {
+            "modelServers": {"matchLabels": pool_selector(cfg)},
+            "targetPorts": [{"number": cfg.engine.port}],
+            "modelServerType": engines.GAIE_SERVER_TYPES[cfg.engine.name],
+        },
+        "provider": {"name": "gke"},
+        "inferenceExtension": {"image": {"tag": f"v{engines.GAIE_VERSION}", "pullPolicy": "IfNotPresent"}},
+    }
+
+
+def pool_selector(cfg: StackConfig) -> dict[str, str]:
+    assert cfg.engine is not None
+    return {names.LABEL_SERVING: engines.SERVER_NAMES[cfg.engine.name]}
+
+
+def expected_pool(cfg: StackConfig) -> dict[str, Any]:
+    """The InferencePool the chart makes from pool_values() (templates/inferencepool.yaml at v1.5.0: selector from
+    modelServers.matchLabels, targetPorts from targetPorts), for the cross-checks and `plan --out`."""
+    v = pool_values(cfg)["inferencePool"]
+    return {
+        "apiVersion": "inference.networking.k8s.io/v1",
+        "kind": "InferencePool",
+        "metadata": {"name": names.pool_name(cfg.stack), "namespace": names.namespace(cfg.stack)},
+        "spec": {
+            "selector": {"matchLabels": v["modelServers"]["matchLabels"]},
+            "targetPorts": v["targetPorts"],
+            "endpointPickerRef": {"name": f"{names.pool_name(cfg.stack)}-epp", "port": {"number": 9002}},
+        },
+    }

@@ -91,10 +91,68 @@ def _shape_errors(obj: Any, allowed: Any, path: str) -> Iterator[str]:
             yield from _shape_errors(v, allowed[k], f"{path}.{k}")
 
 
+# Custom resources of serving variants and the Inference Gateway, validated against their pinned schemas (JSON, in
+# tpustack/render/crds/, README there: source, version, sha256): Gateway API v1.5.1 Gateway/HTTPRoute v1,
+# Inference Extension InferencePool v1 (v1.0.2: the fields every GKE-installed revision has) and InferenceObjective
+# v1alpha2 (v1.5.0), GKE ComputeClass v1 (a schema dumped from a GKE cluster; strict). CRD schemas allow unknown
+# fields; here they are refused, as `kubectl --validate=strict` would.
+CRD_SCHEMAS = {
+    ("gateway.networking.k8s.io/v1", "Gateway"): "gateway.networking.k8s.io_Gateway_v1.json",
+    ("gateway.networking.k8s.io/v1", "HTTPRoute"): "gateway.networking.k8s.io_HTTPRoute_v1.json",
+    ("inference.networking.k8s.io/v1", "InferencePool"): "inference.networking.k8s.io_InferencePool_v1.json",
+    ("inference.networking.x-k8s.io/v1alpha2", "InferenceObjective"): (
+        "inference.networking.x-k8s.io_InferenceObjective_v1alpha2.json"
+    ),
+    ("cloud.google.com/v1", "ComputeClass"): "cloud.google.com_ComputeClass_v1.json",
+}
+
+
+def _strict(schema: Any) -> Any:
+    if isinstance(schema, dict):
+        out = {k: _strict(v) for k, v in schema.items()}
+        if out.get("type") == "object" and "properties" in out and "additionalProperties" not in out:
+            if not out.get("x-kubernetes-preserve-unknown-fields"):
+                out["additionalProperties"] = False
+        return out
+    if isinstance(schema, list):
+        return [_strict(v) for v in schema]
+    return schema
+
+
+def crd_schema(key: tuple[Any, Any]) -> dict | None:
+    import json
+    from pathlib import Path
+
+    name = CRD_SCHEMAS.get(key)
+    if name is None:
+        return None
+    schema = _strict(json.loads((Path(__file__).parent / "crds" / name).read_text()))
+    # metadata is the API server's ObjectMeta, not part of the CRD's schema
+    schema.setdefault("properties", {})["metadata"] = {"type": "object"}
+    return schema
+
+
+def crd_errors(obj: dict) -> Iterator[str] | None:
+    schema = crd_schema((obj.get("apiVersion"), obj.get("kind")))
+    if schema is None:
+        return None
+    import jsonschema
+
+    validator = jsonschema.Draft202012Validator(schema)
+    return (
+        f"{'.'.join(str(p) for p in e.absolute_path) or '(object)'}: {e.message}"
+        for e in sorted(validator.iter_errors(obj), key=lambda e: list(map(str, e.absolute_path)))
+    )
+
+
 def schema_errors(obj: dict, minor: str) -> Iterator[str]:
     import kubernetes_validate as kv
 
     key = (obj.get("apiVersion"), obj.get("kind"))
+    crd = crd_errors(obj)
+    if crd is not None:
+        yield from crd
+        return
     if key in CRD_FIELDS:
         yield from (e.lstrip(".") for e in _shape_errors(obj, CRD_FIELDS[key], ""))
         if obj["kind"] == "LeaderWorkerSet":
