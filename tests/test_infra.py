@@ -183,6 +183,8 @@ class TestGkeHardening:
         assert cluster.inputs["deletionProtection"] is cfg_of(stack).lifecycle.protected is False
 
     def test_pools_outlast_long_creates(self, stack):
+        if cfg_of(stack).variants:
+            pytest.skip(f"{stack}: GKE creates its accelerator pools from ComputeClasses (no pool resource)")
         pool = accel_pool(planned(stack))
         assert pool.options["customTimeouts"]["create"] == "90m"
 

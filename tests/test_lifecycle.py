@@ -10,6 +10,7 @@ import pytest
 from tpustack import plan as plan_mod
 
 from conftest import BASE, PROJECT, STACKS, by_type, plan_config, planned
+from test_infra import cfg_of
 
 
 def destroy_order(p: plan_mod.Plan) -> list[str]:
@@ -92,6 +93,8 @@ class TestCost:
             if r.type in ("gcp:tpu/v2Vm:V2Vm", "gcp:container/nodePool:NodePool", "gcp:container/cluster:Cluster")
         }
         priced = {i["urn"]: i for i in p.cost["items"]}
+        cfg = cfg_of(stack)
+        billable |= {f"variant:{v.name}@{rc.region}" for rc in cfg.region_configs() for v in cfg.variants or []}
         assert billable == set(priced)
         for item in priced.values():
             assert item["hourly_usd"] > 0 and "UNPRICED" not in item["basis"], item

@@ -96,16 +96,27 @@ class TestShippedStacksValidate:
         r = rendered(stack)
         assert r.objects(), stack
         minor = schema.validation_minor(r.cluster_minor)
-        core = [o for o in r.objects() if (o["apiVersion"], o["kind"]) not in schema.CRD_FIELDS]
+        custom = set(schema.CRD_FIELDS) | set(schema.CRD_SCHEMAS)
+        core = [o for o in r.objects() if (o["apiVersion"], o["kind"]) not in custom]
         for o in core:  # independently of render(): the library's strict schema of that minor
             assert kubernetes_validate.validate(o, minor, strict=True) == minor, o["kind"]
-        assert all(o["metadata"]["namespace"] == k8s_keys.namespace(stack) for o in r.objects())
+        namespaced = [o for o in r.objects() if o["kind"] != "ComputeClass"]  # ComputeClass is cluster-scoped
+        assert all(o["metadata"]["namespace"] == k8s_keys.namespace(stack) for o in namespaced)
 
     @pytest.mark.parametrize("stack", GKE_STACKS)
     def test_apps_and_workload_kinds(self, stack):
         cfg, r = stack_cfg(stack), rendered(stack)
         kind = "LeaderWorkerSet" if cfg.shape.multi_host else "Deployment"
         serving = r.apps["serving"]
+        if cfg.variants:  # per variant its workload, PDB and monitoring; one Service over all of them
+            n = len(cfg.variants)
+            assert [o["kind"] for o in serving] == ["Deployment", "PodDisruptionBudget", "PodMonitoring"] * n + [
+                "Service"
+            ]
+            assert [o["kind"] for o in r.apps["capacity"]] == ["ComputeClass"] * n
+            assert [o["kind"] for o in r.apps["gateway"]] == ["Gateway", "HTTPRoute", "InferenceObjective"]
+            assert [o["kind"] for o in r.apps["benchmark"]] == ["Role", "RoleBinding", "ConfigMap", "ConfigMap", "Job"]
+            return
         assert [o["kind"] for o in serving] == [kind, "Service", "PodDisruptionBudget", "PodMonitoring"]
         assert ("checkpoint" in r.apps) == (cfg.engine.name == "jetstream-maxtext")
         assert [o["kind"] for o in r.apps["benchmark"]] == ["ConfigMap", "ConfigMap", "Job"]

@@ -56,7 +56,10 @@ class TestPlanJsonContract:
         assert isinstance(doc["outputs"], dict)
         assert isinstance(doc["cost"]["hourly_usd"], float)
         for item in doc["cost"]["items"]:
-            assert set(item) == {"urn", "hourly_usd", "basis"} and item["urn"] in urns
+            if item["urn"].startswith("variant:"):  # a serving variant: nodes GKE creates from its ComputeClass
+                assert set(item) == {"urn", "hourly_usd", "basis", "variant", "region", "by_capacity"}
+            else:
+                assert set(item) == {"urn", "hourly_usd", "basis"} and item["urn"] in urns
         assert abs(sum(i["hourly_usd"] for i in doc["cost"]["items"]) - doc["cost"]["hourly_usd"]) < 1e-6
         assert all(isinstance(w, str) for w in doc["warnings"])
 

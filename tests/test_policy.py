@@ -139,3 +139,13 @@ def test_a_prod_cluster_without_deletion_protection_is_a_violation_not_a_config_
     assert "prod-deletion-protection" not in rules(check(resources, [], Intent(deletion_protection=False)))
     protected = weakened("gke-vllm-v6e", lambda rs: first(rs, CLUSTER).inputs.update(deletionProtection=True))
     assert "prod-deletion-protection" not in rules(check(protected, [], Intent(deletion_protection=True, prod=True)))
+
+
+def test_a_compute_class_is_hardened_like_a_declared_pool():
+    """Auto-created pools take their settings from the class: the custom node SA, and no scale-up elsewhere."""
+    manifests = copy.deepcopy(planned("gke-vllm-any").manifests)
+    classes = [m for m in manifests if m["kind"] == "ComputeClass"]
+    assert classes and not rules(check([], classes, Intent(deletion_protection=False)))
+    classes[0]["spec"]["nodePoolConfig"].pop("serviceAccount")
+    classes[1]["spec"]["whenUnsatisfiable"] = "ScaleUpAnyway"
+    assert {"custom-node-sa", "compute-class-scale-up"} <= rules(check([], classes, Intent(deletion_protection=False)))

@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import os
 import secrets
 import shutil
 import subprocess
@@ -97,6 +98,55 @@ def wait_ready(url: str, timeout_s: float, interval_s: float = 5.0) -> float:
                 f"server not ready: {url} did not answer 200 within {timeout_s:g} s (last: "
                 f"{last}). Fix: check the engine pod's logs (model download, compilation, "
                 "HBM fit) and the Service name/port in the spec"
+            )
+        time.sleep(max(0.0, min(interval_s, timeout_s - (time.monotonic() - start))))
+
+
+SA_DIR = Path("/var/run/secrets/kubernetes.io/serviceaccount")
+
+
+def gateway_address(gw: dict, timeout_s: float, interval_s: float = 10.0, api: str | None = None) -> str:
+    """The address GKE gave the stack's Gateway (status.addresses[0].value once it is Programmed), read from the
+    Kubernetes API with the pod's service account (Role tpustack-gateway-reader). ``api`` overrides the in-cluster
+    API URL (tests); BenchmarkError after timeout_s."""
+    import ssl
+
+    ns, name = gw["namespace"], gw["name"]
+    if api is None:
+        host, port = os.environ.get("KUBERNETES_SERVICE_HOST"), os.environ.get("KUBERNETES_SERVICE_PORT", "443")
+        if not host:
+            raise BenchmarkError(
+                "spec.server.gateway needs the Kubernetes API (KUBERNETES_SERVICE_HOST). Fix: run in "
+                "the cluster, or set server.base_url and drop server.gateway"
+            )
+        api = f"https://{host}:{port}"
+    url = f"{api}/apis/gateway.networking.k8s.io/v1/namespaces/{ns}/gateways/{name}"
+    headers = {}
+    token = SA_DIR / "token"
+    if token.exists():
+        headers["Authorization"] = f"Bearer {token.read_text().strip()}"
+    context = ssl.create_default_context(cafile=str(SA_DIR / "ca.crt")) if (SA_DIR / "ca.crt").exists() else None
+    start, last = time.monotonic(), "no answer"
+    while True:
+        try:
+            req = urllib.request.Request(url, headers=headers)
+            with urllib.request.urlopen(req, timeout=10, context=context) as r:
+                status = json.load(r).get("status") or {}
+            programmed = any(
+                c.get("type") == "Programmed" and c.get("status") == "True" for c in status.get("conditions") or []
+            )
+            addrs = [a.get("value") for a in status.get("addresses") or [] if a.get("value")]
+            if programmed and addrs:
+                return addrs[0]
+            last = f"Programmed={programmed}, addresses={addrs}"
+        except urllib.error.HTTPError as e:
+            last = f"HTTP {e.code}"
+        except (urllib.error.URLError, OSError, ValueError) as e:
+            last = str(e)
+        if time.monotonic() - start >= timeout_s:
+            raise BenchmarkError(
+                f"Gateway {ns}/{name} has no programmed address after {timeout_s:g} s (last: {last}). Fix: "
+                f"`kubectl describe gateway -n {ns} {name}` (proxy-only subnet, GKE version, Gateway API enabled)"
             )
         time.sleep(max(0.0, min(interval_s, timeout_s - (time.monotonic() - start))))
 
@@ -462,8 +512,15 @@ def run(
         "spec": spec,
         "uri": sink.prefix,
     }
-    log(f"run {run_id}: waiting for {server['base_url']}{server['health_path']}")
     try:
+        if server.get("gateway"):
+            gw = server["gateway"]
+            log(f"run {run_id}: waiting for Gateway {gw['namespace']}/{gw['name']}")
+            addr = gateway_address(gw, spec["timeouts"]["ready_s"], api=gw.get("api"))
+            # every tool and the health wait go through the gateway, as users do
+            server["base_url"] = f"http://{addr}:{gw['port']}"
+            manifest["gateway_address"] = addr
+        log(f"run {run_id}: waiting for {server['base_url']}{server['health_path']}")
         manifest["ready_wait_s"] = wait_ready(server["base_url"] + server["health_path"], spec["timeouts"]["ready_s"])
         dataset = _dataset_path(spec, work)
     except (BenchmarkError, OSError) as e:  # the failed run is recorded too

@@ -462,7 +462,8 @@ class StackConfig(_Model):
         """The stack once per region it serves in: its own region first, then tpustack:regions."""
         out = [self]
         for r in self.regions or []:
-            c = self.model_copy(update={"region": r.region, "zones": list(r.zones)})
+            # the copy describes one region; the list of others belongs to the stack
+            c = self.model_copy(update={"region": r.region, "zones": list(r.zones), "regions": None})
             for cached in ("shape", "warnings"):
                 c.__dict__.pop(cached, None)
             out.append(c)

@@ -394,7 +394,7 @@ HEARTBEAT_IMAGES = {"tpu": HEARTBEAT_TPU.image, "gpu": HEARTBEAT_GPU.image}
 # the GCS client the heartbeat uses to write gs:// results.
 TPU_VM_PIP_PACKAGES = ["torch==2.8.0", "'torch_xla[tpu]==2.8.0'", "google-cloud-storage==2.19.0"]
 
-# ----- GKE Inference Gateway -------------------------------------------------------------------------------------------
+# ----- GKE Inference Gateway ------------------------------------------------------------------------------------
 # kubernetes-sigs/gateway-api-inference-extension v1.5.0: the last release with the inferencepool Helm chart and
 # InferenceObjective (v1.6.0 moved both to llm-d). The chart (config/charts/inferencepool, provider.name=gke) makes the
 # InferencePool named after the release (selector = inferencePool.modelServers.matchLabels, targetPorts =

@@ -285,6 +285,31 @@ def no_credentials_outside_secrets(manifests: list[dict], intent: Intent) -> Ite
             )
 
 
+def compute_classes_hardened(manifests: list[dict], intent: Intent) -> Iterable[Violation]:
+    """Node pools GKE creates from a ComputeClass get what the class says, not the cluster's pools' settings: every
+    class names the stack's own node service account (CIS GKE 5.2.1, as custom-node-sa for declared pools) and
+    creates nodes only when a priority can be had (whenUnsatisfiable DoNotScaleUp, never a general-purpose pool)."""
+    for m in manifests:
+        if m.get("kind") != "ComputeClass":
+            continue
+        spec = m.get("spec") or {}
+        sa = (spec.get("nodePoolConfig") or {}).get("serviceAccount") or ""
+        if not sa or sa.endswith("-compute@developer.gserviceaccount.com"):
+            yield Violation(
+                "custom-node-sa",
+                _obj_id(m),
+                "nodes of this ComputeClass would run as the Compute Engine default service account; set "
+                "nodePoolConfig.serviceAccount to the stack's node service account",
+            )
+        if spec.get("whenUnsatisfiable") != "DoNotScaleUp":
+            yield Violation(
+                "compute-class-scale-up",
+                _obj_id(m),
+                "whenUnsatisfiable is not DoNotScaleUp: with no priority available GKE may scale up a general-purpose "
+                "pool the accelerator pods cannot use",
+            )
+
+
 def _obj_id(m: dict) -> str:
     meta = m.get("metadata") or {}
     return f"{m.get('kind')}::{meta.get('namespace', 'default')}/{meta.get('name')}"
@@ -308,6 +333,7 @@ MANIFEST_CHECKS: list[Callable[[list[dict], Intent], Iterable[Violation]]] = [
     pinned_images,
     token_only_in_secret,
     no_credentials_outside_secrets,
+    compute_classes_hardened,
 ]
 
 
