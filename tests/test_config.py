@@ -117,7 +117,7 @@ INVALID = [
         "unknown-nested-key",
         variant(capacity={"type": "spot", "preemptible": True}),
         "tpustack:capacity.preemptible",
-        "autoRepair, reservation, type",
+        "autoRepair, calendar, ends, reservation, type",
     ),
     (
         "unpinned-image",

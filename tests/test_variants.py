@@ -345,3 +345,34 @@ def test_runner_waits_for_the_programmed_gateway_address():
             serving_bench.gateway_address(gw, timeout_s=0.3, interval_s=0.05, api=api.url)
     finally:
         api.close()
+
+
+def test_calendar_reservations_and_flex_start_windows():
+    doc = variant_doc(
+        variants=[
+            {
+                "name": "tpu",
+                "accelerator": "v6e-4",
+                "capacity": [
+                    {"type": "reservation", "reservation": "cal-v6e", "calendar": True, "ends": "2020-01-01T00:00:00Z"},
+                    "on-demand",
+                ],
+            }
+        ]
+    )
+    cfg = load(doc)  # a calendar reservation is a specific reservation with an end
+    cc = next(o for o in render.render(cfg).apps["capacity"])
+    assert cc["spec"]["priorities"][0]["reservations"] == {
+        "affinity": "Specific",
+        "specific": [{"name": "cal-v6e", "project": "my-tpu-project"}],
+    }
+    assert any("calendar reservation cal-v6e ends" in w for w in cfg.warnings)  # it ended before the TTL
+    no_end = copy.deepcopy(doc)
+    no_end["tpustack:variants"][0]["capacity"][0].pop("ends")
+    with pytest.raises(ConfigError) as e:
+        load(no_end)
+    assert any(p.key == "tpustack:variants[0].capacity[0].ends" for p in e.value.problems)
+    long_flex = variant_doc(lifecycle={"ttlHours": 200})
+    with pytest.raises(ConfigError) as e:
+        load(long_flex)
+    assert any(p.key == "tpustack:lifecycle.ttlHours" and "168" in p.fix for p in e.value.problems)

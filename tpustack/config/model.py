@@ -10,6 +10,7 @@ from the config (pools, cluster version) are in ``tpustack.config.derived``.
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
@@ -67,6 +68,10 @@ class CapacityConfig(_Model):
     reservation: str | None = None
     # Node auto-repair; None means "the right default for the capacity type" (off for flex-start).
     auto_repair: bool | None = None
+    # A calendar-mode (future) reservation: capacity for a fixed window, consumed like any specific reservation,
+    # whose VMs are deleted when the window ends (GKE docs, tpu-calendar-mode; Cloud TPU calendar-mode-reservation).
+    calendar: bool = False
+    ends: datetime | None = None  # the window's end, e.g. 2026-12-01T00:00:00Z
 
 
 class ModelConfig(_Model):
@@ -573,6 +578,18 @@ class StackConfig(_Model):
                 'endpoints tpustack renders for it are unchecked; add an entry (README "Engine versions") or use '
                 "a pinned image"
             )
+        caps = [c for v in self.variants or [] for c in v.capacity] or [self.capacity]
+        for cap in caps:
+            if cap.ends is not None and cap.ends.tzinfo is not None:
+                from datetime import timedelta
+
+                expiry = datetime.now(UTC) + timedelta(hours=self.lifecycle.ttl_hours)
+                if expiry > cap.ends:
+                    out.append(
+                        f"tpustack:capacity.ends: started now, the experiment's TTL ends {expiry:%Y-%m-%d %H:%M} UTC, "
+                        f"after the calendar reservation {cap.reservation} ends ({cap.ends:%Y-%m-%d %H:%M} UTC); its "
+                        "nodes are deleted then"
+                    )
         if self.target == "tpu-vm" and self.capacity.type == "queued":
             out.append(
                 "tpustack:capacity.type: pulumi-gcp's tpu.V2QueuedResource node spec has no metadata, "

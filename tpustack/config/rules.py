@@ -425,6 +425,45 @@ def reservation_named(c: StackConfig) -> Iterator[Problem]:
         )
 
 
+# DWS flex-start VMs run at most 7 days (GKE docs, concepts/dws: "VMs up to 7 days").
+FLEX_START_MAX_HOURS = 7 * 24
+
+
+def capacity_windows(c: StackConfig) -> Iterator[Problem]:
+    """Calendar reservations are reservations with an end; flex-start nodes live at most 7 days: an experiment
+    that outlives its capacity loses its nodes mid-run."""
+    caps = [
+        (f"tpustack:variants[{i}].capacity[{j}]", cap)
+        for i, v in enumerate(c.variants or [])
+        for j, cap in enumerate(v.capacity)
+    ] or [("tpustack:capacity", c.capacity)]
+    for key, cap in caps:
+        if (cap.calendar or cap.ends is not None) and cap.type != "reservation":
+            yield problem(
+                f"{key}.calendar",
+                "a calendar-mode reservation is consumed as a specific reservation",
+                "set type reservation with its name, or remove calendar/ends",
+            )
+        if cap.calendar and cap.ends is None:
+            yield problem(
+                f"{key}.ends",
+                "a calendar-mode reservation ends, and its VMs are deleted then",
+                "set ends to the reservation's end time (`gcloud compute future-reservations describe`)",
+            )
+        if cap.ends is not None and cap.ends.tzinfo is None:
+            yield problem(
+                f"{key}.ends",
+                f"'{cap.ends.isoformat()}' has no time zone",
+                "write it in UTC, e.g. 2026-12-01T00:00:00Z",
+            )
+        if cap.type == "flex-start" and c.lifecycle.ttl_hours > FLEX_START_MAX_HOURS:
+            yield problem(
+                "tpustack:lifecycle.ttlHours",
+                f"flex-start nodes run at most {FLEX_START_MAX_HOURS} h, the TTL is {c.lifecycle.ttl_hours:g} h",
+                f"set ttlHours to {FLEX_START_MAX_HOURS} or less, or use another capacity type",
+            )
+
+
 def flex_start_without_auto_repair(c: StackConfig) -> Iterator[Problem]:
     if c.capacity.type == "flex-start" and c.capacity.auto_repair:
         yield problem(
@@ -774,7 +813,7 @@ def _in_variant(p: Problem, i: int, j: int, name: str, accel: str) -> Problem:
 def problems(cfg: StackConfig) -> list[Problem]:
     """Every cross-field problem of a config whose fields are individually valid."""
     out: list[Problem] = []
-    for rule in [*GENERAL, variants_rules, gateway_rules, regions_rules]:
+    for rule in [*GENERAL, variants_rules, gateway_rules, regions_rules, capacity_windows]:
         out.extend(rule(cfg))
     if cfg.variants and cfg.is_experiment and cfg.target == "gke" and cfg.engine is not None:
         # Everything a single-accelerator stack is checked for, per variant and per capacity priority.
