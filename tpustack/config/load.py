@@ -30,8 +30,12 @@ def _parse_value(v: Any) -> Any:
 
 
 def _loc(loc: tuple) -> str:
-    parts = [str(p) for p in loc if not (isinstance(p, str) and p.startswith("function-"))]
-    return f"{NAMESPACE}:" + ".".join(parts) if parts else NAMESPACE
+    out = ""
+    for p in loc:
+        if isinstance(p, str) and p.startswith("function-"):
+            continue
+        out += f"[{p}]" if isinstance(p, int) else (f".{p}" if out else str(p))
+    return f"{NAMESPACE}:{out}" if out else NAMESPACE
 
 
 def load_config(
@@ -43,7 +47,7 @@ def load_config(
     """
     found: list[Problem] = []
     data: dict[str, Any] = {}
-    fields = {f.alias or n: n for n, f in StackConfig.model_fields.items() if n != "stack"}
+    fields = {f.alias or n: n for n, f in StackConfig.model_fields.items() if n not in ("stack", "variant")}
     for key, raw in values.items():
         ns, _, name = str(key).partition(":")
         if ns != NAMESPACE:

@@ -343,7 +343,7 @@ class VariantConfig(_Model):
     """One way to serve the stack's model: an accelerator and the capacity to try for it, in order. GKE turns the
     list into a custom ComputeClass whose priorities it tries in that order (tpustack.render: serving variants)."""
 
-    name: str = Field(pattern=r"^[a-z]([a-z0-9-]{0,14}[a-z0-9])?$")  # a DNS label part: tpustack-<name>
+    name: str  # part of Kubernetes and GCP names: tps-<stack>-<name>, vllm-<name>
     accelerator: AcceleratorConfig
     capacity: list[CapacityConfig] = Field(min_length=1, max_length=8)
     replicas: int = Field(default=1, ge=0, le=64)
@@ -354,6 +354,16 @@ class VariantConfig(_Model):
     @classmethod
     def _accel_shorthand(cls, v: Any) -> Any:
         return {"type": v} if isinstance(v, str) else v
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        if not re.fullmatch(r"[a-z]([a-z0-9-]{0,14}[a-z0-9])?", v):
+            raise ValueError(
+                f"variant name '{v}' becomes part of Kubernetes and GCP names. Fix: 1-16 lowercase letters, digits "
+                "and '-', starting with a letter, e.g. tpu or h100"
+            )
+        return v
 
     @field_validator("capacity", mode="before")
     @classmethod
@@ -428,22 +438,15 @@ class StackConfig(_Model):
     # Set by variant_configs(): which serving variant (and region) this copy of the stack describes.
     variant: str | None = Field(default=None, exclude=True)
 
-    @model_validator(mode="before")
-    @classmethod
-    def _primary_variant(cls, data: Any) -> Any:
+    @model_validator(mode="after")
+    def _primary_variant(self) -> StackConfig:
         """A variants stack describes its accelerator per variant; the first variant is the stack's primary one
-        (cost basis, `plan` outputs), so every single-accelerator path still has one."""
-        if not isinstance(data, dict):
-            return data
-        variants = data.get("variants")
-        if isinstance(variants, list) and variants and isinstance(variants[0], dict) and not data.get("accelerator"):
-            first = variants[0]
-            data = {**data, "accelerator": first.get("accelerator")}
-            caps = first.get("capacity")
-            cap = (caps[0] if caps else None) if isinstance(caps, list) else caps
-            if cap is not None:
-                data["capacity"] = {"type": cap} if isinstance(cap, str) else cap
-        return data
+        (cost basis, `plan` outputs), so every single-accelerator path still has one. (Set once, while validating:
+        the model is frozen afterwards.)"""
+        if self.variants and self.accelerator is None:
+            self.__dict__["accelerator"] = self.variants[0].accelerator
+            self.__dict__["capacity"] = self.variants[0].capacity[0]
+        return self
 
     def variant_configs(self) -> list[StackConfig]:
         """One StackConfig per serving variant: the stack with that variant's accelerator, first capacity
