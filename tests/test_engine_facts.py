@@ -108,6 +108,16 @@ class TestVllm:
                 tpu_inference_wheel.read(n) for n in tpu_inference_wheel.names if n.endswith(".py")
             )
 
+    def test_the_metrics_the_gateway_endpoint_picker_reads_exist(self, vllm_tpu_wheel):
+        """Inference Gateway balances vLLM pods on these gauges; the TPU build must export them as the GPU one."""
+        src = "".join(
+            vllm_tpu_wheel.read(n)
+            for n in vllm_tpu_wheel.names
+            if n.startswith("vllm/v1/metrics/") and n.endswith(".py")
+        )
+        missing = [m for m in engines.GAIE_VLLM_METRICS if f'"{m}"' not in src]
+        assert not missing, missing
+
     def test_multi_host_bootstrap_script_exists(self, vllm_tpu_sdist):
         rel = engines.VLLM_RAY_BOOTSTRAP.removeprefix("/workspace/vllm/")
         assert rel in vllm_tpu_sdist.names, rel

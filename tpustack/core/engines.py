@@ -409,6 +409,9 @@ GAIE_OBJECTIVE_CRD = (
 )
 # The EPP reads these servers' metrics (site-src/implementations/model-servers.md at v1.5.0).
 GAIE_SERVER_TYPES = {"vllm": "vllm"}
+# The Model Server Protocol gauges the endpoint picker scrapes from vLLM (docs/proposals/003-model-server-protocol);
+# tests/test_engine_facts.py finds them in the pinned vllm-tpu wheel (vllm/v1/metrics/), so TPU pods report them too.
+GAIE_VLLM_METRICS = ("vllm:num_requests_waiting", "vllm:num_requests_running", "vllm:kv_cache_usage_perc")
 GATEWAY_API_VERSION = "1.5.1"  # Gateway/HTTPRoute v1 (GKE manages the CRDs with gatewayApiConfig CHANNEL_STANDARD)
 
 # ----- LeaderWorkerSet controller -------------------------------------------------------------------------------------
