@@ -27,10 +27,11 @@ import pulumi_gcp as gcp
 import pulumi_kubernetes as k8s
 
 from tpustack.config.derived import AcceleratorPool
+from tpustack.core import names
 
 from .base import inherited_depends_on
 
-SCOPES = ["https://www.googleapis.com/auth/cloud-platform"]
+SCOPES = [names.CLOUD_PLATFORM_SCOPE]
 CLUSTER_TIMEOUTS = pulumi.CustomTimeouts(create="45m", update="45m", delete="45m")
 # TPU/GPU pools wait for capacity and drain slowly (pulumi-gcp and terraform-provider-google issues on
 # node-pool timeouts); the provider default (30m) is too short for a v6e-16 slice from a busy zone.

@@ -20,6 +20,8 @@ from typing import Any, Literal, cast
 import pulumi
 import pulumi_gcp as gcp
 
+from tpustack.core import names
+
 from .base import inherited_depends_on
 
 TIMEOUTS = pulumi.CustomTimeouts(create="30m", delete="30m")
@@ -121,7 +123,7 @@ class TpuVm(pulumi.ComponentResource):
             scheduling_config=scheduling,
             service_account={
                 "email": args.service_account,
-                "scopes": ["https://www.googleapis.com/auth/cloud-platform"],
+                "scopes": [names.CLOUD_PLATFORM_SCOPE],
             },
             network_config=cast(gcp.tpu.V2VmNetworkConfigArgsDict, network),
             shielded_instance_config={"enable_secure_boot": True},

@@ -120,7 +120,7 @@ def tpu_vm_args(
         accelerator_type=shape.accelerator_type,
         runtime_version=shape.runtime_version,
         capacity=cfg.capacity.type,  # type: ignore[arg-type]
-        description=f"tpustack stack {cfg.stack}",
+        description=names.tpu_vm_description(cfg.stack),
         network=cfg.network.network,
         subnetwork=cfg.network.subnetwork,
         external_ips=not cfg.network.private_nodes,

@@ -19,7 +19,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
-from tpustack.core import catalog, engines, models
+from tpustack.core import catalog, engines, models, names
 from tpustack.core.catalog import Accelerator
 from tpustack.core.errors import TpuStackError
 
@@ -28,7 +28,7 @@ ZONES_FILE = Path(__file__).parent / "zones.yaml"
 
 BYTES_PER_PARAM = models.BYTES_PER_PARAM  # one place: tpustack.core.models
 
-_PROJECT_RE = re.compile(r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$")
+_PROJECT_RE = re.compile(f"^{names.PROJECT_ID_PATTERN}$")
 _LABEL_KEY_RE = re.compile(r"^[a-z][a-z0-9_-]{0,62}$")
 _LABEL_VALUE_RE = re.compile(r"^[a-z0-9_-]{0,63}$")
 _BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{1,61}[a-z0-9]$")

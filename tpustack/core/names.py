@@ -65,6 +65,16 @@ COMPILE_CACHE_PREFIX = "xla-cache"
 # Bucket prefix of the workload code a TPU VM copies at boot.
 WORKLOADS_PREFIX = "_workloads"
 
+# The OAuth scope of every VM tpustack creates (GKE nodes, TPU VMs): access is governed by IAM roles, not scopes
+# (GKE hardening guide, "use the cloud-platform scope with a custom service account").
+CLOUD_PLATFORM_SCOPE = "https://www.googleapis.com/auth/cloud-platform"
+# A GCP project id: 6-30 characters, lowercase letters, digits and hyphens, starting with a letter, not ending
+# with a hyphen (cloud.google.com/resource-manager/docs/creating-managing-projects).
+PROJECT_ID_PATTERN = r"[a-z][a-z0-9-]{4,28}[a-z0-9]"
+# TPU nodes and queued-resource node specs carry labels only where pulumi-gcp can set them; their description
+# always says whose they are (tpustack.components.tpu_vm writes it, the reaper reads it).
+TPU_VM_DESCRIPTION_PREFIX = "tpustack stack "
+
 # ----- pulumi-kubernetes await annotations ---------------------------------------------------------------------
 # How long `pulumi up` waits for readiness, on which condition for a custom resource (the LWS controller sets
 # condition Available), and "do not wait" for Jobs that run for hours.
@@ -151,6 +161,15 @@ def gcs_split(uri: str) -> tuple[str, str]:
     """(bucket, path) of a gs:// URI, the path without leading or trailing slashes."""
     bucket, _, path = uri.removeprefix("gs://").partition("/")
     return bucket, path.strip("/")
+
+
+def tpu_vm_description(stack: str) -> str:
+    return f"{TPU_VM_DESCRIPTION_PREFIX}{stack}"
+
+
+def service_url(service: str, namespace: str, port: int | None = None) -> str:
+    """The in-cluster URL of a Service (cluster DNS: <service>.<namespace>.svc.cluster.local)."""
+    return f"http://{service}.{namespace}.svc.cluster.local" + (f":{port}" if port is not None else "")
 
 
 def compute_class(stack: str, variant: str) -> str:

@@ -56,7 +56,7 @@ _EXPIRES = re.compile(r"^[0-9]{1,12}$")
 MAX_UNIX = 253402300799
 
 # Written by tpustack/components/tpu_vm.py on every TPU node and queued-resource node spec.
-DESCRIPTION_PREFIX = "tpustack stack "
+DESCRIPTION_PREFIX = names.TPU_VM_DESCRIPTION_PREFIX
 _ZONE = re.compile(r"^[a-z]+-[a-z]+\d+-[a-z]$")
 
 
@@ -276,7 +276,7 @@ class Reaper:
         now: int | None = None,
         max_age_hours: float | None = None,
     ):
-        if not project or not re.fullmatch(r"[a-z][a-z0-9-]{4,28}[a-z0-9]", project):
+        if not project or not re.fullmatch(names.PROJECT_ID_PATTERN, project):
             raise ReapOptionError(
                 f"--project {project!r}: not a GCP project id. Fix: e.g. --project my-tpu-project "
                 "(`gcloud projects list`)"
