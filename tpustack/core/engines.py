@@ -15,6 +15,23 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from .enums import StrEnum
+
+
+class EngineName(StrEnum):
+    """The serving engines tpustack deploys (``tpustack:engine.name``)."""
+
+    VLLM = "vllm"
+    JETSTREAM_MAXTEXT = "jetstream-maxtext"
+
+
+class ToolName(StrEnum):
+    """The benchmark clients tpustack runs (``tpustack:benchmark.tool``, the spec's and the records' ``tool``)."""
+
+    VLLM_BENCH = "vllm-bench"
+    JETSTREAM_BENCHMARK = "jetstream-benchmark"
+    INFERENCE_PERF = "inference-perf"
+
 
 @dataclass(frozen=True)
 class ImageFacts:
