@@ -48,9 +48,22 @@ EXIT_VIOLATIONS = 7
 
 
 class TpuStackError(Exception):
-    """Base of every error tpustack raises on purpose: a runtime or cloud error unless a subclass says more."""
+    """Base of every error tpustack raises on purpose: a runtime or cloud error unless a subclass says more.
+
+    ``fix`` is what the user can do about it, kept as data (``--json`` and tests read it; the message shows it as
+    ``<reason>. Fix: <fix>``)."""
 
     exit_code = EXIT_RUNTIME
+
+    def __init__(self, reason: str = "", *, fix: str | None = None):
+        self.reason = reason
+        self.fix = fix
+        super().__init__(f"{reason}. Fix: {fix}" if fix else reason)
+
+
+class InternalError(TpuStackError):
+    """An invariant tpustack relies on does not hold: a bug in tpustack, never the user's input (exit 1). Raised
+    instead of ``assert`` (which ``python -O`` drops) wherever code depends on what validation guarantees."""
 
 
 class UsageError(TpuStackError):
@@ -79,6 +92,7 @@ class ConfigError(TpuStackError):
         where = f" for stack '{stack}'" if stack else ""
         lines = "\n".join(f"  - {p}" for p in self.problems)
         super().__init__(f"invalid tpustack config{where}:\n{lines}")
+        self.reason = f"invalid tpustack config{where}"
 
     def lines(self) -> list[str]:
         return [str(p) for p in self.problems]
