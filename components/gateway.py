@@ -22,7 +22,7 @@ import pulumi_gcp as gcp
 from .base import inherited_depends_on
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class GatewayNetworkArgs:
     project: str
     region: str
@@ -68,7 +68,7 @@ class GatewayNetwork(pulumi.ComponentResource):
         self.register_outputs({"address": self.address.address if self.address is not None else None})
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class GeoDnsArgs:
     project: str
     managed_zone: str

@@ -38,7 +38,7 @@ CLUSTER_TIMEOUTS = pulumi.CustomTimeouts(create="45m", update="45m", delete="45m
 POOL_TIMEOUTS = pulumi.CustomTimeouts(create="90m", update="90m", delete="60m")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class NodeIdentity:
     """What every node of the stack runs as and is labelled with."""
 
@@ -95,7 +95,7 @@ def kubeconfig(name: str, endpoint: str, ca: str) -> str:
     )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class ClusterArgs:
     project: str
     name: str
@@ -180,7 +180,7 @@ class GkeCluster(pulumi.ComponentResource):
         )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class NodePoolsArgs:
     project: str
     region: str

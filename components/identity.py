@@ -88,7 +88,7 @@ class Account:
     display_name: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class GkeIdentityArgs:
     project: str
     node: Account
@@ -100,7 +100,7 @@ class GkeIdentityArgs:
     workload_identity_member: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class TpuVmIdentityArgs:
     project: str
     tpu_vm: Account

@@ -16,7 +16,7 @@ import pulumiverse_time as time
 from tpustack.core import names
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class LifecycleArgs:
     ttl_minutes: int
     base_labels: dict[str, str]  # GCP labels of every billable resource, without the expiry

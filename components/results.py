@@ -22,7 +22,7 @@ import pulumi_gcp as gcp
 from .base import inherited_depends_on
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class ResultsStoreArgs:
     bucket: str
     project: str

@@ -24,7 +24,7 @@ import pulumiverse_time as time
 PROPAGATION = "60s"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class ProjectServicesArgs:
     project: str
     services: list[str]

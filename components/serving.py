@@ -34,7 +34,7 @@ from .base import inherited_depends_on
 APP_ORDER = ("capacity", "checkpoint", "serving", "gateway", "benchmark", "heartbeat")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class InferencePoolArgs:
     """GKE Inference Gateway's pool over the serving variants: the inferencepool Helm chart (InferencePool, its
     endpoint picker, GKE's health-check and backend policies) and the InferenceObjective CRD GKE does not install."""
@@ -46,7 +46,7 @@ class InferencePoolArgs:
     objective_crd: str = engines.GAIE_OBJECTIVE_CRD
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class ServingArgs:
     provider: k8s.Provider  # the cluster's Kubernetes provider
     namespace: str

@@ -15,19 +15,20 @@ disks, ssh keys (use `gcloud compute tpus tpu-vm ssh`).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal, cast
+from typing import Any, cast
 
 import pulumi
 import pulumi_gcp as gcp
 
 from tpustack.core import names
+from tpustack.core.capacity import CapacityType
 
 from .base import inherited_depends_on
 
 TIMEOUTS = pulumi.CustomTimeouts(create="30m", delete="30m")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class WorkloadObject:
     """One file of the workload payload as a bucket object."""
 
@@ -36,14 +37,14 @@ class WorkloadObject:
     content: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class TpuVmArgs:
     project: str
     zone: str
     vm_name: str
     accelerator_type: str
     runtime_version: str
-    capacity: Literal["on-demand", "spot", "reservation", "queued"]
+    capacity: CapacityType  # on-demand, spot, reservation or queued (flex-start: config rules refuse it here)
     description: str
     network: str
     subnetwork: str | None
@@ -65,7 +66,7 @@ class TpuVm(pulumi.ComponentResource):
         network: dict[str, Any] = {"network": args.network, "enable_external_ips": args.external_ips}
         if args.subnetwork:
             network["subnetwork"] = args.subnetwork
-        if args.capacity == "queued":
+        if args.capacity is CapacityType.QUEUED:
             queued = gcp.tpu.V2QueuedResource(
                 f"{name}-queued",
                 name=args.vm_name,
@@ -109,9 +110,9 @@ class TpuVm(pulumi.ComponentResource):
             for obj in args.workload_objects
         ]
         scheduling: gcp.tpu.V2VmSchedulingConfigArgsDict | None = None
-        if args.capacity == "spot":
+        if args.capacity is CapacityType.SPOT:
             scheduling = {"spot": True}
-        elif args.capacity == "reservation":
+        elif args.capacity is CapacityType.RESERVATION:
             scheduling = {"reserved": True}
         vm = gcp.tpu.V2Vm(
             f"{name}-vm",

@@ -13,10 +13,12 @@ import math
 import re
 from dataclasses import dataclass, field
 
-from tpustack.core import engines, names
+from tpustack.core import names
+from tpustack.core.capacity import CapacityType
 from tpustack.core.catalog import GIB, GpuShape, TpuShape
 
-from .model import StackConfig, VllmConfig
+from .model import StackConfig
+from .units import ServingUnit
 
 # Kubernetes minor a new cluster gets per release channel, assumed (the mock engine reports 1.33.5 for a REGULAR
 # cluster); gke.minMasterVersion pins it. Objects are validated against this minor's schema.
@@ -56,38 +58,18 @@ def startup_minutes(cfg: StackConfig) -> int:
     return COMPILE_MINUTES + math.ceil(weights * LOAD_SECONDS_PER_GIB / 60)
 
 
-def vllm_settings(cfg: StackConfig) -> VllmConfig:
-    """The stack's vLLM settings with published tuned values filling what the stack leaves unset
-    (tpustack.core.engines.VLLM_TUNED, each with its source)."""
-    given = cfg.engine.vllm if cfg.engine is not None and cfg.engine.vllm is not None else VllmConfig()
-    tuned = tuned_vllm(cfg)
-    if tuned is None:
-        return given
-    unset = {k: v for k, v in tuned.settings.items() if getattr(given, k) is None}
-    return given.model_copy(update=unset)
-
-
-def tuned_vllm(cfg: StackConfig) -> engines.Tuned | None:
-    if cfg.model is None or cfg.accelerator is None:
-        return None
-    for t in engines.VLLM_TUNED:
-        if cfg.model.id in t.models and cfg.shape.name in t.accelerators and cfg.tensor_parallel == cfg.shape.chips:
-            return t
-    return None
-
-
 def maxtext_family(cfg: StackConfig) -> str | None:
     name = cfg.model.maxtext if cfg.model else None
     return name.rsplit("-", 1)[0] if name and "-" in name else name
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Autoscaling:
     min_nodes: int
     max_nodes: int
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class AcceleratorPool:
     """The accelerator node pool of a gke stack: everything about it that depends only on config."""
 
@@ -129,27 +111,30 @@ def pool_labels(stack: str) -> dict[str, str]:
     return {names.LABEL_STACK: names.label_value(stack)}
 
 
-def accelerator_pool(cfg: StackConfig) -> AcceleratorPool:
-    """The accelerator pool (capacity rule matrix: cluster-toolkit gke-node-pool, GKE flex-start / DWS docs)."""
-    shape = cfg.shape
-    cap = cfg.capacity
-    nodes = shape.hosts * cfg.replicas
+def accelerator_pool(cfg: StackConfig, unit: ServingUnit) -> AcceleratorPool:
+    """The node pool a unit's replicas run on (capacity rule matrix: cluster-toolkit gke-node-pool, GKE flex-start /
+    DWS docs): declared by the stack for a node-pool unit; for a ComputeClass unit, the pool GKE would create for
+    the unit's first priority."""
+    shape = unit.shape
+    cap = unit.first_capacity
+    nodes = shape.hosts * unit.replicas
     gke_labels: dict[str, str] = {}
     if isinstance(shape, TpuShape):
         gke_labels[names.TPU_ACCELERATOR_LABEL] = shape.gke_accelerator
         gke_labels[names.TPU_TOPOLOGY_LABEL] = shape.topology
     else:
         gke_labels[names.GPU_ACCELERATOR_LABEL] = shape.gke_accelerator
-    if cap.type == "spot":
+    if cap.type is CapacityType.SPOT:
         gke_labels[names.SPOT_LABEL] = "true"
     node_count: int | None = nodes
     initial: int | None = None
     autoscaling: Autoscaling | None = None
-    if cap.type in ("flex-start", "queued"):
+    if cap.type.flex_start:
         # Nodes come only when a workload asks: start at 0 (cluster-toolkit gke-node-pool validations).
-        node_count, initial, autoscaling = None, 0, Autoscaling(0, nodes)
+        node_count, initial, autoscaling = None, 0, Autoscaling(min_nodes=0, max_nodes=nodes)
     elif cfg.gke.autoscaling_max_nodes and not shape.multi_host:
-        node_count, initial, autoscaling = None, cfg.replicas, Autoscaling(0, cfg.gke.autoscaling_max_nodes)
+        node_count, initial = None, unit.replicas
+        autoscaling = Autoscaling(min_nodes=0, max_nodes=cfg.gke.autoscaling_max_nodes)
     disk = None
     if cfg.model is not None:
         disk = max(MIN_DISK_GB, math.ceil(cfg.model.weights_gib * GB_PER_GIB * 2) + MIN_DISK_GB)
@@ -158,20 +143,20 @@ def accelerator_pool(cfg: StackConfig) -> AcceleratorPool:
         name=names.slug(f"{shape.kind}-{shape.name}", 40),
         kind=shape.kind,
         machine_type=shape.machine_type,
-        zone=cfg.zone,
+        zone=unit.region.zone,
         node_count=node_count,
         initial_nodes=initial,
         autoscaling=autoscaling,
         expected_nodes=nodes,
-        auto_repair=cfg.auto_repair,
-        spot=cap.type == "spot",
+        auto_repair=cap.auto_repair,
+        spot=cap.type is CapacityType.SPOT,
         # GKE queued provisioning today is flex-start with a queued request: --flex-start
         # --enable-queued-provisioning --reservation-affinity=none --no-enable-autorepair, autoscaling from 0
         # (cloud.google.com/kubernetes-engine/docs/how-to/provisioningrequest).
-        flex_start=cap.type in ("flex-start", "queued"),
-        queued_provisioning=cap.type == "queued",
-        reservation=cap.reservation if cap.type == "reservation" else None,
-        no_reservation=cap.type in ("flex-start", "queued"),
+        flex_start=cap.type.flex_start,
+        queued_provisioning=cap.type is CapacityType.QUEUED,
+        reservation=cap.reservation if cap.type is CapacityType.RESERVATION else None,
+        no_reservation=cap.type.flex_start,
         compact_topology=shape.topology if shape.multi_host else None,
         disk_size_gb=disk,
         gpu_type=gpu.gke_accelerator if gpu else None,

@@ -17,6 +17,7 @@ from tpustack.core.errors import ConfigError, Problem, problem
 
 from . import rules
 from .model import NAMESPACE, StackConfig
+from .sections import INVALID
 
 
 def _parse_value(v: Any) -> Any:
@@ -47,7 +48,7 @@ def load_config(
     """
     found: list[Problem] = []
     data: dict[str, Any] = {}
-    fields = {f.alias or n: n for n, f in StackConfig.model_fields.items() if n not in ("stack", "variant")}
+    fields = {f.alias or n: n for n, f in StackConfig.model_fields.items() if n != "stack"}
     for key, raw in values.items():
         ns, _, name = str(key).partition(":")
         if ns != NAMESPACE:
@@ -103,11 +104,6 @@ def load_config(
     return cfg
 
 
-def _split_fix(msg: str) -> tuple[str, str]:
-    reason, sep, fix = msg.partition(". Fix: ")
-    return (reason, fix) if sep else (msg, "")
-
-
 def _format_errors(e: ValidationError) -> list[Problem]:
     out: list[Problem] = []
     for err in e.errors(include_url=False):
@@ -127,14 +123,14 @@ def _format_errors(e: ValidationError) -> list[Problem]:
         if err["type"] == "missing":
             out.append(problem(where, "is required", "add it to the stack file (see stacks/ for examples)"))
             continue
-        if "Fix:" in msg:
-            out.append(problem(where, *_split_fix(msg)))
+        ctx = err.get("ctx") or {}
+        if err["type"] == INVALID:  # a section's own validator: reason and fix as it stated them
+            out.append(problem(where, str(ctx["reason"]), str(ctx["fix"])))
             continue
-        if err["type"] == "literal_error":
+        if err["type"] in ("literal_error", "enum"):
             out.append(problem(where, msg, "use one of the listed values"))
             continue
         bounds = {"gt": "greater than", "ge": "at least", "lt": "less than", "le": "at most"}
-        ctx = err.get("ctx") or {}
         wanted = [f"{bounds[k]} {ctx[k]}" for k in bounds if k in ctx]
         fix = f"set a value {' and '.join(wanted)}" if wanted else f"give a value that satisfies: {msg}"
         out.append(problem(where, f"{msg} (got {err.get('input')!r})", fix))

@@ -176,7 +176,6 @@ VLLM_GPU = ImageFacts(
 #              (kubernetes-engine-samples 32872d69); it dials the engine at 127.0.0.1:9000, so it shares the pod.
 MAXTEXT_REF = "9f1820b472ef362e7b5c782fe1d6fda8a0943eff"  # tag tpu-recipes-v0.1.4
 JETSTREAM_REF = "29329e8e73820993f77cfc8efe34eb2a73f5de98"
-JAX_AI_BASE_IMAGE = "us-docker.pkg.dev/cloud-tpu-images/jax-ai-image/tpu:jax0.6.1-rev1"
 JETSTREAM_IMAGE_REPO = "jetstream-maxtext"
 JETSTREAM_IMAGE_TAG = "mt-trv014-js29329e8-jax061"
 JETSTREAM_DOCKERFILE = "workloads/images/jetstream-maxtext.Dockerfile"
@@ -345,17 +344,7 @@ IMAGES: dict[str, ImageFacts] = {
     )
 }
 
-# ----- what the rest of tpustack reads ------------------------------------------------------------------------------
-DEFAULT_IMAGES: dict[tuple[str, str], str] = {
-    ("vllm", "tpu"): VLLM_TPU.image,
-    ("vllm", "gpu"): VLLM_GPU.image,
-}
-ENGINE_KINDS = {"vllm": ("tpu", "gpu"), "jetstream-maxtext": ("tpu",)}
-# The name of the serving workload and its Service per engine.
-SERVER_NAMES = {"vllm": "vllm", "jetstream-maxtext": "jetstream"}
-# Value of the ai.gke.io/inference-server pod label (GKE samples).
-GKE_SERVER_LABELS = {"vllm": "vllm", "jetstream-maxtext": "jetstream"}
-
+# ----- the engines, as records -----------------------------------------------------------------------------------
 VLLM_HEALTH_PATH = VLLM_TPU.endpoints["health"]
 VLLM_METRICS_PATH = VLLM_TPU.endpoints["metrics"]
 VLLM_SERVER_COMMAND = list(VLLM_TPU.command)
@@ -367,39 +356,115 @@ HF_TOKEN_ENV = "HF_TOKEN"  # huggingface_hub: HF_TOKEN first, HUGGING_FACE_HUB_T
 XLA_CACHE_ENV = "VLLM_XLA_CACHE_PATH"
 # Flags tpustack sets from config; extraArgs may not repeat them.
 VLLM_OWNED_FLAGS = ("--model", "--tensor-parallel-size", "--port", "--max-model-len", "--host")
-VLLM_QUEUE_METRIC = "vllm:num_requests_waiting"  # kubernetes-engine-samples ai-ml/vllm-tpu/vllm-hpa.yaml
+# Engine defaults tpustack renders when a stack leaves them out (one place: the config models read these).
+VLLM_MAX_MODEL_LEN = 4096
+MAXTEXT_MAX_TARGET_LENGTH = 2048
 
 JETSTREAM_HTTP_IMAGE = JETSTREAM_HTTP.image
 JETSTREAM_GRPC_PORT = JETSTREAM_ENGINE.ports["grpc"]
 JETSTREAM_METRICS_PORT = JETSTREAM_ENGINE.ports["metrics"]
 JETSTREAM_HTTP_PORT = JETSTREAM_HTTP.ports["http"]
 JETSTREAM_HEALTH_PATH = JETSTREAM_HTTP.endpoints["health"]
-JETSTREAM_QUEUE_METRIC = "jetstream_prefill_backlog_size"  # ai-on-gke jetstream hpa template
 
-HEALTH_PATHS = {"vllm": VLLM_HEALTH_PATH, "jetstream-maxtext": JETSTREAM_HEALTH_PATH}
-QUEUE_METRICS = {"vllm": VLLM_QUEUE_METRIC, "jetstream-maxtext": JETSTREAM_QUEUE_METRIC}
+
+@dataclass(frozen=True, kw_only=True)
+class Engine:
+    """One serving engine: how tpustack names, deploys, probes and benchmarks it."""
+
+    name: EngineName
+    display: str  # how messages name it
+    server_name: str  # the serving workload and its Service
+    gke_server_label: str  # value of the ai.gke.io/inference-server pod label (GKE samples)
+    kinds: tuple[str, ...]  # accelerator kinds it runs on (tpu, gpu)
+    multi_host: bool  # serves a multi-host TPU slice (one replica over several hosts)
+    multi_host_note: str  # why not, when it does not
+    images: dict[str, str]  # accelerator kind -> pinned public image; empty: the stack builds its own (image_for)
+    health_path: str
+    metrics_port: int | None  # None: the serving port
+    metrics_path: str
+    queue_metric: str  # the gauge the opt-in HPA scales on
+    default_tool: ToolName
+    tools: tuple[ToolName, ...]  # benchmark clients that can drive its API
+    gaie_server_type: str | None  # Inference Gateway endpoint picker's modelServerType; None: not supported
+    settings_key: str  # tpustack:engine.<settings_key> holds its engine-specific settings
+
+    def image_for(self, kind: str, project: str, region: str) -> str | None:
+        """The image a replica on ``kind`` runs when the stack names none."""
+        if self.images:
+            return self.images.get(kind)
+        return jetstream_image(project, region)  # self-built (README "JetStream image")
+
+
+ENGINES: dict[EngineName, Engine] = {
+    e.name: e
+    for e in (
+        Engine(
+            name=EngineName.VLLM,
+            display="vLLM",
+            server_name="vllm",
+            gke_server_label="vllm",
+            kinds=("tpu", "gpu"),
+            multi_host=True,
+            multi_host_note="",
+            images={"tpu": VLLM_TPU.image, "gpu": VLLM_GPU.image},
+            health_path=VLLM_HEALTH_PATH,
+            metrics_port=None,
+            metrics_path=VLLM_METRICS_PATH,
+            queue_metric="vllm:num_requests_waiting",  # kubernetes-engine-samples ai-ml/vllm-tpu/vllm-hpa.yaml
+            default_tool=ToolName.VLLM_BENCH,
+            # inference-perf server.type: vllm|sglang|tgi|mock (inference_perf/config/client/modelserver/config.py)
+            tools=(ToolName.VLLM_BENCH, ToolName.INFERENCE_PERF),
+            gaie_server_type="vllm",  # site-src/implementations/model-servers.md at GAIE v1.5.0
+            settings_key="vllm",
+        ),
+        Engine(
+            name=EngineName.JETSTREAM_MAXTEXT,
+            display="JetStream MaxText",
+            server_name="jetstream",
+            gke_server_label="jetstream",
+            kinds=("tpu",),
+            multi_host=False,
+            multi_host_note="multi-host JetStream needs Pathways",
+            images={},
+            health_path=JETSTREAM_HEALTH_PATH,
+            metrics_port=JETSTREAM_METRICS_PORT,
+            metrics_path="/",
+            queue_metric="jetstream_prefill_backlog_size",  # ai-on-gke jetstream hpa template
+            default_tool=ToolName.JETSTREAM_BENCHMARK,
+            # JetStream serves gRPC and its own /v1/generate, which only its own client speaks
+            tools=(ToolName.JETSTREAM_BENCHMARK,),
+            gaie_server_type=None,
+            settings_key="maxtext",
+        ),
+    )
+}
+
+
+def engine(name: EngineName | str) -> Engine:
+    return ENGINES[EngineName(name)]
+
+
+def engines_for(kind: str) -> list[Engine]:
+    """The engines that run on an accelerator kind (tpu, gpu)."""
+    return [e for e in ENGINES.values() if kind in e.kinds]
+
 
 # ----- benchmark tools ---------------------------------------------------------------------------------------------
-BENCH_TOOLS = ("vllm-bench", "jetstream-benchmark", "inference-perf")
-DEFAULT_TOOL = {"vllm": "vllm-bench", "jetstream-maxtext": "jetstream-benchmark"}
 # Tool invocations inside the benchmark image; the spec may override them for another layout.
 TOOL_COMMANDS = {
-    "vllm-bench": list(VLLM_TPU.bench_command),
-    "jetstream-benchmark": list(JETSTREAM_ENGINE.bench_command),
-    "inference-perf": list(INFERENCE_PERF.command),
+    ToolName.VLLM_BENCH: list(VLLM_TPU.bench_command),
+    ToolName.JETSTREAM_BENCHMARK: list(JETSTREAM_ENGINE.bench_command),
+    ToolName.INFERENCE_PERF: list(INFERENCE_PERF.command),
 }
 INFERENCE_PERF_IMAGE = INFERENCE_PERF.image
-# Tools each engine's API can be driven by (inference-perf server.type: vllm|sglang|tgi|mock, from
-# inference_perf/config/client/modelserver/config.py; JetStream serves gRPC + its own /v1/generate).
-TOOLS_FOR_ENGINE = {"vllm": ("vllm-bench", "inference-perf"), "jetstream-maxtext": ("jetstream-benchmark",)}
 DATASETS_FOR_TOOL = {
-    "vllm-bench": VLLM_TPU.datasets,
+    ToolName.VLLM_BENCH: VLLM_TPU.datasets,
     # "random" is run as JetStream's prefix_cache_test with no common prefix (workloads/serving_bench.py)
-    "jetstream-benchmark": ("random", "sharegpt"),
-    "inference-perf": INFERENCE_PERF.datasets,
+    ToolName.JETSTREAM_BENCHMARK: ("random", "sharegpt"),
+    ToolName.INFERENCE_PERF: INFERENCE_PERF.datasets,
 }
 # Tools that always run to max_tokens on the random dataset, whatever benchmark.ignoreEos says.
-IGNORES_EOS_ON_RANDOM = ("vllm-bench",)
+IGNORES_EOS_ON_RANDOM = (ToolName.VLLM_BENCH,)
 # Where the runner fetches datasets that are files (vLLM docs/benchmarking/cli.md, JetStream benchmarks).
 DATASET_URLS = {
     "sharegpt": "https://huggingface.co/datasets/anon8231489123/ShareGPT_Vicuna_unfiltered/resolve/main/"
@@ -424,12 +489,9 @@ GAIE_OBJECTIVE_CRD = (
     "https://raw.githubusercontent.com/kubernetes-sigs/gateway-api-inference-extension/v1.5.0/config/crd/bases/"
     "inference.networking.x-k8s.io_inferenceobjectives.yaml"
 )
-# The EPP reads these servers' metrics (site-src/implementations/model-servers.md at v1.5.0).
-GAIE_SERVER_TYPES = {"vllm": "vllm"}
 # The Model Server Protocol gauges the endpoint picker scrapes from vLLM (docs/proposals/003-model-server-protocol);
 # tests/test_engine_facts.py finds them in the pinned vllm-tpu wheel (vllm/v1/metrics/), so TPU pods report them too.
 GAIE_VLLM_METRICS = ("vllm:num_requests_waiting", "vllm:num_requests_running", "vllm:kv_cache_usage_perc")
-GATEWAY_API_VERSION = "1.5.1"  # Gateway/HTTPRoute v1 (GKE manages the CRDs with gatewayApiConfig CHANNEL_STANDARD)
 
 # ----- LeaderWorkerSet controller -------------------------------------------------------------------------------------
 # kubernetes-sigs/lws site/content/en/docs/installation/_index.md ("Install by Helm"): chart

@@ -177,10 +177,6 @@ def compute_class(stack: str, variant: str) -> str:
     return resource_name(stack, variant, limit=63)
 
 
-def gateway_name(stack: str) -> str:
-    return "inference-gateway"
-
-
-def pool_name(stack: str) -> str:
-    """The InferencePool (and Helm release) of a stack's serving variants."""
-    return "serving-pool"
+# GKE Inference Gateway objects live in the stack's own namespace, so their names need no stack in them.
+GATEWAY_NAME = "inference-gateway"
+POOL_NAME = "serving-pool"  # the InferencePool, and the Helm release of the inferencepool chart that makes it

@@ -10,7 +10,9 @@ from typing import Any, Protocol
 
 from tpustack.config import derived
 from tpustack.config.model import StackConfig
+from tpustack.config.units import Provisioning, ServingUnit
 from tpustack.core import catalog
+from tpustack.core.capacity import CapacityType
 
 from .prices import machine_price, price_table, tpu_chip_price
 
@@ -29,7 +31,8 @@ def _node_pool_item(inputs: dict, cfg: StackConfig | None) -> tuple[float | None
     grown = ""
     if not nodes and autoscaling:
         # Pools that scale from zero (flex-start, queued provisioning) cost what the workload brings up.
-        nodes = derived.accelerator_pool(cfg).expected_nodes if cfg and cfg.target == "gke" else 1
+        pools = [derived.accelerator_pool(cfg, u) for u in cfg.units if u.provisioning is Provisioning.NODE_POOL] if cfg else []
+        nodes = next((p.expected_nodes for p in pools if p.machine_type == mt), 1)
         grown = " (scaled up from 0 by the workload)"
     model = (
         "flex_start"
@@ -87,18 +90,23 @@ def estimate(resources: list, cfg: StackConfig | None = None) -> dict[str, Any]:
         if discount:
             price, basis = price * (1 - discount), f"{basis}, less {discount:.0%} discount"
         items.append({"urn": r.urn, "hourly_usd": float(round(price, 4)), "basis": basis})
-    if cfg is not None and cfg.variants:
-        items += variant_items(cfg)
+    if cfg is not None:
+        items += unit_items(cfg)
     return {"hourly_usd": float(round(sum(i["hourly_usd"] for i in items), 4)), "items": items}
 
 
-_MODEL = {"spot": "spot", "flex-start": "flex_start", "on-demand": "on_demand", "reservation": "on_demand"}
+_MODEL = {
+    CapacityType.SPOT: "spot",
+    CapacityType.FLEX_START: "flex_start",
+    CapacityType.ON_DEMAND: "on_demand",
+    CapacityType.RESERVATION: "on_demand",
+}
 
 
-def variant_price(cfg: StackConfig, vc: StackConfig, capacity: str) -> tuple[float | None, str]:
-    """USD/hour of one serving variant's replicas if GKE provisions them with ``capacity``."""
-    shape, overrides = vc.shape, cfg.prices
-    replicas = vc.replicas
+def unit_price(cfg: StackConfig, unit: ServingUnit, capacity: CapacityType) -> tuple[float | None, str]:
+    """USD/hour of one serving unit's replicas if GKE provisions them with ``capacity``."""
+    shape, overrides = unit.shape, cfg.prices
+    replicas = unit.replicas
     model = _MODEL[capacity]
     if shape.kind == "tpu":
         price, why = tpu_chip_price(shape.family, model, overrides)
@@ -111,32 +119,34 @@ def variant_price(cfg: StackConfig, vc: StackConfig, capacity: str) -> tuple[flo
     return price * replicas, f"{replicas} x {shape.machine_type} x ${price}/h ({why})"
 
 
-def variant_items(cfg: StackConfig) -> list[dict[str, Any]]:
-    """One item per variant and region: what it costs at each of its capacity priorities, and the worst of them
-    counted in the total (all variants that find capacity run at once; GKE picks the priority)."""
+def unit_items(cfg: StackConfig) -> list[dict[str, Any]]:
+    """One item per unit GKE provisions from a ComputeClass (a declared pool is priced as a resource): what it
+    costs at each of its capacity priorities, and the worst of them counted in the total (all units that find
+    capacity run at once; GKE picks the priority)."""
     out = []
     discount = cfg.prices.discount
-    for rc in cfg.region_configs():
-        for v, vc in zip(cfg.variants or [], rc.variant_configs(), strict=True):
-            options = []
-            for cap in v.capacity:
-                price, why = variant_price(cfg, vc, cap.type)
-                if price is not None and discount:
-                    price *= 1 - discount
-                options.append((cap.type, price, why))
-            priced = [p for _, p, _ in options if p is not None]
-            worst = max(priced) if priced else 0.0
-            basis = "; ".join(
-                f"{t}: ${p:.2f}/h ({why})" if p is not None else f"{t}: UNPRICED ({why})" for t, p, why in options
-            )
-            out.append(
-                {
-                    "urn": f"variant:{v.name}@{rc.region}",
-                    "hourly_usd": float(round(worst, 4)),
-                    "basis": f"{v.accelerator.type} by priority: {basis}; worst case counted",
-                    "variant": v.name,
-                    "region": rc.region,
-                    "by_capacity": {t: (float(round(p, 4)) if p is not None else None) for t, p, _ in options},
-                }
-            )
+    for u in cfg.units:
+        if u.provisioning is not Provisioning.COMPUTE_CLASS:
+            continue
+        options = []
+        for cap in u.capacity:
+            price, why = unit_price(cfg, u, cap.type)
+            if price is not None and discount:
+                price *= 1 - discount
+            options.append((cap.type, price, why))
+        priced = [p for _, p, _ in options if p is not None]
+        worst = max(priced) if priced else 0.0
+        basis = "; ".join(
+            f"{t}: ${p:.2f}/h ({why})" if p is not None else f"{t}: UNPRICED ({why})" for t, p, why in options
+        )
+        out.append(
+            {
+                "urn": f"variant:{u.variant}@{u.region.name}",
+                "hourly_usd": float(round(worst, 4)),
+                "basis": f"{u.accelerator.type} by priority: {basis}; worst case counted",
+                "variant": u.variant,
+                "region": u.region.name,
+                "by_capacity": {str(t): (float(round(p, 4)) if p is not None else None) for t, p, _ in options},
+            }
+        )
     return out

@@ -13,6 +13,7 @@ import os
 from tpustack import cost
 from tpustack.config import load_config
 from tpustack.config.model import StackConfig
+from tpustack.config.units import ServingUnit
 from tpustack.config.project import Project, read_stack_file
 from tpustack.core import ceilings as ceilings_mod
 
@@ -47,24 +48,45 @@ def plan_values(project: Project, stack: str, values: dict[str, str], secrets: s
         cost=hourly,
         warnings=list(cfg.warnings),
         ceilings=stack_ceilings(cfg),
+        units=unit_summaries(cfg),
     )
 
 
-def stack_ceilings(cfg: StackConfig) -> dict | None:
-    """The physical ceilings of one serving replica of the stack (tpustack.core.ceilings) at its benchmark's
-    prompt/output lengths and the engine's batch cap; None for stacks that serve no model."""
-    if cfg.model is None or cfg.engine is None or cfg.accelerator is None:
+def unit_ceilings(cfg: StackConfig, unit: ServingUnit) -> dict | None:
+    """The physical ceilings of one replica of a unit (tpustack.core.ceilings) at the benchmark's prompt/output
+    lengths and the engine's batch cap; None when the stack serves no model."""
+    if cfg.model is None or cfg.engine is None or unit.settings is None:
         return None
-    c = ceilings_mod.for_shape(cfg.shape, cfg.model.params, cfg.model.dtype, cfg.model.facts, cfg.model.id)
-    batch = None
-    if cfg.engine.name == "vllm" and cfg.engine.vllm and cfg.engine.vllm.max_num_seqs:
-        batch = cfg.engine.vllm.max_num_seqs
-    elif cfg.engine.name == "jetstream-maxtext" and cfg.engine.maxtext:
-        batch = cfg.engine.maxtext.per_device_batch_size * cfg.shape.chips
+    c = ceilings_mod.for_shape(unit.shape, cfg.model.params, cfg.model.dtype, cfg.model.facts, cfg.model.id)
     b = cfg.benchmark
-    out = c.summary(b.input_len if b else None, b.output_len if b else None, batch)
-    out["replicas"] = cfg.replicas
+    out = c.summary(b.input_len if b else None, b.output_len if b else None, unit.settings.batch_cap(unit.shape.chips))
+    out["replicas"] = unit.replicas
     return out
+
+
+def stack_ceilings(cfg: StackConfig) -> dict | None:
+    """The ceilings of the stack's first unit (``plan --json`` ``ceilings``; every unit's are under ``units``)."""
+    return unit_ceilings(cfg, cfg.primary) if cfg.primary is not None else None
+
+
+def unit_summaries(cfg: StackConfig) -> list[dict]:
+    """What each serving unit is, as ``plan --json`` lists it."""
+    return [
+        {
+            "region": u.region.name,
+            "zones": list(u.region.zones),
+            "variant": u.variant,
+            "role": str(u.role),
+            "accelerator": u.shape.name,
+            "provisioning": str(u.provisioning),
+            "capacity": [str(c.type) for c in u.capacity],
+            "replicas": u.replicas,
+            "tensor_parallel": u.tensor_parallel if u.engine else None,
+            "image": u.image,
+            "ceilings": unit_ceilings(cfg, u),
+        }
+        for u in cfg.units
+    ]
 
 
 def quiet_pulumi_logs() -> None:

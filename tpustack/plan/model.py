@@ -1,7 +1,7 @@
 """The plan: what a stack's program declares, as ``tpustack plan --json`` prints it (the contract, README).
 
 ``{"stack", "resources": [{"urn", "type", "name", "parent", "inputs", "depends_on"}], "manifests": [...],
-"outputs": {...}, "cost": {"hourly_usd", "items"}, "warnings": [...], "ceilings": {...} | null}``;
+"outputs": {...}, "cost": {"hourly_usd", "items"}, "warnings": [...], "ceilings": {...} | null, "units": [...]}``;
 deterministic for the same stack.
 """
 
@@ -64,6 +64,8 @@ class Plan:
     warnings: list[str]
     # Physical ceilings of one serving replica (tpustack.core.ceilings); None when the stack serves no model.
     ceilings: dict[str, Any] | None = None
+    # Every serving unit (tpustack.config.units): where it serves, on what, how provisioned, and its ceilings.
+    units: list[dict[str, Any]] = field(default_factory=list)
 
     def to_json(self) -> dict:
         return {
@@ -74,6 +76,7 @@ class Plan:
             "cost": self.cost,
             "warnings": self.warnings,
             "ceilings": self.ceilings,
+            "units": self.units,
         }
 
     def dumps(self) -> str:

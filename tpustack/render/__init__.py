@@ -1,9 +1,12 @@
-"""Rendering: ``manifests/**/*.j2`` -> typed per-app context -> text -> parsed objects -> schema -> cross-checks.
+"""Rendering: ``manifests/**/*.j2`` -> typed contexts -> text -> parsed objects -> schema -> cross-checks.
 
-Apps of a gke stack, each one ConfigGroup (tpustack.components.serving), in apply order:
+A gke stack renders once per region it serves in (``render_stack``), every region before any resource is
+declared. A region's apps, each one ConfigGroup (tpustack.components.serving), in apply order:
+  capacity    a GKE ComputeClass per unit that GKE provisions from its capacity priorities
   checkpoint  JetStream MaxText only: the Job that converts the Hugging Face checkpoint into GCS
-  serving     the engine (Deployment, or LeaderWorkerSet for a multi-host slice), Service,
-              PodDisruptionBudget, PodMonitoring, opt-in HPA
+  serving     per unit the engine (Deployment, or LeaderWorkerSet for a multi-host slice), PodDisruptionBudget,
+              PodMonitoring, opt-in HPA; one Service in front of the region's units
+  gateway     GKE Inference Gateway: Gateway, HTTPRoute, InferenceObjective
   benchmark   the pod payload and spec ConfigMaps, the serving-benchmark Job
   heartbeat   a gke stack with a workload and no engine: pod payload ConfigMap, the matmul heartbeat Job
 Not rendered here: the Namespace, the Workload Identity KSA and the Hugging Face token Secret; their values
@@ -15,33 +18,37 @@ Every failure is a ConfigError whose problems name the config key (or template) 
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any
 
 import yaml
 
 from tpustack.config import derived, rules
 from tpustack.config.model import StackConfig
+from tpustack.config.units import Region, ServingUnit
 from tpustack.core import engines, names
-from tpustack.core.errors import ConfigError, problem
+from tpustack.core.engines import EngineName
+from tpustack.core.errors import ConfigError, InternalError, Problem, problem
 
 from . import context as ctx
-from .checks import cross_problems, variant_problems
+from . import gateway, jobs
+from .checks import cross_problems
 from .env import render_text
 from .payload import Payload, payload
 from .rendered import Rendered
 from .schema import schema_problems
+from .selection import grouped, selection_problems
 
 HEARTBEAT_ENTRY = "tpustack.workloads.heartbeat"
 BENCH_ENTRY = "tpustack.workloads.serving_bench"
 
-# Which templates make each app (apply order inside an app: config before workloads).
-SERVING_TEMPLATES = {
-    "vllm": ["vllm/deployment.yaml.j2"],
-    "vllm-multihost": ["vllm/leaderworkerset.yaml.j2"],
-    "jetstream-maxtext": ["jetstream-maxtext/deployment.yaml.j2"],
+# The engine's workload template per engine: (one host, a multi-host slice).
+WORKLOAD_TEMPLATES: dict[EngineName, tuple[str, str | None]] = {
+    EngineName.VLLM: ("vllm/deployment.yaml.j2", "vllm/leaderworkerset.yaml.j2"),
+    EngineName.JETSTREAM_MAXTEXT: ("jetstream-maxtext/deployment.yaml.j2", None),
 }
-SERVING_EXTRAS = ["serving/service.yaml.j2", "serving/pdb.yaml.j2", "serving/podmonitoring.yaml.j2"]
+UNIT_EXTRAS = ["serving/pdb.yaml.j2", "serving/podmonitoring.yaml.j2"]
+HPA_TEMPLATE = "serving/hpa.yaml.j2"
+SERVICE_TEMPLATE = "serving/service.yaml.j2"
 CHECKPOINT_TEMPLATES = ["jetstream-maxtext/checkpoint-job.yaml.j2"]
 BENCHMARK_TEMPLATES = ["_lib/workloads-configmap.yaml.j2", "benchmark/spec-configmap.yaml.j2", "benchmark/job.yaml.j2"]
 HEARTBEAT_TEMPLATES = ["_lib/workloads-configmap.yaml.j2", "heartbeat/job.yaml.j2"]
@@ -50,7 +57,7 @@ CAPACITY_TEMPLATES = ["capacity/computeclass.yaml.j2"]
 GATEWAY_TEMPLATES = ["gateway/gateway.yaml.j2"]
 GATEWAY_READER_TEMPLATE = "benchmark/gateway-reader.yaml.j2"
 
-__all__ = ["Rendered", "render", "render_template", "tpu_vm_startup", "payload", "Payload"]
+__all__ = ["Payload", "Rendered", "payload", "render", "render_stack", "render_template", "tpu_vm_startup"]
 
 
 def render_template(template: str, context: Any) -> list[dict]:
@@ -70,81 +77,60 @@ def render_template(template: str, context: Any) -> list[dict]:
         ) from None
 
 
-def app_templates(cfg: StackConfig) -> dict[str, tuple[list[str], Any]]:
-    """{app: (templates, context)} of a gke stack, in apply order."""
-    out: dict[str, tuple[list[str], Any]] = {}
-    if cfg.engine is not None:
-        serving = ctx.serving_context(cfg)
-        if cfg.engine.name == "jetstream-maxtext" and cfg.model is not None and cfg.model.source == "huggingface":
-            out["checkpoint"] = (list(CHECKPOINT_TEMPLATES), ctx.checkpoint_context(cfg))
-        key = "vllm-multihost" if cfg.engine.name == "vllm" and cfg.shape.multi_host else cfg.engine.name
-        templates = SERVING_TEMPLATES[key] + SERVING_EXTRAS
-        if cfg.engine.hpa_max_replicas:
-            templates = templates + ["serving/hpa.yaml.j2"]
-        out["serving"] = (templates, serving)
-        if cfg.benchmark is not None:
-            out["benchmark"] = (list(BENCHMARK_TEMPLATES), ctx.benchmark_context(cfg, serving, payload(BENCH_ENTRY)))
-    elif cfg.workload is not None:
-        out["heartbeat"] = (list(HEARTBEAT_TEMPLATES), ctx.heartbeat_context(cfg, payload(HEARTBEAT_ENTRY)))
-    return out
-
-
-def _add(rendered: Rendered, app: str, templates: list[str], context: Any) -> list[dict]:
-    objs = []
+def _add(r: Rendered, app: str, templates: list[str], context: Any, owner: ServingUnit | None = None) -> None:
     for t in templates:
         for o in render_template(t, context):
-            rendered.sources[id(o)] = f"manifests/{t}"
-            objs.append(o)
-    rendered.apps.setdefault(app, []).extend(objs)
-    return objs
+            r.sources[id(o)] = f"manifests/{t}"
+            if owner is not None:
+                r.owners[id(o)] = (owner.keys.unit, app)
+            r.apps.setdefault(app, []).append(o)
 
 
-def _render_variants(cfg: StackConfig, rendered: Rendered) -> Rendered:
-    """A stack with serving variants: a ComputeClass and a Deployment per variant, one Service over all of them,
-    the Inference Gateway objects, and one benchmark Job through the gateway (or the Service)."""
-    assert cfg.engine is not None
-    found: list = []
-    _add(rendered, "capacity", list(CAPACITY_TEMPLATES), ctx.capacity_context(cfg))
-    first = None
-    for vc in cfg.variant_configs():
-        serving = ctx.serving_context(vc)
-        first = first or serving
-        templates = SERVING_TEMPLATES[vc.engine.name if vc.engine else "vllm"] + SERVING_EXTRAS[1:]
-        if cfg.engine.hpa_max_replicas:
-            templates = templates + ["serving/hpa.yaml.j2"]
-        one = Rendered(cluster_minor=rendered.cluster_minor, secrets=rendered.secrets)
-        objs = _add(one, "serving", templates, serving)
-        rendered.sources.update(one.sources)
-        rendered.apps.setdefault("serving", []).extend(objs)
-        # every check a single-accelerator stack gets, against this variant's accelerator
-        found += [p for p in cross_problems(vc, one) if p not in found]
-    assert first is not None
-    base = engines.SERVER_NAMES[cfg.engine.name]
-    service = dataclasses.replace(
-        first, name=base, labels={names.LABEL_APP: base, **names.common_k8s_labels(cfg.stack)}
-    )
-    _add(rendered, "serving", ["serving/service.yaml.j2"], service)
-    if cfg.gateway is not None:
-        _add(rendered, "gateway", list(GATEWAY_TEMPLATES), ctx.gateway_context(cfg))
+def workload_template(unit: ServingUnit) -> str:
+    if unit.engine is None:
+        raise InternalError("workload_template of a unit without an engine")
+    single, multi = WORKLOAD_TEMPLATES[unit.engine.name]
+    if unit.shape.multi_host:
+        if multi is None:  # config rules: the engine serves single-host only
+            raise InternalError(f"{unit.engine.name} has no multi-host workload")
+        return multi
+    return single
+
+
+def _render_serving(cfg: StackConfig, r: Rendered) -> None:
+    """Capacity, checkpoint, serving, gateway and benchmark apps of a region whose stack runs an engine."""
+    if cfg.engine is None or cfg.model is None:
+        raise InternalError("_render_serving needs an engine and a model (config rules ensure it)")
+    classes = gateway.capacity_context(cfg, r.units)
+    if classes.classes:
+        _add(r, "capacity", list(CAPACITY_TEMPLATES), classes)
+    servings = []
+    for unit in r.units:
+        if cfg.engine.name is EngineName.JETSTREAM_MAXTEXT and cfg.model.source == "huggingface":
+            _add(r, "checkpoint", list(CHECKPOINT_TEMPLATES), jobs.checkpoint_context(cfg, unit), owner=unit)
+        serving = ctx.serving_context(cfg, unit)
+        servings.append(serving)
+        extras = UNIT_EXTRAS + ([HPA_TEMPLATE] if cfg.engine.hpa_max_replicas else [])
+        _add(r, "serving", [workload_template(unit), *extras], serving, owner=unit)
+    service = ctx.service_context(cfg, servings, grouped=grouped(r))
+    _add(r, "serving", [SERVICE_TEMPLATE], service)
+    if cfg.gateway is not None and r.region is not None:
+        _add(r, "gateway", list(GATEWAY_TEMPLATES), gateway.gateway_context(cfg, r.region))
     if cfg.benchmark is not None:
-        bench = ctx.benchmark_context(cfg, service, payload(BENCH_ENTRY))
-        templates = list(BENCHMARK_TEMPLATES)
-        if cfg.gateway is not None:
-            templates.insert(0, GATEWAY_READER_TEMPLATE)
-        _add(rendered, "benchmark", templates, bench)
-    found += list(schema_problems(rendered))
-    found += list(variant_problems(cfg, rendered))
-    if found:
-        raise ConfigError(found, cfg.stack)
-    return rendered
+        bench = jobs.benchmark_context(cfg, r.units, service, payload(BENCH_ENTRY))
+        templates = ([GATEWAY_READER_TEMPLATE] if cfg.gateway is not None else []) + BENCHMARK_TEMPLATES
+        _add(r, "benchmark", templates, bench)
 
 
-def render(cfg: StackConfig) -> Rendered:
-    """Render, validate and cross-check every Kubernetes object of a gke stack.
+def render(cfg: StackConfig, region: Region | None = None) -> Rendered:
+    """Render, validate and cross-check every Kubernetes object of one region of a gke stack (its own region
+    unless told otherwise).
 
     Raises ConfigError listing every problem. A stack that is not on GKE has no objects.
     """
-    rendered = Rendered(cluster_minor=derived.cluster_minor(cfg) if cfg.target == "gke" else "")
+    region = region or cfg.serving_regions[0]
+    minor = derived.cluster_minor(cfg) if cfg.target == "gke" else ""
+    rendered = Rendered(cluster_minor=minor, region=region, units=cfg.units_in(region))
     if cfg.target != "gke" or not cfg.is_experiment:
         return rendered
     # The templates rely on the config rules; a config built around the loader is checked here too.
@@ -153,27 +139,30 @@ def render(cfg: StackConfig) -> Rendered:
         raise ConfigError(broken, cfg.stack)
     if cfg.hf_token is not None:
         rendered.secrets[names.HF_SECRET] = {names.HF_SECRET_KEY}
-    if cfg.variants:
-        return _render_variants(cfg, rendered)
-    for app, (templates, context) in app_templates(cfg).items():
-        objs = []
-        for t in templates:
-            for o in render_template(t, context):
-                rendered.sources[id(o)] = f"manifests/{t}"
-                objs.append(o)
-        rendered.apps[app] = objs
-    found = list(schema_problems(rendered))
-    found += list(cross_problems(cfg, rendered))
+    if cfg.engine is not None:
+        _render_serving(cfg, rendered)
+    elif cfg.workload is not None and rendered.units:
+        unit = rendered.units[0]
+        _add(rendered, "heartbeat", list(HEARTBEAT_TEMPLATES), jobs.heartbeat_context(cfg, unit, payload(HEARTBEAT_ENTRY)), owner=unit)
+    found: dict[Problem, None] = {}
+    for ps in (schema_problems(rendered), cross_problems(cfg, rendered), selection_problems(cfg, rendered)):
+        found.update(dict.fromkeys(ps))
     if found:
-        raise ConfigError(found, cfg.stack)
+        raise ConfigError(list(found), cfg.stack)
     return rendered
 
 
-def tpu_vm_startup(cfg: StackConfig, workloads_uri: str, results_prefix: str, vm_name: str) -> str:
+def render_stack(cfg: StackConfig) -> tuple[Rendered, ...]:
+    """Every region of a stack rendered and checked, in the stack's region order (raises on the first region
+    with problems, before the program declares anything)."""
+    return tuple(render(cfg, region) for region in cfg.serving_regions)
+
+
+def tpu_vm_startup(cfg: StackConfig, unit: ServingUnit, workloads_uri: str, results_prefix: str, vm_name: str) -> str:
     """The startup script of a tpu-vm stack: copy the heartbeat payload, install PyTorch/XLA, run it once."""
     w = cfg.workload
     if w is None:
-        raise ValueError("tpu_vm_startup needs a workload (config rules ensure a tpu-vm stack has one)")
+        raise InternalError("tpu_vm_startup needs a workload (config rules ensure a tpu-vm stack has one)")
     return render_text(
         TPU_VM_STARTUP,
         vm_name=vm_name,
@@ -186,5 +175,5 @@ def tpu_vm_startup(cfg: StackConfig, workloads_uri: str, results_prefix: str, vm
         dtype=w.dtype,
         shape=",".join(map(str, w.shape)),
         iterations=w.iterations,
-        accelerator=cfg.shape.name,
+        accelerator=unit.shape.name,
     )

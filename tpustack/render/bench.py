@@ -1,6 +1,7 @@
-"""The serving-benchmark spec: everything the benchmark Job needs, built from a validated StackConfig.
+"""The serving-benchmark spec: everything the benchmark Job needs, built from a validated StackConfig and the
+serving unit the benchmark measures (a region's first).
 
-``bench_spec(cfg, ...)`` returns a JSON-serializable dict; the benchmark app puts ``json.dumps(spec)`` in a
+``bench_spec(cfg, unit, ...)`` returns a JSON-serializable dict; the benchmark app puts ``json.dumps(spec)`` in a
 ConfigMap mounted at ``SPEC_PATH`` and the Job runs ``python3 -m tpustack.workloads.serving_bench --spec
 SPEC_PATH`` (tpustack/workloads/serving_bench.py reads it). Whether the tool can run the load against the
 engine is a config rule (tpustack.config.rules), checked before this is built.
@@ -13,7 +14,10 @@ from urllib.parse import urlsplit
 
 from tpustack.config import derived
 from tpustack.config.model import StackConfig
+from tpustack.config.units import ServingUnit
 from tpustack.core import engines
+from tpustack.core.engines import ToolName
+from tpustack.core.errors import InternalError
 
 SPEC_SCHEMA = "tpustack.bench-spec/v1"
 SPEC_DIR = "/opt/tpustack/spec"
@@ -22,6 +26,7 @@ SPEC_PATH = f"{SPEC_DIR}/spec.json"
 
 def bench_spec(
     cfg: StackConfig,
+    units: tuple[ServingUnit, ...],
     *,
     base_url: str,
     metrics_url: str | None,
@@ -29,11 +34,12 @@ def bench_spec(
     git_revision: str,
     gateway: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The Job's spec for a stack with an engine, a model and a benchmark."""
-    b, engine, model, shape = cfg.benchmark, cfg.engine, cfg.model, cfg.shape
-    if b is None or engine is None or model is None:
-        raise ValueError("bench_spec needs a config with engine, model and benchmark (config rules ensure it)")
-    tool = cfg.benchmark_tool or engines.DEFAULT_TOOL[engine.name]
+    """The Job's spec for a stack with an engine, a model and a benchmark, measuring a region's units (the
+    metadata describes the first; every unit of a group of variants is listed)."""
+    unit = units[0]
+    b, engine, model, shape, tool = cfg.benchmark, cfg.engine, cfg.model, unit.shape, cfg.benchmark_tool
+    if b is None or engine is None or model is None or tool is None:
+        raise InternalError("bench_spec needs a config with engine, model and benchmark (config rules ensure it)")
     sweep: list[dict[str, Any]]
     if b.max_concurrency:
         sweep = [{"max_concurrency": c, "request_rate": None} for c in b.max_concurrency]
@@ -41,10 +47,9 @@ def bench_spec(
     else:
         sweep = [{"request_rate": r, "max_concurrency": None} for r in b.request_rates]
         arrival = "poisson" if b.burstiness == 1.0 else f"gamma (burstiness {b.burstiness:g})"
-    engine_args: dict[str, Any] = {"tensorParallel": cfg.tensor_parallel, "replicas": cfg.replicas, "port": engine.port}
-    sub = derived.vllm_settings(cfg) if engine.name == "vllm" else engine.maxtext  # what the server really gets
-    if sub is not None:
-        engine_args.update(sub.model_dump(by_alias=True, mode="json"))
+    engine_args: dict[str, Any] = {"tensorParallel": unit.tensor_parallel, "replicas": unit.replicas, "port": engine.port}
+    if unit.settings is not None:  # what the server really gets
+        engine_args.update(unit.settings.model_dump(by_alias=True, mode="json"))
     host = urlsplit(base_url).hostname or "localhost"
     return {
         "schema": SPEC_SCHEMA,
@@ -54,7 +59,7 @@ def bench_spec(
         "tool_command": engines.TOOL_COMMANDS[tool],
         "server": {
             "base_url": base_url.rstrip("/"),
-            "health_path": engines.HEALTH_PATHS[engine.name],
+            "health_path": engine.record.health_path,
             "metrics_url": metrics_url,
             "grpc_target": f"{host}:{engines.JETSTREAM_GRPC_PORT}",
             # Behind GKE Inference Gateway: the runner reads the Gateway's address from the Kubernetes API and
@@ -80,17 +85,17 @@ def bench_spec(
         "kept_up_tolerance": 0.9,
         "timeouts": {"ready_s": 3600, "point_min_s": 900},
         "scrape_interval_s": 5,
-        "chips": shape.chips * cfg.replicas,
+        "chips": shape.chips * unit.replicas,
         "metadata": {
             "stack": cfg.stack,
             "project": cfg.project,
-            "region": cfg.region,
-            "zone": cfg.zone,
+            "region": unit.region.name,
+            "zone": unit.region.zone,
             "engine": engine.name,
-            "engine_image": cfg.engine_image,
+            "engine_image": unit.image,
             "engine_args": engine_args,
             "tool": tool,
-            "tool_image": cfg.engine_image if tool != "inference-perf" else None,
+            "tool_image": unit.image if tool is not ToolName.INFERENCE_PERF else None,
             "accelerator": shape.name,
             "accelerator_kind": shape.kind,
             "family": shape.family,
@@ -98,17 +103,18 @@ def bench_spec(
             "machine_type": shape.machine_type,
             "hosts": shape.hosts,
             "chips_per_replica": shape.chips,
-            "replicas": cfg.replicas,
-            "chips": shape.chips * cfg.replicas,
-            "capacity_type": cfg.capacity.type,
+            "replicas": unit.replicas,
+            "chips": shape.chips * unit.replicas,
+            "capacity_type": unit.first_capacity.type,
             "variants": [
                 {
-                    "name": v.name,
-                    "accelerator": v.accelerator.type,
-                    "capacity": [c.type for c in v.capacity],
-                    "replicas": v.replicas,
+                    "name": u.variant,
+                    "accelerator": u.accelerator.type,
+                    "capacity": [c.type for c in u.capacity],
+                    "replicas": u.replicas,
                 }
-                for v in cfg.variants or []
+                for u in units
+                if u.variant is not None
             ]
             or None,
             "model": model.id,
@@ -119,10 +125,10 @@ def bench_spec(
     }
 
 
-def _client_tokenizer(cfg: StackConfig, tool: str) -> dict[str, Any]:
+def _client_tokenizer(cfg: StackConfig, tool: ToolName) -> dict[str, Any]:
     """JetStream's client tokenizes with the MaxText asset in the image (tiktoken for Llama 3 via --model llama-3;
     SentencePiece otherwise), as the server does: no Hugging Face access, no second BOS."""
-    if tool != "jetstream-benchmark" or cfg.model is None or not cfg.model.maxtext:
+    if tool is not ToolName.JETSTREAM_BENCHMARK or cfg.model is None or not cfg.model.maxtext:
         return {}
     family = derived.maxtext_family(cfg) or ""
     facts = engines.JETSTREAM_ENGINE

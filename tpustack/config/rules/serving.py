@@ -1,0 +1,189 @@
+"""Rules about what the stack serves and how it is benchmarked: engine, model and benchmark settings. They hold
+for the stack as a whole (every unit runs the same engine, model and load), so each problem is reported once.
+Engine facts come from the registry (tpustack.core.engines), tool facts from the benchmark-tool registry."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from tpustack.core import engines
+from tpustack.core.engines import EngineName, ToolName
+from tpustack.core.errors import Problem, problem
+
+from .. import derived
+from ..model import StackConfig
+
+
+def tpu_vm_runs_workloads_not_engines(c: StackConfig) -> Iterator[Problem]:
+    if c.target == "tpu-vm" and c.engine is not None:
+        yield problem(
+            "tpustack:engine",
+            "serving engines run on GKE; a tpu-vm stack runs a workload (tpustack:workload)",
+            "remove tpustack:engine or set tpustack:target to gke",
+        )
+
+
+def engine_settings_match_engine(c: StackConfig) -> Iterator[Problem]:
+    e = c.engine
+    if e is None:
+        return
+    if e.name is EngineName.JETSTREAM_MAXTEXT and e.vllm is not None:
+        yield problem(
+            "tpustack:engine.vllm",
+            "vLLM settings on a JetStream engine",
+            "move them to tpustack:engine.maxtext or set engine.name vllm",
+        )
+    if e.name is EngineName.VLLM and e.maxtext is not None:
+        yield problem(
+            "tpustack:engine.maxtext",
+            "MaxText settings on a vLLM engine",
+            "move them to tpustack:engine.vllm or set engine.name jetstream-maxtext",
+        )
+
+
+def engine_has_model(c: StackConfig) -> Iterator[Problem]:
+    if c.engine is not None and c.model is None:
+        yield problem(
+            "tpustack:model", "an engine needs a model to serve", "set tpustack:model.id and tpustack:model.paramsB"
+        )
+
+
+def jetstream_http_port(c: StackConfig) -> Iterator[Problem]:
+    e = c.engine
+    if e is not None and e.name is EngineName.JETSTREAM_MAXTEXT and e.port != engines.JETSTREAM_HTTP_PORT:
+        yield problem(
+            "tpustack:engine.port",
+            f"jetstream-http listens on {engines.JETSTREAM_HTTP_PORT} (its image's command), not {e.port}",
+            f"set engine.port {engines.JETSTREAM_HTTP_PORT} or remove it",
+        )
+
+
+def _maxtext_model(c: StackConfig) -> str | None:
+    """The MaxText model name of a JetStream stack (None for other engines or when none is known)."""
+    if c.engine is None or c.engine.name is not EngineName.JETSTREAM_MAXTEXT or c.model is None:
+        return None
+    return c.model.maxtext
+
+
+def maxtext_needs_model_name(c: StackConfig) -> Iterator[Problem]:
+    if c.engine is not None and c.engine.name is EngineName.JETSTREAM_MAXTEXT and c.model and not c.model.maxtext:
+        yield problem(
+            "tpustack:model.maxtextName",
+            "JetStream MaxText needs the MaxText model name for checkpoint conversion",
+            "set it, e.g. llama3.1-8b or gemma-7b",
+        )
+
+
+def maxtext_model_is_convertible(c: StackConfig) -> Iterator[Problem]:
+    """The model name exists in the pinned MaxText, and a Hugging Face model is one its converter takes."""
+    name = _maxtext_model(c)
+    if name is None or c.model is None:
+        return
+    facts = engines.JETSTREAM_ENGINE
+    if name not in facts.model_names:
+        yield problem(
+            "tpustack:model.maxtextName",
+            f"MaxText at {engines.MAXTEXT_REF[:8]} (tpu-recipes-v0.1.4) has no model '{name}' "
+            "(MaxText/pyconfig.py validate_model_name)",
+            f"use one of {', '.join(sorted(facts.model_names))}",
+        )
+        return
+    family = derived.maxtext_family(c) or ""
+    known = engines.MAXTEXT_FAMILIES.get(family)
+    if known is None:
+        yield problem(
+            "tpustack:model.maxtextName",
+            f"tpustack knows no tokenizer for MaxText family '{family}'",
+            f"use one of {', '.join(k + '-<size>' for k in engines.MAXTEXT_FAMILIES)}",
+        )
+    elif c.model.source == "huggingface" and not known[1]:
+        yield problem(
+            "tpustack:model.id",
+            f"MaxText converts {family} checkpoints with a separate converter, not llama_or_mistral_ckpt from "
+            "Hugging Face safetensors",
+            "convert it yourself and set model.id to the gs:// path of the unscanned MaxText checkpoint "
+            "(.../checkpoints/0/items)",
+        )
+
+
+def context_fits_model(c: StackConfig) -> Iterator[Problem]:
+    """The engine's context must not exceed the model's (vLLM refuses to start; MaxText extrapolates)."""
+    if c.engine is None or c.model is None:
+        return
+    limit = c.model.context
+    settings = c.engine.settings
+    asked = settings.context_tokens
+    if asked > limit:
+        yield problem(
+            f"tpustack:engine.{c.engine.record.settings_key}.{settings.CONTEXT_KEY}",
+            f"{asked} tokens exceed {c.model.id}'s context of {limit} (its config.json max_position_embeddings)",
+            f"set it to {limit} or less",
+        )
+
+
+def gated_model_has_token(c: StackConfig) -> Iterator[Problem]:
+    if c.model is not None and c.model.needs_token and c.hf_token is None:
+        yield problem(
+            "tpustack:hfToken",
+            f"{c.model.id} is downloaded from Hugging Face and marked gated, but no token is set",
+            "pulumi config set --secret tpustack:hfToken hf_... (or set model.gated false for a public model)",
+        )
+
+
+# ----- benchmark --------------------------------------------------------------------------------------------------
+def benchmark_needs_engine(c: StackConfig) -> Iterator[Problem]:
+    if c.benchmark is not None and c.engine is None:
+        yield problem(
+            "tpustack:benchmark",
+            "a serving benchmark needs a serving engine",
+            "set tpustack:engine, or remove tpustack:benchmark",
+        )
+
+
+def benchmark_tool_drives_engine(c: StackConfig) -> Iterator[Problem]:
+    if c.benchmark is None or c.engine is None:
+        return
+    tool, engine = c.benchmark_tool, c.engine.record
+    if tool not in engine.tools:
+        yield problem(
+            "tpustack:benchmark.tool",
+            f"{tool} cannot drive {engine.name}'s API",
+            f"use one of {', '.join(engine.tools)} for {engine.name}",
+        )
+
+
+def benchmark_load_fits_tool(c: StackConfig) -> Iterator[Problem]:
+    b, tool = c.benchmark, c.benchmark_tool
+    if b is None or c.engine is None or tool is None:
+        return
+    datasets = engines.DATASETS_FOR_TOOL[tool]
+    if b.dataset not in datasets:
+        yield problem(
+            "tpustack:benchmark.dataset", f"{tool} has no '{b.dataset}' dataset", f"use one of {', '.join(datasets)}"
+        )
+    if tool is ToolName.JETSTREAM_BENCHMARK and b.max_concurrency:
+        yield problem(
+            "tpustack:benchmark.maxConcurrency",
+            "JetStream's benchmark_serving.py has no concurrency limit flag",
+            "sweep requestRates instead, or use another engine",
+        )
+    if tool in (ToolName.JETSTREAM_BENCHMARK, ToolName.INFERENCE_PERF) and b.burstiness != 1.0 and not b.max_concurrency:
+        yield problem(
+            "tpustack:benchmark.burstiness",
+            f"{tool} only sends Poisson arrivals (burstiness 1)",
+            "set burstiness to 1, or use vllm-bench for gamma arrivals",
+        )
+
+
+def eos_setting_is_what_the_tool_does(c: StackConfig) -> Iterator[Problem]:
+    b = c.benchmark
+    if b is None or c.engine is None or b.ignore_eos or b.dataset != "random":
+        return
+    if c.benchmark_tool in engines.IGNORES_EOS_ON_RANDOM:
+        yield problem(
+            "tpustack:benchmark.ignoreEos",
+            f"{c.benchmark_tool} {engines.VLLM_VERSION} always ignores "
+            "end-of-sequence on the random dataset (vllm/benchmarks/serve.py), so false would be "
+            "recorded but not done",
+            "set ignoreEos true, or use dataset sharegpt for natural stop lengths",
+        )

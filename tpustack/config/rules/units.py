@@ -1,0 +1,246 @@
+"""Rules about one serving unit (tpustack.config.units): its accelerator, its replicas, where it runs. Every rule
+here runs on every unit of a stack, a plain stack's single one as each variant in each region, and names the key
+where that unit states the fact (``unit.keys``, ``unit.region.zones_key``) with the unit's label in front of the
+reason. The same mistake gives the same problem shape wherever it is made."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from tpustack.core import catalog
+from tpustack.core.engines import engines_for
+from tpustack.core.catalog import TpuShape
+from tpustack.core.errors import Problem, problem
+
+from .. import derived
+from ..model import StackConfig
+from ..units import Provisioning, ServingUnit
+
+
+# ----- the accelerator as stated ----------------------------------------------------------------------------------
+def topology_matches_catalog(c: StackConfig, u: ServingUnit) -> Iterator[Problem]:
+    a, shape = u.accelerator, u.shape
+    if a.topology is None:
+        return
+    key = f"{u.keys.accelerator}.topology"
+    if not isinstance(shape, TpuShape):
+        yield problem(key, f"{u.label}{shape.name} is a GPU machine and has no TPU topology", "remove accelerator.topology")
+    elif a.topology != shape.topology:
+        other = catalog.tpu_shape(shape.family, a.topology)
+        fix = (
+            f"use accelerator.type {other.name} for topology {a.topology}"
+            if other
+            else f"valid {shape.family} topologies: "
+            + ", ".join(shape.generation.single_host_topologies + shape.generation.multi_host_topologies)
+        )
+        yield problem(key, f"{u.label}{shape.name} is topology {shape.topology} ({shape.chips} chips), not {a.topology}", fix)
+
+
+def machine_type_matches_catalog(c: StackConfig, u: ServingUnit) -> Iterator[Problem]:
+    a, shape = u.accelerator, u.shape
+    if a.machine_type is None or a.machine_type == shape.machine_type:
+        return
+    other = catalog.by_machine_type(a.machine_type)
+    held = (
+        f"{a.machine_type} holds {other.chips_per_host} chips per host"
+        if other
+        else f"{a.machine_type} is not a machine type tpustack knows"
+    )
+    yield problem(
+        f"{u.keys.accelerator}.machineType",
+        f"{u.label}{held}, but {shape.name} needs {shape.machine_type} ({shape.chips_per_host} per host)",
+        f"remove machineType or set it to {shape.machine_type}",
+    )
+
+
+# ----- where the unit runs ----------------------------------------------------------------------------------------
+def tpu_vm_is_a_tpu_with_runtime(c: StackConfig, u: ServingUnit) -> Iterator[Problem]:
+    shape = u.shape
+    if u.provisioning is not Provisioning.TPU_VM:
+        return
+    if not isinstance(shape, TpuShape):
+        yield problem(
+            "tpustack:target",
+            f"{u.label}tpu-vm creates a Cloud TPU VM, but {shape.name} is a GPU",
+            "set tpustack:target to gke for GPU accelerators",
+        )
+    elif not shape.runtime_version:
+        yield problem(
+            "tpustack:target",
+            f"{u.label}the Cloud TPU API does not offer {shape.family} as a TPU VM "
+            "(GKE only, cloud.google.com/tpu/docs/runtimes)",
+            "set tpustack:target to gke",
+        )
+
+
+def tpu_vm_single_zone(c: StackConfig, u: ServingUnit) -> Iterator[Problem]:
+    zones = u.region.zones
+    if u.provisioning is Provisioning.TPU_VM and len(zones) != 1:
+        yield problem(u.region.zones_key, f"{u.label}a TPU VM lives in exactly one zone", f"list one zone, e.g. [{zones[0]}]")
+
+
+def multi_host_single_zone(c: StackConfig, u: ServingUnit) -> Iterator[Problem]:
+    shape, zones = u.shape, u.region.zones
+    if isinstance(shape, TpuShape) and shape.multi_host and c.target == "gke" and len(zones) != 1:
+        yield problem(
+            u.region.zones_key,
+            f"{u.label}{shape.name} is multi-host and uses COMPACT placement, which needs a single zone",
+            f"list one zone, e.g. [{zones[0]}]",
+        )
+
+
+def compute_class_units_single_host(c: StackConfig, u: ServingUnit) -> Iterator[Problem]:
+    if u.provisioning is Provisioning.COMPUTE_CLASS and u.shape.multi_host:
+        yield problem(
+            u.keys.accelerator,
+            f"{u.label}{u.shape.name} is a multi-host slice; variants are single-host (one pod per replica, which the "
+            "InferencePool and its ComputeClass select as such)",
+            "use a single-host shape per variant, or the single-accelerator stack form for multi-host",
+        )
+
+
+def tpu7x_multi_host_needs_workload_policy(c: StackConfig, u: ServingUnit) -> Iterator[Problem]:
+    # GKE creates multi-host TPU7x (Ironwood) pools with a workload policy (a compute resource policy of type
+    # HIGH_THROUGHPUT with the accelerator topology), not COMPACT placement (GKE TPU7x docs), which this
+    # stack's pool model does not declare.
+    shape = u.shape
+    if c.target == "gke" and isinstance(shape, TpuShape) and shape.family == "tpu7x" and shape.multi_host:
+        yield problem(
+            u.keys.accelerator,
+            f"{u.label}{shape.name} is a multi-host TPU7x slice; GKE needs a "
+            "HIGH_THROUGHPUT workload policy for it instead of COMPACT placement, which tpustack does not "
+            "declare yet",
+            "use the single-host tpu7x-8, or create the node pool yourself "
+            "(gcloud compute resource-policies create workload-policy ... --type=HIGH_THROUGHPUT)",
+        )
+
+
+# ----- the engine on this accelerator -----------------------------------------------------------------------------
+def engine_runs_on_accelerator(c: StackConfig, u: ServingUnit) -> Iterator[Problem]:
+    e, shape = u.engine, u.shape
+    if e is None:
+        return
+    if shape.kind not in e.kinds:
+        others = [o.name for o in engines_for(shape.kind)]
+        yield problem(
+            "tpustack:engine.name",
+            f"{u.label}{e.display} runs on {'/'.join(k.upper() + 's' for k in e.kinds)} only, not {shape.name}",
+            f"use engine {' or '.join(others)} on {shape.kind.upper()}s, or a {'/'.join(k.upper() for k in e.kinds)} "
+            "accelerator",
+        )
+    elif shape.multi_host and not e.multi_host:
+        yield problem(
+            "tpustack:engine.name",
+            f"{u.label}{e.display} serving here is single-host; {shape.name} spans {shape.hosts} hosts"
+            + (f" ({e.multi_host_note})" if e.multi_host_note else ""),
+            "pick a single-host shape (e.g. v5litepod-8, v6e-8) or engine "
+            + " or ".join(o.name for o in engines_for(shape.kind) if o.multi_host),
+        )
+
+
+def tensor_parallel_spans_replica(c: StackConfig, u: ServingUnit) -> Iterator[Problem]:
+    """The pod takes every chip of its host(s), so tensor parallelism spans all of them."""
+    tp, shape = u.tensor_parallel_set, u.shape
+    if u.engine is None or tp is None or tp == shape.chips:
+        return
+    yield problem(
+        u.keys.tensor_parallel,
+        f"{u.label}{tp} does not match the {shape.chips} chips of one {shape.name} replica (each "
+        "serving pod requests every chip of its node, GKE's rule for TPU slices)",
+        f"set tensorParallel to {shape.chips} or remove it, or pick the accelerator with {tp} chips",
+    )
+
+
+def model_fits_hbm(c: StackConfig, u: ServingUnit) -> Iterator[Problem]:
+    """Weights x headroom must fit the HBM of one serving replica."""
+    if c.model is None:
+        return
+    shape = u.shape
+    need = c.model.weights_gib * c.model.hbm_headroom
+    have = shape.total_hbm_gib
+    if need <= have:
+        return
+    fits = sorted(
+        (s for s in catalog.CATALOG.values() if s.family == shape.family and s.total_hbm_gib >= need),
+        key=lambda s: (s.chips, s.name),
+    )
+    fix = f"use {fits[0].name} ({fits[0].total_hbm_gib:.0f} GiB)" if fits else "use a larger accelerator family"
+    yield problem(
+        "tpustack:model.paramsB",
+        f"{u.label}{c.model.params:g}B params x {c.model.dtype} = {c.model.weights_gib:.1f} GiB of weights, "
+        f"x{c.model.hbm_headroom} headroom = {need:.1f} GiB > {have:.0f} GiB HBM of {shape.name}",
+        f"{fix}, quantize (model.dtype int8/fp8) or lower model.hbmHeadroom",
+    )
+
+
+def gke_heartbeat_single_host(c: StackConfig, u: ServingUnit) -> Iterator[Problem]:
+    if c.target == "gke" and c.engine is None and c.workload is not None and u.shape.multi_host:
+        yield problem(
+            "tpustack:workload",
+            f"{u.label}the GKE heartbeat Job runs on one host, but {u.shape.name} spans "
+            f"{u.shape.hosts} hosts whose TPU runtime starts only together",
+            "use a single-host accelerator (e.g. v6e-8, v5litepod-8) or target tpu-vm",
+        )
+
+
+# ----- replicas and the pool that holds them ----------------------------------------------------------------------
+def multi_host_one_slice_per_pool(c: StackConfig, u: ServingUnit) -> Iterator[Problem]:
+    # A GKE multi-host TPU node pool holds exactly one slice (node count = hosts of the topology).
+    if u.replicas > 1 and u.shape.multi_host:
+        yield problem(
+            u.keys.replicas,
+            f"{u.label}{u.shape.name} is a multi-host slice and a GKE TPU node pool holds exactly one slice",
+            "use replicas 1 here and a second stack for another slice",
+        )
+
+
+def autoscaling_fits_shape(c: StackConfig, u: ServingUnit) -> Iterator[Problem]:
+    limit = c.gke.autoscaling_max_nodes
+    if limit is None:
+        return
+    shape = u.shape
+    if shape.multi_host:
+        yield problem(
+            "tpustack:gke.autoscalingMaxNodes",
+            f"{u.label}{shape.name} is a multi-host slice; its pool is fixed "
+            f"at {shape.hosts} nodes (a partial slice cannot run)",
+            "remove gke.autoscalingMaxNodes; scale by adding replicas",
+        )
+    elif limit < u.replicas * shape.hosts:
+        yield problem(
+            "tpustack:gke.autoscalingMaxNodes",
+            f"{u.label}{limit} nodes cannot hold {u.replicas} replicas",
+            f"set it to at least {u.replicas * shape.hosts}",
+        )
+
+
+def hpa_fits_pool(c: StackConfig, u: ServingUnit) -> Iterator[Problem]:
+    e = c.engine
+    if c.target != "gke" or e is None or e.hpa_max_replicas is None:
+        return
+    shape = u.shape
+    if e.hpa_max_replicas < u.replicas:
+        yield problem(
+            "tpustack:engine.hpaMaxReplicas",
+            f"{u.label}{e.hpa_max_replicas} is below {u.keys.replicas.removeprefix('tpustack:')} {u.replicas}, "
+            "the HPA's minimum",
+            f"set hpaMaxReplicas to at least {u.replicas}, or remove it",
+        )
+    need = e.hpa_max_replicas * shape.hosts
+    have = derived.accelerator_pool(c, u).max_nodes
+    if need > have:
+        yield problem(
+            "tpustack:engine.hpaMaxReplicas",
+            f"{u.label}{e.hpa_max_replicas} replicas need {need} {shape.machine_type} nodes, but the accelerator "
+            f"pool holds at most {have}, so the extra pods would stay Pending",
+            f"set tpustack:gke.autoscalingMaxNodes to {need} (single-host shapes), or lower "
+            f"hpaMaxReplicas to {max(have // shape.hosts, 1)}",
+        )
+
+
+def capacity_options_listed_once(c: StackConfig, u: ServingUnit) -> Iterator[Problem]:
+    seen: set[tuple[str, str | None]] = set()
+    for cap in u.capacity:
+        if (cap.type, cap.reservation) in seen:
+            yield problem(cap.key, f"{u.label}{cap.type} is listed twice", "list each capacity option once, in order")
+        seen.add((cap.type, cap.reservation))

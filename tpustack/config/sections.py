@@ -1,0 +1,475 @@
+"""The sections of a stack config: one pydantic model per key under ``tpustack:`` (accelerator, capacity, model,
+engine, benchmark, ...). ``tpustack.config.model.StackConfig`` assembles them.
+
+Field-level rules live on the fields (types, ranges, formats). A validator that refuses a value raises
+``invalid(reason, fix)``: the reason and the fix travel as data to the loader, which turns each into a
+``Problem(key, reason, fix)``. Closed sets (engines, benchmark tools, capacity types) are the enums of their
+registries (tpustack.core.engines, tpustack.core.capacity), never retyped here.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Any, ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic.alias_generators import to_camel
+from pydantic_core import PydanticCustomError
+
+from tpustack.core import catalog, engines, models
+from tpustack.core.capacity import CapacityType
+from tpustack.core.engines import EngineName, ToolName
+from tpustack.core.errors import InternalError
+from tpustack.workloads.heartbeat import SEED_SHAPE
+
+BYTES_PER_PARAM = models.BYTES_PER_PARAM  # one place: tpustack.core.models
+
+_LABEL_KEY_RE = re.compile(r"^[a-z][a-z0-9_-]{0,62}$")
+_LABEL_VALUE_RE = re.compile(r"^[a-z0-9_-]{0,63}$")
+_BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{1,61}[a-z0-9]$")
+# The error type the loader recognizes as tpustack's own (its context carries reason and fix).
+INVALID = "tpustack_invalid"
+
+
+def invalid(reason: str, fix: str) -> PydanticCustomError:
+    """A field validator's refusal: what is wrong and why, and what to do instead."""
+    return PydanticCustomError(INVALID, "{reason}. Fix: {fix}", {"reason": reason, "fix": fix})
+
+
+class Section(BaseModel):
+    """Strict base: unknown keys are errors (typos never pass silently); camelCase keys as in Pulumi."""
+
+    model_config = ConfigDict(extra="forbid", alias_generator=to_camel, populate_by_name=True, frozen=True)
+
+
+def accelerator_shorthand(v: Any) -> Any:
+    """``accelerator: v6e-8`` is ``accelerator: {type: v6e-8}``."""
+    return {"type": v} if isinstance(v, str) else v
+
+
+def pinned_image(v: str | None) -> str | None:
+    if v is not None and not engines.is_pinned(v):
+        raise invalid(
+            f"image '{v}' is not pinned",
+            f"use an explicit version tag or digest, e.g. {engines.VLLM_TPU.image}",
+        )
+    return v
+
+
+class AcceleratorConfig(Section):
+    """What to run on: a catalog name, optionally with the topology / machine type spelled out."""
+
+    type: str
+    topology: str | None = None
+    machine_type: str | None = None
+
+    @field_validator("type")
+    @classmethod
+    def _known(cls, v: str) -> str:
+        if catalog.lookup(v) is None:
+            close = catalog.suggestions(v)
+            hint = f"did you mean {', '.join(close)}?" if close else "see `tpustack catalog`"
+            raise invalid(
+                f"unknown accelerator '{v}'",
+                f"use a catalog name such as v6e-8, v5litepod-4, v5p-16, tpu7x-8, l4-1, h100-8 ({hint})",
+            )
+        return v.strip().lower()
+
+    @property
+    def shape(self) -> catalog.Accelerator:
+        shape = catalog.lookup(self.type)
+        if shape is None:  # _known refused it
+            raise InternalError(f"accelerator {self.type!r} passed validation but is not in the catalog")
+        return shape
+
+
+class CapacityConfig(Section):
+    """How the chips are obtained. Rules: cluster-toolkit gke-node-pool and the Cloud TPU docs."""
+
+    type: CapacityType = CapacityType.ON_DEMAND
+    # A reservation name, or projects/P/reservations/R for a shared reservation.
+    reservation: str | None = None
+    # Node auto-repair; None means "the right default for the capacity type" (off for flex-start).
+    auto_repair: bool | None = None
+    # A calendar-mode (future) reservation: capacity for a fixed window, consumed like any specific reservation,
+    # whose VMs are deleted when the window ends (GKE docs, tpu-calendar-mode; Cloud TPU calendar-mode-reservation).
+    calendar: bool = False
+    ends: datetime | None = None  # the window's end, e.g. 2026-12-01T00:00:00Z
+
+
+def capacity_shorthand(v: Any) -> Any:
+    """``capacity: [spot, on-demand]`` is a list of ``{type: ...}``."""
+    items = v if isinstance(v, list) else [v]
+    return [{"type": c} if isinstance(c, str) else c for c in items]
+
+
+class ModelConfig(Section):
+    """The model to serve. For a model of tpustack's catalog (tpustack.core.models) paramsB, contextLength,
+    gated and maxtextName come from the catalog and, when given, are checked against it; any other model states
+    paramsB and contextLength itself."""
+
+    id: str  # Hugging Face repo id (org/name) or gs://bucket/path
+    params_b: float | None = Field(default=None, gt=0, le=2000)  # parameters, in billions
+    context_length: int | None = Field(default=None, ge=128)  # the model's max_position_embeddings
+    dtype: Literal["float32", "bfloat16", "float16", "fp8", "int8", "int4"] = "bfloat16"
+    # Whether downloading needs a Hugging Face token. Default: the catalog's; yes for other Hugging Face ids.
+    gated: bool | None = None
+    # Weights x headroom must fit the replica's HBM: room for KV cache and activations.
+    hbm_headroom: float = Field(default=1.2, ge=1.0, le=4.0)
+    # MaxText checkpoint conversion needs the MaxText model name (e.g. llama3.1-8b).
+    maxtext_name: str | None = None
+
+    @model_validator(mode="after")
+    def _known_or_stated(self) -> ModelConfig:
+        known = models.lookup(self.id)
+        if known is not None:
+            if self.params_b is not None and abs(self.params_b - known.params_b) > 0.05 * known.params_b:
+                raise invalid(
+                    f"paramsB {self.params_b:g} does not match {self.id}'s {known.params_b:g}B ({known.source})",
+                    "remove model.paramsB (the catalog has it) or correct it",
+                )
+            if self.context_length is not None and self.context_length > known.context_length:
+                raise invalid(
+                    f"contextLength {self.context_length} exceeds {self.id}'s {known.context_length} "
+                    f"({known.source})",
+                    "remove model.contextLength",
+                )
+            return self
+        missing = [k for k, v in (("paramsB", self.params_b), ("contextLength", self.context_length)) if v is None]
+        if missing:
+            raise invalid(
+                f"{self.id} is not in tpustack's model catalog, so its {' and '.join(missing)} must be stated",
+                f"set model.{' and model.'.join(missing)} (from the model's config.json: parameter count, "
+                "max_position_embeddings), or use a catalog model "
+                f"({', '.join(m.ids[0] for m in models.MODELS)})",
+            )
+        return self
+
+    @property
+    def facts(self) -> models.ModelFacts | None:
+        return models.lookup(self.id)
+
+    @property
+    def params(self) -> float:
+        """Parameters in billions: the stated value, else the catalog's."""
+        if self.params_b is not None:
+            return self.params_b
+        known = self.facts
+        if known is None:  # _known_or_stated requires one of the two
+            raise InternalError(f"model {self.id}: no parameter count after validation")
+        return known.params_b
+
+    @property
+    def context(self) -> int:
+        if self.context_length is not None:
+            return self.context_length
+        known = self.facts
+        if known is None:
+            raise InternalError(f"model {self.id}: no context length after validation")
+        return known.context_length
+
+    @property
+    def maxtext(self) -> str | None:
+        """The MaxText model name: the stated one, else the catalog's."""
+        if self.maxtext_name:
+            return self.maxtext_name
+        known = self.facts
+        return known.maxtext_name if known else None
+
+    @field_validator("id")
+    @classmethod
+    def _id(cls, v: str) -> str:
+        if v.startswith("gs://"):
+            if len(v) <= 5:
+                raise invalid("empty gs:// path", "gs://BUCKET/PATH/TO/WEIGHTS")
+            return v
+        if not re.fullmatch(r"[A-Za-z0-9][\w.-]*/[\w.-]+", v):
+            raise invalid(
+                f"'{v}' is neither a Hugging Face repo id (org/name) nor a gs:// path",
+                "e.g. meta-llama/Llama-3.1-8B-Instruct or gs://my-bucket/llama-3.1-8b",
+            )
+        return v
+
+    @property
+    def source(self) -> Literal["huggingface", "gcs"]:
+        return "gcs" if self.id.startswith("gs://") else "huggingface"
+
+    @property
+    def needs_token(self) -> bool:
+        if self.source == "gcs":
+            return False
+        if self.gated is not None:
+            return self.gated
+        known = self.facts
+        return known.gated if known else True
+
+    @property
+    def weights_gib(self) -> float:
+        return self.params * 1e9 * BYTES_PER_PARAM[self.dtype] / catalog.GIB
+
+
+class VllmConfig(Section):
+    """vLLM engine arguments (`vllm serve` flags of the same names)."""
+
+    max_model_len: int = Field(default=engines.VLLM_MAX_MODEL_LEN, ge=128)
+    max_num_seqs: int | None = Field(default=None, ge=1)
+    max_num_batched_tokens: int | None = Field(default=None, ge=1)
+    enable_prefix_caching: bool = True
+    quantization: str | None = None
+    gpu_memory_utilization: float | None = Field(default=None, gt=0, le=1)
+    # None: vLLM decides (0.32.0 turns it on unless something is incompatible, vllm/config/vllm.py).
+    async_scheduling: bool | None = None
+    extra_args: list[str] = Field(default_factory=list)
+
+    # The setting that bounds a sequence (prompt + output), and its key under tpustack:engine.vllm.
+    CONTEXT_KEY: ClassVar[str] = "maxModelLen"
+
+    @property
+    def context_tokens(self) -> int:
+        return self.max_model_len
+
+    def batch_cap(self, chips: int) -> int | None:
+        """The most sequences one replica decodes at once, when the settings cap it."""
+        return self.max_num_seqs
+
+    @field_validator("extra_args")
+    @classmethod
+    def _no_shadowing(cls, v: list[str]) -> list[str]:
+        bad = [a for a in v if a.split("=")[0] in engines.VLLM_OWNED_FLAGS]
+        if bad:
+            raise invalid(
+                f"{bad} set what tpustack already sets from config",
+                "use tpustack:model.id, tpustack:engine.tensorParallel and tpustack:engine.vllm.maxModelLen instead",
+            )
+        return v
+
+
+class MaxTextConfig(Section):
+    """JetStream MaxText engine settings (MaxText `base.yml` keys of the same names)."""
+
+    per_device_batch_size: int = Field(default=4, ge=1)
+    max_prefill_predict_length: int = Field(default=1024, ge=16)
+    max_target_length: int = Field(default=engines.MAXTEXT_MAX_TARGET_LENGTH, ge=32)
+    scan_layers: bool = False
+    weight_dtype: Literal["bfloat16", "float32"] = "bfloat16"
+
+    CONTEXT_KEY: ClassVar[str] = "maxTargetLength"
+
+    @property
+    def context_tokens(self) -> int:
+        return self.max_target_length
+
+    def batch_cap(self, chips: int) -> int | None:
+        return self.per_device_batch_size * chips
+
+    @model_validator(mode="after")
+    def _lengths(self) -> MaxTextConfig:
+        if self.max_target_length <= self.max_prefill_predict_length:
+            raise invalid(
+                "maxTargetLength must exceed maxPrefillPredictLength (target = prefill + decode)",
+                f"set maxTargetLength above {self.max_prefill_predict_length}",
+            )
+        return self
+
+
+EngineSettings = VllmConfig | MaxTextConfig
+
+
+class EngineConfig(Section):
+    name: EngineName
+    image: str | None = None  # default: a pinned image per engine and accelerator kind
+    tensor_parallel: int | None = Field(default=None, ge=1)  # default: every chip of the replica
+    replicas: int = Field(default=1, ge=1, le=64)
+    port: int = Field(default=8000, ge=1024, le=65535)
+    vllm: VllmConfig | None = None
+    maxtext: MaxTextConfig | None = None
+    # TPU containers run unprivileged on GKE >= 1.28; set true only for images that still need it.
+    privileged: bool = False
+    # Serving knobs (tpustack/render): ClusterIP unless a public LoadBalancer is asked for; opt-in
+    # HPA on the engine's queue metric (needs the Custom Metrics Stackdriver Adapter in the cluster); the
+    # XLA compile cache in the results bucket (GCS FUSE) so restarts skip recompiles; seconds a pod keeps
+    # serving in-flight requests after removal from the Service; startup budget (default: from weights).
+    service_type: Literal["ClusterIP", "LoadBalancer"] = "ClusterIP"
+    hpa_max_replicas: int | None = Field(default=None, ge=1, le=64)
+    hpa_queue_target: float = Field(default=10.0, gt=0)
+    compile_cache: bool = True
+    drain_seconds: int = Field(default=30, ge=0, le=3600)
+    startup_minutes: int | None = Field(default=None, ge=1, le=600)
+
+    @field_validator("image")
+    @classmethod
+    def _pinned(cls, v: str | None) -> str | None:
+        return pinned_image(v)
+
+    @property
+    def record(self) -> engines.Engine:
+        """The engine's registry record (tpustack.core.engines.ENGINES)."""
+        return engines.ENGINES[self.name]
+
+    @property
+    def settings(self) -> EngineSettings:
+        """The engine's own settings as the stack states them (defaults where it states none)."""
+        if self.name is EngineName.VLLM:
+            return self.vllm or VllmConfig()
+        return self.maxtext or MaxTextConfig()
+
+
+class SloConfig(Section):
+    ttft_ms: float | None = Field(default=None, gt=0)
+    tpot_ms: float | None = Field(default=None, gt=0)
+    e2e_ms: float | None = Field(default=None, gt=0)
+
+
+class BenchmarkConfig(Section):
+    """The load model of the serving benchmark; every field lands in the result metadata."""
+
+    tool: ToolName | None = None
+    dataset: Literal["random", "sharegpt", "sonnet"] = "random"
+    input_len: int = Field(default=1024, ge=1)
+    output_len: int = Field(default=128, ge=1)
+    num_prompts: int = Field(default=500, ge=1)
+    # Sweep: request rates (req/s; Poisson arrivals when burstiness is 1) or fixed concurrencies.
+    request_rates: list[float] = Field(default_factory=lambda: [1.0, 2.0, 4.0, 8.0])
+    max_concurrency: list[int] = Field(default_factory=list)
+    burstiness: float = Field(default=1.0, gt=0)
+    warmups: int = Field(default=10, ge=0)
+    seed: int = 0
+    temperature: float = Field(default=0.0, ge=0)
+    ignore_eos: bool = True
+    slo: SloConfig = Field(default_factory=SloConfig)
+
+    @field_validator("request_rates")
+    @classmethod
+    def _rates(cls, v: list[float]) -> list[float]:
+        if any(r <= 0 for r in v):
+            raise invalid("request rates must be > 0 req/s", "e.g. [1, 2, 4, 8]")
+        return v
+
+
+class WorkloadConfig(Section):
+    """What a TPU VM (or a bare GKE pool) runs at start: a script from workloads/."""
+
+    name: Literal["heartbeat"] = "heartbeat"
+    dtype: Literal["float32", "bfloat16"] = "float32"
+    iterations: int = Field(default=100, ge=1)
+    shape: tuple[int, int, int] = SEED_SHAPE  # batch, hidden, intermediate (seed handbook part 1)
+
+
+class LifecycleConfig(Section):
+    environment: Literal["experiment", "prod"] = "experiment"
+    ttl_hours: float = Field(default=8.0, gt=0, le=24 * 31)
+    keep: bool = False  # true: the reaper leaves this stack alone after its TTL
+    deletion_protection: bool | None = None  # default: on for prod, off for experiments
+
+    @property
+    def protected(self) -> bool:
+        if self.deletion_protection is None:
+            return self.environment == "prod"
+        return self.deletion_protection
+
+
+class ResultsConfig(Section):
+    bucket: str | None = None  # default: <project>-tpustack-results
+    # Experiments only look the bucket up (a `results` stack or a bucket you made); the results stack owns it.
+    location: str | None = None  # default: the stack's region
+
+    @field_validator("bucket")
+    @classmethod
+    def _bucket(cls, v: str | None) -> str | None:
+        if v is not None and not _BUCKET_RE.fullmatch(v):
+            raise invalid(f"'{v}' is not a valid bucket name", "3-63 lowercase letters, digits, '-', '_' or '.'")
+        return v
+
+
+class NetworkConfig(Section):
+    network: str = "default"
+    subnetwork: str | None = None
+    private_nodes: bool = False
+    master_ipv4_cidr: str = "172.16.0.32/28"
+
+
+class GkeConfig(Section):
+    release_channel: Literal["RAPID", "REGULAR", "STABLE"] = "REGULAR"
+    min_master_version: str | None = None
+    system_machine_type: str = "e2-standard-4"
+    system_node_count: int = Field(default=1, ge=1, le=10)
+    # Autoscaling of the accelerator pool (single-host only); None: fixed size.
+    autoscaling_max_nodes: int | None = Field(default=None, ge=1)
+
+
+class VariantConfig(Section):
+    """One way to serve the stack's model: an accelerator and the capacity to try for it, in order. GKE turns the
+    list into a custom ComputeClass whose priorities it tries in that order (tpustack.render: serving variants)."""
+
+    name: str  # part of Kubernetes and GCP names: tps-<stack>-<name>, vllm-<name>
+    accelerator: AcceleratorConfig
+    capacity: list[CapacityConfig] = Field(min_length=1, max_length=8)
+    replicas: int = Field(default=1, ge=0, le=64)
+    tensor_parallel: int | None = Field(default=None, ge=1)
+    image: str | None = None  # default: the engine's pinned image for this accelerator kind
+
+    @field_validator("accelerator", mode="before")
+    @classmethod
+    def _accel(cls, v: Any) -> Any:
+        return accelerator_shorthand(v)
+
+    @field_validator("capacity", mode="before")
+    @classmethod
+    def _capacity(cls, v: Any) -> Any:
+        return capacity_shorthand(v)
+
+    @field_validator("image")
+    @classmethod
+    def _pinned(cls, v: str | None) -> str | None:
+        return pinned_image(v)
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        if not re.fullmatch(r"[a-z]([a-z0-9-]{0,14}[a-z0-9])?", v):
+            raise invalid(
+                f"variant name '{v}' becomes part of Kubernetes and GCP names",
+                "1-16 lowercase letters, digits and '-', starting with a letter, e.g. tpu or h100",
+            )
+        return v
+
+
+class RegionConfig(Section):
+    region: str
+    zones: list[str] = Field(min_length=1)
+
+
+class GatewayConfig(Section):
+    """GKE Inference Gateway in front of every variant (one InferencePool over all of them, its endpoint picker,
+    a Gateway and an HTTPRoute), per region; optional Cloud DNS geolocation routing across regions."""
+
+    # GKE's regional Gateway classes, the ones the Inference Gateway guides use (external, or internal to the VPC)
+    class_name: Literal["gke-l7-regional-external-managed", "gke-l7-rilb"] = "gke-l7-regional-external-managed"
+    port: int = Field(default=80, ge=1, le=65535)
+    # A regional Envoy load balancer needs the VPC's one proxy-only subnet per region: create it here, or say the
+    # VPC has one already (creating a second fails).
+    proxy_subnet_cidr: str | None = "10.129.0.0/23"
+    # InferenceObjective priority of the stack's traffic (Inference Extension v1alpha2).
+    priority: int = Field(default=0, ge=-1000, le=1000)
+    # Several regions: a Cloud DNS managed zone and the record name that answers with the nearest region's gateway.
+    dns_zone: str | None = None
+    dns_name: str | None = None
+
+
+class PricesConfig(Section):
+    """Price overrides (USD/hour) for discounts or committed use; catalog prices otherwise."""
+
+    tpu_chip_hour: dict[str, float] = Field(default_factory=dict)
+    machine_hour: dict[str, float] = Field(default_factory=dict)
+    discount: float = Field(default=0.0, ge=0, lt=1)
+
+
+def check_labels(v: dict[str, str]) -> dict[str, str]:
+    for k, val in v.items():
+        if not _LABEL_KEY_RE.fullmatch(k) or not _LABEL_VALUE_RE.fullmatch(str(val)):
+            raise invalid(
+                f"label {k}={val} breaks GCP label rules",
+                "lowercase letters, digits, '_' and '-', keys start with a letter, at most 63 characters",
+            )
+    return v
