@@ -262,9 +262,10 @@ def test_gcp_project_must_agree():
 
 def test_base_is_valid_and_derives_from_catalog():
     cfg = load_config(BASE, SECRETS, "t")
-    assert cfg.shape.name == "v6e-8" and cfg.tensor_parallel == 8
-    assert cfg.zone == "us-east5-a"
-    assert cfg.engine_image and ":" in cfg.engine_image.rsplit("/", 1)[-1]
+    (unit,) = cfg.units
+    assert unit.shape.name == "v6e-8" and unit.tensor_parallel == 8
+    assert unit.region.zone == "us-east5-a"
+    assert unit.image and ":" in unit.image.rsplit("/", 1)[-1]
     assert cfg.hf_token is not None and cfg.hf_token.get_secret_value() == "[secret:tpustack:hfToken]"
 
 

@@ -153,7 +153,7 @@ class TestGkeHardening:
         assert {r.inputs["role"] for r in results} == {"roles/storage.objectCreator", "roles/storage.objectViewer"} | (
             # the XLA cache in the bucket: single-host TPU only (multi-host keeps it on each pod's disk)
             {"roles/storage.objectUser"}
-            if cfg_of(stack).shape.kind == "tpu" and not cfg_of(stack).shape.multi_host
+            if cfg_of(stack).primary.shape.kind == "tpu" and not cfg_of(stack).primary.shape.multi_host
             else set()
         )
         objects = "projects/_/buckets/my-tpu-project-tpustack-results/objects/"

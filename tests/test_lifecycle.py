@@ -94,7 +94,7 @@ class TestCost:
         }
         priced = {i["urn"]: i for i in p.cost["items"]}
         cfg = cfg_of(stack)
-        billable |= {f"variant:{v.name}@{rc.region}" for rc in cfg.region_configs() for v in cfg.variants or []}
+        billable |= {f"variant:{u.variant}@{u.region.name}" for u in cfg.units if u.variant is not None}
         assert billable == set(priced)
         for item in priced.values():
             assert item["hourly_usd"] > 0 and "UNPRICED" not in item["basis"], item

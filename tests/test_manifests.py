@@ -106,7 +106,7 @@ class TestShippedStacksValidate:
     @pytest.mark.parametrize("stack", GKE_STACKS)
     def test_apps_and_workload_kinds(self, stack):
         cfg, r = stack_cfg(stack), rendered(stack)
-        kind = "LeaderWorkerSet" if cfg.shape.multi_host else "Deployment"
+        kind = "LeaderWorkerSet" if cfg.primary.shape.multi_host else "Deployment"
         serving = r.apps["serving"]
         if cfg.variants:  # per variant its workload, PDB and monitoring; one Service over all of them
             n = len(cfg.variants)
@@ -204,7 +204,8 @@ def test_every_template_is_used_by_some_stack_or_variant():
 
 
 def test_templates_are_strict_about_missing_values():
-    ctx = render_context.serving_context(make())
+    cfg = make()
+    ctx = render_context.service_context(cfg, [render_context.serving_context(cfg, cfg.primary)], grouped=False)
     as_dict = {k: getattr(ctx, k) for k in ctx.__dataclass_fields__ if k != "service_ports"}
     with pytest.raises(jinja2.UndefinedError):
         render.render_template("serving/service.yaml.j2", as_dict)
@@ -663,7 +664,7 @@ class TestCrossChecksFire:
 
     def test_pool_labels_come_from_the_pool_definition(self):
         cfg = stack_cfg("gke-vllm-gpu")
-        labels = derived.accelerator_pool(cfg).node_labels
+        labels = derived.accelerator_pool(cfg, cfg.primary).node_labels
         assert derived.pool_labels(cfg.stack).items() <= labels.items()
         assert labels[k8s_keys.SPOT_LABEL] == "true"  # the stack asks for spot capacity
         _, pod = container(one(rendered("gke-vllm-gpu").apps["serving"], "Deployment"), "vllm")

@@ -13,7 +13,20 @@ from tpustack.config.project import SECRET_PLACEHOLDER, read_stack_file
 
 from conftest import PROJECT, STACKS, planned
 
-CONTRACT_KEYS = {"stack", "resources", "manifests", "outputs", "cost", "warnings", "ceilings"}
+CONTRACT_KEYS = {"stack", "resources", "manifests", "outputs", "cost", "warnings", "ceilings", "units"}
+UNIT_KEYS = {
+    "region",
+    "zones",
+    "variant",
+    "role",
+    "accelerator",
+    "provisioning",
+    "capacity",
+    "replicas",
+    "tensor_parallel",
+    "image",
+    "ceilings",
+}
 RESOURCE_KEYS = {"urn", "type", "name", "parent", "inputs", "depends_on"}
 
 
@@ -39,6 +52,10 @@ class TestPlanJsonContract:
         doc = json.loads(planned(stack).dumps())
         assert set(doc) == CONTRACT_KEYS
         assert doc["stack"] == stack
+        for u in doc["units"]:
+            assert set(u) == UNIT_KEYS and u["role"] == "serve" and u["capacity"], u
+        # the headline ceilings are the first unit's
+        assert doc["ceilings"] == (doc["units"][0]["ceilings"] if doc["units"] else None)
         urns = {r["urn"] for r in doc["resources"]}
         for r in doc["resources"]:
             assert set(r) == RESOURCE_KEYS, r["urn"]

@@ -32,7 +32,7 @@ import pulumi_kubernetes as k8s
 from tpustack import render
 from tpustack.components.serving import Serving
 from tpustack.config import from_pulumi
-from tpustack.program import serving_args
+from tpustack.program.args import serving_args
 
 cfg = from_pulumi()
 rendered = render.render(cfg)

@@ -19,9 +19,9 @@ from tpustack.config import load_config
 from tpustack.config.project import read_stack_file
 from tpustack.core import names
 from tpustack.core.errors import BenchmarkError, ConfigError
-from tpustack.render import context as ctx
+from tpustack.render import gateway as gateway_render
 from tpustack.render import schema
-from tpustack.render.checks import variant_problems
+from tpustack.render.selection import selection_problems as variant_problems
 from workloads import serving_bench
 
 from conftest import PROJECT, SECRETS, as_engine_values, by_type, plan_config, planned
@@ -52,7 +52,7 @@ class TestShippedStack:
         assert {"Gateway", "HTTPRoute", "InferenceObjective"} <= {k for k, _ in kinds}
         (release,) = [r for r in p.resources if r.type == "kubernetes:helm.sh/v3:Release"]
         assert release.inputs["chart"] == "oci://registry.k8s.io/gateway-api-inference-extension/charts/inferencepool"
-        assert release.inputs["version"] == "v1.5.0" and release.inputs["name"] == names.pool_name(STACK)
+        assert release.inputs["version"] == "v1.5.0" and release.inputs["name"] == names.POOL_NAME
         values = release.inputs["values"]
         assert values["provider"] == {"name": "gke"}
         assert values["inferencePool"]["modelServers"]["matchLabels"] == {names.LABEL_SERVING: "vllm"}
@@ -94,7 +94,7 @@ class TestShippedStack:
         for o in custom:
             assert list(schema.crd_errors(o) or []) == [], o["kind"]
         # the pool the chart makes from our values validates against InferencePool v1 (v1.0 fields)
-        assert list(schema.crd_errors(ctx.expected_pool(cfg_any())) or []) == []
+        assert list(schema.crd_errors(gateway_render.expected_pool(cfg_any())) or []) == []
 
     def test_schemas_are_strict(self):
         r = render.render(cfg_any())
@@ -199,7 +199,7 @@ BAD = [
         "reservation-without-name",
         dict(variants=[{"name": "tpu", "accelerator": "v6e-4", "capacity": ["spot", "reservation"]}]),
         "tpustack:variants[0].capacity[1].reservation",
-        "reservation: NAME",
+        "set variants[0].capacity[1].reservation (a name",
     ),
     (
         "queued-priority",

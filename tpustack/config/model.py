@@ -10,10 +10,11 @@ cluster version) are in ``tpustack.config.derived``.
 from __future__ import annotations
 
 import re
+import weakref
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from functools import cached_property
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import yaml
 from pydantic import Field, SecretStr, field_validator
@@ -65,6 +66,22 @@ __all__ = [
 ]
 
 
+T = TypeVar("T")
+_DERIVED: dict[tuple[int, str], tuple[weakref.ref, Any]] = {}
+
+
+def derived_once(obj: Any, name: str, derive: Callable[[Any], T]) -> T:
+    """``derive(obj)``, computed once per object and kept beside it, not in it: a copy (``model_copy(update=...)``)
+    is another object and derives its own, so nothing derived from the original can go stale in it."""
+    key = (id(obj), name)
+    hit = _DERIVED.get(key)
+    if hit is not None and hit[0]() is obj:
+        return hit[1]
+    value = derive(obj)
+    _DERIVED[key] = (weakref.ref(obj, lambda _ref, k=key: _DERIVED.pop(k, None)), value)
+    return value
+
+
 class StackConfig(Section):
     project: str
     region: str
@@ -113,16 +130,16 @@ class StackConfig(Section):
         return check_labels(v)
 
     # ----- what the stack serves, derived once ---------------------------------------------------------------
-    @cached_property
+    @property
     def serving_regions(self) -> tuple[Region, ...]:
         """Every region the stack serves in: its own first, then tpustack:regions."""
-        return units_mod.regions(self)
+        return derived_once(self, "regions", units_mod.regions)
 
-    @cached_property
+    @property
     def units(self) -> tuple[ServingUnit, ...]:
         """The serving units (tpustack.config.units): one for a plain stack, one per variant and region otherwise;
         none for a results stack."""
-        return units_mod.derive(self)
+        return derived_once(self, "units", units_mod.derive)
 
     def units_in(self, region: Region) -> tuple[ServingUnit, ...]:
         return tuple(u for u in self.units if u.region.index == region.index)
@@ -147,46 +164,51 @@ class StackConfig(Section):
     def results_bucket(self) -> str:
         return self.results.bucket or f"{self.project}-tpustack-results"
 
-    @cached_property
+    @property
     def warnings(self) -> list[str]:
         """What `plan` warns about (never an error): per unit, zones the dated table does not list for its
         accelerator, images without facts, calendar reservations that end before the TTL."""
-        out: list[str] = []
-        if not self.is_experiment:
-            return out
-        table = yaml.safe_load(ZONES_FILE.read_text())
-        for unit in self.units:
-            offered = table["zones"].get(unit.shape.family, [])
-            lister = "gcloud compute tpus accelerator-types list" if unit.shape.kind == "tpu" else (
-                "gcloud compute accelerator-types list --filter=zone:"
+        return list(derived_once(self, "warnings", _warnings))
+
+
+def _warnings(cfg: StackConfig) -> list[str]:
+    out: list[str] = []
+    if not cfg.is_experiment:
+        return out
+    table = yaml.safe_load(ZONES_FILE.read_text())
+    for unit in cfg.units:
+        offered = table["zones"].get(unit.shape.family, [])
+        for z in unit.region.zones:
+            if z in offered:
+                continue
+            lister = (
+                f"gcloud compute tpus accelerator-types list --zone={z}"
+                if unit.shape.kind == "tpu"
+                else f"gcloud compute accelerator-types list --filter=zone:{z}"
             )
-            out += [
+            out.append(
                 f"{unit.region.zones_key}: {unit.label}{unit.shape.family} was not listed in {z} as of "
-                f"{table['as_of']} (listed: {', '.join(offered) or 'none'}); check `"
-                + (f"{lister} --zone={z}" if unit.shape.kind == "tpu" else f"{lister}{z}")
-                + "` before `pulumi up`"
-                for z in unit.region.zones
-                if z not in offered
-            ]
-            if unit.image and engines.facts_for(unit.image) is None:
-                out.append(
-                    f"{unit.keys.image}: {unit.image} has no entry in tpustack.core.engines, so the flags, paths and "
-                    'endpoints tpustack renders for it are unchecked; add an entry (README "Engine versions") or '
-                    "use a pinned image"
-                )
-            for cap in unit.capacity:
-                if cap.ends is not None and cap.ends.tzinfo is not None:
-                    expiry = datetime.now(UTC) + timedelta(hours=self.lifecycle.ttl_hours)
-                    if expiry > cap.ends:
-                        out.append(
-                            f"{cap.key}.ends: started now, the experiment's TTL ends {expiry:%Y-%m-%d %H:%M} UTC, "
-                            f"after the calendar reservation {cap.reservation} ends ({cap.ends:%Y-%m-%d %H:%M} "
-                            "UTC); its nodes are deleted then"
-                        )
-            if self.target == "tpu-vm" and unit.first_capacity.type is CapacityType.QUEUED:
-                out.append(
-                    f"{unit.first_capacity.key}.type: pulumi-gcp's tpu.V2QueuedResource node spec has no metadata, "
-                    "service account or labels, so the startup workload cannot be attached to a queued TPU VM; "
-                    "run it by hand over ssh once the queued resource is ACTIVE"
-                )
-        return list(dict.fromkeys(out))
+                f"{table['as_of']} (listed: {', '.join(offered) or 'none'}); check `{lister}` before `pulumi up`"
+            )
+        if unit.image and engines.facts_for(unit.image) is None:
+            out.append(
+                f"{unit.keys.image}: {unit.image} has no entry in tpustack.core.engines, so the flags, paths and "
+                'endpoints tpustack renders for it are unchecked; add an entry (README "Engine versions") or '
+                "use a pinned image"
+            )
+        for cap in unit.capacity:
+            if cap.ends is not None and cap.ends.tzinfo is not None:
+                expiry = datetime.now(UTC) + timedelta(hours=cfg.lifecycle.ttl_hours)
+                if expiry > cap.ends:
+                    out.append(
+                        f"{cap.key}.ends: started now, the experiment's TTL ends {expiry:%Y-%m-%d %H:%M} UTC, "
+                        f"after the calendar reservation {cap.reservation} ends ({cap.ends:%Y-%m-%d %H:%M} "
+                        "UTC); its nodes are deleted then"
+                    )
+        if cfg.target == "tpu-vm" and unit.first_capacity.type is CapacityType.QUEUED:
+            out.append(
+                f"{unit.first_capacity.key}.type: pulumi-gcp's tpu.V2QueuedResource node spec has no metadata, "
+                "service account or labels, so the startup workload cannot be attached to a queued TPU VM; "
+                "run it by hand over ssh once the queued resource is ACTIVE"
+            )
+    return list(dict.fromkeys(out))

@@ -131,8 +131,7 @@ class ModelConfig(Section):
                 )
             if self.context_length is not None and self.context_length > known.context_length:
                 raise invalid(
-                    f"contextLength {self.context_length} exceeds {self.id}'s {known.context_length} "
-                    f"({known.source})",
+                    f"contextLength {self.context_length} exceeds {self.id}'s {known.context_length} ({known.source})",
                     "remove model.contextLength",
                 )
             return self

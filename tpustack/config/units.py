@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 from tpustack.core import engines, names
 from tpustack.core.capacity import CapacityType
 from tpustack.core.catalog import Accelerator
-from tpustack.core.engines import Engine, EngineName
+from tpustack.core.engines import Engine
 from tpustack.core.enums import StrEnum
 
 from .sections import AcceleratorConfig, CapacityConfig, EngineSettings, VllmConfig

@@ -31,7 +31,11 @@ def _node_pool_item(inputs: dict, cfg: StackConfig | None) -> tuple[float | None
     grown = ""
     if not nodes and autoscaling:
         # Pools that scale from zero (flex-start, queued provisioning) cost what the workload brings up.
-        pools = [derived.accelerator_pool(cfg, u) for u in cfg.units if u.provisioning is Provisioning.NODE_POOL] if cfg else []
+        pools = (
+            [derived.accelerator_pool(cfg, u) for u in cfg.units if u.provisioning is Provisioning.NODE_POOL]
+            if cfg
+            else []
+        )
         nodes = next((p.expected_nodes for p in pools if p.machine_type == mt), 1)
         grown = " (scaled up from 0 by the workload)"
     model = (

@@ -13,8 +13,8 @@ import os
 from tpustack import cost
 from tpustack.config import load_config
 from tpustack.config.model import StackConfig
-from tpustack.config.units import ServingUnit
 from tpustack.config.project import Project, read_stack_file
+from tpustack.config.units import ServingUnit
 from tpustack.core import ceilings as ceilings_mod
 
 from .engine import run_program

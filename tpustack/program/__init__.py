@@ -97,7 +97,13 @@ def tpu_vm(cfg: StackConfig, base: Foundation, lifecycle: Lifecycle, built: Buil
 
 
 def gke_region(
-    cfg: StackConfig, region: Region, rendered: Rendered, base: Foundation, identity: GkeIdentity, nodes: NodeIdentity, built: Built
+    cfg: StackConfig,
+    region: Region,
+    rendered: Rendered,
+    base: Foundation,
+    identity: GkeIdentity,
+    nodes: NodeIdentity,
+    built: Built,
 ) -> GkeRegion:
     """One region of a gke stack: its cluster, node pools, gateway network and Kubernetes objects."""
     s = region.suffix

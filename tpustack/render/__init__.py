@@ -104,16 +104,23 @@ def _render_serving(cfg: StackConfig, r: Rendered) -> None:
     classes = gateway.capacity_context(cfg, r.units)
     if classes.classes:
         _add(r, "capacity", list(CAPACITY_TEMPLATES), classes)
+    # One Service in front of the region's units: a group of variants shares it (after them all); a single
+    # unit's Service follows its workload, as the GKE samples list them.
+    group = grouped(r)
     servings = []
     for unit in r.units:
         if cfg.engine.name is EngineName.JETSTREAM_MAXTEXT and cfg.model.source == "huggingface":
             _add(r, "checkpoint", list(CHECKPOINT_TEMPLATES), jobs.checkpoint_context(cfg, unit), owner=unit)
         serving = ctx.serving_context(cfg, unit)
         servings.append(serving)
+        _add(r, "serving", [workload_template(unit)], serving, owner=unit)
+        if not group:
+            _add(r, "serving", [SERVICE_TEMPLATE], ctx.service_context(cfg, [serving], grouped=False))
         extras = UNIT_EXTRAS + ([HPA_TEMPLATE] if cfg.engine.hpa_max_replicas else [])
-        _add(r, "serving", [workload_template(unit), *extras], serving, owner=unit)
-    service = ctx.service_context(cfg, servings, grouped=grouped(r))
-    _add(r, "serving", [SERVICE_TEMPLATE], service)
+        _add(r, "serving", extras, serving, owner=unit)
+    service = ctx.service_context(cfg, servings, grouped=group)
+    if group:
+        _add(r, "serving", [SERVICE_TEMPLATE], service)
     if cfg.gateway is not None and r.region is not None:
         _add(r, "gateway", list(GATEWAY_TEMPLATES), gateway.gateway_context(cfg, r.region))
     if cfg.benchmark is not None:
@@ -143,7 +150,13 @@ def render(cfg: StackConfig, region: Region | None = None) -> Rendered:
         _render_serving(cfg, rendered)
     elif cfg.workload is not None and rendered.units:
         unit = rendered.units[0]
-        _add(rendered, "heartbeat", list(HEARTBEAT_TEMPLATES), jobs.heartbeat_context(cfg, unit, payload(HEARTBEAT_ENTRY)), owner=unit)
+        _add(
+            rendered,
+            "heartbeat",
+            list(HEARTBEAT_TEMPLATES),
+            jobs.heartbeat_context(cfg, unit, payload(HEARTBEAT_ENTRY)),
+            owner=unit,
+        )
     found: dict[Problem, None] = {}
     for ps in (schema_problems(rendered), cross_problems(cfg, rendered), selection_problems(cfg, rendered)):
         found.update(dict.fromkeys(ps))

@@ -26,7 +26,7 @@ SPEC_PATH = f"{SPEC_DIR}/spec.json"
 
 def bench_spec(
     cfg: StackConfig,
-    units: tuple[ServingUnit, ...],
+    units: tuple[ServingUnit, ...] | None = None,
     *,
     base_url: str,
     metrics_url: str | None,
@@ -35,7 +35,9 @@ def bench_spec(
     gateway: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The Job's spec for a stack with an engine, a model and a benchmark, measuring a region's units (the
-    metadata describes the first; every unit of a group of variants is listed)."""
+    metadata describes the first; every unit of a group of variants is listed). Default: the stack's own
+    region."""
+    units = units or cfg.units_in(cfg.serving_regions[0])
     unit = units[0]
     b, engine, model, shape, tool = cfg.benchmark, cfg.engine, cfg.model, unit.shape, cfg.benchmark_tool
     if b is None or engine is None or model is None or tool is None:
@@ -47,7 +49,11 @@ def bench_spec(
     else:
         sweep = [{"request_rate": r, "max_concurrency": None} for r in b.request_rates]
         arrival = "poisson" if b.burstiness == 1.0 else f"gamma (burstiness {b.burstiness:g})"
-    engine_args: dict[str, Any] = {"tensorParallel": unit.tensor_parallel, "replicas": unit.replicas, "port": engine.port}
+    engine_args: dict[str, Any] = {
+        "tensorParallel": unit.tensor_parallel,
+        "replicas": unit.replicas,
+        "port": engine.port,
+    }
     if unit.settings is not None:  # what the server really gets
         engine_args.update(unit.settings.model_dump(by_alias=True, mode="json"))
     host = urlsplit(base_url).hostname or "localhost"

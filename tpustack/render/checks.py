@@ -125,7 +125,8 @@ def check_node_selectors(cfg: StackConfig, u: ServingUnit, r: Rendered) -> Itera
                     f"{u.label}{where} selects nodes with {k}={v}, but the {u.shape.name} pool's nodes have {have}",
                     f"select {k}={labels[k]}"
                     if k in labels
-                    else f"drop {k} from nodeSelector in {r.source(obj)}, or label the pool in tpustack/config/derived.py",
+                    else f"drop {k} from nodeSelector in {r.source(obj)}, or label the pool in "
+                    "tpustack/config/derived.py",
                 )
 
 
@@ -242,7 +243,9 @@ def check_privilege(cfg: StackConfig, r: Rendered) -> Iterator[Problem]:
 
 
 def _declared_ports(pod: dict) -> set:
-    return {p.get(k) for c in pod.get("containers") or [] for p in c.get("ports") or [] for k in ("containerPort", "name")}
+    return {
+        p.get(k) for c in pod.get("containers") or [] for p in c.get("ports") or [] for k in ("containerPort", "name")
+    }
 
 
 def _service_problems(svc: dict, pods: list[tuple[dict, str, dict]], r: Rendered) -> Iterator[Problem]:

@@ -308,7 +308,9 @@ def serving_context(cfg: StackConfig, unit: ServingUnit) -> ServingContext:
     name = unit.workload_name
     selector = {names.LABEL_APP: name}
     labels = {**selector, **names.common_k8s_labels(cfg.stack)}
-    variant_labels = {} if unit.variant is None else {names.LABEL_SERVING: record.server_name, names.LABEL_VARIANT: unit.variant}
+    variant_labels = (
+        {} if unit.variant is None else {names.LABEL_SERVING: record.server_name, names.LABEL_VARIANT: unit.variant}
+    )
     minutes = derived.startup_minutes(cfg)
     multi = unit.shape.multi_host
     wl_ann = {names.PULUMI_TIMEOUT: str(minutes * 60 + AWAIT_SLACK_S)}
@@ -372,7 +374,9 @@ def serving_context(cfg: StackConfig, unit: ServingUnit) -> ServingContext:
         health_path=record.health_path,
         serves_selector={names.LWS_NAME_LABEL: name, "role": "leader"} if multi else selector,
         service_ports=ports,
-        metrics=Metrics(port=metrics_port, path=metrics_path, selector=leader_sel if multi else selector, interval="15s"),
+        metrics=Metrics(
+            port=metrics_port, path=metrics_path, selector=leader_sel if multi else selector, interval="15s"
+        ),
         hpa=hpa,
         maxtext=maxtext_context(cfg, unit) if record.name is EngineName.JETSTREAM_MAXTEXT else None,
     )

@@ -52,7 +52,9 @@ def _priority_problems(u: ServingUnit, cc: dict, where: str, pod: dict) -> Itera
             yield problem(key, "a TPU priority needs type, count and topology (GKE)", "emit all three")
         if prio.get("spot") and (prio.get("reservations") or (prio.get("flexStart") or {}).get("enabled")):
             yield problem(
-                key, "one priority mixes spot with a reservation or flex-start", "give each capacity option its own priority"
+                key,
+                "one priority mixes spot with a reservation or flex-start",
+                "give each capacity option its own priority",
             )
 
 
@@ -67,7 +69,9 @@ def check_compute_classes(cfg: StackConfig, r: Rendered) -> Iterator[Problem]:
         cc = classes.get(u.compute_class)
         if cc is None:
             yield problem(
-                key, f"no ComputeClass {u.compute_class} is rendered for variant {u.variant}", "render capacity/computeclass"
+                key,
+                f"no ComputeClass {u.compute_class} is rendered for variant {u.variant}",
+                "render capacity/computeclass",
             )
             continue
         workloads = _unit_workloads(r, u)
@@ -76,7 +80,9 @@ def check_compute_classes(cfg: StackConfig, r: Rendered) -> Iterator[Problem]:
             continue
         for where, pod in pod_specs(workloads[0]):
             if (pod.get("nodeSelector") or {}).get(names.COMPUTE_CLASS_LABEL) != u.compute_class:
-                yield problem(key, f"{where} does not select ComputeClass {u.compute_class}", "select it in nodeSelector")
+                yield problem(
+                    key, f"{where} does not select ComputeClass {u.compute_class}", "select it in nodeSelector"
+                )
             yield from _priority_problems(u, cc, where, pod)
 
 
@@ -115,7 +121,9 @@ def check_services_select_the_pool(cfg: StackConfig, r: Rendered) -> Iterator[Pr
     for svc in r.apps.get("serving", []):
         if svc.get("kind") == "Service" and svc["spec"].get("selector") != selector:
             yield problem(
-                r.source(svc), f"Service selects {svc['spec'].get('selector')}, not {selector}", "select the serving label"
+                r.source(svc),
+                f"Service selects {svc['spec'].get('selector')}, not {selector}",
+                "select the serving label",
             )
 
 

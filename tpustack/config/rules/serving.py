@@ -167,7 +167,11 @@ def benchmark_load_fits_tool(c: StackConfig) -> Iterator[Problem]:
             "JetStream's benchmark_serving.py has no concurrency limit flag",
             "sweep requestRates instead, or use another engine",
         )
-    if tool in (ToolName.JETSTREAM_BENCHMARK, ToolName.INFERENCE_PERF) and b.burstiness != 1.0 and not b.max_concurrency:
+    if (
+        tool in (ToolName.JETSTREAM_BENCHMARK, ToolName.INFERENCE_PERF)
+        and b.burstiness != 1.0
+        and not b.max_concurrency
+    ):
         yield problem(
             "tpustack:benchmark.burstiness",
             f"{tool} only sends Poisson arrivals (burstiness 1)",

@@ -149,7 +149,9 @@ def variants_serve_on_gke(c: StackConfig) -> Iterator[Problem]:
     names_seen: set[str] = set()
     for i, v in enumerate(c.variants):
         if v.name in names_seen:
-            yield problem(f"tpustack:variants[{i}].name", f"'{v.name}' names two variants", "give every variant its own name")
+            yield problem(
+                f"tpustack:variants[{i}].name", f"'{v.name}' names two variants", "give every variant its own name"
+            )
         names_seen.add(v.name)
     yield from needs_gke(c, GKE_FOR_VARIANTS, "ComputeClass node-pool auto-creation (serving variants)")
 

@@ -8,8 +8,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from tpustack.core import catalog
-from tpustack.core.engines import engines_for
 from tpustack.core.catalog import TpuShape
+from tpustack.core.engines import engines_for
 from tpustack.core.errors import Problem, problem
 
 from .. import derived
@@ -24,7 +24,9 @@ def topology_matches_catalog(c: StackConfig, u: ServingUnit) -> Iterator[Problem
         return
     key = f"{u.keys.accelerator}.topology"
     if not isinstance(shape, TpuShape):
-        yield problem(key, f"{u.label}{shape.name} is a GPU machine and has no TPU topology", "remove accelerator.topology")
+        yield problem(
+            key, f"{u.label}{shape.name} is a GPU machine and has no TPU topology", "remove accelerator.topology"
+        )
     elif a.topology != shape.topology:
         other = catalog.tpu_shape(shape.family, a.topology)
         fix = (
@@ -33,7 +35,9 @@ def topology_matches_catalog(c: StackConfig, u: ServingUnit) -> Iterator[Problem
             else f"valid {shape.family} topologies: "
             + ", ".join(shape.generation.single_host_topologies + shape.generation.multi_host_topologies)
         )
-        yield problem(key, f"{u.label}{shape.name} is topology {shape.topology} ({shape.chips} chips), not {a.topology}", fix)
+        yield problem(
+            key, f"{u.label}{shape.name} is topology {shape.topology} ({shape.chips} chips), not {a.topology}", fix
+        )
 
 
 def machine_type_matches_catalog(c: StackConfig, u: ServingUnit) -> Iterator[Problem]:
@@ -76,7 +80,9 @@ def tpu_vm_is_a_tpu_with_runtime(c: StackConfig, u: ServingUnit) -> Iterator[Pro
 def tpu_vm_single_zone(c: StackConfig, u: ServingUnit) -> Iterator[Problem]:
     zones = u.region.zones
     if u.provisioning is Provisioning.TPU_VM and len(zones) != 1:
-        yield problem(u.region.zones_key, f"{u.label}a TPU VM lives in exactly one zone", f"list one zone, e.g. [{zones[0]}]")
+        yield problem(
+            u.region.zones_key, f"{u.label}a TPU VM lives in exactly one zone", f"list one zone, e.g. [{zones[0]}]"
+        )
 
 
 def multi_host_single_zone(c: StackConfig, u: ServingUnit) -> Iterator[Problem]:
