@@ -76,12 +76,9 @@ class Serving(pulumi.ComponentResource):
             raise ValueError("Serving: hf_secret is set but no hf_token was passed")
         super().__init__("tpustack:serving:Serving", name, None, opts)
         depends_on = inherited_depends_on(opts)
-
-        def child(deps: list[pulumi.Resource]) -> pulumi.ResourceOptions:
-            return pulumi.ResourceOptions(parent=self, provider=args.provider, depends_on=list(deps))
-
+        self._provider = args.provider
         self.namespace = k8s.core.v1.Namespace(
-            f"{name}-namespace", metadata={"name": args.namespace, "labels": args.labels}, opts=child(depends_on)
+            f"{name}-namespace", metadata={"name": args.namespace, "labels": args.labels}, opts=self._child(depends_on)
         )
         base: list[pulumi.Resource] = [*depends_on, self.namespace]
         self.service_account = k8s.core.v1.ServiceAccount(
@@ -92,7 +89,7 @@ class Serving(pulumi.ComponentResource):
                 "labels": args.labels,
                 "annotations": {names.WI_ANNOTATION: args.workload_service_account},
             },
-            opts=child(base),
+            opts=self._child(base),
         )
         base.append(self.service_account)
         self.hf_secret = None
@@ -102,10 +99,28 @@ class Serving(pulumi.ComponentResource):
                 metadata={"name": args.hf_secret, "namespace": args.namespace, "labels": args.labels},
                 type="Opaque",
                 string_data={args.hf_secret_key or "token": pulumi.Output.secret(args.hf_token)},
-                opts=child(base),
+                opts=self._child(base),
             )
             base.append(self.hf_secret)
+        self._controllers(name, args, depends_on, base)
+        self.apps = {}
+        for app in APP_ORDER:
+            objs = args.apps.get(app)
+            if objs:
+                self.apps[app] = ConfigGroup(f"{name}-{app}", objs=objs, opts=self._child(base + self._app_deps(app)))
 
+        self.endpoint = args.endpoint
+        self.register_outputs(
+            {"namespace": args.namespace, "endpoint": self.endpoint, "apps": sorted(self.apps), **args.extra_outputs}
+        )
+
+    def _child(self, deps: list[pulumi.Resource]) -> pulumi.ResourceOptions:
+        return pulumi.ResourceOptions(parent=self, provider=self._provider, depends_on=list(deps))
+
+    def _controllers(
+        self, name: str, args: ServingArgs, depends_on: list[pulumi.Resource], base: list[pulumi.Resource]
+    ) -> None:
+        """The LWS controller (multi-host slices) and the Inference Gateway's pool chart and objective CRD."""
         self.lws_controller = None
         if args.lws_controller:
             self.lws_controller = k8s.helm.v3.Release(
@@ -116,13 +131,12 @@ class Serving(pulumi.ComponentResource):
                 namespace=engines.LWS_NAMESPACE,
                 create_namespace=True,
                 values={"image": {"manager": {"tag": engines.LWS_IMAGE_TAG, "pullPolicy": "IfNotPresent"}}},
-                opts=child(depends_on),
+                opts=self._child(depends_on),
             )
-
         self.objective_crd = self.pool = None
         if args.pool is not None:
             self.objective_crd = k8s.yaml.v2.ConfigFile(
-                f"{name}-objective-crd", file=args.pool.objective_crd, opts=child(depends_on)
+                f"{name}-objective-crd", file=args.pool.objective_crd, opts=self._child(depends_on)
             )
             self.pool = k8s.helm.v3.Release(
                 f"{name}-pool",
@@ -131,29 +145,23 @@ class Serving(pulumi.ComponentResource):
                 version=args.pool.version,
                 namespace=args.namespace,
                 values=args.pool.values,
-                opts=child(base),
+                opts=self._child(base),
             )
 
-        self.apps = {}
-        for app in APP_ORDER:
-            objs = args.apps.get(app)
-            if not objs:
-                continue
-            deps = list(base)
-            if app == "serving":
-                deps += [self.apps[a] for a in ("capacity", "checkpoint") if a in self.apps]
-                if self.lws_controller is not None:
-                    deps.append(self.lws_controller)
-            if app == "gateway":
-                deps += [self.apps[a] for a in ("serving",) if a in self.apps]
-                deps += [r for r in (self.pool, self.objective_crd) if r is not None]
-            if app == "benchmark":
-                deps += [self.apps[a] for a in ("gateway",) if a in self.apps] or [
-                    self.apps[a] for a in ("serving",) if a in self.apps
-                ]
-            self.apps[app] = ConfigGroup(f"{name}-{app}", objs=objs, opts=child(deps))
-
-        self.endpoint = args.endpoint
-        self.register_outputs(
-            {"namespace": args.namespace, "endpoint": self.endpoint, "apps": sorted(self.apps), **args.extra_outputs}
-        )
+    def _app_deps(self, app: str) -> list[pulumi.Resource]:
+        """What an app waits for besides the namespace, KSA and Secret: the serving app for its ComputeClasses,
+        the checkpoint and the LWS controller; the gateway for the serving app and the pool; the benchmark for
+        the gateway (or the serving app)."""
+        deps: list[pulumi.Resource] = []
+        if app == "serving":
+            deps += [self.apps[a] for a in ("capacity", "checkpoint") if a in self.apps]
+            if self.lws_controller is not None:
+                deps.append(self.lws_controller)
+        elif app == "gateway":
+            deps += [self.apps[a] for a in ("serving",) if a in self.apps]
+            deps += [r for r in (self.pool, self.objective_crd) if r is not None]
+        elif app == "benchmark":
+            deps += [self.apps[a] for a in ("gateway",) if a in self.apps] or [
+                self.apps[a] for a in ("serving",) if a in self.apps
+            ]
+        return deps

@@ -10,8 +10,10 @@ Exit codes (the one table; the CLI, the pods and the README use these):
   2  usage error: an unknown option, a missing or malformed argument
   3  invalid config or input: the stack file, config rules, rendered manifests, an input file
   4  benchmark error: no trustworthy figure (e.g. a timing faster than the device's roofline)
-  5  capacity unavailable (stockout, quota): retryable
-  6  partial failure: what could be done was done, the rest is reported (e.g. some deletes failed)
+  5  capacity unavailable (stockout, quota): retryable (reserved: no tpustack command provisions capacity;
+     `pulumi up` reports stockouts itself)
+  6  partial failure: what could be done was done, the rest is reported (e.g. some deletes failed); the
+     command prints its results, then exits with this code
   7  policy violations found (`tpustack check`)
 """
 
@@ -98,20 +100,7 @@ class ConfigError(TpuStackError):
         return [str(p) for p in self.problems]
 
 
-class CapacityError(TpuStackError):
-    """Capacity was not available (stockout, quota). Retryable, unlike a ConfigError."""
-
-    exit_code = EXIT_CAPACITY
-    retryable = True
-
-
 class BenchmarkError(TpuStackError):
     """A benchmark produced no trustworthy figure (e.g. a timing above the device roofline)."""
 
     exit_code = EXIT_BENCHMARK
-
-
-class PartialFailure(TpuStackError):
-    """Some of the work failed and was reported; the rest was done."""
-
-    exit_code = EXIT_PARTIAL

@@ -10,7 +10,6 @@ GitHub, OpenAI-style, a PEM private key) or sets a flag or variable that takes a
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
 
 TOKEN_PATTERNS: list[tuple[str, re.Pattern[str]]] = [
     ("a Hugging Face token", re.compile(r"\bhf_[A-Za-z0-9]{20,}")),
@@ -39,7 +38,3 @@ def secret_in(text: str) -> str | None:
     if CREDENTIAL_VARS.match(text):
         return f"a credential variable ({text.split('=', 1)[0]})"
     return None
-
-
-def secrets_in(values: Iterable[str]) -> list[str]:
-    return [w for w in (secret_in(v) for v in values) if w]

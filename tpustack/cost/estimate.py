@@ -10,11 +10,10 @@ from typing import Any, Protocol
 
 from tpustack.config import derived
 from tpustack.config.model import StackConfig
-from tpustack.config.units import Provisioning, ServingUnit
+from tpustack.config.units import Provisioning
 from tpustack.core import catalog
-from tpustack.core.capacity import CapacityType
 
-from .prices import machine_price, price_table, tpu_chip_price
+from .prices import accelerator_hourly, machine_price, price_table, tpu_chip_price
 
 
 class PlannedResource(Protocol):
@@ -99,30 +98,6 @@ def estimate(resources: list, cfg: StackConfig | None = None) -> dict[str, Any]:
     return {"hourly_usd": float(round(sum(i["hourly_usd"] for i in items), 4)), "items": items}
 
 
-_MODEL = {
-    CapacityType.SPOT: "spot",
-    CapacityType.FLEX_START: "flex_start",
-    CapacityType.ON_DEMAND: "on_demand",
-    CapacityType.RESERVATION: "on_demand",
-}
-
-
-def unit_price(cfg: StackConfig, unit: ServingUnit, capacity: CapacityType) -> tuple[float | None, str]:
-    """USD/hour of one serving unit's replicas if GKE provisions them with ``capacity``."""
-    shape, overrides = unit.shape, cfg.prices
-    replicas = unit.replicas
-    model = _MODEL[capacity]
-    if shape.kind == "tpu":
-        price, why = tpu_chip_price(shape.family, model, overrides)
-        if price is None:
-            return None, why
-        return price * shape.chips * replicas, f"{replicas} x {shape.chips} chips x ${price}/chip-h ({why})"
-    price, why = machine_price(shape.machine_type, model, overrides)
-    if price is None:
-        return None, why
-    return price * replicas, f"{replicas} x {shape.machine_type} x ${price}/h ({why})"
-
-
 def unit_items(cfg: StackConfig) -> list[dict[str, Any]]:
     """One item per unit GKE provisions from a ComputeClass (a declared pool is priced as a resource): what it
     costs at each of its capacity priorities, and the worst of them counted in the total (all units that find
@@ -134,7 +109,7 @@ def unit_items(cfg: StackConfig) -> list[dict[str, Any]]:
             continue
         options = []
         for cap in u.capacity:
-            price, why = unit_price(cfg, u, cap.type)
+            price, why = accelerator_hourly(u.shape, cap.type, u.replicas, cfg.prices)
             if price is not None and discount:
                 price *= 1 - discount
             options.append((cap.type, price, why))

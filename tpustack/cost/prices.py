@@ -12,17 +12,20 @@ from typing import Any
 
 import yaml
 
-from tpustack.config.model import PricesConfig
+from tpustack.config.sections import PricesConfig
+from tpustack.core.capacity import CapacityType
 from tpustack.core.catalog import Accelerator
 
 PRICES_FILE = Path(__file__).parent / "prices.yaml"
-# Capacity type (config) -> price column.
+# Capacity type -> price column. A reservation is paid at the on-demand rate (or the committed rate the stack's
+# price overrides give); a queued TPU VM at on-demand (a GKE queued-provisioning pool is a flex-start pool, priced
+# from its flexStart input).
 CAPACITY_PRICE_MODEL = {
-    "on-demand": "on_demand",
-    "spot": "spot",
-    "flex-start": "flex_start",
-    "reservation": "on_demand",
-    "queued": "on_demand",
+    CapacityType.ON_DEMAND: "on_demand",
+    CapacityType.SPOT: "spot",
+    CapacityType.FLEX_START: "flex_start",
+    CapacityType.RESERVATION: "on_demand",
+    CapacityType.QUEUED: "on_demand",
 }
 
 
@@ -58,10 +61,12 @@ def machine_price(machine_type: str, model: str, overrides: PricesConfig | None 
 
 
 def accelerator_hourly(
-    shape: Accelerator, capacity_type: str, replicas: int = 1, overrides: PricesConfig | None = None
+    shape: Accelerator, capacity_type: CapacityType | str, replicas: int = 1, overrides: PricesConfig | None = None
 ) -> tuple[float | None, str]:
-    """USD/hour of ``replicas`` replicas of an accelerator shape at a capacity type's list price."""
-    model = CAPACITY_PRICE_MODEL.get(capacity_type, "on_demand")
+    """USD/hour of ``replicas`` replicas of an accelerator shape at a capacity type's list price (an unknown type,
+    as an untrusted result file may name, at on-demand)."""
+    known = capacity_type in CapacityType.values()
+    model = CAPACITY_PRICE_MODEL[CapacityType(capacity_type)] if known else "on_demand"
     if shape.kind == "tpu":
         price, why = tpu_chip_price(shape.family, model, overrides)
         if price is None:
