@@ -250,15 +250,10 @@ def summary(combos: list[Combination]) -> dict[str, Any]:
     ok = [c for c in combos if c.ok]
     chips: dict[str, int] = {}
     for c in ok:
-        assert c.plan is not None
-        ce = c.plan.ceilings
-        acc = c.plan.outputs.get("accelerator")
-        shape = catalog.lookup(str(acc)) if acc else None
-        fam = shape.family if shape else "?"
-        n = c.plan.outputs.get("chips")
-        reps = ce.get("replicas", 1) if ce else 1
-        if isinstance(n, int):
-            chips[fam] = chips.get(fam, 0) + n * reps
+        for unit in c.plan.units if c.plan is not None else []:
+            shape = catalog.lookup(str(unit["accelerator"]))
+            fam = shape.family if shape else "?"
+            chips[fam] = chips.get(fam, 0) + (shape.chips if shape else 0) * int(unit["replicas"])
     return {
         "stacks": len(ok),
         "invalid": sum(1 for c in combos if not c.ok and not c.excluded),
