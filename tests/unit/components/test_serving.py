@@ -164,6 +164,8 @@ class TestTokenOnlyInTheSecret:
         assert TOKEN not in json.dumps(stack.outputs_of(stack.one("tpustack:serving:Serving")))
 
     def test_a_plain_token_is_made_secret(self, stack):
+        """Held twice: Serving wraps the token in Output.secret, and pulumi-kubernetes' Secret marks stringData
+        secret itself (so removing the component's wrap alone does not fail this test; removing both would)."""
         build(stack, hf_token=TOKEN)
         assert stack.one(SECRET).is_secret(f"stringData.{names.HF_SECRET_KEY}")
 
