@@ -28,7 +28,7 @@ from .base import inherited_depends_on
 TIMEOUTS = pulumi.CustomTimeouts(create="30m", delete="30m")
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True)
 class WorkloadObject:
     """One file of the workload payload as a bucket object."""
 
@@ -61,12 +61,18 @@ class TpuVm(pulumi.ComponentResource):
     ip: pulumi.Output[str]
 
     def __init__(self, name: str, args: TpuVmArgs, opts: pulumi.ResourceOptions | None = None):
+        if args.capacity not in CapacityType.values() or args.capacity == CapacityType.FLEX_START:
+            raise ValueError(
+                f"TpuVm: capacity {args.capacity!r} is not one a TPU VM can use (on-demand, spot, reservation, "
+                "queued; flex-start needs a queued resource with a provisioning model, which pulumi-gcp lacks)"
+            )
+        capacity = CapacityType(args.capacity)
         super().__init__("tpustack:tpu:TpuVm", name, None, opts)
         deps = inherited_depends_on(opts)
         network: dict[str, Any] = {"network": args.network, "enable_external_ips": args.external_ips}
         if args.subnetwork:
             network["subnetwork"] = args.subnetwork
-        if args.capacity is CapacityType.QUEUED:
+        if capacity is CapacityType.QUEUED:
             queued = gcp.tpu.V2QueuedResource(
                 f"{name}-queued",
                 name=args.vm_name,
@@ -110,9 +116,9 @@ class TpuVm(pulumi.ComponentResource):
             for obj in args.workload_objects
         ]
         scheduling: gcp.tpu.V2VmSchedulingConfigArgsDict | None = None
-        if args.capacity is CapacityType.SPOT:
+        if capacity is CapacityType.SPOT:
             scheduling = {"spot": True}
-        elif args.capacity is CapacityType.RESERVATION:
+        elif capacity is CapacityType.RESERVATION:
             scheduling = {"reserved": True}
         vm = gcp.tpu.V2Vm(
             f"{name}-vm",

@@ -60,7 +60,7 @@ INVALID = [
         "tensor-parallel-vs-chips",
         variant(engine={"name": "vllm", "tensorParallel": 4}),
         "tpustack:engine.tensorParallel",
-        "set tensorParallel to 8",
+        "set engine.tensorParallel to 8",
     ),
     (
         "flex-start-with-reservation",

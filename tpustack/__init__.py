@@ -55,9 +55,7 @@ def _in_checkout() -> bool:
     return (_CHECKOUT / "pyproject.toml").is_file() and (_CHECKOUT / "components" / "__init__.py").is_file()
 
 
-if _in_checkout() and not any(
-    isinstance(f, _CheckoutFinder) and f.checkout == _CHECKOUT for f in sys.meta_path
-):
+if _in_checkout() and not any(isinstance(f, _CheckoutFinder) and f.checkout == _CHECKOUT for f in sys.meta_path):
     sys.meta_path.insert(0, _CheckoutFinder(_CHECKOUT))
 
 

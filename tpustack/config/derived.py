@@ -63,7 +63,7 @@ def maxtext_family(cfg: StackConfig) -> str | None:
     return name.rsplit("-", 1)[0] if name and "-" in name else name
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True)
 class Autoscaling:
     min_nodes: int
     max_nodes: int

@@ -71,7 +71,7 @@ def _parallelism_problems(u: ServingUnit, where: str, args: list[str]) -> Iterat
         yield problem(
             u.keys.tensor_parallel,
             f"{u.label}{where} runs vLLM with tensor parallel {tp}, but one {u.shape.name} replica has {chips} chips",
-            f"set engine.tensorParallel to {chips} or remove it",
+            f"set {u.keys.tensor_parallel.removeprefix('tpustack:')} to {chips} or remove it",
         )
     ici = _ici(args)
     if not ici:
@@ -89,7 +89,7 @@ def _parallelism_problems(u: ServingUnit, where: str, args: list[str]) -> Iterat
             u.keys.tensor_parallel,
             f"{u.label}{where} sets ici_tensor_parallelism={ici.get('ici_tensor_parallelism')}, config says "
             f"{u.tensor_parallel}",
-            f"set engine.tensorParallel to {chips} or remove it",
+            f"set {u.keys.tensor_parallel.removeprefix('tpustack:')} to {chips} or remove it",
         )
 
 

@@ -91,11 +91,8 @@ class TestCapacityReachesTheApi:
         assert vm.inputs.get("schedulingConfig") == scheduling
         assert stack.of_type(QUEUED) == []
 
-    @pytest.mark.xfail(
-        strict=True,
-        reason="missing guard: TpuVmArgs.capacity is a Literal that nothing enforces at run time; an unknown value "
-        "(flex-start, which the docstring says is rejected, or a mis-cased 'Spot') silently gives an on-demand VM",
-    )
+    # An unknown value (flex-start, which the docstring says is rejected, or a mis-cased 'Spot') once silently
+    # gave an on-demand VM.
     @pytest.mark.parametrize("capacity", ["flex-start", "Spot"])
     def test_an_unknown_capacity_is_refused(self, stack, capacity):
         with pytest.raises(ValueError):

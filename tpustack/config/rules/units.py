@@ -17,6 +17,11 @@ from ..model import StackConfig
 from ..units import Provisioning, ServingUnit
 
 
+def _path(key: str) -> str:
+    """How a fix names a setting: its key without the namespace (accelerator.topology, variants[0].replicas)."""
+    return key.removeprefix("tpustack:")
+
+
 # ----- the accelerator as stated ----------------------------------------------------------------------------------
 def topology_matches_catalog(c: StackConfig, u: ServingUnit) -> Iterator[Problem]:
     a, shape = u.accelerator, u.shape
@@ -30,7 +35,7 @@ def topology_matches_catalog(c: StackConfig, u: ServingUnit) -> Iterator[Problem
     elif a.topology != shape.topology:
         other = catalog.tpu_shape(shape.family, a.topology)
         fix = (
-            f"use accelerator.type {other.name} for topology {a.topology}"
+            f"use {_path(u.keys.accelerator)}.type {other.name} for topology {a.topology}"
             if other
             else f"valid {shape.family} topologies: "
             + ", ".join(shape.generation.single_host_topologies + shape.generation.multi_host_topologies)
@@ -53,7 +58,7 @@ def machine_type_matches_catalog(c: StackConfig, u: ServingUnit) -> Iterator[Pro
     yield problem(
         f"{u.keys.accelerator}.machineType",
         f"{u.label}{held}, but {shape.name} needs {shape.machine_type} ({shape.chips_per_host} per host)",
-        f"remove machineType or set it to {shape.machine_type}",
+        f"remove {_path(u.keys.accelerator)}.machineType or set it to {shape.machine_type}",
     )
 
 
@@ -153,7 +158,7 @@ def tensor_parallel_spans_replica(c: StackConfig, u: ServingUnit) -> Iterator[Pr
         u.keys.tensor_parallel,
         f"{u.label}{tp} does not match the {shape.chips} chips of one {shape.name} replica (each "
         "serving pod requests every chip of its node, GKE's rule for TPU slices)",
-        f"set tensorParallel to {shape.chips} or remove it, or pick the accelerator with {tp} chips",
+        f"set {_path(u.keys.tensor_parallel)} to {shape.chips} or remove it, or pick the accelerator with {tp} chips",
     )
 
 
