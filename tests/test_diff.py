@@ -247,7 +247,7 @@ class TestManifestFields:
 
 # ----- end to end in a temporary repository -------------------------------------------------------------
 CODE_MARK = '"managed-by": "tpustack"'
-SCOPES_MARK = 'SCOPES = ["https://www.googleapis.com/auth/cloud-platform"]'
+SCOPES_MARK = '"oauth_scopes": SCOPES,'
 COPY = ["__main__.py", "Pulumi.yaml", "pyproject.toml", "tpustack", "components", "stacks", "manifests", "workloads"]
 
 
@@ -291,7 +291,7 @@ def repo(tmp_path_factory) -> Path:
     gke = r / "components" / "gke.py"
     code = gke.read_text()
     assert SCOPES_MARK in code
-    gke.write_text(code.replace(SCOPES_MARK, SCOPES_MARK.replace("cloud-platform", "cloud-platform.read-only")))
+    gke.write_text(code.replace(SCOPES_MARK, '"oauth_scopes": [f"{s}.read-only" for s in SCOPES],'))
     return r
 
 
