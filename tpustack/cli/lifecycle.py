@@ -125,6 +125,12 @@ def register(app: typer.Typer) -> None:
         base: str = typer.Option(..., "--base", help="Git revision to compare against, e.g. origin/main."),
         markdown: bool = typer.Option(False, "--markdown", help="Markdown, for a pull-request comment."),
         as_json: bool = typer.Option(False, "--json", help="Print the diffs as JSON."),
+        matrix: bool = typer.Option(
+            False,
+            "--matrix",
+            help="Also diff every stack the matrix files (stacks/*.matrix.yaml) expand to, each side expanded by "
+            "its own `tpustack matrix`.",
+        ),
         project_dir: Path | None = PROJECT_DIR,
     ) -> None:
         """Plan stacks at --base and in the working tree, and show what is added, removed or changed:
@@ -134,7 +140,7 @@ def register(app: typer.Typer) -> None:
         project = project_or_fail(project_dir)
         try:
             with progress(f"planning at {base} and in the working tree...", enabled=not (as_json or markdown)):
-                diffs = diff_mod.diff_stacks(project.root, base, stack or None)
+                diffs = diff_mod.diff_stacks(project.root, base, stack or None, matrix=matrix)
         except TpuStackError as e:
             fail(e)
         if as_json:

@@ -7,7 +7,7 @@ The one import for callers (the CLI, tests); the work is split by responsibility
 - tpustack.ops.diff_plan: two plan documents (the contract of `tpustack plan --json`) of one stack ->
   ``PlanDiff``, shown as plain text, markdown (for a pull-request comment) and JSON.
 - tpustack.ops.diff_git: planning a stack at a git revision and in the working tree, each side with its own
-  code.
+  code (``--matrix``: also every stack each side's matrix files expand to).
 """
 
 from __future__ import annotations
@@ -15,7 +15,10 @@ from __future__ import annotations
 from .diff_git import (
     BaseTree,
     DiffError,
+    WorkingTreeCopy,
     diff_stacks,
+    expand_matrix,
+    matrix_files,
     plan_command,
     plan_tree,
     repo_root,
@@ -34,12 +37,15 @@ __all__ = [
     "Op",
     "PlanDiff",
     "Section",
+    "WorkingTreeCopy",
     "argv_change",
     "compare",
     "diff_plans",
     "diff_stacks",
+    "expand_matrix",
     "manifest_key",
     "markdown_report",
+    "matrix_files",
     "plan_command",
     "plan_tree",
     "repo_root",

@@ -65,6 +65,7 @@ class PlanDiff:
     cost_after: float | None
     experiment_before: float | None = None  # per experiment (hourly x TTL)
     experiment_after: float | None = None
+    matrix: str | None = None  # the matrix file the stack was expanded from (`tpustack diff --matrix`)
 
     def count(self, section: str, op: str) -> int:
         return sum(1 for i in self.items if i.section == section and i.op == op)
@@ -79,7 +80,7 @@ class PlanDiff:
         return not self.empty or not self.base_exists or not self.head_exists
 
     def to_json(self) -> dict:
-        return {
+        doc: dict[str, Any] = {
             "stack": self.stack,
             "base": self.base,
             "head": self.head,
@@ -93,6 +94,9 @@ class PlanDiff:
             },
             "items": [i.to_json() for i in self.items],
         }
+        if self.matrix is not None:  # only matrix stacks carry the key: plain stacks' JSON is as before
+            doc["matrix"] = self.matrix
+        return doc
 
     # ----- text ---------------------------------------------------------------------------------------
     def _summary(self) -> str:
@@ -127,11 +131,12 @@ class PlanDiff:
             return f"stack '{self.stack}' is removed in the {self.head}: everything is removed"
         return None
 
+    def _source(self) -> str | None:
+        return None if self.matrix is None else f"a combination of matrix {self.matrix}"
+
     def to_text(self) -> str:
         lines = [f"tpustack diff {self.stack}: {self.base} -> {self.head}"]
-        note = self._existence()
-        if note:
-            lines.append(f"  {note}")
+        lines += [f"  {note}" for note in (self._source(), self._existence()) if note]
         if self.empty:
             lines.append("  no changes")
             return "\n".join(lines) + "\n"
@@ -153,9 +158,9 @@ class PlanDiff:
             f"{sum(self.count(s, Op.REMOVED) for s in _SHOWN)} removed"
         )
         lines = [head, ""]
-        note = self._existence()
-        if note:
-            lines += [f"_{_md_escape(note)}_", ""]
+        for note in (self._source(), self._existence()):
+            if note:
+                lines += [f"_{_md_escape(note)}_", ""]
         if not total:
             return "\n".join(lines) + "\n"
         lines += [
@@ -184,12 +189,16 @@ def markdown_report(diffs: list[PlanDiff]) -> str:
     for d in diffs:
         if d.changed:
             lines.append(d.to_markdown())
-    same = [f"`{d.stack}`" for d in diffs if not d.changed]
+    same = [_md_name(d) for d in diffs if not d.changed]
     if same:
         lines.append("No changes: " + ", ".join(same))
     if not diffs:
         lines.append("No stacks.")
     return "\n".join(lines).rstrip("\n") + "\n"
+
+
+def _md_name(d: PlanDiff) -> str:
+    return f"`{d.stack}`" if d.matrix is None else f"`{d.stack}` (matrix `{d.matrix}`)"
 
 
 # ----- rendering one change ------------------------------------------------------------------------------
@@ -325,6 +334,7 @@ def diff_plans(
     stack: str | None = None,
     base_label: str = "base",
     head_label: str = HEAD,
+    matrix: str | None = None,
 ) -> PlanDiff:
     """Compare two plan documents (either may be None: the stack does not exist on that side)."""
     b = base or {}
@@ -349,4 +359,5 @@ def diff_plans(
         cost_after=_cost(head),
         experiment_before=_cost(base, "per_experiment_usd"),
         experiment_after=_cost(head, "per_experiment_usd"),
+        matrix=matrix,
     )
