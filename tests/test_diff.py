@@ -247,7 +247,7 @@ class TestManifestFields:
 
 # ----- end to end in a temporary repository -------------------------------------------------------------
 CODE_MARK = '"managed-by": "tpustack"'
-SCOPES_MARK = "SCOPES = [names.CLOUD_PLATFORM_SCOPE]"
+SCOPES_MARK = '"oauth_scopes": SCOPES,'
 COPY = ["__main__.py", "Pulumi.yaml", "pyproject.toml", "tpustack", "components", "stacks", "manifests", "workloads"]
 
 
@@ -255,23 +255,44 @@ def git(repo: Path, *args: str) -> str:
     return subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True, text=True).stdout
 
 
+def commit(repo: Path, message: str) -> None:
+    git(repo, "-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-q", "-am", message)
+
+
+def copy_program(dst: Path, stacks: tuple[str, ...]) -> None:
+    """The program, its code and the named stack files of this checkout, into ``dst``."""
+    for name in COPY:
+        src = ROOT / name
+        if name == "stacks":
+            (dst / name).mkdir()
+            for stack in stacks:
+                shutil.copy2(src / f"Pulumi.{stack}.yaml", dst / name)
+        elif src.is_dir():
+            shutil.copytree(src, dst / name, ignore=shutil.ignore_patterns("__pycache__"))
+        elif src.exists():
+            shutil.copy2(src, dst / name)
+
+
+def run_diff(repo: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    """`tpustack diff ARGS` as a user runs it in ``repo`` (its own code first on the path)."""
+    return subprocess.run(
+        [sys.executable, "-m", "tpustack.cli", "diff", *args],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "PYTHONPATH": str(repo), **(env or {})},
+    )
+
+
 @pytest.fixture(scope="module")
 def repo(tmp_path_factory) -> Path:
     """A copy of the program and stacks, committed; then the v6e stack is edited in the working tree."""
     r = tmp_path_factory.mktemp("repo")
-    for name in COPY:
-        src = ROOT / name
-        if name == "stacks":  # two stacks keep the test fast; the diff logic is the same for all
-            (r / name).mkdir()
-            for stack in ("dev", "gke-vllm-v6e"):
-                shutil.copy2(src / f"Pulumi.{stack}.yaml", r / name)
-        elif src.is_dir():
-            shutil.copytree(src, r / name, ignore=shutil.ignore_patterns("__pycache__"))
-        elif src.exists():
-            shutil.copy2(src, r / name)
+    copy_program(r, ("dev", "gke-vllm-v6e"))  # two stacks keep the test fast; the diff logic is the same for all
     git(r, "init", "-q", "-b", "main")
     git(r, "add", ".")
-    git(r, "-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-q", "-m", "base")
+    commit(r, "base")
     git(r, "update-ref", "refs/remotes/origin/main", "HEAD")  # what actions/checkout fetch-depth 0 gives
     stack = r / "stacks" / "Pulumi.gke-vllm-v6e.yaml"
     text = stack.read_text()
@@ -291,32 +312,13 @@ def repo(tmp_path_factory) -> Path:
     gke = r / "components" / "gke.py"
     code = gke.read_text()
     assert SCOPES_MARK in code
-    gke.write_text(code.replace(SCOPES_MARK, 'SCOPES = ["https://www.googleapis.com/auth/cloud-platform.read-only"]'))
+    gke.write_text(code.replace(SCOPES_MARK, '"oauth_scopes": [f"{s}.read-only" for s in SCOPES],'))
     return r
 
 
 class TestEndToEnd:
     def test_machine_type_and_vllm_arg_change_and_a_new_stack(self, repo):
-        proc = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "tpustack.cli",
-                "diff",
-                "--base",
-                "main",
-                "--stack",
-                "gke-vllm-v6e",
-                "--stack",
-                "dev-new",
-                "--json",
-            ],
-            cwd=repo,
-            capture_output=True,
-            text=True,
-            timeout=300,
-            env={**os.environ, "PYTHONPATH": str(repo)},
-        )
+        proc = run_diff(repo, "--base", "main", "--stack", "gke-vllm-v6e", "--stack", "dev-new", "--json")
         assert proc.returncode == 0, proc.stderr
         v6e, new = json.loads(proc.stdout)
 

@@ -5,6 +5,7 @@ not kept, and an API error is reported while the rest continues."""
 from __future__ import annotations
 
 import json
+from types import SimpleNamespace
 
 import pytest
 from google.auth.credentials import AnonymousCredentials
@@ -13,6 +14,7 @@ from typer.testing import CliRunner
 from tpustack.cli import app
 from tpustack.core import names as k8s_keys
 from tpustack.ops import reap
+from tpustack.ops.reap_holds import Judge
 
 from tpu_api_server import FakeGcpServer, FakeState
 
@@ -238,6 +240,63 @@ class TestJudge:
     def test_keep_label_is_true_or_false(self, raw):
         verdict, *_ = reap.judge({**labels("s", -10), k8s_keys.LABEL_KEEP: raw}, NOW)
         assert verdict == "bad-label"
+
+    def test_verdicts_and_kinds_are_closed_sets_with_the_json_values(self):
+        assert reap.judge(labels("s", -10, keep=True), NOW).verdict is reap.Verdict.KEPT
+        assert [v.value for v in reap.Verdict] == [
+            "expired",
+            "alive",
+            "kept",
+            "no-expiry",
+            "bad-label",
+            "covered",
+            "deleting",
+            "held",
+            "foreign",
+        ]
+        assert [k.value for k in reap.Kind] == ["tpu-node", "queued-resource", "cluster", "node-pool"]
+        f = reap.Finding(
+            kind=reap.Kind.NODE_POOL,
+            name="n",
+            location="l",
+            stack=None,
+            expires=None,
+            keep=False,
+            state="RUNNING",
+            verdict=reap.Verdict.FOREIGN,
+            reason="r",
+        )
+        assert json.dumps(f.verdict) == '"foreign"' and f"{f.kind:<10}|" == "node-pool |"
+        with pytest.raises(TypeError):
+            reap.Finding("tpu-node", "n", "l", None, None, False, "READY", "alive", "r")
+
+
+class TestContainersAreJudgedWithoutAnApi:
+    """The rule for containers is pure: plain objects shaped like the API's messages are enough."""
+
+    def cluster(self, cluster_labels: dict, pools: dict[str, dict]) -> SimpleNamespace:
+        return SimpleNamespace(
+            name="tps-c",
+            location="us-east5",
+            status=SimpleNamespace(name="RUNNING"),
+            resource_labels=cluster_labels,
+            create_time="2026-11-20T00:00:00Z",
+            node_pools=[
+                SimpleNamespace(name=n, status="RUNNING", config=SimpleNamespace(resource_labels=pl))
+                for n, pl in pools.items()
+            ],
+        )
+
+    def test_a_kept_pool_holds_its_expired_cluster(self):
+        found = Judge(project=P, now=NOW).cluster(
+            self.cluster(labels("c", -60), {"tpu": labels("c", -60), "system": labels("c", -60, keep=True)})
+        )
+        verdicts = {f.name.rsplit("/", 1)[-1]: f.verdict for f in found}
+        assert verdicts == {"tps-c": "held", "tpu": "expired", "system": "kept"}
+
+    def test_an_expired_cluster_covers_its_expired_pools(self):
+        found = Judge(project=P, now=NOW).cluster(self.cluster(labels("c", -60), {"tpu": labels("c", -60)}))
+        assert [(f.kind, f.verdict) for f in found] == [("cluster", "expired"), ("node-pool", "covered")]
 
 
 class TestTheRule:

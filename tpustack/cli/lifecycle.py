@@ -16,22 +16,25 @@ import typer
 from rich.markup import escape
 
 from tpustack.core.errors import TpuStackError
+from tpustack.ops.reap_rules import Action, Report, Verdict
 
 from .output import err, fail, out, progress, require
 from .plan import PROJECT_DIR, project_or_fail
 
 VERDICT_STYLE = {
-    "expired": "bold red",
-    "alive": "green",
-    "kept": "cyan",
-    "covered": "dim",
-    "deleting": "dim",
-    "no-expiry": "yellow",
-    "bad-label": "yellow",
+    Verdict.EXPIRED: "bold red",
+    Verdict.ALIVE: "green",
+    Verdict.KEPT: "cyan",
+    Verdict.COVERED: "dim",
+    Verdict.DELETING: "dim",
+    Verdict.NO_EXPIRY: "yellow",
+    Verdict.BAD_LABEL: "yellow",
 }
+# Verdicts whose reason is printed even without --verbose: they ask for a decision.
+EXPLAINED = (Verdict.EXPIRED, Verdict.BAD_LABEL, Verdict.NO_EXPIRY)
 
 
-def _print_reap(report, wide: bool) -> None:
+def _print_reap(report: Report, wide: bool) -> None:
     # Plain lines, never wrapped or cut: the usual reader is a scheduled job's log.
     for f in report.findings:
         expires = (
@@ -45,7 +48,7 @@ def _print_reap(report, wide: bool) -> None:
             highlight=False,
             soft_wrap=True,
         )
-        if f.verdict in ("expired", "bad-label", "no-expiry") or wide:
+        if f.verdict in EXPLAINED or wide:
             out.print(f"    {f.reason}", highlight=False, markup=False, soft_wrap=True)
         if f.detail:
             out.print(f"    {f.detail}", highlight=False, markup=False, soft_wrap=True)
@@ -61,7 +64,7 @@ def _print_reap(report, wide: bool) -> None:
             soft_wrap=True,
         )
     else:
-        failed = sum(f.action == "failed" for f in report.findings)
+        failed = sum(f.action == Action.FAILED for f in report.findings)
         out.print(
             f"{n} expired resource(s) in {report.project}: {n - failed} delete(s) sent, {failed} failed. "
             f"Run `pulumi refresh` in the affected stacks so their state matches.",
@@ -122,6 +125,12 @@ def register(app: typer.Typer) -> None:
         base: str = typer.Option(..., "--base", help="Git revision to compare against, e.g. origin/main."),
         markdown: bool = typer.Option(False, "--markdown", help="Markdown, for a pull-request comment."),
         as_json: bool = typer.Option(False, "--json", help="Print the diffs as JSON."),
+        matrix: bool = typer.Option(
+            False,
+            "--matrix",
+            help="Also diff every stack the matrix files (stacks/*.matrix.yaml) expand to, each side expanded by "
+            "its own `tpustack matrix`.",
+        ),
         project_dir: Path | None = PROJECT_DIR,
     ) -> None:
         """Plan stacks at --base and in the working tree, and show what is added, removed or changed:
@@ -131,7 +140,7 @@ def register(app: typer.Typer) -> None:
         project = project_or_fail(project_dir)
         try:
             with progress(f"planning at {base} and in the working tree...", enabled=not (as_json or markdown)):
-                diffs = diff_mod.diff_stacks(project.root, base, stack or None)
+                diffs = diff_mod.diff_stacks(project.root, base, stack or None, matrix=matrix)
         except TpuStackError as e:
             fail(e)
         if as_json:
