@@ -460,3 +460,66 @@ class TestPrWorkflow:
             "the code change in the fixture relabels every stack"
         )
         assert summary.read_text() == md
+
+
+# ----- tpustack's own pod code is shown apart ---------------------------------------------------------------------
+def _cm(name: str, data: dict) -> dict:
+    return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name, "namespace": "ns"}, "data": data}
+
+
+def _spec(**metadata) -> str:
+    return json.dumps({"tool": "vllm-bench", "metadata": {"model": "m", **metadata}})
+
+
+def _plan(manifests: list[dict], resources: list[dict] | None = None) -> dict:
+    return {"stack": "s", "resources": resources or [], "manifests": manifests, "outputs": {}, "cost": {}}
+
+
+def _object(name: str, source: str) -> dict:
+    return {
+        "urn": f"urn:pulumi:s::tpustack::gcp:storage/bucketObject:BucketObject::{name}",
+        "type": "gcp:storage/bucketObject:BucketObject",
+        "name": name,
+        "parent": None,
+        "inputs": {"name": name, "source": {"stringAsset": source}},
+    }
+
+
+class TestPodCodeIsShownApart:
+    def test_payload_files_and_their_content_hash_are_pod_code(self):
+        base = _plan(
+            [
+                _cm("tpustack-workloads", {"a.py": "x = 1\n"}),
+                _cm("serving-bench-spec", {"spec.json": _spec(git_revision="sha256:1")}),
+            ]
+        )
+        head = _plan(
+            [
+                _cm("tpustack-workloads", {"a.py": "x = 2\n"}),
+                _cm("serving-bench-spec", {"spec.json": _spec(git_revision="sha256:2")}),
+            ]
+        )
+        d = diff.diff_plans(base, head, stack="s")
+        assert [i.section for i in d.items] == ["pod-code", "pod-code"]
+        assert d.count("manifests", "~") == 0 and "pod code only: 2 object(s)" in d.to_text()
+
+    def test_a_spec_that_changes_more_than_the_hash_is_an_object_change(self):
+        base = _plan([_cm("serving-bench-spec", {"spec.json": _spec(git_revision="sha256:1")})])
+        head = _plan([_cm("serving-bench-spec", {"spec.json": _spec(git_revision="sha256:2", model="other")})])
+        (item,) = diff.diff_plans(base, head, stack="s").items
+        assert item.section == "manifests"
+
+    def test_another_configmap_is_never_pod_code(self):
+        base = _plan([_cm("my-config", {"a.py": "x = 1\n"})])
+        head = _plan([_cm("my-config", {"a.py": "x = 2\n"})])
+        (item,) = diff.diff_plans(base, head, stack="s").items
+        assert item.section == "manifests"
+
+    def test_only_bucket_objects_under_the_workloads_prefix_are_pod_code(self):
+        base = _plan([], [_object("_workloads/s/tpustack/a.py", "x = 1"), _object("results/s/x.json", "{}")])
+        head = _plan([], [_object("_workloads/s/tpustack/a.py", "x = 2"), _object("results/s/x.json", "[]")])
+        sections = {i.title: i.section for i in diff.diff_plans(base, head, stack="s").items}
+        assert sections == {
+            "gcp:storage/bucketObject:BucketObject _workloads/s/tpustack/a.py": "pod-code",
+            "gcp:storage/bucketObject:BucketObject results/s/x.json": "resources",
+        }

@@ -84,11 +84,8 @@ class AcceleratorPool:
     # Nodes that run when the stack's replicas are up (what an hour costs).
     expected_nodes: int
     auto_repair: bool
-    spot: bool
-    flex_start: bool
-    queued_provisioning: bool
-    reservation: str | None  # SPECIFIC_RESERVATION by name
-    no_reservation: bool  # flex-start / queued: never from a reservation
+    capacity: CapacityType  # how the nodes are obtained; the node-pool fields below follow from it
+    reservation: str | None  # SPECIFIC_RESERVATION by name (capacity reservation only)
     compact_topology: str | None  # multi-host slices: COMPACT placement with this TPU topology
     disk_size_gb: int | None
     gpu_type: str | None
@@ -96,6 +93,33 @@ class AcceleratorPool:
     # Node labels tpustack sets on the pool; ``node_labels`` adds the ones GKE sets on such nodes.
     labels: dict[str, str] = field(default_factory=dict)
     gke_labels: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if (self.reservation is not None) != (self.capacity is CapacityType.RESERVATION):
+            raise ValueError(
+                f"AcceleratorPool {self.name}: a reservation name goes with capacity reservation and nothing else "
+                f"(capacity {self.capacity}, reservation {self.reservation!r})"
+            )
+
+    @property
+    def spot(self) -> bool:
+        return self.capacity is CapacityType.SPOT
+
+    @property
+    def flex_start(self) -> bool:
+        # GKE queued provisioning today is flex-start with a queued request: --flex-start
+        # --enable-queued-provisioning --reservation-affinity=none --no-enable-autorepair, autoscaling from 0
+        # (cloud.google.com/kubernetes-engine/docs/how-to/provisioningrequest).
+        return self.capacity.flex_start
+
+    @property
+    def queued_provisioning(self) -> bool:
+        return self.capacity is CapacityType.QUEUED
+
+    @property
+    def no_reservation(self) -> bool:
+        """Flex-start and queued nodes never come from a reservation."""
+        return self.capacity.flex_start
 
     @property
     def max_nodes(self) -> int:
@@ -149,14 +173,8 @@ def accelerator_pool(cfg: StackConfig, unit: ServingUnit) -> AcceleratorPool:
         autoscaling=autoscaling,
         expected_nodes=nodes,
         auto_repair=cap.auto_repair,
-        spot=cap.type is CapacityType.SPOT,
-        # GKE queued provisioning today is flex-start with a queued request: --flex-start
-        # --enable-queued-provisioning --reservation-affinity=none --no-enable-autorepair, autoscaling from 0
-        # (cloud.google.com/kubernetes-engine/docs/how-to/provisioningrequest).
-        flex_start=cap.type.flex_start,
-        queued_provisioning=cap.type is CapacityType.QUEUED,
+        capacity=cap.type,
         reservation=cap.reservation if cap.type is CapacityType.RESERVATION else None,
-        no_reservation=cap.type.flex_start,
         compact_topology=shape.topology if shape.multi_host else None,
         disk_size_gb=disk,
         gpu_type=gpu.gke_accelerator if gpu else None,

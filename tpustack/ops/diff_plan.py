@@ -14,6 +14,9 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from tpustack.core import names
+from tpustack.render.payload import CONFIGMAP_NAME
+
 from .diff_values import MISSING, Change, compare
 
 HEAD = "working tree"
@@ -32,6 +35,10 @@ class Section(StrEnum):
 
     RESOURCES = "resources"
     MANIFESTS = "manifests"
+    # tpustack's own code the pods run (tpustack.render.payload): its files in the workloads ConfigMap or as a TPU
+    # VM's bucket objects, their mount list, and the content hash the benchmark spec records. Shown apart, so a
+    # change of tpustack's pod code is not mistaken for a change of the infrastructure or of what the pods do.
+    POD_CODE = "pod-code"
     OUTPUTS = "outputs"
 
 
@@ -106,6 +113,9 @@ class PlanDiff:
                 f"{label}: {self.count(section, Op.CHANGED)} changed, {self.count(section, Op.ADDED)} added, "
                 f"{self.count(section, Op.REMOVED)} removed"
             )
+        pod = sum(1 for i in self.items if i.section == Section.POD_CODE)
+        if pod:
+            parts.append(f"pod code only: {pod} object(s) carry tpustack's changed pod code (listed after the others)")
         return "; ".join(parts)
 
     def _cost(self, arrow: str = "->") -> str:
@@ -319,6 +329,52 @@ def _manifest_items(base: dict, head: dict) -> list[ItemDiff]:
     return items
 
 
+def _spec_revision_only(c: Change) -> bool:
+    """A benchmark spec whose only difference is the content hash of the pod code (metadata.git_revision)."""
+    if not (isinstance(c.before, str) and isinstance(c.after, str) and c.path.startswith("data")):
+        return False
+    try:
+        b, a = json.loads(c.before), json.loads(c.after)
+    except ValueError:
+        return False
+    if not (isinstance(b, dict) and isinstance(a, dict)):
+        return False
+    rev = [(d.get("metadata") or {}).pop("git_revision", None) for d in (b, a)]
+    return rev[0] != rev[1] and b == a
+
+
+def _pod_code_change(item: ItemDiff, c: Change) -> bool:
+    """One change of a Kubernetes object that is the pod code: the payload ConfigMap's files, the Jobs' volume
+    that lays them out (key -> path), the spec's content hash of them."""
+    if " ConfigMap " in item.key and item.key.endswith(f"/{CONFIGMAP_NAME}"):
+        return c.path.startswith("data")
+    return c.path.endswith("[workloads].configMap.items") or _spec_revision_only(c)
+
+
+def _is_pod_code(item: ItemDiff, resource: dict | None) -> bool:
+    """Whether every change of an item is tpustack's pod code changing (never a change of what is deployed)."""
+    if resource is not None:  # a TPU VM's payload file, as a bucket object under _workloads/
+        inputs = resource.get("inputs") or {}
+        payload_object = resource.get("type") == "gcp:storage/bucketObject:BucketObject" and str(
+            inputs.get("name", "")
+        ).startswith(f"{names.WORKLOADS_PREFIX}/")
+        return payload_object and all(c.path.startswith("source") for c in item.changes)
+    if item.op != Op.CHANGED:
+        return False
+    return bool(item.changes) and all(_pod_code_change(item, c) for c in item.changes)
+
+
+def _classify(items: list[ItemDiff], base: dict, head: dict) -> list[ItemDiff]:
+    resources = {r["urn"]: r for r in [*base.get("resources", []), *head.get("resources", [])]}
+    out = []
+    for i in items:
+        r = resources.get(i.key) if i.section == Section.RESOURCES else None
+        if i.section in (Section.RESOURCES, Section.MANIFESTS) and _is_pod_code(i, r):
+            i = ItemDiff(op=i.op, section=Section.POD_CODE, key=i.key, title=i.title, changes=i.changes)
+        out.append(i)
+    return out
+
+
 def _cost(p: dict | None, key: str = "hourly_usd") -> float | None:
     """A plan's cost figure: None when there is no plan, or (per experiment) no TTL; an unpriced hour is 0."""
     value = None if p is None else (p.get("cost") or {}).get(key)
@@ -339,7 +395,7 @@ def diff_plans(
     """Compare two plan documents (either may be None: the stack does not exist on that side)."""
     b = base or {}
     h = head or {}
-    items = _resource_items(b, h) + _manifest_items(b, h)
+    items = _classify(_resource_items(b, h) + _manifest_items(b, h), b, h)
     if base is not None and head is not None:
         changes = compare(b.get("outputs") or {}, h.get("outputs") or {})
         if changes:

@@ -21,6 +21,7 @@ from tpustack.components.gke import (
 )
 from tpustack.config.derived import AcceleratorPool, Autoscaling
 from tpustack.core import names
+from tpustack.core.capacity import CapacityType
 
 stack = mock_stack_fixture()
 
@@ -66,11 +67,8 @@ def tpu_pool(**changes) -> AcceleratorPool:
         autoscaling=None,
         expected_nodes=1,
         auto_repair=True,
-        spot=False,
-        flex_start=False,
-        queued_provisioning=False,
+        capacity=CapacityType.ON_DEMAND,
         reservation=None,
-        no_reservation=False,
         compact_topology=None,
         disk_size_gb=None,
         gpu_type=None,
@@ -113,20 +111,19 @@ def on_demand_later(**changes) -> dict:
         initial_nodes=0,
         autoscaling=Autoscaling(0, 1),
         auto_repair=False,
-        flex_start=True,
-        no_reservation=True,
+        capacity=CapacityType.FLEX_START,
         **changes,
     )
 
 
 CAPACITIES = {
     "on-demand": tpu_pool(),
-    "spot": tpu_pool(spot=True),
-    "reservation": tpu_pool(reservation="unit-res"),
+    "spot": tpu_pool(capacity=CapacityType.SPOT),
+    "reservation": tpu_pool(capacity=CapacityType.RESERVATION, reservation="unit-res"),
     "flex-start": tpu_pool(**on_demand_later()),
-    "queued": tpu_pool(**on_demand_later(queued_provisioning=True)),
-    "multi-host": multi_host_pool(reservation="unit-res"),
-    "gpu": gpu_pool(spot=True),
+    "queued": tpu_pool(**{**on_demand_later(), "capacity": CapacityType.QUEUED}),
+    "multi-host": multi_host_pool(capacity=CapacityType.RESERVATION, reservation="unit-res"),
+    "gpu": gpu_pool(capacity=CapacityType.SPOT),
     "autoscaled": tpu_pool(node_count=None, initial_nodes=1, autoscaling=Autoscaling(0, 3)),
 }
 
@@ -297,21 +294,17 @@ class TestCapacityRuleMatrix:
         assert node["reservationAffinity"]["consumeReservationType"] == "SPECIFIC_RESERVATION"
         assert pool["placementPolicy"]["type"] == "COMPACT"
 
-    @pytest.mark.xfail(
-        strict=True,
-        reason="missing guard: NodePools reads capacity from independent AcceleratorPool fields (spot, "
-        "reservation, no_reservation, flex_start, queued_provisioning) and silently turns a combination "
-        "derived.accelerator_pool never makes into another capacity: flex_start without no_reservation gives an "
-        "on-demand pool, spot with a reservation drops the reservation",
-    )
+    # The pool's capacity was once five independent flags, and a combination derived.accelerator_pool never makes
+    # (flex-start without no-reservation, spot with a reservation) silently became another capacity. Now the pool
+    # holds one CapacityType, and a reservation name only goes with a reservation.
     @pytest.mark.parametrize(
-        "pool",
-        [tpu_pool(flex_start=True), tpu_pool(spot=True, reservation="unit-res")],
-        ids=["flex-start-without-no-reservation", "spot-and-reservation"],
+        "changes",
+        [{"capacity": CapacityType.SPOT, "reservation": "unit-res"}, {"capacity": CapacityType.RESERVATION}],
+        ids=["spot-and-reservation", "reservation-without-name"],
     )
-    def test_an_inconsistent_capacity_is_refused(self, stack, pool):
-        with pytest.raises(ValueError):
-            pools(stack, pool)
+    def test_an_inconsistent_capacity_is_refused(self, changes):
+        with pytest.raises(ValueError, match="reservation name goes with capacity reservation"):
+            tpu_pool(**changes)
 
 
 class TestTheAutoscalerOwnsTheSizeOfAutoscaledPools:
