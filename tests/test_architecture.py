@@ -101,9 +101,9 @@ class TestOnePlacePerFact:
     @pytest.mark.parametrize(
         "fact,home",
         [
-            ("docker.io/vllm/", "engines.py"),  # engine images
-            ("us-docker.pkg.dev/cloud-tpu-images", "engines.py"),
-            ("quay.io/inference-perf", "engines.py"),
+            ("docker.io/vllm/", "images.py"),  # engine images
+            ("us-docker.pkg.dev/cloud-tpu-images", "images.py"),
+            ("quay.io/inference-perf", "images.py"),
             ("peak_bf16_tflops=918", "catalog.py"),  # per-chip figures
             ("hbm_gbps=1638", "catalog.py"),
             ("ct6e-standard-", "catalog.py"),  # machine types
@@ -123,3 +123,82 @@ class TestOnePlacePerFact:
             p.name for p, text in source_of_all_code().items() if "[^a-z0-9_-]" in text or "[^A-Za-z0-9._-]" in text
         ]
         assert holders == ["names.py"], holders
+
+
+class TestClosedSetsAreCompared:
+    """Engine, benchmark-tool and capacity-type names are compared only through their registries' enums: no
+    comparison with, and no table keyed by, the bare strings (README "Architecture")."""
+
+    def _values(self) -> set[str]:
+        from tpustack.core.capacity import CapacityType
+        from tpustack.core.engines import EngineName, ToolName
+
+        return set(EngineName.values()) | set(ToolName.values()) | set(CapacityType.values())
+
+    def _literals(self, node: ast.AST, values: set[str]) -> list[str]:
+        if isinstance(node, ast.Constant) and isinstance(node.value, str) and node.value in values:
+            return [node.value]
+        if isinstance(node, (ast.Tuple, ast.List, ast.Set)):
+            return [v for e in node.elts for v in self._literals(e, values)]
+        return []
+
+    def offenders(self, source: str, values: set[str]) -> list[str]:
+        found = []
+        for node in ast.walk(ast.parse(source)):
+            if isinstance(node, ast.Compare):
+                for side in [node.left, *node.comparators]:
+                    found += [f"line {node.lineno}: compares {v!r}" for v in self._literals(side, values)]
+            elif isinstance(node, ast.Dict):
+                keys = [v for k in node.keys if k is not None for v in self._literals(k, values)]
+                if len(keys) >= 2 and len(keys) == len(node.keys):  # a table keyed by the closed set
+                    found.append(f"line {node.lineno}: a dict keyed by {keys}")
+            elif isinstance(node, ast.match_case) and isinstance(node.pattern, ast.MatchValue):
+                found += [f"line {node.lineno}: matches {v!r}" for v in self._literals(node.pattern.value, values)]
+        return found
+
+    def test_no_bare_names_in_the_code(self):
+        values = self._values()
+        bad = {p.name: f for p, text in source_of_all_code().items() if (f := self.offenders(text, values))}
+        assert bad == {}
+
+    def test_the_check_sees_what_it_forbids(self):
+        values = self._values()
+        assert self.offenders('if e.name == "vllm": pass', values)
+        assert self.offenders('ok = cap.type in ("spot", "flex-start")', values)
+        assert self.offenders('PRICE = {"spot": 1, "on-demand": 2}', values)
+        assert not self.offenders('args = ["--backend", "vllm"]; item["spot"] = True', values)
+
+
+class TestModulesStaySmall:
+    """No module above 500 lines: a module that grows past it has more than one responsibility."""
+
+    @pytest.mark.parametrize("path", py_files(*CODE_DIRS), ids=lambda p: str(p.relative_to(ROOT)))
+    def test_at_most_500_lines(self, path):
+        assert len(path.read_text().splitlines()) <= 500
+
+
+class TestThePackageIsOnlyThePackage:
+    def test_the_checkout_is_not_part_of_the_package(self):
+        import importlib
+
+        for name in ("tpustack.tests", "tpustack.stacks", "tpustack.tpustack"):
+            with pytest.raises(ModuleNotFoundError):
+                importlib.import_module(name)
+        import tpustack.components
+        import tpustack.workloads
+
+        assert Path(tpustack.components.__file__).parent == ROOT / "components"
+        assert Path(tpustack.workloads.__file__).parent == ROOT / "workloads"
+
+
+class TestNoAssertInPackageCode:
+    """Invariants raise InternalError: ``python -O`` drops asserts."""
+
+    def test_no_assert(self):
+        bad = [
+            f"{p.name}:{n.lineno}"
+            for p, text in source_of_all_code().items()
+            for n in ast.walk(ast.parse(text))
+            if isinstance(n, ast.Assert)
+        ]
+        assert bad == []

@@ -24,6 +24,7 @@ import pytest
 from loopback import OpenAIServer
 
 from tpustack.config import load_config
+from tpustack.core import images
 from tpustack.render import bench as bench_spec
 from workloads import serving_bench
 
@@ -148,12 +149,10 @@ def test_jetstream_benchmark_serving(tmp_path, monkeypatch):
     import subprocess
     import time
 
-    from tpustack.core import engines
-
     src = os.environ.get("TPUSTACK_SOURCES")
-    checkout = Path(src or "") / f"JetStream-{engines.JETSTREAM_REF}"
+    checkout = Path(src or "") / f"JetStream-{images.JETSTREAM_REF}"
     if not src or not checkout.is_dir():
-        pytest.skip(f"needs TPUSTACK_SOURCES with JetStream-{engines.JETSTREAM_REF}/ (not on PyPI)")
+        pytest.skip(f"needs TPUSTACK_SOURCES with JetStream-{images.JETSTREAM_REF}/ (not on PyPI)")
     python = clients.jetstream()
     shim = Path(__file__).parent / "jetstream_shim"
     monkeypatch.setenv("PYTHONPATH", f"{shim}{os.pathsep}{checkout}")
@@ -193,7 +192,7 @@ def test_jetstream_benchmark_serving(tmp_path, monkeypatch):
             git_revision="t",
         )
         # the rendered invocation, from the test venv; the tokenizer file stands in for /deps/assets/...
-        assert spec["tool_command"] == list(engines.JETSTREAM_ENGINE.bench_command)
+        assert spec["tool_command"] == list(images.JETSTREAM_ENGINE.bench_command)
         assert spec["model"]["client_model"] == "llama-3"
         spec["tool_command"] = [str(python), *spec["tool_command"][1:]]
         spec["model"]["tokenizer_path"] = str(tok)

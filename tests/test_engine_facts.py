@@ -1,4 +1,4 @@
-"""Engine facts (tpustack.core.engines) against the pinned artifacts themselves, and the rendered stacks against
+"""Image facts (tpustack.core.images) against the pinned artifacts themselves, and the rendered stacks against
 the facts. Runs in CI: PyPI artifacts are downloaded once (tests/artifacts.py, sha256-checked, cached in
 .cache/artifacts); MaxText and JetStream at their pinned commits are not on PyPI, so their facts come from
 tests/fixtures/artifacts/ (recorded from those commits) and are re-derived from a checkout when one is at hand.
@@ -17,34 +17,34 @@ import pytest
 from test_manifests import GKE_STACKS, rendered
 
 from tpustack import render
-from tpustack.core import engines
+from tpustack.core import engines, images
 from tpustack.core import k8s as objects
 from workloads import serving_bench
 
 from conftest import PROJECT, STACKS
 
-JETSTREAM = json.loads((artifacts.FIXTURES / f"jetstream-{engines.JETSTREAM_REF[:7]}.json").read_text())
-MAXTEXT = json.loads((artifacts.FIXTURES / f"maxtext-{engines.MAXTEXT_REF[:7]}.json").read_text())
+JETSTREAM = json.loads((artifacts.FIXTURES / f"jetstream-{images.JETSTREAM_REF[:7]}.json").read_text())
+MAXTEXT = json.loads((artifacts.FIXTURES / f"maxtext-{images.MAXTEXT_REF[:7]}.json").read_text())
 
 
 @pytest.fixture(scope="module")
 def vllm_tpu_wheel() -> artifacts.Archive:
-    return artifacts.Archive(artifacts.pypi_file("vllm-tpu", engines.VLLM_VERSION, "bdist_wheel"))
+    return artifacts.Archive(artifacts.pypi_file("vllm-tpu", images.VLLM_VERSION, "bdist_wheel"))
 
 
 @pytest.fixture(scope="module")
 def vllm_tpu_sdist() -> artifacts.Archive:
-    return artifacts.Archive(artifacts.pypi_file("vllm-tpu", engines.VLLM_VERSION, "sdist"))
+    return artifacts.Archive(artifacts.pypi_file("vllm-tpu", images.VLLM_VERSION, "sdist"))
 
 
 @pytest.fixture(scope="module")
 def tpu_inference_wheel() -> artifacts.Archive:
-    return artifacts.Archive(artifacts.pypi_file("tpu-inference", engines.VLLM_VERSION, "bdist_wheel"))
+    return artifacts.Archive(artifacts.pypi_file("tpu-inference", images.VLLM_VERSION, "bdist_wheel"))
 
 
 @pytest.fixture(scope="module")
 def inference_perf_wheel() -> artifacts.Archive:
-    return artifacts.Archive(artifacts.pypi_file("inference-perf", engines.INFERENCE_PERF_VERSION, "bdist_wheel"))
+    return artifacts.Archive(artifacts.pypi_file("inference-perf", images.INFERENCE_PERF_VERSION, "bdist_wheel"))
 
 
 def _flag_field(flag: str) -> str:
@@ -54,9 +54,9 @@ def _flag_field(flag: str) -> str:
 # ----- vLLM ---------------------------------------------------------------------------------------------------------
 class TestVllm:
     def test_the_pins_are_what_the_facts_name(self):
-        assert engines.VLLM_TPU.built_from[0] == f"vllm-tpu=={engines.VLLM_VERSION}"
-        assert engines.VLLM_TPU.image.endswith(f":v{engines.VLLM_VERSION}")
-        assert engines.VLLM_GPU.image.endswith(f":v{engines.VLLM_VERSION}")
+        assert images.VLLM_TPU.built_from[0] == f"vllm-tpu=={images.VLLM_VERSION}"
+        assert images.VLLM_TPU.image.endswith(f":v{images.VLLM_VERSION}")
+        assert images.VLLM_GPU.image.endswith(f":v{images.VLLM_VERSION}")
 
     def test_server_flags_exist(self, vllm_tpu_wheel):
         # EngineArgs/FrontendArgs fields become --kebab-case flags (and --no-X for booleans)
@@ -70,16 +70,16 @@ class TestVllm:
             if name.endswith("cli_args.py") and name.startswith("vllm/entrypoints/"):
                 cli += vllm_tpu_wheel.read(name)
         fields |= artifacts.class_fields(cli) | {_flag_field(f) for f in artifacts.add_argument_flags(cli)}
-        missing = sorted(f for f in engines.VLLM_TPU.flags if _flag_field(f) not in fields)
-        assert not missing, f"vllm {engines.VLLM_VERSION} has no {missing}"
+        missing = sorted(f for f in images.VLLM_TPU.flags if _flag_field(f) not in fields)
+        assert not missing, f"vllm {images.VLLM_VERSION} has no {missing}"
 
     def test_benchmark_flags_and_datasets_exist(self, vllm_tpu_wheel):
         serve = vllm_tpu_wheel.read("vllm/benchmarks/serve.py")
         datasets = vllm_tpu_wheel.read("vllm/benchmarks/datasets/datasets.py")
         flags = artifacts.add_argument_flags(serve) | artifacts.add_argument_flags(datasets)
-        assert engines.VLLM_TPU.bench_flags <= flags, sorted(engines.VLLM_TPU.bench_flags - flags)
+        assert images.VLLM_TPU.bench_flags <= flags, sorted(images.VLLM_TPU.bench_flags - flags)
         choices = artifacts.argument_choices(datasets, "--dataset-name")
-        assert set(engines.VLLM_TPU.datasets) <= set(choices), choices
+        assert set(images.VLLM_TPU.datasets) <= set(choices), choices
         assert "sonnet" not in choices  # removed: stacks must not offer it
         # the per-request arrays the normalizer derives achieved rate from
         for key in ("start_times", "latencies", "ttfts", "itls"):
@@ -97,7 +97,7 @@ class TestVllm:
             for n in vllm_tpu_wheel.names
             if n.startswith("vllm/entrypoints/") and n.endswith(".py")
         )
-        for path in engines.VLLM_TPU.endpoints.values():
+        for path in images.VLLM_TPU.endpoints.values():
             assert f'"{path}"' in sources, path
 
     def test_env_names_exist(self, vllm_tpu_wheel, tpu_inference_wheel):
@@ -168,7 +168,7 @@ class TestInferencePerf:
                             yield from keys(x)
 
         missing = sorted({k for k in keys(cfg) if k not in fields and not k.isdigit()} - {"ttft", "tpot"})
-        assert not missing, f"inference-perf {engines.INFERENCE_PERF_VERSION} config has no {missing}"
+        assert not missing, f"inference-perf {images.INFERENCE_PERF_VERSION} config has no {missing}"
 
 
 # ----- JetStream / MaxText ------------------------------------------------------------------------------------------
@@ -177,24 +177,24 @@ class TestJetStreamMaxText:
         src = artifacts.sources_dir()
         if src is None:
             pytest.skip("no TPUSTACK_SOURCES checkout of the pinned MaxText/JetStream; recorded facts are used")
-        assert artifacts.jetstream_facts(src / f"JetStream-{engines.JETSTREAM_REF}") == {
+        assert artifacts.jetstream_facts(src / f"JetStream-{images.JETSTREAM_REF}") == {
             k: v for k, v in JETSTREAM.items() if k not in ("source", "recorded_by")
         }
-        assert artifacts.maxtext_facts(src / f"maxtext-{engines.MAXTEXT_REF}") == {
+        assert artifacts.maxtext_facts(src / f"maxtext-{images.MAXTEXT_REF}") == {
             k: v for k, v in MAXTEXT.items() if k not in ("source", "recorded_by")
         }
 
     def test_recorded_facts_are_of_the_pinned_commits(self):
-        assert JETSTREAM["source"].endswith(engines.JETSTREAM_REF)
-        assert MAXTEXT["source"].endswith(engines.MAXTEXT_REF)
+        assert JETSTREAM["source"].endswith(images.JETSTREAM_REF)
+        assert MAXTEXT["source"].endswith(images.MAXTEXT_REF)
         assert (
-            engines.JETSTREAM_REF in Path(engines.JETSTREAM_DOCKERFILE).read_text()
-            if Path(engines.JETSTREAM_DOCKERFILE).exists()
+            images.JETSTREAM_REF in Path(images.JETSTREAM_DOCKERFILE).read_text()
+            if Path(images.JETSTREAM_DOCKERFILE).exists()
             else True
         )
 
     def test_server_facts(self):
-        f = engines.JETSTREAM_ENGINE
+        f = images.JETSTREAM_ENGINE
         assert f.model_names <= set(MAXTEXT["model_names"])
         assert f.flags <= set(MAXTEXT["base_yml_keys"]), sorted(f.flags - set(MAXTEXT["base_yml_keys"]))
         assert {t.removeprefix("assets/") for t in f.tokenizers.values()} <= set(MAXTEXT["assets"])
@@ -205,13 +205,13 @@ class TestJetStreamMaxText:
         # every family tpustack converts from Hugging Face has its sizes in the converter's table
         for name in f.model_names:
             family = name.rsplit("-", 1)[0]
-            if engines.MAXTEXT_FAMILIES.get(family, ("", False))[1]:
+            if images.MAXTEXT_FAMILIES.get(family, ("", False))[1]:
                 assert name in MAXTEXT["converter_model_sizes"], name
         for key in ("force_unroll", "opt_type", "base_output_directory", "run_name", "load_parameters_path"):
             assert key in MAXTEXT["base_yml_keys"]
 
     def test_benchmark_facts(self):
-        f = engines.JETSTREAM_ENGINE
+        f = images.JETSTREAM_ENGINE
         assert f.bench_flags <= set(JETSTREAM["bench_flags"]), sorted(f.bench_flags - set(JETSTREAM["bench_flags"]))
         assert set(f.datasets) <= set(JETSTREAM["datasets"])
         assert "none" in JETSTREAM["warmup_modes"] and JETSTREAM["has_benchmarks_package"]
@@ -237,10 +237,10 @@ def test_every_image_has_facts_and_every_flag_is_in_them(stack):
     r = rendered(stack)
     for obj in r.objects():
         for c in _containers(obj):
-            facts = engines.facts_for(c["image"])
-            assert facts is not None, f"{stack}: {c['image']} has no entry in tpustack.core.engines"
+            facts = images.facts_for(c["image"])
+            assert facts is not None, f"{stack}: {c['image']} has no entry in tpustack.core.images"
             args = [a for a in c.get("args", []) if isinstance(a, str)]
-            if facts is engines.JETSTREAM_ENGINE and c["name"] == "maxengine-server":
+            if facts is images.JETSTREAM_ENGINE and c["name"] == "maxengine-server":
                 keys = {a.split("=", 1)[0] for a in args}
                 assert keys <= facts.flags, sorted(keys - facts.flags)
             elif facts.role == "engine" and facts.command[:1] == ("vllm",):
@@ -259,8 +259,8 @@ def test_every_image_has_facts_and_every_flag_is_in_them(stack):
             if c["name"] == "maxengine-server":
                 for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
                     get = c[probe]["httpGet"]
-                    assert get["path"] == engines.JETSTREAM_HTTP.endpoints["health"]
-                    assert get["port"] == engines.JETSTREAM_HTTP.ports["http"]
+                    assert get["path"] == images.JETSTREAM_HTTP.endpoints["health"]
+                    assert get["port"] == images.JETSTREAM_HTTP.ports["http"]
             for port in c.get("ports", []):
                 if facts.role in ("engine", "frontend"):
                     assert port["containerPort"] in facts.ports.values(), (stack, c["name"], port)
@@ -281,9 +281,9 @@ def test_the_benchmark_command_uses_only_known_flags(stack, tmp_path):
     spec = specs[0]
     argv, _ = serving_bench.invocation(spec, spec["sweep"][0], tmp_path, 10, "/tmp/data.json")
     tool = spec["tool"]
-    facts = {"vllm-bench": engines.VLLM_TPU, "jetstream-benchmark": engines.JETSTREAM_ENGINE}.get(tool)
+    facts = {"vllm-bench": images.VLLM_TPU, "jetstream-benchmark": images.JETSTREAM_ENGINE}.get(tool)
     if facts is None:
-        assert argv[-2] == "--config_file" and "--config_file" in engines.INFERENCE_PERF.flags
+        assert argv[-2] == "--config_file" and "--config_file" in images.INFERENCE_PERF.flags
         return
     n = len(facts.bench_command)
     assert argv[:n] == list(facts.bench_command)

@@ -18,7 +18,7 @@ import tpustack
 from tpustack import render
 from tpustack.config import StackConfig, derived, load_config
 from tpustack.config.project import SECRET_PLACEHOLDER, read_stack_file
-from tpustack.core import engines
+from tpustack.core import engines, images
 from tpustack.core import k8s as objects
 from tpustack.core import names as k8s_keys
 from tpustack.core.errors import ConfigError
@@ -220,7 +220,7 @@ class TestVariantFields:
         assert pod["nodeSelector"][k8s_keys.GPU_ACCELERATOR_LABEL] == "nvidia-h100-80gb"
         assert k8s_keys.TPU_ACCELERATOR_LABEL not in pod["nodeSelector"]
         assert "VLLM_XLA_CACHE_PATH" not in env_of(c)  # no XLA on GPUs
-        assert c["image"] == engines.VLLM_GPU.image
+        assert c["image"] == images.VLLM_GPU.image
 
     def test_tpu_to_gpu_is_a_one_line_change(self):
         """The seed's promise: the same experiment moves between accelerators by changing one line."""
@@ -352,9 +352,9 @@ class TestMatchesSamples:
         r = render.render(cfg)
         dep = one(r.apps["serving"], "Deployment")
         c, pod = container(dep, "vllm")
-        # Deliberately different: `vllm serve MODEL` (engines.VLLM_TPU.command; the sample's
+        # Deliberately different: `vllm serve MODEL` (images.VLLM_TPU.command; the sample's
         # `python3 -m vllm.entrypoints.openai.api_server --model=` predates the pinned 0.32.0 CLI).
-        assert c["command"] == list(engines.VLLM_TPU.command)
+        assert c["command"] == list(images.VLLM_TPU.command)
         assert c["args"][0] == "meta-llama/Llama-3.1-70B"
         sample_args = [
             "--host=0.0.0.0",
@@ -411,7 +411,7 @@ class TestMatchesSamples:
         # kubernetes-engine-samples ai-ml/llm-serving-llama/vllm/vllm-llama4-scout-17b-16e-instruct.yaml
         r = render.render(make(accelerator="h100-8"))
         c, pod = container(one(r.apps["serving"], "Deployment"), "vllm")
-        assert c["command"] == list(engines.VLLM_GPU.command)
+        assert c["command"] == list(images.VLLM_GPU.command)
         assert {"--host=0.0.0.0", "--tensor-parallel-size=8"} <= set(c["args"])
         assert c["resources"]["requests"]["nvidia.com/gpu"] == c["resources"]["limits"]["nvidia.com/gpu"] == 8
         assert pod["nodeSelector"]["cloud.google.com/gke-accelerator"] == "nvidia-h100-80gb"
@@ -479,9 +479,9 @@ class TestMatchesSamples:
         # Deliberately different: no public maxengine-server serves Llama 3.1 (v0.2.2 is MaxText jetstream-v0.2.2),
         # so the image is the stack's own build of pinned sources; jetstream-http v0.2.3 has /healthcheck.
         assert engine["image"] == "us-west4-docker.pkg.dev/my-tpu-project/tpustack/jetstream-maxtext:" + (
-            engines.JETSTREAM_IMAGE_TAG
+            images.JETSTREAM_IMAGE_TAG
         )
-        assert engines.facts_for(engine["image"]) is engines.JETSTREAM_ENGINE
+        assert images.facts_for(engine["image"]) is images.JETSTREAM_ENGINE
         assert http["image"] == "us-docker.pkg.dev/cloud-tpu-images/inference/jetstream-http:v0.2.3"
         assert engine["command"] == ["python3", "-m", "MaxText.maxengine_server", "MaxText/configs/base.yml"]
         assert engine["workingDir"] == "/deps"
@@ -540,7 +540,7 @@ class TestMatchesSamples:
         script = c["command"][2]
         assert "--huggingface-checkpoint=true" in script and "python3 -m MaxText.llama_or_mistral_ckpt" in script
         assert "allow_patterns=['*.safetensors', '*.json']" in script
-        assert f"run_name={engines.MAXTEXT_UNSCANNED_RUN}" in script and "force_unroll=true" in script
+        assert f"run_name={images.MAXTEXT_UNSCANNED_RUN}" in script and "force_unroll=true" in script
         assert script.index("generate_param_only_checkpoint") < script.rindex("READY")  # marker last
         # The server loads what the Job writes: <out>/<run_name>/checkpoints/0/items
         assert f"load_parameters_path={out}/unscanned/checkpoints/0/items" in engine["args"]

@@ -19,7 +19,7 @@ from typing import Any, Literal, TypeVar
 import yaml
 from pydantic import Field, SecretStr, field_validator
 
-from tpustack.core import engines, names
+from tpustack.core import images, names
 from tpustack.core.capacity import CapacityType
 from tpustack.core.engines import ToolName
 
@@ -190,9 +190,9 @@ def _warnings(cfg: StackConfig) -> list[str]:
                 f"{unit.region.zones_key}: {unit.label}{unit.shape.family} was not listed in {z} as of "
                 f"{table['as_of']} (listed: {', '.join(offered) or 'none'}); check `{lister}` before `pulumi up`"
             )
-        if unit.image and engines.facts_for(unit.image) is None:
+        if unit.image and images.facts_for(unit.image) is None:
             out.append(
-                f"{unit.keys.image}: {unit.image} has no entry in tpustack.core.engines, so the flags, paths and "
+                f"{unit.keys.image}: {unit.image} has no entry in tpustack.core.images, so the flags, paths and "
                 'endpoints tpustack renders for it are unchecked; add an entry (README "Engine versions") or '
                 "use a pinned image"
             )

@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from pydantic.alias_generators import to_camel
 from pydantic_core import PydanticCustomError
 
-from tpustack.core import catalog, engines, models
+from tpustack.core import catalog, engines, images, models
 from tpustack.core.capacity import CapacityType
 from tpustack.core.engines import EngineName, ToolName
 from tpustack.core.errors import InternalError
@@ -49,10 +49,10 @@ def accelerator_shorthand(v: Any) -> Any:
 
 
 def pinned_image(v: str | None) -> str | None:
-    if v is not None and not engines.is_pinned(v):
+    if v is not None and not images.is_pinned(v):
         raise invalid(
             f"image '{v}' is not pinned",
-            f"use an explicit version tag or digest, e.g. {engines.VLLM_TPU.image}",
+            f"use an explicit version tag or digest, e.g. {images.VLLM_TPU.image}",
         )
     return v
 

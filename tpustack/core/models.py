@@ -2,7 +2,7 @@
 
 Each entry comes from the model's own ``config.json`` on Hugging Face (max_position_embeddings,
 num_hidden_layers, hidden_size, num_attention_heads, num_key_value_heads, head_dim, vocab_size) and its model
-card (parameter count, gated or not); MaxText names from MaxText's model configs (tpustack.core.engines lists
+card (parameter count, gated or not); MaxText names from MaxText's model configs (tpustack.core.images lists
 the ones the pinned image has). A model outside this table can still be served: the stack then states
 ``model.paramsB`` and ``model.contextLength`` itself (config rule). Stdlib only.
 """

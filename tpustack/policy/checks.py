@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from tpustack.core import engines, names
+from tpustack.core import images, names
 from tpustack.core.k8s import containers, pod_specs, walk_strings
 from tpustack.core.secrets import secret_in
 
@@ -249,7 +249,7 @@ def pinned_images(manifests: list[dict], intent: Intent) -> Iterable[Violation]:
         for _, spec in pod_specs(m):
             for c in containers(spec):
                 image = c.get("image") or ""
-                if not engines.is_pinned(image):
+                if not images.is_pinned(image):
                     yield Violation(
                         "pinned-images",
                         _obj_id(m),

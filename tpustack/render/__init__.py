@@ -25,7 +25,7 @@ import yaml
 from tpustack.config import derived, rules
 from tpustack.config.model import StackConfig
 from tpustack.config.units import Region, ServingUnit
-from tpustack.core import engines, names
+from tpustack.core import images, names
 from tpustack.core.engines import EngineName
 from tpustack.core.errors import ConfigError, InternalError, Problem, problem
 
@@ -182,7 +182,7 @@ def tpu_vm_startup(cfg: StackConfig, unit: ServingUnit, workloads_uri: str, resu
         stack=cfg.stack,
         workloads_uri=workloads_uri,
         results_prefix=results_prefix,
-        pip_packages=engines.TPU_VM_PIP_PACKAGES,
+        pip_packages=images.TPU_VM_PIP_PACKAGES,
         module=HEARTBEAT_ENTRY,
         backend="xla",
         dtype=w.dtype,

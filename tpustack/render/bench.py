@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 from tpustack.config import derived
 from tpustack.config.model import StackConfig
 from tpustack.config.units import ServingUnit
-from tpustack.core import engines
+from tpustack.core import engines, images
 from tpustack.core.engines import ToolName
 from tpustack.core.errors import InternalError
 
@@ -137,8 +137,8 @@ def _client_tokenizer(cfg: StackConfig, tool: ToolName) -> dict[str, Any]:
     if tool is not ToolName.JETSTREAM_BENCHMARK or cfg.model is None or not cfg.model.maxtext:
         return {}
     family = derived.maxtext_family(cfg) or ""
-    facts = engines.JETSTREAM_ENGINE
+    facts = images.JETSTREAM_ENGINE
     return {
-        "client_model": engines.JETSTREAM_CLIENT_MODEL.get(family, cfg.model.maxtext),
+        "client_model": images.JETSTREAM_CLIENT_MODEL.get(family, cfg.model.maxtext),
         "tokenizer_path": f"{facts.paths['workdir']}/{facts.tokenizers[family]}",
     }

@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator
 from tpustack.config import derived
 from tpustack.config.model import StackConfig
 from tpustack.config.units import ServingUnit
-from tpustack.core import engines, names
+from tpustack.core import images, names
 from tpustack.core.errors import Problem, problem
 from tpustack.core.k8s import accelerator_requests, containers, flag, obj_id, pod_specs, template_labels
 
@@ -191,7 +191,7 @@ def check_images_pinned(cfg: StackConfig, r: Rendered) -> Iterator[Problem]:
         for where, pod in pod_specs(obj):
             for c in containers(pod):
                 image = str(c.get("image") or "")
-                if not engines.is_pinned(image):
+                if not images.is_pinned(image):
                     yield problem(
                         engine_images.get(image, r.source(obj)),
                         f"{where} container {c.get('name')} image '{image}' is not pinned",

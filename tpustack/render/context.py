@@ -19,7 +19,7 @@ from tpustack.config import derived
 from tpustack.config.model import StackConfig
 from tpustack.config.sections import MaxTextConfig, VllmConfig
 from tpustack.config.units import ServingUnit
-from tpustack.core import engines, names
+from tpustack.core import engines, images, names
 from tpustack.core.catalog import TpuShape
 from tpustack.core.engines import EngineName
 from tpustack.core.errors import InternalError
@@ -427,25 +427,25 @@ def maxtext_context(cfg: StackConfig, unit: ServingUnit) -> MaxText:
         raise InternalError("a MaxText server needs a model with a MaxText name (config rules ensure it)")
     mt = unit.settings if isinstance(unit.settings, MaxTextConfig) else MaxTextConfig()
     family = derived.maxtext_family(cfg) or ""
-    facts = engines.JETSTREAM_ENGINE
+    facts = images.JETSTREAM_ENGINE
     gcs = model.source == "gcs"
     out = None if gcs else checkpoint_output(cfg)
     return MaxText(
         model_name=model.maxtext,
         tokenizer_path=facts.tokenizers[family],
-        tokenizer_type=engines.MAXTEXT_FAMILIES[family][0],
+        tokenizer_type=images.MAXTEXT_FAMILIES[family][0],
         per_device_batch_size=mt.per_device_batch_size,
         max_prefill_predict_length=mt.max_prefill_predict_length,
         max_target_length=mt.max_target_length,
         scan_layers=mt.scan_layers,
         weight_dtype=mt.weight_dtype,
         # generate_param_only_checkpoint writes <base_output_directory>/<run_name>/checkpoints/0/items
-        load_parameters_path=model.id if gcs else f"{out}/{engines.MAXTEXT_UNSCANNED_RUN}/checkpoints/0/items",
+        load_parameters_path=model.id if gcs else f"{out}/{images.MAXTEXT_UNSCANNED_RUN}/checkpoints/0/items",
         grpc_port=engines.JETSTREAM_GRPC_PORT,
         metrics_port=engines.JETSTREAM_METRICS_PORT,
         http_image=engines.JETSTREAM_HTTP_IMAGE,
         command=list(facts.command),
         workdir=facts.paths["workdir"],
-        ready_marker=None if gcs else f"{out}/{engines.MAXTEXT_READY_MARKER}",
+        ready_marker=None if gcs else f"{out}/{images.MAXTEXT_READY_MARKER}",
         wait_script=wait_for_object_script(),
     )

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from tpustack.config.model import StackConfig
 from tpustack.config.units import ServingUnit
-from tpustack.core import engines, names
+from tpustack.core import engines, images, names
 from tpustack.core.errors import InternalError
 
 from . import bench as bench_spec
@@ -95,7 +95,7 @@ def checkpoint_context(cfg: StackConfig, unit: ServingUnit) -> CheckpointContext
     script = "\n".join(
         [
             "set -euo pipefail",
-            f'if python3 -c "{EXISTS}" "$OUT/{engines.MAXTEXT_READY_MARKER}"; then '
+            f'if python3 -c "{EXISTS}" "$OUT/{images.MAXTEXT_READY_MARKER}"; then '
             'echo "MaxText checkpoint already at $OUT"; exit 0; fi',
             # Only the safetensors and configs: Meta's original/*.pth would double the download.
             'python3 -c "import os; from huggingface_hub import snapshot_download; '
@@ -107,11 +107,11 @@ def checkpoint_context(cfg: StackConfig, unit: ServingUnit) -> CheckpointContext
             # checkpoint_converter.sh passes the same).
             "python3 -m MaxText.generate_param_only_checkpoint MaxText/configs/base.yml async_checkpointing=false "
             'base_output_directory="$OUT" load_parameters_path="$OUT/scanned/0/items" '
-            f'run_name={engines.MAXTEXT_UNSCANNED_RUN} model_name="$MODEL_NAME" force_unroll=true '
+            f'run_name={images.MAXTEXT_UNSCANNED_RUN} model_name="$MODEL_NAME" force_unroll=true '
             "weight_dtype=bfloat16 opt_type=sgd",
             'python3 -c "import os; from etils import epath; '
-            f"epath.Path(os.environ['OUT'] + '/{engines.MAXTEXT_READY_MARKER}').write_text("
-            f"os.environ['OUT'] + '/{engines.MAXTEXT_UNSCANNED_RUN}/checkpoints/0/items')\"",
+            f"epath.Path(os.environ['OUT'] + '/{images.MAXTEXT_READY_MARKER}').write_text("
+            f"os.environ['OUT'] + '/{images.MAXTEXT_UNSCANNED_RUN}/checkpoints/0/items')\"",
         ]
     )
     return CheckpointContext(
@@ -123,7 +123,7 @@ def checkpoint_context(cfg: StackConfig, unit: ServingUnit) -> CheckpointContext
             # pulumi up waits for the Job to complete before the server (components/serving.py); its default 10
             # minutes is too short for a download plus two conversions
             annotations={names.PULUMI_TIMEOUT: str(1800 + 120 * math.ceil(weights))},
-            workdir=engines.JETSTREAM_ENGINE.paths["workdir"],
+            workdir=images.JETSTREAM_ENGINE.paths["workdir"],
             script=script,
             env={"JAX_PLATFORMS": "cpu", "OUT": out, "HF_REPO": cfg.model.id, "MODEL_NAME": cfg.model.maxtext},
             # The safetensors, then scanned and unscanned trees in host RAM while converting on CPU.
@@ -191,7 +191,7 @@ def heartbeat_context(cfg: StackConfig, unit: ServingUnit, payload: Payload) -> 
         workloads=workload_code(payload),
         heartbeat=HeartbeatJob(
             job_name="heartbeat",
-            image=engines.HEARTBEAT_IMAGES[kind],
+            image=images.HEARTBEAT_IMAGES[kind],
             backend="xla" if kind == "tpu" else "cuda",
             dtype=w.dtype,
             shape=",".join(str(x) for x in w.shape),

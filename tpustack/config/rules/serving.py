@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from tpustack.core import engines
+from tpustack.core import engines, images
 from tpustack.core.engines import EngineName, ToolName
 from tpustack.core.errors import Problem, problem
 
@@ -79,22 +79,22 @@ def maxtext_model_is_convertible(c: StackConfig) -> Iterator[Problem]:
     name = _maxtext_model(c)
     if name is None or c.model is None:
         return
-    facts = engines.JETSTREAM_ENGINE
+    facts = images.JETSTREAM_ENGINE
     if name not in facts.model_names:
         yield problem(
             "tpustack:model.maxtextName",
-            f"MaxText at {engines.MAXTEXT_REF[:8]} (tpu-recipes-v0.1.4) has no model '{name}' "
+            f"MaxText at {images.MAXTEXT_REF[:8]} (tpu-recipes-v0.1.4) has no model '{name}' "
             "(MaxText/pyconfig.py validate_model_name)",
             f"use one of {', '.join(sorted(facts.model_names))}",
         )
         return
     family = derived.maxtext_family(c) or ""
-    known = engines.MAXTEXT_FAMILIES.get(family)
+    known = images.MAXTEXT_FAMILIES.get(family)
     if known is None:
         yield problem(
             "tpustack:model.maxtextName",
             f"tpustack knows no tokenizer for MaxText family '{family}'",
-            f"use one of {', '.join(k + '-<size>' for k in engines.MAXTEXT_FAMILIES)}",
+            f"use one of {', '.join(k + '-<size>' for k in images.MAXTEXT_FAMILIES)}",
         )
     elif c.model.source == "huggingface" and not known[1]:
         yield problem(
@@ -186,7 +186,7 @@ def eos_setting_is_what_the_tool_does(c: StackConfig) -> Iterator[Problem]:
     if c.benchmark_tool in engines.IGNORES_EOS_ON_RANDOM:
         yield problem(
             "tpustack:benchmark.ignoreEos",
-            f"{c.benchmark_tool} {engines.VLLM_VERSION} always ignores "
+            f"{c.benchmark_tool} {images.VLLM_VERSION} always ignores "
             "end-of-sequence on the random dataset (vllm/benchmarks/serve.py), so false would be "
             "recorded but not done",
             "set ignoreEos true, or use dataset sharegpt for natural stop lengths",
