@@ -109,6 +109,25 @@ class TpuVmIdentityArgs:
     model_bucket: str | None
 
 
+def refuse_weights_in_results(results_bucket: pulumi.Input[str], model_bucket: str | None) -> None:
+    """Weights in the results bucket would need read access to all of it, every stack's results included: refused
+    (the config rules refuse model.id there before any resource; a bucket name known only later fails the
+    deployment when it resolves)."""
+
+    def check(bucket: str) -> str:
+        if model_bucket is not None and bucket == model_bucket:
+            raise ValueError(
+                f"model weights in the results bucket {bucket}: reading them needs read access to every stack's "
+                "results there; keep weights in a bucket of their own"
+            )
+        return bucket
+
+    if isinstance(results_bucket, str):
+        check(results_bucket)
+    else:
+        pulumi.Output.from_input(results_bucket).apply(check)
+
+
 class _IdentityBase(pulumi.ComponentResource):
     def __init__(self, name: str, project: str, opts: pulumi.ResourceOptions | None):
         super().__init__(TYPE, name, None, opts)
@@ -169,6 +188,13 @@ class GkeIdentity(_IdentityBase):
     workload_service_account: pulumi.Output[str]  # email
 
     def __init__(self, name: str, args: GkeIdentityArgs, opts: pulumi.ResourceOptions | None = None):
+        pool = re.escape(f"{args.project}.svc.id.goog")
+        if not re.fullmatch(rf"serviceAccount:{pool}\[[a-z0-9-]+/[a-z0-9-]+\]", args.workload_identity_member):
+            raise ValueError(
+                f"GkeIdentity: {args.workload_identity_member!r} is not a Kubernetes service account of project "
+                f"{args.project}'s Workload Identity pool (serviceAccount:{args.project}.svc.id.goog[NS/KSA])"
+            )
+        refuse_weights_in_results(args.results_bucket, args.model_bucket)
         super().__init__(name, args.project, opts)
         self._args = args
         node_sa = self._account("node", args.node)
@@ -198,6 +224,7 @@ class TpuVmIdentity(_IdentityBase):
     service_account: pulumi.Output[str]  # email
 
     def __init__(self, name: str, args: TpuVmIdentityArgs, opts: pulumi.ResourceOptions | None = None):
+        refuse_weights_in_results(args.results_bucket, args.model_bucket)
         super().__init__(name, args.project, opts)
         sa = self._account("tpu", args.tpu_vm)
         for role in TPU_VM_ROLES:

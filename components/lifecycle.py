@@ -27,6 +27,8 @@ class Lifecycle(pulumi.ComponentResource):
     expires_unix: pulumi.Output[str]
 
     def __init__(self, name: str, args: LifecycleArgs, opts: pulumi.ResourceOptions | None = None):
+        if args.ttl_minutes < 1:
+            raise ValueError(f"Lifecycle: a TTL of {args.ttl_minutes} minutes has expired before the stack exists")
         super().__init__("tpustack:lifecycle:Lifecycle", name, None, opts)
         self.expiry = time.Offset(
             f"{name}-expiry",

@@ -74,6 +74,9 @@ class Serving(pulumi.ComponentResource):
     def __init__(self, name: str, args: ServingArgs, opts: pulumi.ResourceOptions | None = None):
         if args.hf_secret is not None and args.hf_token is None:
             raise ValueError("Serving: hf_secret is set but no hf_token was passed")
+        unknown = sorted(set(args.apps) - set(APP_ORDER))
+        if unknown:
+            raise ValueError(f"Serving: apps {unknown} have no place in the apply order {APP_ORDER}")
         super().__init__("tpustack:serving:Serving", name, None, opts)
         depends_on = inherited_depends_on(opts)
         self._provider = args.provider

@@ -111,7 +111,7 @@ class TpuVm(pulumi.ComponentResource):
                 name=obj.object_name,
                 source=pulumi.StringAsset(obj.content),
                 content_type="text/x-python",
-                opts=pulumi.ResourceOptions(parent=self),
+                opts=pulumi.ResourceOptions(parent=self, depends_on=deps),
             )
             for obj in args.workload_objects
         ]

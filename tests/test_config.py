@@ -28,6 +28,18 @@ def variant(**changes) -> dict:
 
 # (id, config, field the message must name, a fragment of the fix it must give)
 INVALID = [
+    (
+        "ttl-under-a-minute",
+        variant(lifecycle={"ttlHours": 0.008}),
+        "tpustack:lifecycle.ttlHours",
+        "at least 0.0167 (1 minute)",
+    ),
+    (
+        "weights-in-the-results-bucket",
+        variant(model={"id": "gs://my-tpu-project-tpustack-results/llama", "paramsB": 8, "contextLength": 8192}),
+        "tpustack:model.id",
+        "a bucket of their own",
+    ),
     ("unknown-accelerator", variant(accelerator="v6e-7"), "tpustack:accelerator.type", "v6e-8"),
     ("accelerator-typo", variant(accelerator="v6e8"), "tpustack:accelerator.type", "did you mean v6e-8"),
     (

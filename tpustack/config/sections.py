@@ -361,6 +361,15 @@ class LifecycleConfig(Section):
     keep: bool = False  # true: the reaper leaves this stack alone after its TTL
     deletion_protection: bool | None = None  # default: on for prod, off for experiments
 
+    @field_validator("ttl_hours")
+    @classmethod
+    def _at_least_a_minute(cls, v: float) -> float:
+        # The expiry is kept in whole minutes (tpustack.components.lifecycle): less than one is already past, and
+        # the reaper would delete the stack at its next run.
+        if round(v * 60) < 1:
+            raise invalid(f"a TTL of {v:g} h is under a minute", "set ttlHours to at least 0.0167 (1 minute)")
+        return v
+
     @property
     def protected(self) -> bool:
         if self.deletion_protection is None:

@@ -264,12 +264,9 @@ class TestModelBucketIsReadOnly:
         comp = build(stack)
         assert {r.inputs["bucket"] for r in stack.descendants(comp) if r.type == BUCKET_MEMBER} == {RESULTS}
 
-    @pytest.mark.xfail(
-        strict=True,
-        reason="missing guard: a model bucket that is the results bucket gets an unconditional objectViewer grant, "
-        "so the stack reads every other stack's results (neither the component nor the config rules refuse "
-        "model.id gs://<results bucket>/...)",
-    )
+    # A gap these tests found, since fixed: a model bucket that is the results bucket gets an unconditional
+    # objectViewer grant,  so the stack reads every other stack's results (neither the component nor the config
+    # rules refuse  model.id gs://<results bucket>/...)
     @pytest.mark.parametrize("build", [gke, tpu])
     def test_weights_in_the_results_bucket_are_refused(self, stack, build):
         with pytest.raises(ValueError):
@@ -300,11 +297,9 @@ class TestWorkloadIdentityBinding:
         cluster, _, binding = self.bind(stack)
         assert stack.record(binding).waits_for(stack.urn(cluster))
 
-    @pytest.mark.xfail(
-        strict=True,
-        reason="missing guard: GkeIdentity grants roles/iam.workloadIdentityUser to any workload_identity_member, "
-        "also one outside the project's pool PROJECT.svc.id.goog (another project's KSA, allAuthenticatedUsers)",
-    )
+    # A gap these tests found, since fixed: GkeIdentity grants roles/iam.workloadIdentityUser to any
+    # workload_identity_member,  also one outside the project's pool PROJECT.svc.id.goog (another project's KSA,
+    # allAuthenticatedUsers)
     @pytest.mark.parametrize(
         "member",
         [

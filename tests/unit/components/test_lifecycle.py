@@ -36,12 +36,9 @@ class TestExpiryIsFixedAtTheFirstUp:
         other_labels = build(stack, 480, base={**BASE, "team": "x"}, name="l3")
         assert stack.children(other_labels)[0].inputs["triggers"] == triggers[0]
 
-    @pytest.mark.xfail(
-        strict=True,
-        reason="missing guard: Lifecycle accepts ttl_minutes <= 0, an expiry that is already past, so `tpustack "
-        "reap` deletes the stack at its next run; lifecycle.ttlHours: 0.008 passes the config (gt=0) and "
-        "tpustack.program.lifecycle_args rounds it to 0 minutes",
-    )
+    # A gap these tests found, since fixed: Lifecycle accepts ttl_minutes <= 0, an expiry that is already past, so
+    # `tpustack  reap` deletes the stack at its next run; lifecycle.ttlHours: 0.008 passes the config (gt=0) and
+    # tpustack.program.lifecycle_args rounds it to 0 minutes
     @pytest.mark.parametrize("ttl", [0, -60])
     def test_an_expiry_in_the_past_is_refused(self, stack, ttl):
         with pytest.raises(ValueError):

@@ -201,12 +201,9 @@ class TestChildrenWaitForTheApis:
         (r,) = stack.children(comp, typ)
         assert r.waits_for(stack.urn(apis))
 
-    @pytest.mark.xfail(
-        strict=True,
-        reason="bug (minor): TpuVm's workload BucketObjects are declared without opts.depends_on, against "
-        "components/base.py (every child that calls an API waits for what the caller names); in an experiment "
-        "their bucket comes from a lookup, so nothing makes them wait for the API enablement",
-    )
+    # A gap these tests found, since fixed: TpuVm's workload BucketObjects are declared without opts.depends_on,
+    # against  components/base.py (every child that calls an API waits for what the caller names); in an
+    # experiment  their bucket comes from a lookup, so nothing makes them wait for the API enablement
     def test_the_workload_objects_wait_for_the_apis(self, stack):
         apis, comp = self.build_after_apis(stack)
         objects = stack.children(comp, OBJECT)

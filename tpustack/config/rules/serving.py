@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from tpustack.core import engines, images
+from tpustack.core import engines, images, names
 from tpustack.core.engines import EngineName, ToolName
 from tpustack.core.errors import Problem, problem
 
@@ -118,6 +118,20 @@ def context_fits_model(c: StackConfig) -> Iterator[Problem]:
             f"tpustack:engine.{c.engine.record.settings_key}.{settings.CONTEXT_KEY}",
             f"{asked} tokens exceed {c.model.id}'s context of {limit} (its config.json max_position_embeddings)",
             f"set it to {limit} or less",
+        )
+
+
+def weights_outside_the_results_bucket(c: StackConfig) -> Iterator[Problem]:
+    """Reading weights from the results bucket would need read access to all of it: every stack's results."""
+    if c.model is None or c.model.source != "gcs":
+        return
+    bucket = names.gcs_split(c.model.id)[0]
+    if bucket == c.results_bucket:
+        yield problem(
+            "tpustack:model.id",
+            f"{c.model.id} is in the results bucket, which every experiment of the project shares; reading the "
+            "weights there would need read access to every stack's results",
+            f"copy the weights to a bucket of their own (gcloud storage cp -r {c.model.id} gs://WEIGHTS-BUCKET/...)",
         )
 
 
