@@ -27,10 +27,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tpustack.core import catalog, ceilings
+from tpustack.core import catalog, ceilings, contracts
 from tpustack.core.errors import InputError, UsageError
 from tpustack.cost import accelerator_hourly
-from tpustack.workloads import gcs, results
+from tpustack.workloads import gcs, results, tools
 
 CSV_COLUMNS = [
     "run_id",
@@ -100,7 +100,7 @@ def _heartbeat_problems(doc: dict) -> list[str]:
         out.append("result is not an object")
     else:
         for k in ("ms_per_iteration", "achieved_tflops", "fraction_of_roofline"):
-            why = results._bad_number(r.get(k))
+            why = results.bad_number(r.get(k))
             if why:
                 out.append(f"result.{k}: {why}")
     return out
@@ -119,7 +119,7 @@ def _add(col: Collection, source: str, name: str, doc: Any, location: str) -> No
         return
     schema = doc.get("schema")
     parts = name.split("/")
-    if schema == results.RECORD_SCHEMA:
+    if schema == contracts.RECORD_SCHEMA:
         problems = results.record_problems(doc)
         if problems:
             col.skipped.append(Skipped(location, "; ".join(problems)))
@@ -129,7 +129,7 @@ def _add(col: Collection, source: str, name: str, doc: Any, location: str) -> No
             meta["run_id"] = "/".join([source.rstrip("/"), *parts[:-2]]) if len(parts) >= 3 else location
         doc["location"] = location
         col.records.append(doc)
-    elif schema == results.RUN_SCHEMA:
+    elif schema == contracts.RUN_SCHEMA:
         if not isinstance(doc.get("run_id"), str) or not doc["run_id"]:
             col.skipped.append(Skipped(location, "run manifest without a run_id"))
             return
@@ -141,22 +141,22 @@ def _add(col: Collection, source: str, name: str, doc: Any, location: str) -> No
             return
         doc["location"] = location
         col.heartbeats.append(doc)
-    elif "raw" not in parts[:-1] and results.detect_tool(doc):
+    elif "raw" not in parts[:-1] and (tool := tools.detect(doc)) is not None:
         # A tool's own file outside a run: normalized without metadata. Its run is its directory under the
         # source and its tool, so files of different tools or directories never merge into one curve.
-        tool = results.detect_tool(doc)
-        if tool == "inference-perf" and not parts[-1].startswith("stage_"):
-            return  # inference-perf's summary files repeat its stage files
-        stage_part = parts[-1].split("_")[1] if parts[-1].count("_") else ""
+        stage = tool.stage_of_file(parts[-1])
+        if stage is None:
+            return  # e.g. inference-perf's summary files repeat its stage files
         try:
-            rec = results.normalize(doc, source_file=name, stage=int(stage_part) if stage_part.isdigit() else 0)
+            rec = results.normalize(doc, source_file=name, stage=stage)
         except results.ResultFormatError as e:
             col.skipped.append(Skipped(location, str(e)))
             return
         folder = "/".join([source.rstrip("/"), *parts[:-1]])
-        rec["metadata"] = {"run_id": f"{folder}#{tool}"}
-        rec["location"] = location
-        col.records.append(rec)
+        rec["metadata"] = {"run_id": f"{folder}#{tool.name}"}
+        found: dict = dict(rec)
+        found["location"] = location
+        col.records.append(found)
 
 
 def _read_json(text: bytes | str, location: str, col: Collection) -> Any:
