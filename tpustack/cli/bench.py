@@ -12,6 +12,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from tpustack.core.errors import EXIT_BENCHMARK, EXIT_PARTIAL, TpuStackError
+from tpustack.workloads.heartbeat import SEED_SHAPE_ARG
 
 from .output import fail, out, progress, require, say, warn
 
@@ -29,7 +30,7 @@ def _fmt(v, digits: int = 1) -> str:
 def heartbeat_cmd(
     backend: str = typer.Option("auto", help="auto, cpu, cuda, xla (torch_xla) or jax"),
     dtype: str = typer.Option("float32", help="float32 or bfloat16"),
-    shape: str = typer.Option("128,4096,16384", help="B,H,I: batch, hidden, intermediate"),
+    shape: str = typer.Option(SEED_SHAPE_ARG, help="B,H,I: batch, hidden, intermediate"),
     iterations: int = typer.Option(100, help="matmuls per timed block"),
     accelerator: str = typer.Option("cpu", help="catalog name of this machine (v6e-1, h100-1) or cpu"),
     trials: int = typer.Option(3, help="timed blocks; the median is the result"),
@@ -37,12 +38,12 @@ def heartbeat_cmd(
     as_json: bool = typer.Option(False, "--json", help="print the JSON result"),
 ) -> None:
     """Time the seed handbook's matmul honestly and check it against the device roofline."""
-    from tpustack.workloads import heartbeat
+    from tpustack.workloads import gcs, heartbeat
 
     try:
         dims = heartbeat.parse_shape(shape)
         if out_path:
-            heartbeat.check_out(out_path)  # before measuring: a finished result is never lost to a bad --out
+            gcs.check_new(out_path)  # before measuring: a finished result is never lost to a bad --out
         with progress(f"heartbeat {shape} {dtype} x{iterations} ({trials} timed blocks)...", enabled=not as_json):
             doc = heartbeat.run(
                 backend=backend, dtype=dtype, shape=dims, iterations=iterations, accelerator=accelerator, trials=trials
