@@ -14,9 +14,9 @@ import numpy as np
 import pytest
 
 from tpustack.config import load_config
+from tpustack.core import contracts
 from tpustack.core.errors import BenchmarkError, ConfigError
 from tpustack.render import bench as spec
-from tpustack.core import contracts
 from tpustack.workloads import gcs, promscrape, records, results, serving_bench
 from tpustack.workloads.tools import inference_perf, jetstream_benchmark, vllm_bench
 
