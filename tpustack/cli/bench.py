@@ -90,53 +90,7 @@ def report_cmd(
         _exit_if_skipped(doc, show=False)
         return
     if doc["points"]:
-        t = Table(title=f"serving benchmark points (SLO {slo or 'none'} at {slo_percentile})")
-        for c in (
-            "run",
-            "engine / accelerator",
-            "tool",
-            "load",
-            "kept up",
-            "fail",
-            "req/s",
-            "out tok/s",
-            "/chip",
-            "TTFT p50|p99 ms",
-            "TPOT p50|p99 ms",
-            "goodput req/s",
-            "$/1M out",
-            "$/run",
-            "of roofline",
-            "SLO",
-        ):
-            t.add_column(c, overflow="fold")
-        for r in doc["points"]:
-            load = f"c={r['max_concurrency']}" if r["max_concurrency"] else f"{_fmt(r['request_rate'])}/s"
-            t.add_row(
-                *map(
-                    escape,
-                    [
-                        str(r["run_id"]),
-                        f"{r['engine'] or '-'} / {r['accelerator'] or '-'}",
-                        str(r["tool"]),
-                        load,
-                        _fmt(r["kept_up"]),
-                        _fmt(r["failed"]),
-                        _fmt(r["requests_per_s"], 2),
-                        _fmt(r["output_tokens_per_s"], 0),
-                        _fmt(r["output_tokens_per_s_per_chip"], 0),
-                        f"{_fmt(r['ttft_p50_ms'])} | {_fmt(r['ttft_p99_ms'])}",
-                        f"{_fmt(r['tpot_p50_ms'], 2)} | {_fmt(r['tpot_p99_ms'], 2)}",
-                        _fmt(r["goodput_rps"], 2),
-                        _fmt(r["usd_per_1m_output_tokens"], 3),
-                        _fmt(r["usd_per_experiment"], 2),
-                        _roofline(r),
-                        _fmt(r["meets_slo"]),
-                    ],
-                ),
-                style="bold green" if doc["best"] is r else ("red" if r.get("measurement_error") else None),
-            )
-        out.print(t)
+        out.print(_points_table(doc, slo, slo_percentile))
         for r in doc["points"]:
             if r.get("measurement_error"):
                 warn(
@@ -144,26 +98,7 @@ def report_cmd(
                     f"{r['accelerator']}: {'; '.join(r['ceiling_violations'])}. It is never a result (not ranked)"
                 )
     if doc["heartbeats"]:
-        h = Table(title="heartbeats")
-        for c in ("location", "backend", "dtype", "shape", "ms/iter", "TFLOP/s", "of roofline", "status"):
-            h.add_column(c, overflow="fold")
-        for r in doc["heartbeats"]:
-            h.add_row(
-                *map(
-                    escape,
-                    [
-                        str(r["location"]),
-                        str(r["backend"]),
-                        str(r["dtype"]),
-                        str(r["shape"]),
-                        _fmt(r["ms_per_iteration"], 4),
-                        _fmt(r["achieved_tflops"], 3),
-                        f"{r['fraction_of_roofline']:.1%}" if r["fraction_of_roofline"] else "-",
-                        "ok" if r["ok"] else f"MEASUREMENT ERROR: {r['error']}",
-                    ],
-                )
-            )
-        out.print(h)
+        out.print(_heartbeats_table(doc))
     b = doc["best"]
     if b:
         say(
@@ -177,6 +112,79 @@ def report_cmd(
     for k, v in doc["files"].items():
         say(f"{k}: {v}")
     _exit_if_skipped(doc)
+
+
+POINT_COLUMNS = (
+    "run",
+    "engine / accelerator",
+    "tool",
+    "load",
+    "kept up",
+    "fail",
+    "req/s",
+    "out tok/s",
+    "/chip",
+    "TTFT p50|p99 ms",
+    "TPOT p50|p99 ms",
+    "goodput req/s",
+    "$/1M out",
+    "$/run",
+    "of roofline",
+    "SLO",
+)
+
+
+def _points_table(doc: dict, slo: dict[str, float], pct: str) -> Table:
+    """The report's rows, the best in bold green, measurement errors in red."""
+    t = Table(title=f"serving benchmark points (SLO {slo or 'none'} at {pct})")
+    for c in POINT_COLUMNS:
+        t.add_column(c, overflow="fold")
+    for r in doc["points"]:
+        load = f"c={r['max_concurrency']}" if r["max_concurrency"] else f"{_fmt(r['request_rate'])}/s"
+        cells = [
+            str(r["run_id"]),
+            f"{r['engine'] or '-'} / {r['accelerator'] or '-'}",
+            str(r["tool"]),
+            load,
+            _fmt(r["kept_up"]),
+            _fmt(r["failed"]),
+            _fmt(r["requests_per_s"], 2),
+            _fmt(r["output_tokens_per_s"], 0),
+            _fmt(r["output_tokens_per_s_per_chip"], 0),
+            f"{_fmt(r['ttft_p50_ms'])} | {_fmt(r['ttft_p99_ms'])}",
+            f"{_fmt(r['tpot_p50_ms'], 2)} | {_fmt(r['tpot_p99_ms'], 2)}",
+            _fmt(r["goodput_rps"], 2),
+            _fmt(r["usd_per_1m_output_tokens"], 3),
+            _fmt(r["usd_per_experiment"], 2),
+            _roofline(r),
+            _fmt(r["meets_slo"]),
+        ]
+        style = "bold green" if doc["best"] is r else ("red" if r.get("measurement_error") else None)
+        t.add_row(*map(escape, cells), style=style)
+    return t
+
+
+def _heartbeats_table(doc: dict) -> Table:
+    h = Table(title="heartbeats")
+    for c in ("location", "backend", "dtype", "shape", "ms/iter", "TFLOP/s", "of roofline", "status"):
+        h.add_column(c, overflow="fold")
+    for r in doc["heartbeats"]:
+        h.add_row(
+            *map(
+                escape,
+                [
+                    str(r["location"]),
+                    str(r["backend"]),
+                    str(r["dtype"]),
+                    str(r["shape"]),
+                    _fmt(r["ms_per_iteration"], 4),
+                    _fmt(r["achieved_tflops"], 3),
+                    f"{r['fraction_of_roofline']:.1%}" if r["fraction_of_roofline"] else "-",
+                    "ok" if r["ok"] else f"MEASUREMENT ERROR: {r['error']}",
+                ],
+            )
+        )
+    return h
 
 
 def _roofline(r: dict) -> str:
