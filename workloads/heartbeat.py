@@ -101,7 +101,7 @@ def parse_shape(text: str) -> tuple[int, int, int]:
 
 
 # ----- backends ----------------------------------------------------------------------------------------
-@dataclass
+@dataclass(frozen=True, kw_only=True)
 class Runner:
     """A device-resident workload: ``block(n)`` runs n iterations and returns once the device is done."""
 
@@ -211,7 +211,15 @@ def _torch_runner(backend: str, work: Work, seed: int) -> Runner:
     def checksum(y) -> float:
         return float(y.float().sum().item())
 
-    return Runner(backend, device, versions, notes, block, checksum, kind)
+    return Runner(
+        backend=backend,
+        device=device,
+        versions=versions,
+        notes=notes,
+        block=block,
+        checksum=checksum,
+        platform_kind=kind,
+    )
 
 
 def _jax_runner(work: Work, seed: int) -> Runner:
@@ -249,13 +257,13 @@ def _jax_runner(work: Work, seed: int) -> Runner:
         f"jax default matmul precision: {precision or 'DEFAULT (bf16 passes for float32 on TPU)'}",
     ]
     return Runner(
-        "jax",
-        f"jax:{jax.devices()[0].device_kind}",
-        {"jax": jax.__version__},
-        notes,
-        block,
-        lambda y: float(jnp.sum(y.astype(jnp.float32))),
-        kind,
+        backend="jax",
+        device=f"jax:{jax.devices()[0].device_kind}",
+        versions={"jax": jax.__version__},
+        notes=notes,
+        block=block,
+        checksum=lambda y: float(jnp.sum(y.astype(jnp.float32))),
+        platform_kind=kind,
     )
 
 

@@ -35,7 +35,7 @@ CPU_TURBO_HEADROOM = 1.75
 CPU_UNKNOWN_CLOCK_GHZ = 4.5  # where the clock cannot be read (arm64 VMs): above any server CPU's turbo
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Roofline:
     """The best a single device can do, and where that figure comes from."""
 
@@ -67,11 +67,11 @@ def accelerator_roofline(name: str) -> Roofline:
         )
     family, tflops, gbps = shape.family, shape.peak_bf16_tflops_per_chip, shape.hbm_gbps_per_chip
     return Roofline(
-        family,
-        shape.kind,
-        float(tflops),
-        float(gbps),
-        f"tpustack catalog {family}: {tflops:g} TFLOP/s dense bf16, {gbps:g} GB/s HBM per chip",
+        device=family,
+        kind=shape.kind,
+        peak_tflops=float(tflops),
+        mem_gbps=float(gbps),
+        source=f"tpustack catalog {family}: {tflops:g} TFLOP/s dense bf16, {gbps:g} GB/s HBM per chip",
     )
 
 
@@ -169,16 +169,16 @@ def cpu_roofline(dtype: str) -> Roofline:
     clock = ghz if ghz else CPU_UNKNOWN_CLOCK_GHZ
     tflops = cores * clock * 1e9 * per_cycle / 1e12
     return Roofline(
-        "cpu",
-        "cpu",
-        tflops,
-        None,
-        f"{model}: {cores} cores x {clock:.2f} GHz (incl. turbo headroom) x {per_cycle} "
+        device="cpu",
+        kind="cpu",
+        peak_tflops=tflops,
+        mem_gbps=None,
+        source=f"{model}: {cores} cores x {clock:.2f} GHz (incl. turbo headroom) x {per_cycle} "
         f"{dtype} FLOP/cycle ({isa}); DRAM bandwidth unknown, not enforced",
     )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Verdict:
     """A timing set against a roofline."""
 
