@@ -183,6 +183,10 @@ def _frontier_axis(
         ax.step(*zip(*front, strict=True), where="post", color="grey", linewidth=2, alpha=0.5, label="frontier")
     if slo is not None:
         ax.axhline(slo, color="black", linestyle="--", linewidth=1, label="SLO")
+    _star_chosen(ax, table, key, chosen)
+
+
+def _star_chosen(ax, table: list[dict], key: str, chosen: dict | None) -> None:
     for r in table:
         if _is(r, chosen) and r.get(key) is not None:
             ax.plot(
