@@ -49,13 +49,14 @@ class SpecServer(TypedDict):
     gateway: SpecGateway | None
 
 
-class _ModelExtras(TypedDict, total=False):
-    # JetStream's client: --model (selects its tokenizer class) and the tokenizer asset inside the image
+class ClientTokenizer(TypedDict, total=False):
+    """JetStream's client only: its --model (which selects its tokenizer class) and the tokenizer asset in the image."""
+
     client_model: str
     tokenizer_path: str
 
 
-class SpecModel(_ModelExtras):
+class SpecModel(ClientTokenizer):
     id: str
     dtype: str
     params_b: float
