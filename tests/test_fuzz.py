@@ -17,7 +17,7 @@ from tpustack.config import load_config
 from tpustack.config.project import Project, read_stack_file
 from tpustack.core import names
 from tpustack.core.errors import ConfigError, TpuStackError
-from tpustack.ops import reap, report
+from tpustack.ops import collect, reap, report
 from tpustack.workloads import results
 
 from conftest import BASE, ROOT, SECRETS, as_engine_values
@@ -124,8 +124,8 @@ class TestResultReaders:
         rec = results.normalize(RAW[-1], source_file="v.json")
         rec["metadata"] = {"run_id": "r", "accelerator": "v6e-8", "capacity_type": "spot", "replicas": 1}
         doc = mutate(rec, path, value)
-        col = report.Collection()
-        report._add(col, "src", "r/points/000.json", doc, "src/r/points/000.json")
+        col = collect.Collection()
+        collect._add(col, "src", "r/points/000.json", doc, "src/r/points/000.json")
         assert len(col.records) + len(col.skipped) + len(col.runs) + len(col.heartbeats) <= 1
         table = report.rows(col, {"ttft": 100.0, "tpot": 10.0}, "p99")
         report.best(table)

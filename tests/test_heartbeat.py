@@ -79,10 +79,10 @@ class TestSeedHandbookFigureRejected:
 
         def lazy_runner(backend, work, seed):
             return heartbeat.Runner(
-                "xla",
-                "fake-v6e",
-                {},
-                ["dispatch only"],
+                backend="xla",
+                device="fake-v6e",
+                versions={},
+                notes=["dispatch only"],
                 block=lambda n: None,
                 checksum=lambda y: 1.0,
                 platform_kind="tpu",

@@ -14,9 +14,11 @@ import numpy as np
 import pytest
 
 from tpustack.config import load_config
+from tpustack.core import contracts
 from tpustack.core.errors import BenchmarkError, ConfigError
 from tpustack.render import bench as spec
-from tpustack.workloads import gcs, promscrape, results, serving_bench
+from tpustack.workloads import gcs, promscrape, records, results, serving_bench
+from tpustack.workloads.tools import inference_perf, jetstream_benchmark, vllm_bench
 
 from conftest import BASE, SECRETS, as_engine_values
 
@@ -47,10 +49,10 @@ class TestStatistics:
     def test_percentile_matches_numpy(self):
         xs = list(np.random.default_rng(0).exponential(1.0, 101))
         for p in (0, 1, 50, 90, 99, 100):
-            assert results.percentile(xs, p) == pytest.approx(float(np.percentile(xs, p)))
+            assert records.percentile(xs, p) == pytest.approx(float(np.percentile(xs, p)))
 
     def test_goodput_counts_requests_meeting_every_slo(self):
-        g = results.goodput_from_requests(
+        g = records.goodput_from_requests(
             [0.1, 0.3, 0.1], [0.01, 0.01, 0.05], [1, 1, 1], {"ttft": 200, "tpot": 20}, duration_s=2.0, completed=3
         )
         assert g["good_requests"] == 1 and g["requests_per_s"] == 0.5 and g["fraction"] == pytest.approx(1 / 3)
@@ -60,7 +62,7 @@ class TestVllmNormalizer:
     def test_recomputed_figures_agree_with_vllms_own(self):
         """Field mapping and units are right when our per-request recomputation reproduces vLLM's aggregates."""
         doc = load(VLLM_DETAILED)
-        r = results.normalize_vllm(doc, slo={"ttft_ms": 120, "tpot_ms": 21})
+        r = vllm_bench.normalize(doc, slo={"ttft_ms": 120, "tpot_ms": 21})
         for ours, theirs in (("ttft", "ttft"), ("tpot", "tpot"), ("itl", "itl"), ("e2e", "e2el")):
             assert r["latency_ms"][ours]["mean"] == pytest.approx(doc[f"mean_{theirs}_ms"])
             assert r["latency_ms"][ours]["p50"] == pytest.approx(doc[f"median_{theirs}_ms"])
@@ -70,7 +72,7 @@ class TestVllmNormalizer:
 
     def test_send_rate_and_goodput_from_per_request_data(self):
         doc = load(VLLM_DETAILED)
-        r = results.normalize_vllm(doc, slo={"ttft_ms": 120, "tpot_ms": 21})
+        r = vllm_bench.normalize(doc, slo={"ttft_ms": 120, "tpot_ms": 21})
         starts = doc["start_times"]
         assert r["client"]["achieved_rate"] == pytest.approx((len(starts) - 1) / (max(starts) - min(starts)))
         assert r["client"]["kept_up"] is True and r["client"]["requested_rate"] == 2.0
@@ -85,7 +87,7 @@ class TestVllmNormalizer:
 
     def test_aggregate_only_file(self):
         doc = load(VLLM_AGG)
-        r = results.normalize_vllm(doc)
+        r = vllm_bench.normalize(doc)
         assert r["latency_ms"]["tpot"]["p50"] == doc["median_tpot_ms"]
         assert r["latency_ms"]["e2e"]["p90"] == doc["p90_e2el_ms"]
         assert r["client"]["kept_up"] is None  # no send times: not proven either way
@@ -93,7 +95,7 @@ class TestVllmNormalizer:
 
     def test_wrong_file_is_named(self):
         with pytest.raises(BenchmarkError, match="x.json: not a `vllm bench serve"):
-            results.normalize_vllm({"foo": 1}, source_file="x.json")
+            vllm_bench.normalize({"foo": 1}, source_file="x.json")
 
 
 class TestJetStreamTpotConversion:
@@ -106,7 +108,7 @@ class TestJetStreamTpotConversion:
 
     def test_from_aggregates(self):
         doc, outs, tpot = self.truth()
-        r = results.normalize_jetstream(doc)
+        r = jetstream_benchmark.normalize(doc)
         assert r["latency_ms"]["tpot"]["mean"] == pytest.approx(float(np.mean(tpot)))
         assert r["latency_ms"]["tpot"]["mean"] < doc["metrics"]["mean_TPOT_ms"]  # TTFT no longer inside
         assert r["latency_ms"]["e2e"]["mean"] == pytest.approx(np.mean([o["latency_sec"] for o in outs]) * 1e3)
@@ -115,24 +117,24 @@ class TestJetStreamTpotConversion:
 
     def test_from_request_outputs(self):
         doc, outs, tpot = self.truth()
-        r = results.normalize_jetstream(doc, outs, slo={"ttft_ms": 120})
+        r = jetstream_benchmark.normalize(doc, outs, slo={"ttft_ms": 120})
         assert r["latency_ms"]["tpot"]["p99"] == pytest.approx(float(np.percentile(tpot, 99)))
         assert r["latency_ms"]["ttft"]["p50"] == pytest.approx(doc["metrics"]["median_ttft_ms"])
         assert r["goodput"]["good_requests"] == sum(o["ttft_sec"] <= 0.12 for o in outs)
 
     def test_send_rate_is_a_lower_bound(self):
-        r = results.normalize_jetstream(load(JS))
+        r = jetstream_benchmark.normalize(load(JS))
         assert r["client"]["achieved_rate_basis"].startswith("lower bound")
         assert r["client"]["kept_up"] is True  # 1.89 >= 0.9 x 2.0 proves it
         slow = copy.deepcopy(load(JS))
         slow["metrics"]["duration"] *= 3
-        assert results.normalize_jetstream(slow)["client"]["kept_up"] is None  # unproven, not "failed"
+        assert jetstream_benchmark.normalize(slow)["client"]["kept_up"] is None  # unproven, not "failed"
 
 
 class TestInferencePerfNormalizer:
     def test_units_and_fields(self):
         doc = load(IP0)
-        r = results.normalize_inference_perf(doc, stage=0)
+        r = inference_perf.normalize(doc, stage=0)
         lat = doc["successes"]["latency"]
         assert r["latency_ms"]["tpot"]["p90"] == pytest.approx(lat["time_per_output_token"]["p90"] * 1e3)
         assert r["latency_ms"]["e2e"]["p50"] == pytest.approx(lat["request_latency"]["median"] * 1e3)
@@ -142,7 +144,7 @@ class TestInferencePerfNormalizer:
         )
 
     def test_client_that_fell_behind_is_flagged(self):
-        r = results.normalize_inference_perf(load(IP1), stage=1)
+        r = inference_perf.normalize(load(IP1), stage=1)
         assert r["client"]["requested_rate"] == 8.0 and r["client"]["achieved_rate"] < 0.9 * 8.0
         assert r["client"]["kept_up"] is False
         assert r["client"]["schedule_delay_p99_ms"] > 1000
@@ -153,7 +155,7 @@ class TestInferencePerfNormalizer:
             ["inference-perf"] * 2 + ["jetstream-benchmark"] + ["vllm-bench"] * 2
         )
         assert all(
-            r["schema"] == results.RECORD_SCHEMA and r["tpot_definition"] == results.TPOT_DEFINITION for r in recs
+            r["schema"] == contracts.RECORD_SCHEMA and r["tpot_definition"] == records.TPOT_DEFINITION for r in recs
         )
 
 
@@ -358,7 +360,7 @@ class TestJetStreamRealOutputs:
 
     def test_figures_the_tool_reports_come_through(self):
         doc, outs = self.load()
-        rec = results.normalize_jetstream(doc, outs)
+        rec = jetstream_benchmark.normalize(doc, outs)
         m = doc["metrics"]
         assert rec["requests"]["completed"] == m["completed"] == len(outs)
         assert rec["latency_ms"]["ttft"]["mean"] == pytest.approx(m["mean_ttft_ms"], rel=1e-6)
@@ -375,13 +377,13 @@ class TestJetStreamRealOutputs:
     def test_counted_tokens_replace_characters(self):
         doc, outs = self.load()
         counts = [{"prompt_tokens": 40, "output_tokens": 16} for _ in outs]
-        rec = results.normalize_jetstream(doc, outs, token_counts=counts)
+        rec = jetstream_benchmark.normalize(doc, outs, token_counts=counts)
         dur = doc["metrics"]["duration"]
         assert rec["throughput"]["input_tokens_per_s"] == pytest.approx(40 * len(outs) / dur)
         assert any("counts characters" in c for c in rec["conversions"])
         # lengths that differ per request give per-request TPOT, not one average length for all
         varied = [{"prompt_tokens": 40, "output_tokens": 8 + i} for i in range(len(outs))]
-        v = results.normalize_jetstream(doc, outs, token_counts=varied)
+        v = jetstream_benchmark.normalize(doc, outs, token_counts=varied)
         expect = [
             1000 * (o["latency_sec"] - o["ttft_sec"]) / (c["output_tokens"] - 1)
             for o, c in zip(outs, varied, strict=True)

@@ -6,6 +6,9 @@ Write-once: every upload first checks the object is absent, then uploads with ``
 (GCS refuses the write if any live object has that name: cloud.google.com/storage/docs/request-preconditions),
 so an earlier run's result is never replaced, even by a racing writer.
 
+A result's destination (an --out value) is a gs:// object or a local file under the same rule: ``check_new`` before
+measuring (so a finished measurement is never lost to a bad --out), ``write_once`` after.
+
 Clients: google-cloud-storage when it is importable (imported lazily); otherwise the GCS JSON API over
 urllib with an access token from the GKE/GCE metadata server (benchmark images may lack the client).
 Both honour ``STORAGE_EMULATOR_HOST`` (then no token is fetched), which is how the tests use a local
@@ -19,6 +22,7 @@ import os
 import urllib.error
 import urllib.parse
 import urllib.request
+from pathlib import Path
 
 from tpustack.core.errors import InputError, TpuStackError
 
@@ -74,15 +78,15 @@ def _gcs_failure(what: str, e: BaseException) -> GcsError:
     else:
         fix = "check the network and the bucket name, then retry"
     message = str(e).splitlines()[0][:300] if str(e) else name
-    return GcsError(f"{what}: {name}: {message}. Fix: {fix}")
+    return GcsError(f"{what}: {name}: {message}", fix=fix)
 
 
 def split(uri: str) -> tuple[str, str]:
     if not uri.startswith("gs://"):
-        raise InputError(f"'{uri}' is not a gs:// URI. Fix: gs://BUCKET/PATH")
+        raise InputError(f"'{uri}' is not a gs:// URI", fix="gs://BUCKET/PATH")
     bucket, _, name = uri[5:].partition("/")
     if not bucket:
-        raise InputError(f"'{uri}' has no bucket. Fix: gs://BUCKET/PATH")
+        raise InputError(f"'{uri}' has no bucket", fix="gs://BUCKET/PATH")
     return bucket, name
 
 
@@ -120,9 +124,9 @@ def _token() -> str | None:
             return json.load(r)["access_token"]
     except (urllib.error.URLError, OSError, KeyError, ValueError) as e:
         raise GcsError(
-            f"no GCS credentials: the metadata server token request failed ({e}). Fix: run "
-            "in GKE with Workload Identity or on a GCE/TPU VM with a service account, or "
-            "install google-cloud-storage with application default credentials"
+            f"no GCS credentials: the metadata server token request failed ({e})",
+            fix="run in GKE with Workload Identity or on a GCE/TPU VM with a service account, or install "
+            "google-cloud-storage with application default credentials",
         ) from e
 
 
@@ -138,7 +142,7 @@ def _request(method: str, url: str, data: bytes | None = None, headers: dict | N
     except urllib.error.HTTPError as e:
         return e.code, e.read()
     except (urllib.error.URLError, OSError) as e:
-        raise GcsError(f"{method} {url}: {e}. Fix: check the network (or STORAGE_EMULATOR_HOST), then retry") from e
+        raise GcsError(f"{method} {url}: {e}", fix="check the network (or STORAGE_EMULATOR_HOST), then retry") from e
 
 
 def _object_url(bucket: str, name: str) -> str:
@@ -172,8 +176,8 @@ def _stdlib_exists(bucket: str, name: str) -> bool:
     if status == 200:
         return True
     raise GcsError(
-        f"gs://{bucket}/{name}: GCS answered {status} ({body[:200]!r}). Fix: check the "
-        "bucket exists and the service account has roles/storage.objectUser on it"
+        f"gs://{bucket}/{name}: GCS answered {status} ({body[:200]!r})",
+        fix="check the bucket exists and the service account has roles/storage.objectUser on it",
     )
 
 
@@ -182,8 +186,8 @@ def write_new(uri: str, data: bytes, content_type: str = "application/octet-stre
     """Create the object; ObjectExists if anything already lives at that name."""
     bucket, name = split(uri)
     taken = ObjectExists(
-        f"{uri} already exists: results are write-once. Fix: use a new run id "
-        "(the runner makes one per run; a reused --out path is the usual cause)"
+        f"{uri} already exists: results are write-once",
+        fix="use a new run id (the runner makes one per run; a reused --out path is the usual cause)",
     )
     if _use_client():
         from google.api_core import exceptions as gexc
@@ -206,8 +210,8 @@ def write_new(uri: str, data: bytes, content_type: str = "application/octet-stre
         raise taken
     if status not in (200, 201):
         raise GcsError(
-            f"upload to {uri} failed: GCS answered {status} ({body[:200]!r}). Fix: check the "
-            "bucket exists and the service account may create objects in it"
+            f"upload to {uri} failed: GCS answered {status} ({body[:200]!r})",
+            fix="check the bucket exists and the service account may create objects in it",
         )
     return uri
 
@@ -238,8 +242,8 @@ def list_uris(prefix_uri: str) -> list[str]:
         status, body = _request("GET", url)
         if status != 200:
             raise GcsError(
-                f"listing {prefix_uri} failed: GCS answered {status}. Fix: check the bucket "
-                "name and that you may list it (roles/storage.objectViewer)"
+                f"listing {prefix_uri} failed: GCS answered {status}",
+                fix="check the bucket name and that you may list it (roles/storage.objectViewer)",
             )
         page = json.loads(body)
         names += [item["name"] for item in page.get("items", [])]
@@ -257,5 +261,36 @@ def read(uri: str) -> bytes:
             raise _gcs_failure(f"reading {uri}", e) from None
     status, body = _request("GET", _object_url(bucket, name) + "?alt=media")
     if status != 200:
-        raise GcsError(f"reading {uri} failed: GCS answered {status}. Fix: check the object exists and you may read it")
+        raise GcsError(
+            f"reading {uri} failed: GCS answered {status}", fix="check the object exists and you may read it"
+        )
     return body
+
+
+# ----- a result's destination: a gs:// object or a local file, both write-once --------------------------------
+def check_new(out: str) -> None:
+    """Before measuring: the destination ``out`` (an --out value) must be new and writable."""
+    if out.startswith("gs://"):
+        if exists(out):  # also proves credentials and the bucket before the run
+            raise ObjectExists(f"--out {out}: already exists; results are write-once", fix="a new path")
+        return
+    path = Path(out)
+    if path.is_dir():
+        raise InputError(f"--out {out}: is a directory", fix=f"name a file, e.g. {path / 'heartbeat.json'}")
+    if path.exists():
+        raise InputError(f"--out {out}: already exists; results are write-once", fix="a new file name")
+    parent = path.parent if str(path.parent) else Path(".")
+    existing = next((p for p in (parent, *parent.parents) if p.exists()), Path("."))
+    if not existing.is_dir() or not os.access(existing, os.W_OK):
+        raise InputError(f"--out {out}: {existing} is not a writable directory", fix="a path you can write")
+
+
+def write_once(out: str, data: bytes, content_type: str = "application/json") -> str:
+    """Create ``out`` (gs:// or a local path, its directories made) holding ``data``; never replaces anything."""
+    if out.startswith("gs://"):
+        return write_new(out, data, content_type)
+    path = Path(out)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "xb") as f:  # exclusive create: never replaces an earlier result
+        f.write(data)
+    return str(path)

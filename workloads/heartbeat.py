@@ -43,12 +43,16 @@ from typing import Any
 
 from tpustack.core.errors import BenchmarkError, InputError, TpuStackError, UsageError
 
-from . import roofline
+from . import gcs, roofline
 
 SCHEMA = "tpustack.heartbeat/v1"
 BACKENDS = ("auto", "cpu", "cuda", "xla", "jax")
 DTYPES = {"float32": 4, "bfloat16": 2}
-SEED_SHAPE = (128, 4096, 16384)
+SEED_SHAPE = (128, 4096, 16384)  # batch, hidden, intermediate: the handbook's part-1 matmul
+SEED_SHAPE_ARG = ",".join(map(str, SEED_SHAPE))  # as --shape spells it
+# datetime.UTC is Python 3.11+; the heartbeat runs on the TPU VM runtime's Python 3.10 (Ubuntu 22.04) and in
+# xla:r2.7.0_3.10_tpuvm.
+UTC = dt.timezone.utc  # noqa: UP017
 # The handbook's published TPU figure for SEED_SHAPE in fp32 on v6e, ms per iteration (MISSION.md).
 SEED_HANDBOOK_TPU_MS = 0.0056
 
@@ -90,14 +94,14 @@ def parse_shape(text: str) -> tuple[int, int, int]:
         dims = ()
     if len(dims) != 3 or min(dims) < 1:
         raise UsageError(
-            f"--shape '{text}': expected three positive integers B,H,I (batch, hidden, "
-            "intermediate). Fix: e.g. --shape 128,4096,16384"
+            f"--shape '{text}': expected three positive integers B,H,I (batch, hidden, intermediate)",
+            fix=f"e.g. --shape {SEED_SHAPE_ARG}",
         )
     return dims[0], dims[1], dims[2]
 
 
 # ----- backends ----------------------------------------------------------------------------------------
-@dataclass
+@dataclass(frozen=True, kw_only=True)
 class Runner:
     """A device-resident workload: ``block(n)`` runs n iterations and returns once the device is done."""
 
@@ -116,39 +120,16 @@ BACKEND_PACKAGES = {"cpu": "torch", "cuda": "torch", "xla": "torch_xla", "jax": 
 RESIDENT_TENSORS = 4
 
 
-def available_memory_bytes() -> int | None:
-    """The host's available memory (MemAvailable), or None where it cannot be read."""
-    try:
-        with open("/proc/meminfo", encoding="utf-8") as f:
-            for line in f:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        pass
-    return None
-
-
 def check_fits(work: Work, accelerator: str, platform_kind: str) -> None:
     """Refuse a shape that cannot fit before allocating it (a MemoryError or an OOM kill loses the run)."""
     b, h, i = work.batch, work.hidden, work.intermediate
     need = DTYPES[work.dtype] * (b * h + h * i + 2 * b * i)
-    if platform_kind == "cpu":
-        have = available_memory_bytes()
-        where = "of available host memory"
-    else:
-        roof_family = roofline.resolve_family(accelerator)
-        have = None
-        if roof_family is not None:
-            from tpustack.core import catalog
-
-            shape = catalog.lookup(accelerator)
-            have = int(shape.hbm_gib_per_chip * catalog.GIB) if shape is not None else None
-        where = f"of HBM on one {accelerator} chip"
-    if have is not None and need > have * 0.9:
+    have = roofline.device_memory(accelerator, platform_kind)
+    if have.bytes is not None and need > have.bytes * 0.9:
         raise InputError(
             f"--shape {b},{h},{i} {work.dtype} needs about {need / 2**30:.1f} GiB ({RESIDENT_TENSORS} tensors) but "
-            f"only {have / 2**30:.1f} GiB {where} is there. Fix: a smaller --shape, e.g. the seed's "
-            f"{','.join(map(str, SEED_SHAPE))}"
+            f"only {have.bytes / 2**30:.1f} GiB {have.where} is there",
+            fix=f"a smaller --shape, e.g. the seed's {SEED_SHAPE_ARG}",
         )
 
 
@@ -193,7 +174,7 @@ def _torch_runner(backend: str, work: Work, seed: int) -> Runner:
     elif backend == "cuda":
         if not torch.cuda.is_available():
             raise BenchmarkError(
-                "--backend cuda: torch sees no CUDA device. Fix: run on a GPU node, or use --backend cpu / auto"
+                "--backend cuda: torch sees no CUDA device", fix="run on a GPU node, or use --backend cpu / auto"
             )
         dev = torch.device("cuda")
 
@@ -230,7 +211,15 @@ def _torch_runner(backend: str, work: Work, seed: int) -> Runner:
     def checksum(y) -> float:
         return float(y.float().sum().item())
 
-    return Runner(backend, device, versions, notes, block, checksum, kind)
+    return Runner(
+        backend=backend,
+        device=device,
+        versions=versions,
+        notes=notes,
+        block=block,
+        checksum=checksum,
+        platform_kind=kind,
+    )
 
 
 def _jax_runner(work: Work, seed: int) -> Runner:
@@ -268,13 +257,13 @@ def _jax_runner(work: Work, seed: int) -> Runner:
         f"jax default matmul precision: {precision or 'DEFAULT (bf16 passes for float32 on TPU)'}",
     ]
     return Runner(
-        "jax",
-        f"jax:{jax.devices()[0].device_kind}",
-        {"jax": jax.__version__},
-        notes,
-        block,
-        lambda y: float(jnp.sum(y.astype(jnp.float32))),
-        kind,
+        backend="jax",
+        device=f"jax:{jax.devices()[0].device_kind}",
+        versions={"jax": jax.__version__},
+        notes=notes,
+        block=block,
+        checksum=lambda y: float(jnp.sum(y.astype(jnp.float32))),
+        platform_kind=kind,
     )
 
 
@@ -288,8 +277,8 @@ def make_runner(backend: str, work: Work, seed: int) -> Runner:
             "jax": "pip install jax (jax[tpu] on a TPU VM)",
         }[package]
         raise TpuStackError(
-            f"--backend {backend} needs {package}, which this Python does not have. Fix: {install}, "
-            "or pick another --backend"
+            f"--backend {backend} needs {package}, which this Python does not have",
+            fix=f"{install}, or pick another --backend",
         )
     if backend == "jax":
         return _jax_runner(work, seed)
@@ -297,25 +286,6 @@ def make_runner(backend: str, work: Work, seed: int) -> Runner:
 
 
 # ----- the measurement ---------------------------------------------------------------------------------
-def choose_roofline(accelerator: str, platform_kind: str, dtype: str) -> roofline.Roofline:
-    """The roofline of the device that actually ran the work."""
-    if platform_kind == "cpu":
-        return roofline.cpu_roofline(dtype)
-    if accelerator.strip().lower() == "cpu":
-        raise BenchmarkError(
-            f"--accelerator cpu, but the work ran on a {platform_kind.upper()}. Fix: pass the "
-            "catalog name of the machine (e.g. v6e-1, h100-1) so timings are checked against "
-            "its roofline"
-        )
-    roof = roofline.accelerator_roofline(accelerator)
-    if roof.kind != platform_kind:
-        raise BenchmarkError(
-            f"--accelerator {accelerator} is a {roof.kind.upper()}, but the work ran on a "
-            f"{platform_kind.upper()}. Fix: name the machine that runs the heartbeat"
-        )
-    return roof
-
-
 def evaluate(work: Work, trial_ms: list[float], roof: roofline.Roofline) -> dict[str, Any]:
     """Check every trial against the roofline (BenchmarkError on any impossible one); the median is the
     result."""
@@ -334,7 +304,7 @@ def evaluate(work: Work, trial_ms: list[float], roof: roofline.Roofline) -> dict
 
 
 def _now() -> str:
-    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+    return dt.datetime.now(UTC).isoformat(timespec="seconds")
 
 
 def run(
@@ -351,12 +321,12 @@ def run(
     """Run the heartbeat; returns the result document. Raises BenchmarkError for bad input; an impossible
     timing is returned as a document with ok=false and ``error`` set (callers exit non-zero)."""
     if backend not in BACKENDS:
-        raise UsageError(f"--backend {backend}: unknown. Fix: one of {', '.join(BACKENDS)}")
+        raise UsageError(f"--backend {backend}: unknown", fix=f"one of {', '.join(BACKENDS)}")
     if dtype not in DTYPES:
-        raise UsageError(f"--dtype {dtype}: unknown. Fix: one of {', '.join(DTYPES)}")
+        raise UsageError(f"--dtype {dtype}: unknown", fix=f"one of {', '.join(DTYPES)}")
     if iterations < 1 or trials < 1 or warmup_blocks < 0:
         raise UsageError(
-            "--iterations and --trials must be >= 1 and --warmup-blocks >= 0. Fix: e.g. --iterations 100 --trials 3"
+            "--iterations and --trials must be >= 1 and --warmup-blocks >= 0", fix="e.g. --iterations 100 --trials 3"
         )
     work = Work(*shape, dtype)
     acc_kind = "cpu" if accelerator.strip().lower() == "cpu" else roofline.accelerator_roofline(accelerator).kind
@@ -367,15 +337,15 @@ def run(
         runner = make_runner(chosen, work, seed)
     except MemoryError:
         raise InputError(
-            f"--shape {','.join(map(str, shape))}: out of memory while allocating. Fix: a smaller --shape"
+            f"--shape {','.join(map(str, shape))}: out of memory while allocating", fix="a smaller --shape"
         ) from None
     if backend == "auto" and acc_kind != "cpu" and runner.platform_kind == "cpu":
         raise BenchmarkError(
-            f"--accelerator {accelerator} is a {acc_kind.upper()}, but {chosen} sees none and "
-            "would time the host CPU. Fix: run where the device is visible (TPU VM runtime, GPU "
-            "node with drivers), or pass --backend cpu --accelerator cpu to time the CPU"
+            f"--accelerator {accelerator} is a {acc_kind.upper()}, but {chosen} sees none and would time the host CPU",
+            fix="run where the device is visible (TPU VM runtime, GPU node with drivers), or pass --backend cpu "
+            "--accelerator cpu to time the CPU",
         )
-    roof = choose_roofline(accelerator, runner.platform_kind, dtype)
+    roof = roofline.for_platform(accelerator, runner.platform_kind, dtype)
     for _ in range(warmup_blocks):
         runner.block(iterations)
     trial_ms = []
@@ -417,8 +387,8 @@ def run(
     try:
         if not math.isfinite(total):
             raise BenchmarkError(
-                f"checksum of the last output is {total}: the values diverged, so the "
-                "timing cannot be trusted. Fix: report this shape/dtype as a bug"
+                f"checksum of the last output is {total}: the values diverged, so the timing cannot be trusted",
+                fix="report this shape/dtype as a bug",
             )
         doc["result"] = evaluate(work, trial_ms, roof)
     except BenchmarkError as e:
@@ -444,45 +414,13 @@ def seed_naive_ms(shape: tuple[int, int, int] = SEED_SHAPE, iterations: int = 10
 
 
 # ----- CLI ---------------------------------------------------------------------------------------------
-def check_out(out: str) -> None:
-    """Before measuring: the result's destination must be new and writable (results are write-once, local or
-    gs://), so a finished measurement is never lost to a bad --out."""
-    if out.startswith("gs://"):
-        from . import gcs
-
-        if gcs.exists(out):  # also proves credentials and the bucket before the run
-            raise gcs.ObjectExists(f"--out {out}: already exists; results are write-once. Fix: a new path")
-        return
-    from pathlib import Path
-
-    path = Path(out)
-    if path.is_dir():
-        raise InputError(f"--out {out}: is a directory. Fix: name a file, e.g. {path / 'heartbeat.json'}")
-    if path.exists():
-        raise InputError(f"--out {out}: already exists; results are write-once. Fix: a new file name")
-    parent = path.parent if str(path.parent) else Path(".")
-    existing = next((p for p in (parent, *parent.parents) if p.exists()), Path("."))
-    if not existing.is_dir() or not os.access(existing, os.W_OK):
-        raise InputError(f"--out {out}: {existing} is not a writable directory. Fix: a path you can write")
-
-
 def write_result(doc: dict[str, Any], out: str) -> str:
     """Write the result write-once; if that fails after the measurement, keep it in a local file and say where."""
     data = (json.dumps(doc, indent=2) + "\n").encode()
     try:
-        if out.startswith("gs://"):
-            from . import gcs
-
-            return gcs.write_new(out, data, "application/json")
-        from pathlib import Path
-
-        path = Path(out)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with open(path, "xb") as f:  # exclusive create: never replaces an earlier result
-            f.write(data)
-        return str(path)
+        return gcs.write_once(out, data)
     except (TpuStackError, OSError) as e:
-        rescue = f"heartbeat-{dt.datetime.now(dt.UTC).strftime('%Y%m%dT%H%M%SZ')}-{os.getpid()}.json"
+        rescue = f"heartbeat-{dt.datetime.now(UTC).strftime('%Y%m%dT%H%M%SZ')}-{os.getpid()}.json"
         try:
             with open(rescue, "xb") as f:
                 f.write(data)
@@ -490,7 +428,7 @@ def write_result(doc: dict[str, Any], out: str) -> str:
         except OSError:
             kept = "the result is printed on stdout only"
         raise TpuStackError(
-            f"writing {out} failed ({e}); {kept}. Fix: copy it where it belongs (gcloud storage cp FILE gs://...)"
+            f"writing {out} failed ({e}); {kept}", fix="copy it where it belongs (gcloud storage cp FILE gs://...)"
         ) from None
 
 
@@ -514,7 +452,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python3 -m tpustack.workloads.heartbeat", description=__doc__.split("\n")[0])
     p.add_argument("--backend", choices=BACKENDS, default="auto")
     p.add_argument("--dtype", choices=tuple(DTYPES), default="float32")
-    p.add_argument("--shape", default=",".join(map(str, SEED_SHAPE)), help="B,H,I (batch, hidden, intermediate)")
+    p.add_argument("--shape", default=SEED_SHAPE_ARG, help="B,H,I (batch, hidden, intermediate)")
     p.add_argument("--iterations", type=int, default=100)
     p.add_argument("--accelerator", default="cpu", help="catalog name of the machine (v6e-1, h100-1) or cpu")
     p.add_argument("--trials", type=int, default=3)
@@ -528,7 +466,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         if args.out:
-            check_out(args.out)
+            gcs.check_new(args.out)
         doc = run(
             backend=args.backend,
             dtype=args.dtype,

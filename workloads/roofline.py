@@ -6,7 +6,8 @@ that floor is not a fast device, it is a broken measurement (timing dispatch ins
 compiler that dropped work), so ``check`` raises BenchmarkError and callers never print the figure as
 a result.
 
-Stdlib only (it runs on TPU VMs and in pods): the per-chip facts come from tpustack.core.catalog.
+``for_platform`` picks the roofline of the device that ran the work, ``device_memory`` what that device can hold.
+Stdlib only (it runs on TPU VMs and in pods, Python 3.10+): the per-chip facts come from tpustack.core.catalog.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ CPU_TURBO_HEADROOM = 1.75
 CPU_UNKNOWN_CLOCK_GHZ = 4.5  # where the clock cannot be read (arm64 VMs): above any server CPU's turbo
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Roofline:
     """The best a single device can do, and where that figure comes from."""
 
@@ -57,23 +58,68 @@ def resolve_family(name: str) -> str | None:
 def accelerator_roofline(name: str) -> Roofline:
     """Per-chip roofline of a catalog accelerator. Both dtypes share the dense bf16 peak: fp32 matmuls on
     the MXU / tensor cores are never faster than bf16 ones, so it is a true ceiling for either."""
-    family = resolve_family(name)
-    if family is None:
-        raise UsageError(
-            f"--accelerator '{name}': not a catalog accelerator, so there is no roofline to check timings "
-            "against. Fix: pass the catalog name of the machine (e.g. v6e-1, v5litepod-4, h100-1; "
-            "`tpustack catalog` lists them) or 'cpu' for the host CPU"
-        )
     shape = catalog.lookup(name)
-    assert shape is not None  # resolve_family found it
-    tflops, gbps = shape.peak_bf16_tflops_per_chip, shape.hbm_gbps_per_chip
+    if shape is None:
+        raise UsageError(
+            f"--accelerator '{name}': not a catalog accelerator, so there is no roofline to check timings against",
+            fix="pass the catalog name of the machine (e.g. v6e-1, v5litepod-4, h100-1; `tpustack catalog` lists "
+            "them) or 'cpu' for the host CPU",
+        )
+    family, tflops, gbps = shape.family, shape.peak_bf16_tflops_per_chip, shape.hbm_gbps_per_chip
     return Roofline(
-        family,
-        shape.kind,
-        float(tflops),
-        float(gbps),
-        f"tpustack catalog {family}: {tflops:g} TFLOP/s dense bf16, {gbps:g} GB/s HBM per chip",
+        device=family,
+        kind=shape.kind,
+        peak_tflops=float(tflops),
+        mem_gbps=float(gbps),
+        source=f"tpustack catalog {family}: {tflops:g} TFLOP/s dense bf16, {gbps:g} GB/s HBM per chip",
     )
+
+
+def for_platform(accelerator: str, platform_kind: str, dtype: str) -> Roofline:
+    """The roofline of the device that actually ran the work (``platform_kind``), which must be the one named."""
+    if platform_kind == "cpu":
+        return cpu_roofline(dtype)
+    if accelerator.strip().lower() == "cpu":
+        raise BenchmarkError(
+            f"--accelerator cpu, but the work ran on a {platform_kind.upper()}",
+            fix="pass the catalog name of the machine (e.g. v6e-1, h100-1) so timings are checked against its roofline",
+        )
+    roof = accelerator_roofline(accelerator)
+    if roof.kind != platform_kind:
+        raise BenchmarkError(
+            f"--accelerator {accelerator} is a {roof.kind.upper()}, but the work ran on a {platform_kind.upper()}",
+            fix="name the machine that runs the heartbeat",
+        )
+    return roof
+
+
+@dataclass(frozen=True)
+class Memory:
+    """What one device can hold (None: unknown), and which memory that is."""
+
+    bytes: int | None
+    where: str
+
+
+def available_memory_bytes() -> int | None:
+    """The host's available memory (MemAvailable), or None where it cannot be read."""
+    try:
+        with open("/proc/meminfo", encoding="utf-8") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def device_memory(accelerator: str, platform_kind: str) -> Memory:
+    """The memory a workload must fit: the host's available memory on CPU, one chip's HBM (catalog) otherwise."""
+    if platform_kind == "cpu":
+        return Memory(available_memory_bytes(), "of available host memory")
+    shape = catalog.lookup(accelerator)
+    hbm = int(shape.hbm_gib_per_chip * catalog.GIB) if shape is not None else None
+    return Memory(hbm, f"of HBM on one {accelerator} chip")
 
 
 def _cpuinfo() -> tuple[set[str], float | None, str]:
@@ -123,16 +169,16 @@ def cpu_roofline(dtype: str) -> Roofline:
     clock = ghz if ghz else CPU_UNKNOWN_CLOCK_GHZ
     tflops = cores * clock * 1e9 * per_cycle / 1e12
     return Roofline(
-        "cpu",
-        "cpu",
-        tflops,
-        None,
-        f"{model}: {cores} cores x {clock:.2f} GHz (incl. turbo headroom) x {per_cycle} "
+        device="cpu",
+        kind="cpu",
+        peak_tflops=tflops,
+        mem_gbps=None,
+        source=f"{model}: {cores} cores x {clock:.2f} GHz (incl. turbo headroom) x {per_cycle} "
         f"{dtype} FLOP/cycle ({isa}); DRAM bandwidth unknown, not enforced",
     )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Verdict:
     """A timing set against a roofline."""
 

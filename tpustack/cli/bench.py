@@ -12,6 +12,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from tpustack.core.errors import EXIT_BENCHMARK, EXIT_PARTIAL, TpuStackError
+from tpustack.workloads.heartbeat import SEED_SHAPE_ARG
 
 from .output import fail, out, progress, require, say, warn
 
@@ -29,7 +30,7 @@ def _fmt(v, digits: int = 1) -> str:
 def heartbeat_cmd(
     backend: str = typer.Option("auto", help="auto, cpu, cuda, xla (torch_xla) or jax"),
     dtype: str = typer.Option("float32", help="float32 or bfloat16"),
-    shape: str = typer.Option("128,4096,16384", help="B,H,I: batch, hidden, intermediate"),
+    shape: str = typer.Option(SEED_SHAPE_ARG, help="B,H,I: batch, hidden, intermediate"),
     iterations: int = typer.Option(100, help="matmuls per timed block"),
     accelerator: str = typer.Option("cpu", help="catalog name of this machine (v6e-1, h100-1) or cpu"),
     trials: int = typer.Option(3, help="timed blocks; the median is the result"),
@@ -37,12 +38,12 @@ def heartbeat_cmd(
     as_json: bool = typer.Option(False, "--json", help="print the JSON result"),
 ) -> None:
     """Time the seed handbook's matmul honestly and check it against the device roofline."""
-    from tpustack.workloads import heartbeat
+    from tpustack.workloads import gcs, heartbeat
 
     try:
         dims = heartbeat.parse_shape(shape)
         if out_path:
-            heartbeat.check_out(out_path)  # before measuring: a finished result is never lost to a bad --out
+            gcs.check_new(out_path)  # before measuring: a finished result is never lost to a bad --out
         with progress(f"heartbeat {shape} {dtype} x{iterations} ({trials} timed blocks)...", enabled=not as_json):
             doc = heartbeat.run(
                 backend=backend, dtype=dtype, shape=dims, iterations=iterations, accelerator=accelerator, trials=trials
@@ -89,53 +90,7 @@ def report_cmd(
         _exit_if_skipped(doc, show=False)
         return
     if doc["points"]:
-        t = Table(title=f"serving benchmark points (SLO {slo or 'none'} at {slo_percentile})")
-        for c in (
-            "run",
-            "engine / accelerator",
-            "tool",
-            "load",
-            "kept up",
-            "fail",
-            "req/s",
-            "out tok/s",
-            "/chip",
-            "TTFT p50|p99 ms",
-            "TPOT p50|p99 ms",
-            "goodput req/s",
-            "$/1M out",
-            "$/run",
-            "of roofline",
-            "SLO",
-        ):
-            t.add_column(c, overflow="fold")
-        for r in doc["points"]:
-            load = f"c={r['max_concurrency']}" if r["max_concurrency"] else f"{_fmt(r['request_rate'])}/s"
-            t.add_row(
-                *map(
-                    escape,
-                    [
-                        str(r["run_id"]),
-                        f"{r['engine'] or '-'} / {r['accelerator'] or '-'}",
-                        str(r["tool"]),
-                        load,
-                        _fmt(r["kept_up"]),
-                        _fmt(r["failed"]),
-                        _fmt(r["requests_per_s"], 2),
-                        _fmt(r["output_tokens_per_s"], 0),
-                        _fmt(r["output_tokens_per_s_per_chip"], 0),
-                        f"{_fmt(r['ttft_p50_ms'])} | {_fmt(r['ttft_p99_ms'])}",
-                        f"{_fmt(r['tpot_p50_ms'], 2)} | {_fmt(r['tpot_p99_ms'], 2)}",
-                        _fmt(r["goodput_rps"], 2),
-                        _fmt(r["usd_per_1m_output_tokens"], 3),
-                        _fmt(r["usd_per_experiment"], 2),
-                        _roofline(r),
-                        _fmt(r["meets_slo"]),
-                    ],
-                ),
-                style="bold green" if doc["best"] is r else ("red" if r.get("measurement_error") else None),
-            )
-        out.print(t)
+        out.print(_points_table(doc, slo, slo_percentile))
         for r in doc["points"]:
             if r.get("measurement_error"):
                 warn(
@@ -143,26 +98,7 @@ def report_cmd(
                     f"{r['accelerator']}: {'; '.join(r['ceiling_violations'])}. It is never a result (not ranked)"
                 )
     if doc["heartbeats"]:
-        h = Table(title="heartbeats")
-        for c in ("location", "backend", "dtype", "shape", "ms/iter", "TFLOP/s", "of roofline", "status"):
-            h.add_column(c, overflow="fold")
-        for r in doc["heartbeats"]:
-            h.add_row(
-                *map(
-                    escape,
-                    [
-                        str(r["location"]),
-                        str(r["backend"]),
-                        str(r["dtype"]),
-                        str(r["shape"]),
-                        _fmt(r["ms_per_iteration"], 4),
-                        _fmt(r["achieved_tflops"], 3),
-                        f"{r['fraction_of_roofline']:.1%}" if r["fraction_of_roofline"] else "-",
-                        "ok" if r["ok"] else f"MEASUREMENT ERROR: {r['error']}",
-                    ],
-                )
-            )
-        out.print(h)
+        out.print(_heartbeats_table(doc))
     b = doc["best"]
     if b:
         say(
@@ -176,6 +112,79 @@ def report_cmd(
     for k, v in doc["files"].items():
         say(f"{k}: {v}")
     _exit_if_skipped(doc)
+
+
+POINT_COLUMNS = (
+    "run",
+    "engine / accelerator",
+    "tool",
+    "load",
+    "kept up",
+    "fail",
+    "req/s",
+    "out tok/s",
+    "/chip",
+    "TTFT p50|p99 ms",
+    "TPOT p50|p99 ms",
+    "goodput req/s",
+    "$/1M out",
+    "$/run",
+    "of roofline",
+    "SLO",
+)
+
+
+def _points_table(doc: dict, slo: dict[str, float], pct: str) -> Table:
+    """The report's rows, the best in bold green, measurement errors in red."""
+    t = Table(title=f"serving benchmark points (SLO {slo or 'none'} at {pct})")
+    for c in POINT_COLUMNS:
+        t.add_column(c, overflow="fold")
+    for r in doc["points"]:
+        load = f"c={r['max_concurrency']}" if r["max_concurrency"] else f"{_fmt(r['request_rate'])}/s"
+        cells = [
+            str(r["run_id"]),
+            f"{r['engine'] or '-'} / {r['accelerator'] or '-'}",
+            str(r["tool"]),
+            load,
+            _fmt(r["kept_up"]),
+            _fmt(r["failed"]),
+            _fmt(r["requests_per_s"], 2),
+            _fmt(r["output_tokens_per_s"], 0),
+            _fmt(r["output_tokens_per_s_per_chip"], 0),
+            f"{_fmt(r['ttft_p50_ms'])} | {_fmt(r['ttft_p99_ms'])}",
+            f"{_fmt(r['tpot_p50_ms'], 2)} | {_fmt(r['tpot_p99_ms'], 2)}",
+            _fmt(r["goodput_rps"], 2),
+            _fmt(r["usd_per_1m_output_tokens"], 3),
+            _fmt(r["usd_per_experiment"], 2),
+            _roofline(r),
+            _fmt(r["meets_slo"]),
+        ]
+        style = "bold green" if doc["best"] is r else ("red" if r.get("measurement_error") else None)
+        t.add_row(*map(escape, cells), style=style)
+    return t
+
+
+def _heartbeats_table(doc: dict) -> Table:
+    h = Table(title="heartbeats")
+    for c in ("location", "backend", "dtype", "shape", "ms/iter", "TFLOP/s", "of roofline", "status"):
+        h.add_column(c, overflow="fold")
+    for r in doc["heartbeats"]:
+        h.add_row(
+            *map(
+                escape,
+                [
+                    str(r["location"]),
+                    str(r["backend"]),
+                    str(r["dtype"]),
+                    str(r["shape"]),
+                    _fmt(r["ms_per_iteration"], 4),
+                    _fmt(r["achieved_tflops"], 3),
+                    f"{r['fraction_of_roofline']:.1%}" if r["fraction_of_roofline"] else "-",
+                    "ok" if r["ok"] else f"MEASUREMENT ERROR: {r['error']}",
+                ],
+            )
+        )
+    return h
 
 
 def _roofline(r: dict) -> str:

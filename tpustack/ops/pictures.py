@@ -1,5 +1,9 @@
-"""Pictures of results: the cost-latency frontier across runs, the roofline view, and one self-contained HTML
-page holding the table, both pictures and the answer (report's best point or recommend's pick).
+"""Pictures of results: throughput against latency per run, the cost-latency frontier across runs, the roofline
+view, and one self-contained HTML page holding the table, both pictures and the answer (report's best point or
+recommend's pick). They draw the report's rows (tpustack.ops.report.Row).
+
+* ``throughput_vs_latency.png`` (report only): output tokens/s against TTFT and TPOT per run, one colour per
+  engine/accelerator, the best point under the SLO starred;
 
 * ``frontier.png``: $ per 1M output tokens against TTFT and TPOT at the SLO's percentile, one colour and line
   per configuration, the SLO as dashed lines, the Pareto frontier of the usable points (kept up, no failure,
@@ -30,6 +34,72 @@ def _plt():
     import matplotlib.pyplot as plt
 
     return plt
+
+
+def throughput_vs_latency(
+    table: list[dict], best_row: dict | None, path: Path, slo: dict[str, float], pct: str
+) -> list[str]:
+    """Output tok/s vs TTFT and TPOT at the SLO percentile, one curve per run; returns the curve labels."""
+    plt = _plt()
+
+    def group(r: dict) -> tuple[str, str]:
+        return (r["engine"] or r["tool"], r["accelerator"] or "?")
+
+    groups = sorted({group(r) for r in table})
+    colours = {g: plt.get_cmap("tab10")(i % 10) for i, g in enumerate(groups)}
+    fig, axes = plt.subplots(1, 2, figsize=(13, 5.2))
+    labels = []
+    for i, run in enumerate(sorted({r["run_id"] for r in table})):
+        pts = sorted(
+            (r for r in table if r["run_id"] == run), key=lambda r: r["request_rate"] or r["max_concurrency"] or 0
+        )
+        g = group(pts[0])
+        label = f"{run} ({g[0]} / {g[1]})"
+        if _run_curves(axes, pts, pct, MARKERS[i % len(MARKERS)], colours[g], label):
+            labels.append(label)
+    for ax, metric in zip(axes, ("ttft", "tpot"), strict=False):
+        if metric in slo:
+            ax.axhline(slo[metric], color="grey", linestyle="--", linewidth=1, label=f"SLO {slo[metric]:g} ms")
+        if best_row and best_row.get(f"{metric}_{pct}_ms") is not None:
+            ax.plot(
+                [best_row["output_tokens_per_s"]],
+                [best_row[f"{metric}_{pct}_ms"]],
+                marker="*",
+                markersize=18,
+                color="gold",
+                markeredgecolor="black",
+                linestyle="none",
+                label="best under SLO",
+            )
+        ax.set_xlabel("output tokens/s (all replicas)")
+        ax.set_ylabel(f"{metric.upper()} {pct} (ms)")
+        ax.set_title(f"Throughput vs {metric.upper()} {pct}")
+        ax.grid(True, alpha=0.3)
+    axes[0].legend(fontsize=7, loc="best")
+    fig.suptitle("tpustack serving benchmark: one curve per run, one colour per engine / accelerator")
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return labels
+
+
+MARKERS = "os^Dv<>pPX"
+
+
+def _run_curves(axes, pts: list[dict], pct: str, marker: str, colour, label: str) -> bool:
+    """One run's points on the TTFT and the TPOT axes; whether anything was drawn."""
+    drawn = False
+    for ax, metric in zip(axes, ("ttft", "tpot"), strict=False):
+        xy = [
+            (r["output_tokens_per_s"], r[f"{metric}_{pct}_ms"])
+            for r in pts
+            if r[f"{metric}_{pct}_ms"] is not None and r["output_tokens_per_s"] is not None
+        ]
+        if xy:
+            ax.plot(*zip(*xy, strict=False), marker=marker, color=colour, label=label)
+            drawn = True
+    return drawn
 
 
 def config_label(r: dict) -> str:
@@ -74,40 +144,7 @@ def frontier(table: list[dict], path: Path, slo_lines: dict[str, tuple[str, floa
     fig, axes = plt.subplots(1, 2, figsize=(12, 5.6))
     for ax, metric in zip(axes, ("ttft", "tpot"), strict=True):
         key = f"{metric}_{slo_lines.get(metric, (pct, 0))[0]}_ms"
-        for g in labels:
-            pts = sorted(
-                (r[("usd_per_1m_output_tokens")], r[key])
-                for r in table
-                if config_label(r) == g and r.get(key) is not None and r.get("usd_per_1m_output_tokens") is not None
-            )
-            if pts:
-                ax.plot(*zip(*pts, strict=True), marker="o", color=colours[g], label=g, alpha=0.85)
-        bad = [
-            (r["usd_per_1m_output_tokens"], r[key])
-            for r in table
-            if r.get("measurement_error") and r.get(key) is not None and r.get("usd_per_1m_output_tokens")
-        ]
-        if bad:
-            ax.plot(*zip(*bad, strict=True), "x", color="red", markersize=12, mew=3, label="above a ceiling")
-        front = pareto(
-            [(r["usd_per_1m_output_tokens"], r[key]) for r in table if _usable(r) and r.get(key) is not None]
-        )
-        if len(front) > 1:
-            ax.step(*zip(*front, strict=True), where="post", color="grey", linewidth=2, alpha=0.5, label="frontier")
-        if metric in slo_lines:
-            ax.axhline(slo_lines[metric][1], color="black", linestyle="--", linewidth=1, label="SLO")
-        for r in table:
-            if _is(r, chosen) and r.get(key) is not None:
-                ax.plot(
-                    [r["usd_per_1m_output_tokens"]],
-                    [r[key]],
-                    marker="*",
-                    markersize=20,
-                    color="gold",
-                    markeredgecolor="black",
-                    linestyle="none",
-                    label="chosen",
-                )
+        _frontier_axis(ax, table, key, labels, colours, slo_lines[metric][1] if metric in slo_lines else None, chosen)
         ax.set_xscale("log")
         ax.set_xlabel("$ per 1M output tokens (log)")
         ax.set_ylabel(f"{metric.upper()} {key.split('_')[1]} (ms)")
@@ -119,6 +156,49 @@ def frontier(table: list[dict], path: Path, slo_lines: dict[str, tuple[str, floa
     fig.tight_layout(rect=(0, 0.06 + 0.035 * math.ceil(len(names) / 4), 1, 1))
     fig.savefig(path, dpi=80)
     plt.close(fig)
+
+
+def _frontier_axis(
+    ax, table: list[dict], key: str, labels: list[str], colours: dict, slo: float | None, chosen: dict | None
+) -> None:
+    """One latency metric against cost: a line per configuration, measurement errors as red crosses, the Pareto
+    frontier of the usable points, the SLO dashed, the chosen point starred (in that order: the legend's)."""
+    for g in labels:
+        pts = sorted(
+            (r["usd_per_1m_output_tokens"], r[key])
+            for r in table
+            if config_label(r) == g and r.get(key) is not None and r.get("usd_per_1m_output_tokens") is not None
+        )
+        if pts:
+            ax.plot(*zip(*pts, strict=True), marker="o", color=colours[g], label=g, alpha=0.85)
+    bad = [
+        (r["usd_per_1m_output_tokens"], r[key])
+        for r in table
+        if r.get("measurement_error") and r.get(key) is not None and r.get("usd_per_1m_output_tokens")
+    ]
+    if bad:
+        ax.plot(*zip(*bad, strict=True), "x", color="red", markersize=12, mew=3, label="above a ceiling")
+    front = pareto([(r["usd_per_1m_output_tokens"], r[key]) for r in table if _usable(r) and r.get(key) is not None])
+    if len(front) > 1:
+        ax.step(*zip(*front, strict=True), where="post", color="grey", linewidth=2, alpha=0.5, label="frontier")
+    if slo is not None:
+        ax.axhline(slo, color="black", linestyle="--", linewidth=1, label="SLO")
+    _star_chosen(ax, table, key, chosen)
+
+
+def _star_chosen(ax, table: list[dict], key: str, chosen: dict | None) -> None:
+    for r in table:
+        if _is(r, chosen) and r.get(key) is not None:
+            ax.plot(
+                [r["usd_per_1m_output_tokens"]],
+                [r[key]],
+                marker="*",
+                markersize=20,
+                color="gold",
+                markeredgecolor="black",
+                linestyle="none",
+                label="chosen",
+            )
 
 
 def roofline(table: list[dict], path: Path) -> None:

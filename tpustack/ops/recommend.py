@@ -66,28 +66,30 @@ def parse_slo(text: str) -> Slo:
     limits: dict[str, tuple[str, float]] = {}
     items = [i for i in text.split(",") if i.strip()]
     if not items:
-        raise UsageError(f"--slo {text!r}: empty. Fix: {fix}")
+        raise UsageError(f"--slo {text!r}: empty", fix=fix)
     for item in items:
         m = _SLO_ITEM.match(item.lower())
         if not m:
-            raise UsageError(f"--slo item {item.strip()!r}: not METRIC[:PERCENTILE]<=VALUE[ms|s]. Fix: {fix}")
+            raise UsageError(f"--slo item {item.strip()!r}: not METRIC[:PERCENTILE]<=VALUE[ms|s]", fix=fix)
         metric = m["metric"]
         if metric == "e2el":
             metric = "e2e"
         if metric not in METRICS:
-            raise UsageError(f"--slo item {item.strip()!r}: unknown metric {metric!r}. Fix: {fix}")
+            raise UsageError(f"--slo item {item.strip()!r}: unknown metric {metric!r}", fix=fix)
         pct = m["pct"] or "p99"
         pct = pct if pct.startswith("p") else f"p{pct}"
         if pct not in PERCENTILES:
-            raise UsageError(f"--slo item {item.strip()!r}: percentile {pct} is not recorded. Fix: use p50, p90 or p99")
+            raise UsageError(
+                f"--slo item {item.strip()!r}: percentile {pct} is not recorded", fix="use p50, p90 or p99"
+            )
         try:
             value = float(m["value"]) * (1000.0 if m["unit"] == "s" else 1.0)
         except ValueError:
             value = math.nan
         if not (math.isfinite(value) and value > 0):
-            raise UsageError(f"--slo item {item.strip()!r}: {m['value']!r} is not a positive number. Fix: {fix}")
+            raise UsageError(f"--slo item {item.strip()!r}: {m['value']!r} is not a positive number", fix=fix)
         if metric in limits:
-            raise UsageError(f"--slo: {metric} is given twice. Fix: one limit per metric")
+            raise UsageError(f"--slo: {metric} is given twice", fix="one limit per metric")
         limits[metric] = (pct, value)
     return Slo(limits)
 
@@ -104,10 +106,10 @@ class Demand:
 
 def check_demand(d: Demand) -> None:
     if not (math.isfinite(d.requests_per_s) and d.requests_per_s > 0):
-        raise UsageError(f"--rps {d.requests_per_s}: not a positive rate. Fix: the demand in requests/s, e.g. 20")
+        raise UsageError(f"--rps {d.requests_per_s}: not a positive rate", fix="the demand in requests/s, e.g. 20")
     for name, v in (("--input-len", d.input_len), ("--output-len", d.output_len)):
         if v < 1:
-            raise UsageError(f"{name} {v}: not a positive token count. Fix: e.g. {name} 1024")
+            raise UsageError(f"{name} {v}: not a positive token count", fix=f"e.g. {name} 1024")
 
 
 def config_key(row: dict) -> str:
@@ -142,8 +144,8 @@ def _slo_misses(row: dict, slo: Slo) -> list[str]:
     return out
 
 
-def evaluate(row: dict, slo: Slo, demand: Demand, model: str | None) -> tuple[dict | None, list[str]]:
-    """A point as evidence for the demand (replicas, $/h), or the reasons it is not."""
+def _exclusions(row: dict, slo: Slo, demand: Demand, model: str | None) -> list[str]:
+    """Why a measured point cannot be evidence for the demand (empty when it can)."""
     why: list[str] = []
     if model and (row.get("model") or "").lower() != model.lower():
         why.append(f"another model ({row.get('model') or 'not recorded'})")
@@ -163,23 +165,31 @@ def evaluate(row: dict, slo: Slo, demand: Demand, model: str | None) -> tuple[di
     misses = _slo_misses(row, slo)
     if misses:
         why.append("missed SLO: " + ", ".join(misses))
-    reps = row.get("replicas") if isinstance(row.get("replicas"), int) and row["replicas"] > 0 else 1
-    rps = row["requests_per_s"]
-    if not rps:
+    if not row["requests_per_s"]:
         why.append("no completed requests/s")
+    return why
+
+
+def _replica_price(row: dict) -> float | str:
+    """$/hour of one replica at the run's capacity type's list price, or why there is none."""
     shape = catalog.lookup(row["accelerator"]) if isinstance(row.get("accelerator"), str) else None
-    hourly = None
     if shape is None:
-        why.append("no catalog accelerator in the run's metadata, so no price")
-    else:
-        cap = row["capacity_type"] if isinstance(row.get("capacity_type"), str) else "on-demand"
-        hourly, basis = accelerator_hourly(shape, cap, 1)
-        if hourly is None:
-            why.append(f"no price: {basis}")
-    if why:
+        return "no catalog accelerator in the run's metadata, so no price"
+    cap = row["capacity_type"] if isinstance(row.get("capacity_type"), str) else "on-demand"
+    hourly, basis = accelerator_hourly(shape, cap, 1)
+    return hourly if hourly is not None else f"no price: {basis}"
+
+
+def evaluate(row: dict, slo: Slo, demand: Demand, model: str | None) -> tuple[dict | None, list[str]]:
+    """A point as evidence for the demand (replicas, $/h), or the reasons it is not."""
+    why = _exclusions(row, slo, demand, model)
+    hourly = _replica_price(row)
+    if isinstance(hourly, str):
+        why.append(hourly)
+    if why or isinstance(hourly, str):
         return None, why
-    assert hourly is not None and rps
-    per_replica = rps / reps
+    reps = row.get("replicas") if isinstance(row.get("replicas"), int) and row["replicas"] > 0 else 1
+    per_replica = row["requests_per_s"] / reps
     replicas = math.ceil(demand.requests_per_s / per_replica - 1e-9)
     out_tps = row["output_tokens_per_s"] / reps if row["output_tokens_per_s"] else None
     return {
@@ -269,45 +279,16 @@ def recommend(sources: list[str], slo: Slo, demand: Demand, model: str | None = 
     if not col.records and not col.runs:
         skipped = f" ({len(col.skipped)} file(s) could not be used)" if col.skipped else ""
         raise InputError(
-            f"no benchmark results in {', '.join(sources)}{skipped}. Fix: point at directories or gs:// prefixes "
-            "holding <run>/run.json and <run>/points/*.json (what the benchmark Job writes)"
+            f"no benchmark results in {', '.join(sources)}{skipped}",
+            fix="point at directories or gs:// prefixes holding <run>/run.json and <run>/points/*.json (what the "
+            "benchmark Job writes)",
         )
     pct_any = next(iter(slo.limits.values()))[0]
     table = report.rows(col, {}, pct_any)
-    models_seen = sorted({r["model"] for r in table if r.get("model")})
-    if model is None:
-        if len(models_seen) > 1:
-            raise UsageError(f"the results hold several models ({', '.join(models_seen)}). Fix: --model ONE_OF_THEM")
-        model = models_seen[0] if models_seen else None
-    by_config: dict[str, list[dict]] = {}
-    excluded: list[dict] = []
-    for row in table:
-        key = config_key(row)
-        row["meets_slo"] = not _slo_misses(row, slo)
-        ev, why = evaluate(row, slo, demand, model)
-        if ev is None:
-            excluded.append({"configuration": key, **_evidence(row), "reasons": why})
-            continue
-        by_config.setdefault(key, []).append({"configuration": key, **_evidence(row), **ev})
-    for run_id, run in sorted(col.runs.items()):
-        status = str(run.get("status") or "")
-        if status and status != "ok":
-            raw = run.get("metadata")
-            meta: dict = raw if isinstance(raw, dict) else {}
-            excluded.append(
-                {
-                    "configuration": f"{meta.get('accelerator', '?')} {meta.get('capacity_type', '?')} "
-                    f"{meta.get('engine', '?')}",
-                    "run_id": run_id,
-                    "point": None,
-                    "reasons": [f"run {status}"],
-                }
-            )
-    candidates = []
-    for points in by_config.values():
-        pick = min(points, key=lambda p: (p["hourly_usd"], p["usd_per_1m_output_tokens"] or math.inf))
-        candidates.append({**pick, "points_meeting_slo": len(points)})
-    candidates.sort(key=lambda p: (p["hourly_usd"], p["usd_per_1m_output_tokens"] or math.inf, p["configuration"]))
+    model = _the_model(table, model)
+    by_config, excluded = _weigh(table, slo, demand, model)
+    excluded += _failed_runs(col)
+    candidates = _candidates(by_config)
     doc: dict[str, Any] = {
         "sources": sources,
         "slo": slo.to_json(),
@@ -328,6 +309,61 @@ def recommend(sources: list[str], slo: Slo, demand: Demand, model: str | None = 
     if not candidates and model:
         doc["estimates"] = estimates(slo, demand, model)
     return doc
+
+
+def _the_model(table: list[dict], model: str | None) -> str | None:
+    """The model asked for, else the one model the results hold (UsageError when they hold several)."""
+    if model is not None:
+        return model
+    models_seen = sorted({r["model"] for r in table if r.get("model")})
+    if len(models_seen) > 1:
+        raise UsageError(f"the results hold several models ({', '.join(models_seen)})", fix="--model ONE_OF_THEM")
+    return models_seen[0] if models_seen else None
+
+
+def _weigh(table: list[dict], slo: Slo, demand: Demand, model: str | None) -> tuple[dict[str, list[dict]], list[dict]]:
+    """Every point as evidence for its configuration, or excluded with its reasons."""
+    by_config: dict[str, list[dict]] = {}
+    excluded: list[dict] = []
+    for row in table:
+        key = config_key(row)
+        row["meets_slo"] = not _slo_misses(row, slo)
+        ev, why = evaluate(row, slo, demand, model)
+        if ev is None:
+            excluded.append({"configuration": key, **_evidence(row), "reasons": why})
+            continue
+        by_config.setdefault(key, []).append({"configuration": key, **_evidence(row), **ev})
+    return by_config, excluded
+
+
+def _failed_runs(col: report.Collection) -> list[dict]:
+    """Runs whose manifest says they failed (possibly before any point): excluded, with their status."""
+    out = []
+    for run_id, run in sorted(col.runs.items()):
+        status = str(run.get("status") or "")
+        if status and status != "ok":
+            raw = run.get("metadata")
+            meta: dict = raw if isinstance(raw, dict) else {}
+            out.append(
+                {
+                    "configuration": f"{meta.get('accelerator', '?')} {meta.get('capacity_type', '?')} "
+                    f"{meta.get('engine', '?')}",
+                    "run_id": run_id,
+                    "point": None,
+                    "reasons": [f"run {status}"],
+                }
+            )
+    return out
+
+
+def _candidates(by_config: dict[str, list[dict]]) -> list[dict]:
+    """Each configuration by its cheapest point for the demand, cheapest configuration first."""
+    candidates = []
+    for points in by_config.values():
+        pick = min(points, key=lambda p: (p["hourly_usd"], p["usd_per_1m_output_tokens"] or math.inf))
+        candidates.append({**pick, "points_meeting_slo": len(points)})
+    candidates.sort(key=lambda p: (p["hourly_usd"], p["usd_per_1m_output_tokens"] or math.inf, p["configuration"]))
+    return candidates
 
 
 def explain(doc: dict) -> list[str]:

@@ -1,0 +1,350 @@
+"""The documents that cross the pod boundary, as types: the benchmark spec, the result record and the run manifest.
+
+* ``BenchSpec`` (``SPEC_SCHEMA``): written by ``tpustack.render.bench.bench_spec`` into the benchmark Job's ConfigMap,
+  read by the runner (``tpustack.workloads.serving_bench``) and the benchmark tools (``tpustack.workloads.tools``).
+* ``Record`` (``RECORD_SCHEMA``): one sweep point, made by a tool's normalizer and finished by the runner
+  (``points/NNN.json``), read by ``tpustack report`` and ``tpustack recommend``.
+* ``RunManifest`` (``RUN_SCHEMA``): the run's ``run.json``, written last by the runner, read by the report.
+
+Writer and reader import the same type, so mypy checks every key on both sides. These are plain ``TypedDict``s: the
+JSON is the dicts as they are, byte for byte what earlier versions wrote. Keys a reader cannot count on (a record of
+an earlier version, a record normalized from a tool's own file without the run's metadata) sit in a ``total=False``
+base; the keys a ``Record`` requires are exactly what ``tpustack.workloads.results.record_problems``, the gate for
+files read from disks and buckets, checks (``required``). Stdlib only, Python 3.10: pods import this module.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal, TypedDict
+
+SPEC_SCHEMA = "tpustack.bench-spec/v1"
+RECORD_SCHEMA = "tpustack.serving-point/v1"
+RUN_SCHEMA = "tpustack.serving-run/v1"
+
+
+def required(td: type) -> tuple[str, ...]:
+    """A TypedDict's required keys in declaration order (``__required_keys__`` is a frozenset)."""
+    keys: frozenset[str] = getattr(td, "__required_keys__")  # noqa: B009 (mypy: type has no such attribute)
+    return tuple(k for k in td.__annotations__ if k in keys)
+
+
+# ----- the benchmark spec (render/bench.py -> ConfigMap -> serving_bench) ------------------------------------------
+class _GatewayExtras(TypedDict, total=False):
+    api: str  # the Kubernetes API URL; the runner's default is the in-cluster one (tests point it elsewhere)
+
+
+class SpecGateway(_GatewayExtras):
+    """The stack's GKE Gateway: the runner reads its address from the Kubernetes API and benchmarks through it."""
+
+    namespace: str
+    name: str
+    port: int
+
+
+class SpecServer(TypedDict):
+    base_url: str
+    health_path: str
+    metrics_url: str | None
+    grpc_target: str  # host:port of JetStream's gRPC server
+    gateway: SpecGateway | None
+
+
+class ClientTokenizer(TypedDict, total=False):
+    """JetStream's client only: its --model (which selects its tokenizer class) and the tokenizer asset in the image."""
+
+    client_model: str
+    tokenizer_path: str
+
+
+class SpecModel(ClientTokenizer):
+    id: str
+    dtype: str
+    params_b: float
+
+
+class _LoadExtras(TypedDict, total=False):
+    dataset_path: str  # a dataset file already in the pod (else dataset_url is fetched)
+
+
+class SpecLoad(_LoadExtras):
+    """The load model: every point of the sweep runs it at its own rate or concurrency."""
+
+    arrival: str
+    dataset: str
+    dataset_url: str | None
+    input_len: int
+    output_len: int
+    num_prompts: int
+    burstiness: float
+    warmups: int
+    seed: int
+    temperature: float
+    ignore_eos: bool
+
+
+class SweepPoint(TypedDict):
+    """One point: a request rate (req/s) or a concurrency, the other None."""
+
+    request_rate: float | None
+    max_concurrency: int | None
+
+
+class SpecSlo(TypedDict, total=False):
+    ttft_ms: float
+    tpot_ms: float
+    e2e_ms: float
+
+
+class SpecTimeouts(TypedDict):
+    ready_s: float
+    point_min_s: float
+
+
+class SpecVariant(TypedDict):
+    name: str
+    accelerator: str
+    capacity: list[str]
+    replicas: int
+
+
+class SpecMetadata(TypedDict):
+    """What every record of the run carries about its configuration (the report prices and groups by it)."""
+
+    stack: str
+    project: str
+    region: str
+    zone: str
+    engine: str
+    engine_image: str
+    engine_args: dict[str, Any]
+    tool: str
+    tool_image: str | None  # None: the tool runs in its own image
+    accelerator: str
+    accelerator_kind: str
+    family: str
+    topology: str | None
+    machine_type: str
+    hosts: int
+    chips_per_replica: int
+    replicas: int
+    chips: int
+    capacity_type: str
+    variants: list[SpecVariant] | None
+    model: str
+    model_dtype: str
+    dataset: str
+    git_revision: str
+
+
+class BenchSpec(TypedDict):
+    """Everything the benchmark Job needs (``SPEC_SCHEMA``)."""
+
+    schema: str
+    stack: str
+    results_uri: str
+    tool: str  # a ToolName value
+    tool_command: list[str]
+    server: SpecServer
+    model: SpecModel
+    load: SpecLoad
+    sweep: list[SweepPoint]
+    slo: SpecSlo
+    kept_up_tolerance: float
+    timeouts: SpecTimeouts
+    scrape_interval_s: float
+    chips: int
+    metadata: SpecMetadata
+
+
+# ----- the result record (normalizers + runner -> points/NNN.json -> report, recommend) ----------------------------
+Metric = Literal["ttft", "tpot", "itl", "e2e"]  # the keys of Latency
+Pct = Literal["p50", "p90", "p99"]  # the percentile keys of Stats
+
+
+class Stats(TypedDict):
+    """A distribution in ms; None where the tool's data cannot give it (left empty, never guessed)."""
+
+    mean: float | None
+    p50: float | None
+    p90: float | None
+    p99: float | None
+
+
+class Latency(TypedDict):
+    ttft: Stats
+    tpot: Stats
+    itl: Stats
+    e2e: Stats
+
+
+class RecordPoint(TypedDict):
+    index: int
+    request_rate: float | None
+    max_concurrency: int | None
+
+
+class Requests(TypedDict):
+    completed: int | None
+    failed: int | None
+
+
+class Throughput(TypedDict):
+    requests_per_s: float | None
+    input_tokens_per_s: float | None
+    output_tokens_per_s: float | None
+    total_tokens_per_s: float | None
+    output_tokens_per_s_per_chip: float | None
+    total_tokens_per_s_per_chip: float | None
+
+
+class _ClientExtras(TypedDict, total=False):
+    requested_rate: float | None
+    achieved_rate_basis: str | None  # how the achieved rate was measured (a lower bound is not proof of falling behind)
+    schedule_delay_p99_ms: float | None
+
+
+class Client(_ClientExtras):
+    """Whether the client kept up with the requested arrival rate."""
+
+    achieved_rate: float | None
+    kept_up: bool | None  # None: not proven either way
+
+
+class _GoodputExtras(TypedDict, total=False):
+    slo_ms: dict[str, float]
+    good_requests: int | None
+    fraction: float | None
+    basis: str | None
+
+
+class Goodput(_GoodputExtras):
+    requests_per_s: float | None
+
+
+class RecordLoad(TypedDict, total=False):
+    """The point's load: what the tool's own file says (keys differ per tool), then the spec's load model."""
+
+    request_rate: float | None
+    max_concurrency: int | None
+    concurrency: int | None
+    burstiness: float | None
+    num_prompts: int | None
+    count: int | None
+    send_duration_s: float | None
+    model_id: str | None
+    tokenizer_id: str | None
+    backend: str | None
+    date: str | None
+    arrival: str
+    dataset: str
+    dataset_url: str | None
+    dataset_path: str
+    input_len: int
+    output_len: int
+    warmups: int
+    seed: int
+    temperature: float
+    ignore_eos: bool
+
+
+class RecordMetadata(TypedDict, total=False):
+    """``SpecMetadata`` and the run's times. Every key optional: a record normalized from a tool's own file has only
+    ``run_id``; a record of an earlier version lacks the keys added since."""
+
+    stack: str
+    project: str
+    region: str
+    zone: str
+    engine: str
+    engine_image: str
+    engine_args: dict[str, Any]
+    tool: str
+    tool_image: str | None
+    accelerator: str
+    accelerator_kind: str
+    family: str
+    topology: str | None
+    machine_type: str
+    hosts: int
+    chips_per_replica: int
+    replicas: int
+    chips: int
+    capacity_type: str
+    variants: list[SpecVariant] | None
+    model: str
+    model_dtype: str
+    dataset: str
+    git_revision: str
+    run_id: str
+    started_at: str
+    finished_at: str
+    run_started_at: str
+
+
+class _RecordExtras(TypedDict, total=False):
+    source_file: str
+    load: RecordLoad
+    duration_s: float | None
+    tpot_definition: str
+    conversions: list[str]  # every place a tool's own definition was converted, or a figure left empty
+    server_metrics: dict[str, Any]  # the engine's /metrics during the point (workloads/promscrape.py)
+    metadata: RecordMetadata
+
+
+class Record(_RecordExtras):
+    """One sweep point (``RECORD_SCHEMA``), whatever tool measured it."""
+
+    schema: str
+    tool: str  # a ToolName value
+    point: RecordPoint
+    requests: Requests
+    throughput: Throughput
+    latency_ms: Latency
+    client: Client
+    goodput: Goodput
+
+
+# ----- the run manifest (runner -> run.json -> report) ---------------------------------------------------------------
+class RunPoint(TypedDict, total=False):
+    """One sweep point as the runner ran it: its command line, times, exit code, and its record or error."""
+
+    index: int
+    request_rate: float | None
+    max_concurrency: int | None
+    argv: list[str]
+    started_at: str
+    finished_at: str
+    exit_code: int
+    status: str  # ok | failed
+    error: str
+    record: str  # points/NNN.json
+    kept_up: bool | None
+
+
+class Warmup(TypedDict):
+    requests: int
+    exit_code: int
+
+
+class _RunExtras(TypedDict, total=False):
+    gateway_address: str
+    ready_wait_s: float
+    warmup: Warmup
+    finished_at: str
+    status: str  # ok | "N point(s) failed" | "failed: <why>"
+
+
+class RunManifest(_RunExtras):
+    """``run.json`` (``RUN_SCHEMA``): written last, also when the run failed before its first point."""
+
+    schema: str
+    run_id: str
+    stack: str
+    metadata: SpecMetadata
+    load: SpecLoad
+    slo: SpecSlo | None
+    tool: str
+    started_at: str
+    points: list[RunPoint]
+    spec: BenchSpec
+    uri: str
