@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from typing import cast
 
 import pulumi
 import pulumi_gcp as gcp
@@ -125,7 +126,7 @@ def refuse_weights_in_results(results_bucket: pulumi.Input[str], model_bucket: s
     if isinstance(results_bucket, str):
         check(results_bucket)
     else:
-        pulumi.Output.from_input(results_bucket).apply(check)
+        pulumi.Output.from_input(cast(pulumi.Output[str], results_bucket)).apply(check)
 
 
 class _IdentityBase(pulumi.ComponentResource):

@@ -299,3 +299,9 @@ def test_an_image_without_facts_is_planned_with_a_warning():
     cfg = load_config(variant(engine={"name": "vllm", "image": "docker.io/vllm/vllm-tpu:v0.33.0"}), SECRETS, "t")
     assert any(w.startswith("tpustack:engine.image:") and "v0.33.0" in w for w in cfg.warnings)
     assert not [w for w in load_config(BASE, SECRETS, "t").warnings if "engine.image" in w]
+
+
+def test_slo_keys_are_camel_case_as_documented():
+    """README "Stack config": slo: {ttftMs, tpotMs, e2eMs} (to_camel alone would make the last one e2EMs)."""
+    cfg = load_config(variant(benchmark={"slo": {"ttftMs": 500, "tpotMs": 50, "e2eMs": 9000}}), SECRETS, "t")
+    assert cfg.benchmark is not None and cfg.benchmark.slo.e2e_ms == 9000

@@ -19,6 +19,7 @@ from test_manifests import GKE_STACKS, rendered
 from tpustack import render
 from tpustack.core import engines, images
 from tpustack.core import k8s as objects
+from tpustack.workloads import tools
 from workloads import serving_bench
 
 from conftest import PROJECT, STACKS
@@ -88,7 +89,7 @@ class TestVllm:
     def test_random_ignores_eos_in_this_version(self, vllm_tpu_wheel):
         """benchmark.ignoreEos=false is refused for vllm-bench on random (rule eos_setting_is_what_the_tool_does)."""
         serve = vllm_tpu_wheel.read("vllm/benchmarks/serve.py")
-        assert "vllm-bench" in engines.IGNORES_EOS_ON_RANDOM
+        assert tools.tool("vllm-bench").facts.ignores_eos_on_random
         assert "ignore_eos = True" in serve.replace("args.ignore_eos = True", "ignore_eos = True")
 
     def test_endpoints_exist(self, vllm_tpu_wheel):

@@ -3,7 +3,9 @@ lines, the metrics scraper, and the runner end to end against a local engine."""
 
 from __future__ import annotations
 
+import contextlib
 import copy
+import io
 import json
 import statistics
 import subprocess
@@ -333,6 +335,13 @@ class TestRunnerEndToEnd:
         assert json.loads((run_dir / "run.json").read_text())["points"][0]["status"] == "ok"
         with pytest.raises(gcs.ObjectExists, match="never reused"):
             serving_bench.run(s, run_id="run-a", log=lambda m: None)
+        # the pod's entry point: the same mistake is an input error (exit 3) on one line, never a traceback
+        spec_file = tmp_path / "spec.json"
+        spec_file.write_text(json.dumps(s))
+        err = io.StringIO()
+        with contextlib.redirect_stderr(err):
+            rc = serving_bench.main(["--spec", str(spec_file), "--run-id", "run-a"])
+        assert rc == 3 and err.getvalue().startswith("error: ") and "Traceback" not in err.getvalue()
 
     def test_server_never_ready(self, tmp_path):
         s = {

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from tpustack.config import load_config
-from tpustack.core import contracts, engines
+from tpustack.core import contracts, engines, images
 from tpustack.core.contracts import required
 from tpustack.core.engines import EngineName, ToolName
 from tpustack.core.errors import BenchmarkError
@@ -74,17 +74,30 @@ class TestOneRegistry:
         with pytest.raises(BenchmarkError, match=r"^spec.tool 'locust' is unknown. Fix: one of vllm-bench"):
             serving_bench.invocation(s, s["sweep"][0], Path("/tmp/unused-tpustack"), 1, None)
 
-    def test_facts_are_the_engine_facts(self):
-        """What the config rules read from tpustack.core.engines today, read through the registry."""
+    def test_facts_are_the_image_facts(self):
+        """What the config rules read, one place: each tool's facts, taken from the image it runs in."""
+        expected = {
+            ToolName.VLLM_BENCH: (("random", "sharegpt"), True, images.VLLM_TPU.bench_command, None),
+            ToolName.JETSTREAM_BENCHMARK: (("random", "sharegpt"), False, images.JETSTREAM_ENGINE.bench_command, None),
+            ToolName.INFERENCE_PERF: (
+                images.INFERENCE_PERF.datasets,
+                False,
+                images.INFERENCE_PERF.command,
+                images.INFERENCE_PERF.image,
+            ),
+        }
         for name, t in tools.TOOLS.items():
             f = t.facts
-            assert f.datasets == engines.DATASETS_FOR_TOOL[name]
-            assert f.ignores_eos_on_random == (name in engines.IGNORES_EOS_ON_RANDOM)
-            assert list(f.command) == engines.TOOL_COMMANDS[name]
-            assert f.image == (engines.INFERENCE_PERF_IMAGE if name == ToolName.INFERENCE_PERF else None)
+            assert (f.datasets, f.ignores_eos_on_random, tuple(f.command), f.image) == expected[name], name
             assert all(isinstance(e, EngineName) for e in f.engines)
-        for engine in EngineName:
-            assert tuple(t.name for t in tools.tools_for(engine)) == engines.TOOLS_FOR_ENGINE[engine]
+        drives = {engine: tuple(t.name for t in tools.tools_for(engine)) for engine in EngineName}
+        assert drives == {
+            EngineName.VLLM: (ToolName.VLLM_BENCH, ToolName.INFERENCE_PERF),
+            EngineName.JETSTREAM_MAXTEXT: (ToolName.JETSTREAM_BENCHMARK,),
+        }
+        # every engine's default tool can drive it
+        for engine, record in engines.ENGINES.items():
+            assert record.default_tool in drives[engine]
         # the load shapes the rules allow (tpustack.config.rules benchmark_load_fits_tool)
         assert [t.name for t in tools.TOOLS.values() if not t.facts.concurrency_limit] == [ToolName.JETSTREAM_BENCHMARK]
         assert [t.name for t in tools.TOOLS.values() if t.facts.burstiness] == [ToolName.VLLM_BENCH]

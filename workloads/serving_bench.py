@@ -39,7 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from tpustack.core.contracts import RUN_SCHEMA, BenchSpec, RunManifest, RunPoint, SpecGateway, SweepPoint
-from tpustack.core.errors import BenchmarkError
+from tpustack.core.errors import BenchmarkError, TpuStackError
 
 from . import gcs, promscrape, records, tools
 from .tools.inference_perf import config as inference_perf_config  # noqa: F401 (tests/test_engine_facts.py)
@@ -361,7 +361,7 @@ def main(argv: list[str] | None = None) -> int:
         return unreadable.exit_code
     try:
         manifest = run(spec, run_id=args.run_id)
-    except BenchmarkError as e:
+    except TpuStackError as e:  # a benchmark error (4), a reused run id (3), GCS or credentials (1): no traceback
         print(f"error: {e}", file=sys.stderr)
         return e.exit_code
     print(json.dumps({k: manifest.get(k) for k in ("run_id", "uri", "status")}))

@@ -78,7 +78,11 @@ def derived_once(obj: Any, name: str, derive: Callable[[Any], T]) -> T:
     if hit is not None and hit[0]() is obj:
         return hit[1]
     value = derive(obj)
-    _DERIVED[key] = (weakref.ref(obj, lambda _ref, k=key: _DERIVED.pop(k, None)), value)
+
+    def forget(_ref: weakref.ref) -> None:
+        _DERIVED.pop(key, None)
+
+    _DERIVED[key] = (weakref.ref(obj, forget), value)
     return value
 
 

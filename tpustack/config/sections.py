@@ -317,7 +317,8 @@ class EngineConfig(Section):
 class SloConfig(Section):
     ttft_ms: float | None = Field(default=None, gt=0)
     tpot_ms: float | None = Field(default=None, gt=0)
-    e2e_ms: float | None = Field(default=None, gt=0)
+    # to_camel would make it e2EMs; the key is written e2eMs (README "Stack config")
+    e2e_ms: float | None = Field(default=None, gt=0, alias="e2eMs")
 
 
 class BenchmarkConfig(Section):

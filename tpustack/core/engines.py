@@ -15,7 +15,6 @@ from dataclasses import dataclass
 
 from .enums import StrEnum
 from .images import (
-    INFERENCE_PERF,
     JETSTREAM_ENGINE,
     JETSTREAM_HTTP,
     VLLM_GPU,
@@ -78,8 +77,9 @@ class Engine:
     metrics_port: int | None  # None: the serving port
     metrics_path: str
     queue_metric: str  # the gauge the opt-in HPA scales on
-    default_tool: ToolName
-    tools: tuple[ToolName, ...]  # benchmark clients that can drive its API
+    default_tool: (
+        ToolName  # the benchmark client a stack gets when it names none (which can drive it: the tools' facts)
+    )
     gaie_server_type: str | None  # Inference Gateway endpoint picker's modelServerType; None: not supported
     settings_key: str  # tpustack:engine.<settings_key> holds its engine-specific settings
 
@@ -107,8 +107,6 @@ ENGINES: dict[EngineName, Engine] = {
             metrics_path=VLLM_METRICS_PATH,
             queue_metric="vllm:num_requests_waiting",  # kubernetes-engine-samples ai-ml/vllm-tpu/vllm-hpa.yaml
             default_tool=ToolName.VLLM_BENCH,
-            # inference-perf server.type: vllm|sglang|tgi|mock (inference_perf/config/client/modelserver/config.py)
-            tools=(ToolName.VLLM_BENCH, ToolName.INFERENCE_PERF),
             gaie_server_type="vllm",  # site-src/implementations/model-servers.md at GAIE v1.5.0
             settings_key="vllm",
         ),
@@ -126,8 +124,6 @@ ENGINES: dict[EngineName, Engine] = {
             metrics_path="/",
             queue_metric="jetstream_prefill_backlog_size",  # ai-on-gke jetstream hpa template
             default_tool=ToolName.JETSTREAM_BENCHMARK,
-            # JetStream serves gRPC and its own /v1/generate, which only its own client speaks
-            tools=(ToolName.JETSTREAM_BENCHMARK,),
             gaie_server_type=None,
             settings_key="maxtext",
         ),
@@ -144,22 +140,7 @@ def engines_for(kind: str) -> list[Engine]:
     return [e for e in ENGINES.values() if kind in e.kinds]
 
 
-# ----- benchmark tools ---------------------------------------------------------------------------------------------
-# Tool invocations inside the benchmark image; the spec may override them for another layout.
-TOOL_COMMANDS = {
-    ToolName.VLLM_BENCH: list(VLLM_TPU.bench_command),
-    ToolName.JETSTREAM_BENCHMARK: list(JETSTREAM_ENGINE.bench_command),
-    ToolName.INFERENCE_PERF: list(INFERENCE_PERF.command),
-}
-INFERENCE_PERF_IMAGE = INFERENCE_PERF.image
-DATASETS_FOR_TOOL = {
-    ToolName.VLLM_BENCH: VLLM_TPU.datasets,
-    # "random" is run as JetStream's prefix_cache_test with no common prefix (workloads/serving_bench.py)
-    ToolName.JETSTREAM_BENCHMARK: ("random", "sharegpt"),
-    ToolName.INFERENCE_PERF: INFERENCE_PERF.datasets,
-}
-# Tools that always run to max_tokens on the random dataset, whatever benchmark.ignoreEos says.
-IGNORES_EOS_ON_RANDOM = (ToolName.VLLM_BENCH,)
+# ----- benchmark datasets ---------------------------------------------------------------------------------------
 # Where the runner fetches datasets that are files (vLLM docs/benchmarking/cli.md, JetStream benchmarks).
 DATASET_URLS = {
     "sharegpt": "https://huggingface.co/datasets/anon8231489123/ShareGPT_Vicuna_unfiltered/resolve/main/"

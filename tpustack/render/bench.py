@@ -9,17 +9,20 @@ engine is a config rule (tpustack.config.rules), checked before this is built.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urlsplit
 
 from tpustack.config import derived
 from tpustack.config.model import StackConfig
 from tpustack.config.units import ServingUnit
 from tpustack.core import engines, images
+from tpustack.core.contracts import SPEC_SCHEMA, BenchSpec, ClientTokenizer, SpecGateway, SpecSlo, SweepPoint
 from tpustack.core.engines import ToolName
 from tpustack.core.errors import InternalError
+from tpustack.workloads import tools
 
-SPEC_SCHEMA = "tpustack.bench-spec/v1"
+__all__ = ["SPEC_DIR", "SPEC_PATH", "SPEC_SCHEMA", "bench_spec"]
+
 SPEC_DIR = "/opt/tpustack/spec"
 SPEC_PATH = f"{SPEC_DIR}/spec.json"
 
@@ -32,8 +35,8 @@ def bench_spec(
     metrics_url: str | None,
     results_uri: str,
     git_revision: str,
-    gateway: dict[str, Any] | None = None,
-) -> dict[str, Any]:
+    gateway: SpecGateway | None = None,
+) -> BenchSpec:
     """The Job's spec for a stack with an engine, a model and a benchmark, measuring a region's units (the
     metadata describes the first; every unit of a group of variants is listed). Default: the stack's own
     region."""
@@ -42,7 +45,7 @@ def bench_spec(
     b, engine, model, shape, tool = cfg.benchmark, cfg.engine, cfg.model, unit.shape, cfg.benchmark_tool
     if b is None or engine is None or model is None or tool is None:
         raise InternalError("bench_spec needs a config with engine, model and benchmark (config rules ensure it)")
-    sweep: list[dict[str, Any]]
+    sweep: list[SweepPoint]
     if b.max_concurrency:
         sweep = [{"max_concurrency": c, "request_rate": None} for c in b.max_concurrency]
         arrival = "closed loop: fixed concurrency, each client sends when its last request completes"
@@ -57,12 +60,15 @@ def bench_spec(
     if unit.settings is not None:  # what the server really gets
         engine_args.update(unit.settings.model_dump(by_alias=True, mode="json"))
     host = urlsplit(base_url).hostname or "localhost"
+    image = unit.image
+    if image is None:  # every unit of a stack with an engine has one (tpustack.config.units)
+        raise InternalError(f"unit {unit.keys.unit} serves without an image")
     return {
         "schema": SPEC_SCHEMA,
         "stack": cfg.stack,
         "results_uri": results_uri.rstrip("/"),
         "tool": tool,
-        "tool_command": engines.TOOL_COMMANDS[tool],
+        "tool_command": list(tools.tool(tool).facts.command),
         "server": {
             "base_url": base_url.rstrip("/"),
             "health_path": engine.record.health_path,
@@ -87,7 +93,7 @@ def bench_spec(
             "ignore_eos": b.ignore_eos,
         },
         "sweep": sweep,
-        "slo": b.slo.model_dump(mode="json", exclude_none=True),
+        "slo": cast(SpecSlo, b.slo.model_dump(mode="json", exclude_none=True)),
         "kept_up_tolerance": 0.9,
         "timeouts": {"ready_s": 3600, "point_min_s": 900},
         "scrape_interval_s": 5,
@@ -98,7 +104,7 @@ def bench_spec(
             "region": unit.region.name,
             "zone": unit.region.zone,
             "engine": engine.name,
-            "engine_image": unit.image,
+            "engine_image": image,
             "engine_args": engine_args,
             "tool": tool,
             "tool_image": unit.image if tool is not ToolName.INFERENCE_PERF else None,
@@ -131,7 +137,7 @@ def bench_spec(
     }
 
 
-def _client_tokenizer(cfg: StackConfig, tool: ToolName) -> dict[str, Any]:
+def _client_tokenizer(cfg: StackConfig, tool: ToolName) -> ClientTokenizer:
     """JetStream's client tokenizes with the MaxText asset in the image (tiktoken for Llama 3 via --model llama-3;
     SentencePiece otherwise), as the server does: no Hugging Face access, no second BOS."""
     if tool is not ToolName.JETSTREAM_BENCHMARK or cfg.model is None or not cfg.model.maxtext:

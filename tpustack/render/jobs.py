@@ -10,8 +10,10 @@ from dataclasses import dataclass
 
 from tpustack.config.model import StackConfig
 from tpustack.config.units import ServingUnit
-from tpustack.core import engines, images, names
+from tpustack.core import images, names
+from tpustack.core.contracts import SpecGateway
 from tpustack.core.errors import InternalError
+from tpustack.workloads import tools
 
 from . import bench as bench_spec
 from .context import EXISTS, PodContext, ServiceContext, checkpoint_output, pod_context
@@ -152,7 +154,7 @@ def benchmark_context(
     host = names.service_url(service.name, service.namespace)
     metrics_url = f"{host}:{service.metrics.port}{service.metrics.path}"
     results_uri = f"gs://{cfg.results_bucket}/{names.stack_dir(cfg.stack)}/serving-bench"
-    gateway = None
+    gateway: SpecGateway | None = None
     if cfg.gateway is not None:
         gateway = {"namespace": service.namespace, "name": names.GATEWAY_NAME, "port": cfg.gateway.port}
     doc = bench_spec.bench_spec(
@@ -164,7 +166,7 @@ def benchmark_context(
         git_revision=payload.revision(),
         gateway=gateway,
     )
-    image = doc["metadata"].get("tool_image") or engines.INFERENCE_PERF_IMAGE
+    image = doc["metadata"].get("tool_image") or tools.tool(doc["tool"]).facts.image or ""
     return BenchmarkContext(
         **pod_context(cfg, unit),
         workloads=workload_code(payload),

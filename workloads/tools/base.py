@@ -24,7 +24,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, NamedTuple
 
-from tpustack.core import engines
 from tpustack.core.contracts import BenchSpec, Record, SweepPoint
 from tpustack.core.engines import EngineName, ToolName
 
@@ -114,11 +113,6 @@ class BenchTool(ABC):
 def tolerance(spec: BenchSpec) -> float:
     """The share of the requested rate a client must send to count as having kept up."""
     return spec.get("kept_up_tolerance", records.KEPT_UP_TOLERANCE)
-
-
-def driven_engines(name: ToolName) -> tuple[EngineName, ...]:
-    """The engines whose API a tool can drive (tpustack.core.engines.TOOLS_FOR_ENGINE)."""
-    return tuple(EngineName(e) for e, names in engines.TOOLS_FOR_ENGINE.items() if name in names)
 
 
 def read_json(path: Path) -> Any:

@@ -25,25 +25,26 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, cast
 
-from tpustack.core import engines
+from tpustack.core import images
 from tpustack.core.contracts import BenchSpec, Record, Stats, SweepPoint
-from tpustack.core.engines import ToolName
+from tpustack.core.engines import EngineName, ToolName
 from tpustack.core.errors import BenchmarkError
 
 from .. import records
-from .base import BenchTool, PointResult, ToolFacts, driven_engines, read_json, tolerance
+from .base import BenchTool, PointResult, ToolFacts, read_json, tolerance
 
 FACTS = ToolFacts(
     name=ToolName.INFERENCE_PERF,
-    engines=driven_engines(ToolName.INFERENCE_PERF),
-    datasets=engines.DATASETS_FOR_TOOL[ToolName.INFERENCE_PERF],
+    # server.type: vllm|sglang|tgi|mock (inference_perf/config/client/modelserver/config.py)
+    engines=(EngineName.VLLM,),
+    datasets=images.INFERENCE_PERF.datasets,
     concurrency_limit=True,  # load.type concurrent
     burstiness=False,  # load.type poisson: Poisson arrivals only
-    ignores_eos_on_random=ToolName.INFERENCE_PERF in engines.IGNORES_EOS_ON_RANDOM,
+    ignores_eos_on_random=False,  # server.ignore_eos is sent as the stack says
     sends_temperature=False,
-    command=engines.INFERENCE_PERF.command,
-    image=engines.INFERENCE_PERF.image,
-    version=engines.INFERENCE_PERF_VERSION,
+    command=images.INFERENCE_PERF.command,
+    image=images.INFERENCE_PERF.image,
+    version=images.INFERENCE_PERF_VERSION,
 )
 CONFIG_FILE = "config.yml"  # JSON is YAML: inference-perf reads it with its YAML loader
 STAGE_GLOB = "stage_*_lifecycle_metrics.json"

@@ -24,25 +24,27 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from tpustack.core import engines
+from tpustack.core import images
 from tpustack.core.contracts import BenchSpec, Record, SweepPoint
-from tpustack.core.engines import ToolName
+from tpustack.core.engines import EngineName, ToolName
 from tpustack.core.errors import BenchmarkError
 
 from .. import records
-from .base import BenchTool, PointResult, RunCommand, ToolFacts, driven_engines, read_json, tolerance
+from .base import BenchTool, PointResult, RunCommand, ToolFacts, read_json, tolerance
 
 FACTS = ToolFacts(
     name=ToolName.JETSTREAM_BENCHMARK,
-    engines=driven_engines(ToolName.JETSTREAM_BENCHMARK),
-    datasets=engines.DATASETS_FOR_TOOL[ToolName.JETSTREAM_BENCHMARK],
+    # JetStream's gRPC Orchestrator API, which only its own client speaks
+    engines=(EngineName.JETSTREAM_MAXTEXT,),
+    # "random" is run as JetStream's prefix_cache_test with no common prefix (argv below)
+    datasets=("random", "sharegpt"),
     concurrency_limit=False,  # parse_args has no concurrency limit flag
     burstiness=False,  # Poisson arrivals only (get_request: np.random.exponential)
-    ignores_eos_on_random=ToolName.JETSTREAM_BENCHMARK in engines.IGNORES_EOS_ON_RANDOM,
+    ignores_eos_on_random=False,
     sends_temperature=False,
-    command=engines.JETSTREAM_ENGINE.bench_command,
+    command=images.JETSTREAM_ENGINE.bench_command,
     image=None,
-    version=engines.JETSTREAM_REF,
+    version=images.JETSTREAM_REF,
 )
 REQUEST_OUTPUTS = "request-outputs.json"
 TOKENS = "request-tokens.json"

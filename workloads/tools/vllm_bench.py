@@ -19,25 +19,29 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from tpustack.core import engines
+from tpustack.core import images
 from tpustack.core.contracts import BenchSpec, Metric, Record, Stats, SweepPoint
-from tpustack.core.engines import ToolName
+from tpustack.core.engines import EngineName, ToolName
 from tpustack.core.errors import BenchmarkError
 
 from .. import records
-from .base import BenchTool, PointResult, ToolFacts, driven_engines, read_json, tolerance
+from .base import BenchTool, PointResult, ToolFacts, read_json, tolerance
 
 FACTS = ToolFacts(
     name=ToolName.VLLM_BENCH,
-    engines=driven_engines(ToolName.VLLM_BENCH),
-    datasets=engines.DATASETS_FOR_TOOL[ToolName.VLLM_BENCH],
+    # vllm bench serve speaks vLLM's OpenAI-compatible API (--backend vllm); JetStream serves gRPC and its own
+    # /v1/generate.
+    engines=(EngineName.VLLM,),
+    # `sonnet` is gone in 0.32.0 (vllm/benchmarks/datasets/datasets.py)
+    datasets=images.VLLM_TPU.datasets,
     concurrency_limit=True,  # --max-concurrency
     burstiness=True,  # --burstiness: gamma arrivals (1 = Poisson)
-    ignores_eos_on_random=ToolName.VLLM_BENCH in engines.IGNORES_EOS_ON_RANDOM,
+    # serve.py: "when using random datasets, default to ignoring EOS", whatever --ignore-eos says
+    ignores_eos_on_random=True,
     sends_temperature=True,
-    command=engines.VLLM_TPU.bench_command,
+    command=images.VLLM_TPU.bench_command,
     image=None,
-    version=engines.VLLM_VERSION,
+    version=images.VLLM_VERSION,
 )
 RESULT_FILE = "vllm.json"  # --result-filename
 AGGREGATES_AS_WRITTEN = (

@@ -7,8 +7,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from tpustack.core import engines, images, names
-from tpustack.core.engines import EngineName, ToolName
+from tpustack.core.engines import EngineName
 from tpustack.core.errors import Problem, problem
+from tpustack.workloads import tools
 
 from .. import derived
 from ..model import StackConfig
@@ -157,12 +158,13 @@ def benchmark_needs_engine(c: StackConfig) -> Iterator[Problem]:
 def benchmark_tool_drives_engine(c: StackConfig) -> Iterator[Problem]:
     if c.benchmark is None or c.engine is None:
         return
-    tool, engine = c.benchmark_tool, c.engine.record
-    if tool not in engine.tools:
+    tool, engine = c.benchmark_tool, c.engine.name
+    drivers = [str(t.name) for t in tools.tools_for(engine)]
+    if tool not in drivers:
         yield problem(
             "tpustack:benchmark.tool",
-            f"{tool} cannot drive {engine.name}'s API",
-            f"use one of {', '.join(engine.tools)} for {engine.name}",
+            f"{tool} cannot drive {engine}'s API",
+            f"use one of {', '.join(drivers)} for {engine}",
         )
 
 
@@ -170,38 +172,37 @@ def benchmark_load_fits_tool(c: StackConfig) -> Iterator[Problem]:
     b, tool = c.benchmark, c.benchmark_tool
     if b is None or c.engine is None or tool is None:
         return
-    datasets = engines.DATASETS_FOR_TOOL[tool]
-    if b.dataset not in datasets:
+    facts = tools.tool(tool).facts
+    if b.dataset not in facts.datasets:
         yield problem(
-            "tpustack:benchmark.dataset", f"{tool} has no '{b.dataset}' dataset", f"use one of {', '.join(datasets)}"
+            "tpustack:benchmark.dataset",
+            f"{tool} has no '{b.dataset}' dataset",
+            f"use one of {', '.join(facts.datasets)}",
         )
-    if tool is ToolName.JETSTREAM_BENCHMARK and b.max_concurrency:
+    if b.max_concurrency and not facts.concurrency_limit:
         yield problem(
             "tpustack:benchmark.maxConcurrency",
-            "JetStream's benchmark_serving.py has no concurrency limit flag",
+            f"{tool} has no concurrency limit flag",
             "sweep requestRates instead, or use another engine",
         )
-    if (
-        tool in (ToolName.JETSTREAM_BENCHMARK, ToolName.INFERENCE_PERF)
-        and b.burstiness != 1.0
-        and not b.max_concurrency
-    ):
+    if b.burstiness != 1.0 and not b.max_concurrency and not facts.burstiness:
+        gamma = [str(t.name) for t in tools.TOOLS.values() if t.facts.burstiness]
         yield problem(
             "tpustack:benchmark.burstiness",
             f"{tool} only sends Poisson arrivals (burstiness 1)",
-            "set burstiness to 1, or use vllm-bench for gamma arrivals",
+            f"set burstiness to 1, or use {' or '.join(gamma)} for gamma arrivals",
         )
 
 
 def eos_setting_is_what_the_tool_does(c: StackConfig) -> Iterator[Problem]:
-    b = c.benchmark
-    if b is None or c.engine is None or b.ignore_eos or b.dataset != "random":
+    b, tool = c.benchmark, c.benchmark_tool
+    if b is None or c.engine is None or tool is None or b.ignore_eos or b.dataset != "random":
         return
-    if c.benchmark_tool in engines.IGNORES_EOS_ON_RANDOM:
+    facts = tools.tool(tool).facts
+    if facts.ignores_eos_on_random:
         yield problem(
             "tpustack:benchmark.ignoreEos",
-            f"{c.benchmark_tool} {images.VLLM_VERSION} always ignores "
-            "end-of-sequence on the random dataset (vllm/benchmarks/serve.py), so false would be "
-            "recorded but not done",
+            f"{tool} {facts.version} always ignores end-of-sequence on the random dataset "
+            "(vllm/benchmarks/serve.py), so false would be recorded but not done",
             "set ignoreEos true, or use dataset sharegpt for natural stop lengths",
         )
