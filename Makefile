@@ -52,8 +52,8 @@ test-floors:
 	bash .ci/floors
 
 test-clients: $(TEST_STAMP)
-	$(BIN)/python tests/clients.py
-	$(BIN)/python -m pytest -o addopts= -q -m clients tests/test_clients.py
+	$(BIN)/python tests/helpers/clients.py
+	$(BIN)/python -m pytest -o addopts= -q -m clients tests/integration/test_clients.py
 
 bench: $(PLAN_STAMP)
 	$(BIN)/python tests/bench_plan.py

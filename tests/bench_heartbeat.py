@@ -17,9 +17,6 @@ import argparse
 import statistics
 import sys
 import time
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from tpustack.core.errors import BenchmarkError
 from tpustack.workloads import heartbeat, roofline

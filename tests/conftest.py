@@ -1,75 +1,16 @@
-"""Shared fixtures: a valid base config to mutate, and helpers to plan stacks under the mock engine."""
+"""Fixtures every test may take: a valid base config to mutate, and a real GCS server on 127.0.0.1. What tests
+share beyond fixtures is the ``helpers`` package (tests/helpers)."""
 
 from __future__ import annotations
 
-import copy
-import json
-from pathlib import Path
-
 import pytest
 
-from tpustack import plan as plan_mod
-from tpustack.config.project import find_project
-
-ROOT = Path(__file__).resolve().parent.parent
-PROJECT = find_project(explicit=ROOT)
-
-BASE = {
-    "tpustack:project": "my-tpu-project",
-    "tpustack:region": "us-east5",
-    "tpustack:zones": ["us-east5-a"],
-    "tpustack:target": "gke",
-    "tpustack:accelerator": "v6e-8",
-    "tpustack:capacity": {"type": "spot"},
-    "tpustack:model": {"id": "meta-llama/Llama-3.1-8B-Instruct", "paramsB": 8.03},
-    "tpustack:engine": {"name": "vllm", "vllm": {"maxModelLen": 8192}},
-    "tpustack:benchmark": {"requestRates": [1, 2, 4]},
-    "tpustack:hfToken": "[secret:tpustack:hfToken]",
-}
-SECRETS = {"tpustack:hfToken"}
+from helpers.project import BUCKET, base
 
 
-def as_engine_values(cfg: dict) -> dict[str, str]:
-    """Config as the Pulumi engine hands it over: structured values as JSON strings."""
-    return {k: v if isinstance(v, str) else json.dumps(v) for k, v in cfg.items()}
-
-
-@pytest.fixture
-def base() -> dict:
-    return copy.deepcopy(BASE)
-
-
-_PLANS: dict[str, plan_mod.Plan] = {}
-
-
-def planned(stack: str) -> plan_mod.Plan:
-    """Plan a shipped stack once per test session (plans are deterministic; see test_plan idempotency)."""
-    if stack not in _PLANS:
-        _PLANS[stack] = plan_mod.plan(PROJECT, stack)
-    return _PLANS[stack]
-
-
-STACKS = PROJECT.stack_names()
-
-
-def plan_config(cfg: dict, stack: str = "t") -> plan_mod.Plan:
-    """Plan an in-memory config (as a stack file would hold it) under the mock engine."""
-    return plan_mod.plan_values(PROJECT, stack, as_engine_values(cfg), {k for k in SECRETS if k in cfg})
-
-
-def run_program(cfg: dict, stack: str = "t"):
-    """Run the project's program on an in-memory config under the mock engine, without the config gate
-    that plan_values applies first (so what the program itself declares before failing shows)."""
-    from tpustack.plan.engine import run_program as run
-
-    return run(PROJECT.program, PROJECT.name, stack, as_engine_values(cfg), {k for k in SECRETS if k in cfg})
-
-
-def by_type(p: plan_mod.Plan, typ: str) -> list:
-    return [r for r in p.resources if r.type == typ]
-
-
-BUCKET = "tpustack-results"
+@pytest.fixture(name="base")
+def base_config() -> dict:
+    return base()
 
 
 @pytest.fixture(scope="session")
@@ -92,20 +33,3 @@ def emulator():
 def gcs_env(emulator, monkeypatch):
     monkeypatch.setenv("STORAGE_EMULATOR_HOST", emulator)
     return emulator
-
-
-def run_cli(capsys, *argv: str, cwd=None, monkeypatch=None) -> tuple[int, str, str]:
-    """The real entry point (tpustack.cli.main, with its one error path) in-process: (exit code, stdout,
-    stderr)."""
-    from tpustack.cli import main
-
-    if cwd is not None and monkeypatch is not None:
-        monkeypatch.chdir(cwd)
-    capsys.readouterr()
-    try:
-        main(list(argv))
-        code = 0
-    except SystemExit as e:
-        code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
-    out = capsys.readouterr()
-    return code, out.out, out.err

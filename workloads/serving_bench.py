@@ -42,7 +42,7 @@ from tpustack.core.contracts import RUN_SCHEMA, BenchSpec, RunManifest, RunPoint
 from tpustack.core.errors import BenchmarkError, TpuStackError
 
 from . import gcs, promscrape, records, tools
-from .tools.inference_perf import config as inference_perf_config  # noqa: F401 (tests/test_engine_facts.py)
+from .tools.inference_perf import config as inference_perf_config  # noqa: F401 (tests/integration/test_engine_facts.py)
 
 # datetime.UTC is Python 3.11+, and pod code runs on 3.10 too (tpustack.core.enums)
 UTC = dt.timezone.utc  # noqa: UP017

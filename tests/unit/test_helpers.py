@@ -11,13 +11,13 @@ import pulumi_gcp as gcp
 import pulumi_kubernetes as k8s
 import pulumiverse_time as time
 import pytest
-from helpers import CLUSTER_ENDPOINT, EPOCH, ComponentMocks, MockStack, after, mock_stack_fixture, stand_in
 from pulumi.runtime import config as pulumi_config
 from pulumi.runtime import settings
 
 from tpustack import plan as plan_mod
 
-from conftest import PROJECT
+from helpers import CLUSTER_ENDPOINT, EPOCH, ComponentMocks, MockStack, after, mock_stack_fixture, stand_in
+from helpers.project import PROJECT
 
 stack = mock_stack_fixture()
 

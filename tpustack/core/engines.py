@@ -161,7 +161,8 @@ GAIE_OBJECTIVE_CRD = (
     "inference.networking.x-k8s.io_inferenceobjectives.yaml"
 )
 # The Model Server Protocol gauges the endpoint picker scrapes from vLLM (docs/proposals/003-model-server-protocol);
-# tests/test_engine_facts.py finds them in the pinned vllm-tpu wheel (vllm/v1/metrics/), so TPU pods report them too.
+# tests/integration/test_engine_facts.py finds them in the pinned vllm-tpu wheel (vllm/v1/metrics/), so TPU pods
+# report them too.
 GAIE_VLLM_METRICS = ("vllm:num_requests_waiting", "vllm:num_requests_running", "vllm:kv_cache_usage_perc")
 
 # ----- LeaderWorkerSet controller -------------------------------------------------------------------------------------

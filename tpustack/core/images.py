@@ -2,7 +2,7 @@
 
 ``IMAGES`` holds one ``ImageFacts`` per pinned image: the package and version its code comes from, the CLI flags
 of its server and of its benchmark client that tpustack uses, its endpoints, the paths and environment
-variables it reads, its model names and tokenizer assets. tests/test_engine_facts.py downloads the very
+variables it reads, its model names and tokenizer assets. tests/integration/test_engine_facts.py downloads the very
 packages named here and checks every entry against them (flags from the argparse definitions, endpoints from the
 routers, paths from the file lists, model names from the model registries), and checks that every flag, path and
 endpoint a rendered manifest or a Job uses is listed here. Moving to a newer image = a new entry here (README

@@ -57,7 +57,7 @@ __all__ = [
     "parse_keep",
 ]
 
-# The verdicts under the module-level names callers used before Verdict existed (tests/test_fuzz.py).
+# The verdicts under the module-level names callers used before Verdict existed (tests/integration/test_fuzz.py).
 EXPIRED, ALIVE, KEPT, NO_EXPIRY, BAD_LABEL = (
     Verdict.EXPIRED,
     Verdict.ALIVE,

@@ -1,7 +1,7 @@
 """The mock engine: runs a Pulumi program with ``pulumi.runtime.set_mocks`` and records what it declares.
 
 The one module that touches Pulumi's runtime internals (``pulumi.runtime.settings``, ``stack``, ``rpc``,
-``sync_await``), pinned to the pulumi version range in pyproject.toml; tests/test_plan.py exercises it. No
+``sync_await``), pinned to the pulumi version range in pyproject.toml; tests/integration/test_plan.py exercises it. No
 credentials, no Pulumi CLI, no provider plugins, no network: a recording mock monitor fills provider-computed
 outputs (emails, IPs, endpoints) by type token.
 """

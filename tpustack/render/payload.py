@@ -6,7 +6,7 @@ the source), and the ``__init__.py`` of each package on the way, laid out as the
 catalog.py``...). The same payload goes into a ConfigMap mounted under ``MOUNT_PATH`` (GKE Jobs) or into
 bucket objects a TPU VM copies at boot; either way the pod runs ``python3 -m <entry>`` with the payload root
 on PYTHONPATH and no image of ours. Workload code imports only the standard library and ``tpustack.core``
-(tests/test_architecture.py), so nothing else is needed there.
+(tests/integration/test_architecture.py), so nothing else is needed there.
 """
 
 from __future__ import annotations

@@ -6,10 +6,11 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
-from helpers import ADDRESS_BASE, MockStack, after, mock_stack_fixture, stand_in
 
 from tpustack.components.gateway import GatewayNetwork, GatewayNetworkArgs, GeoDns, GeoDnsArgs
 from tpustack.core import names
+
+from helpers import ADDRESS_BASE, MockStack, after, mock_stack_fixture, stand_in
 
 stack = mock_stack_fixture()
 

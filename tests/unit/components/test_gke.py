@@ -8,7 +8,6 @@ import dataclasses
 import json
 
 import pytest
-from helpers import CLUSTER_CA_PEM, CLUSTER_ENDPOINT, MockStack, Registered, after, mock_stack_fixture, stand_in
 
 from tpustack.components.gke import (
     CLUSTER_TIMEOUTS,
@@ -22,6 +21,8 @@ from tpustack.components.gke import (
 from tpustack.config.derived import AcceleratorPool, Autoscaling
 from tpustack.core import names
 from tpustack.core.capacity import CapacityType
+
+from helpers import CLUSTER_CA_PEM, CLUSTER_ENDPOINT, MockStack, Registered, after, mock_stack_fixture, stand_in
 
 stack = mock_stack_fixture()
 

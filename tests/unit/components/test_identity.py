@@ -7,7 +7,6 @@ import dataclasses
 import re
 
 import pytest
-from helpers import MockStack, Registered, after, mock_stack_fixture, stand_in
 
 from tpustack.components.identity import (
     MODEL_ROLES,
@@ -22,6 +21,8 @@ from tpustack.components.identity import (
     prefix_condition,
 )
 from tpustack.core import names
+
+from helpers import MockStack, Registered, after, mock_stack_fixture, stand_in
 
 stack = mock_stack_fixture()
 

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import pytest
-from helpers import EPOCH, MockStack, mock_stack_fixture
 
 from tpustack.components.lifecycle import Lifecycle, LifecycleArgs
 from tpustack.core import names
+
+from helpers import EPOCH, MockStack, mock_stack_fixture
 
 stack = mock_stack_fixture()
 

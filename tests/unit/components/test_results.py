@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from helpers import MockStack, after, mock_stack_fixture, stand_in
 
 from tpustack.components.results import ResultsStore, ResultsStoreArgs
+
+from helpers import MockStack, after, mock_stack_fixture, stand_in
 
 stack = mock_stack_fixture()
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
-from helpers import MockStack, Registered, mock_stack_fixture
 
 from tpustack.components.services import PROPAGATION, ProjectServices, ProjectServicesArgs
+
+from helpers import MockStack, Registered, mock_stack_fixture
 
 stack = mock_stack_fixture()
 

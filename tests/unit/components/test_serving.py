@@ -10,10 +10,11 @@ import pulumi
 import pulumi_gcp as gcp
 import pulumi_kubernetes as k8s
 import pytest
-from helpers import MockStack, Registered, after, mock_stack_fixture, stand_in
 
 from tpustack.components.serving import APP_ORDER, InferencePoolArgs, Serving, ServingArgs
 from tpustack.core import engines, names
+
+from helpers import MockStack, Registered, after, mock_stack_fixture, stand_in
 
 stack = mock_stack_fixture()
 

@@ -6,10 +6,11 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
-from helpers import TPU_VM_IP, MockStack, after, mock_stack_fixture, stand_in
 
 from tpustack.components.tpu_vm import TIMEOUTS, TpuVm, TpuVmArgs, WorkloadObject
 from tpustack.core import names
+
+from helpers import TPU_VM_IP, MockStack, after, mock_stack_fixture, stand_in
 
 stack = mock_stack_fixture()
 

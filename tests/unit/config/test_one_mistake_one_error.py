@@ -17,7 +17,7 @@ import pytest
 from tpustack.config import load_config
 from tpustack.core.errors import ConfigError, Problem
 
-from conftest import BASE, SECRETS
+from helpers.project import BASE, SECRETS
 
 Mutation = Callable[[dict, dict], None]  # (stack doc, the unit's own settings) -> None
 
