@@ -38,11 +38,12 @@ plan-json: $(PLAN_STAMP)
 test: $(TEST_STAMP)
 	$(BIN)/python -m pytest
 
-# The layering contracts, lint and types run on the installed (wheel) layout, where components/ and workloads/
+# The layering contracts, lint, types and complexity (no function above 20) run on the installed (wheel) layout, where components/ and workloads/
 # are tpustack.components / tpustack.workloads.
 lint: $(LINT_STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/ruff check .
+	$(BIN)/xenon --max-absolute C tpustack components workloads
 	rm -rf build/lint && $(PIP) install --no-deps --no-compile --target build/lint .
 	cd build/lint && ../../$(BIN)/mypy -p tpustack
 	cd build/lint && PYTHONPATH=. ../../$(BIN)/lint-imports --config ../../pyproject.toml
