@@ -132,12 +132,12 @@ def say_ceilings(c: dict) -> None:
 def check_manifest_dir(directory: Path, stack: str) -> None:
     """One stack per directory, never over existing files: `kubectl apply -f DIR` must apply this stack only."""
     if directory.exists() and not directory.is_dir():
-        raise InputError(f"--out {directory}: is a file. Fix: pass a new directory, e.g. --out plan-{stack}")
+        raise InputError(f"--out {directory}: is a file", fix=f"pass a new directory, e.g. --out plan-{stack}")
     if directory.is_dir() and any(directory.iterdir()):
         raise InputError(
             f"--out {directory}: is not empty; manifests are written into a new or empty directory "
-            f"so `kubectl apply -f {directory}` never mixes stacks or keeps stale objects. Fix: "
-            f"--out plan-{stack}-2, or empty it first"
+            f"so `kubectl apply -f {directory}` never mixes stacks or keeps stale objects",
+            fix=f"--out plan-{stack}-2, or empty it first",
         )
 
 

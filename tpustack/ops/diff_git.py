@@ -50,8 +50,8 @@ def repo_root(path: Path) -> Path:
     proc = _git(path, "rev-parse", "--show-toplevel")
     if proc.returncode != 0:
         raise DiffError(
-            f"--base: {path} is not inside a git repository ({proc.stderr.strip()}). Fix: run "
-            f"`tpustack diff` from a clone of the repository"
+            f"--base: {path} is not inside a git repository ({proc.stderr.strip()})",
+            fix="run `tpustack diff` from a clone of the repository",
         )
     return Path(proc.stdout.strip())
 
@@ -99,15 +99,15 @@ def plan_tree(tree: Path, stack: str, label: str, python: str = sys.executable) 
     if proc.returncode != 0:
         tail = " / ".join(proc.stderr.strip().splitlines()[-6:]) or "(no output)"
         raise DiffError(
-            f"stack '{stack}' at {label}: `tpustack plan` exited {proc.returncode}: {tail}. Fix: "
-            f"make `tpustack plan --stack {stack}` pass at {label}, or diff against another --base"
+            f"stack '{stack}' at {label}: `tpustack plan` exited {proc.returncode}: {tail}",
+            fix=f"make `tpustack plan --stack {stack}` pass at {label}, or diff against another --base",
         )
     try:
         return json.loads(proc.stdout)
     except json.JSONDecodeError as e:
         raise DiffError(
-            f"stack '{stack}' at {label}: `tpustack plan --json` printed no JSON ({e}). Fix: the "
-            f"revision may predate `plan --json`; diff against a newer --base"
+            f"stack '{stack}' at {label}: `tpustack plan --json` printed no JSON ({e})",
+            fix="the revision may predate `plan --json`; diff against a newer --base",
         ) from e
 
 
@@ -137,16 +137,16 @@ def expand_matrix(tree: Path, file: str, label: str, out: Path, python: str = sy
     stack names written."""
     if not _has_package_cli(tree):
         raise DiffError(
-            f"matrix {file} at {label}: that revision predates the tpustack package and its `tpustack matrix`. "
-            "Fix: diff against a newer --base, or without --matrix"
+            f"matrix {file} at {label}: that revision predates the tpustack package and its `tpustack matrix`",
+            fix="diff against a newer --base, or without --matrix",
         )
     command = [python, "-m", "tpustack.cli", "matrix", file, "--write", "--out", str(out)]
     try:
         proc = subprocess.run(command, cwd=tree, env=_tree_env(tree), capture_output=True, text=True, timeout=600)
     except subprocess.TimeoutExpired as e:
         raise DiffError(
-            f"matrix {file} at {label}: `tpustack matrix {file}` ran over {e.timeout:g} s. Fix: exclude "
-            "combinations, split the matrix, or diff without --matrix"
+            f"matrix {file} at {label}: `tpustack matrix {file}` ran over {e.timeout:g} s",
+            fix="exclude combinations, split the matrix, or diff without --matrix",
         ) from e
     if proc.returncode != 0:
         raise _matrix_error(file, label, proc)
@@ -180,8 +180,8 @@ def side_of(tree: Path, label: str, python: str, scratch: Path | None) -> Side:
                 continue  # that stack file is what deploys, and it is diffed as a stack
             if name in found:
                 raise DiffError(
-                    f"matrix {file} at {label}: stack '{name}' is also a combination of {found[name]}. Fix: give "
-                    "the matrices different `prefix:`es"
+                    f"matrix {file} at {label}: stack '{name}' is also a combination of {found[name]}",
+                    fix="give the matrices different `prefix:`es",
                 )
             found[name] = file
             shutil.copy2(out / f"Pulumi.{name}.yaml", tree / "stacks" / f"Pulumi.{name}.yaml")
@@ -202,8 +202,9 @@ class BaseTree:
         sha = _git(self.repo, "rev-parse", "--verify", "--quiet", f"{self.ref}^{{commit}}")
         if sha.returncode != 0:
             raise DiffError(
-                f"--base: '{self.ref}' is not a commit in {self.repo}. Fix: `git fetch origin` (in "
-                f"CI: actions/checkout with fetch-depth: 0), or pass a branch, tag or sha that exists"
+                f"--base: '{self.ref}' is not a commit in {self.repo}",
+                fix="`git fetch origin` (in "
+                "CI: actions/checkout with fetch-depth: 0), or pass a branch, tag or sha that exists",
             )
         self._tmp = tempfile.TemporaryDirectory(prefix="tpustack-diff-")
         self.path = Path(self._tmp.name) / "base"
@@ -211,8 +212,8 @@ class BaseTree:
         if add.returncode != 0:
             self._tmp.cleanup()
             raise DiffError(
-                f"--base {self.ref}: `git worktree add` failed: {add.stderr.strip()}. Fix: "
-                f"`git worktree prune`, then retry"
+                f"--base {self.ref}: `git worktree add` failed: {add.stderr.strip()}",
+                fix="`git worktree prune`, then retry",
             )
         return self.path
 
@@ -239,8 +240,8 @@ class WorkingTreeCopy:
         )
         if ls.returncode != 0:
             raise DiffError(
-                f"--matrix: `git ls-files` failed in {self.repo}: {os.fsdecode(ls.stderr).strip()}. Fix: run "
-                "`git status` there and repair what it reports"
+                f"--matrix: `git ls-files` failed in {self.repo}: {os.fsdecode(ls.stderr).strip()}",
+                fix="run `git status` there and repair what it reports",
             )
         self._tmp = tempfile.TemporaryDirectory(prefix="tpustack-diff-")
         path = Path(self._tmp.name) / "head"
@@ -251,8 +252,8 @@ class WorkingTreeCopy:
         except OSError as e:
             self._tmp.cleanup()
             raise DiffError(
-                f"--matrix: cannot copy the working tree into {path}: {e}. Fix: free space in the temporary "
-                "directory (TMPDIR), or diff without --matrix"
+                f"--matrix: cannot copy the working tree into {path}: {e}",
+                fix="free space in the temporary directory (TMPDIR), or diff without --matrix",
             ) from e
         return path
 

@@ -106,18 +106,18 @@ class Reaper:
     ):
         if not project or not re.fullmatch(names.PROJECT_ID_PATTERN, project):
             raise ReapOptionError(
-                f"--project {project!r}: not a GCP project id. Fix: e.g. --project my-tpu-project "
-                "(`gcloud projects list`)"
+                f"--project {project!r}: not a GCP project id",
+                fix="e.g. --project my-tpu-project (`gcloud projects list`)",
             )
         if max_age_hours is not None and not (0 < max_age_hours <= 24 * 3650):
             raise ReapOptionError(
-                f"--max-age: {max_age_hours:g} is not a number of hours between 0 and 87600. Fix: e.g. "
-                "--max-age 24, or leave it out"
+                f"--max-age: {max_age_hours:g} is not a number of hours between 0 and 87600",
+                fix="e.g. --max-age 24, or leave it out",
             )
         if now is not None and not (0 <= now <= MAX_UNIX):
             raise ReapOptionError(
-                f"--now {now}: not unix seconds between 0 and {MAX_UNIX} (year 9999). Fix: e.g. "
-                f"--now {int(time.time())}, or leave it out"
+                f"--now {now}: not unix seconds between 0 and {MAX_UNIX} (year 9999)",
+                fix=f"e.g. --now {int(time.time())}, or leave it out",
             )
         self.project = project
         self.tpu = tpu
@@ -295,8 +295,9 @@ def make_clients(endpoint: str | None = None, credentials: Any = None) -> tuple[
         gke = container_v1.ClusterManagerClient(transport="rest", credentials=credentials, client_options=opts)
     except aexc.DefaultCredentialsError as e:
         raise ReapError(
-            f"credentials: none found ({e}). Fix: `gcloud auth application-default login`, or "
-            f"run the scheduled job as a service account with roles/tpu.admin and "
-            f"roles/container.admin"
+            f"credentials: none found ({e})",
+            fix="`gcloud auth application-default login`, or "
+            "run the scheduled job as a service account with roles/tpu.admin and "
+            "roles/container.admin",
         ) from e
     return tpu, gke

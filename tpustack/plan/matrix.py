@@ -38,6 +38,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from tpustack.config.project import Project, _read_yaml, read_stack_file
+from tpustack.config.sections import invalid
 from tpustack.core import catalog
 from tpustack.core.errors import ConfigError, InputError, Problem, TpuStackError, problem
 
@@ -58,8 +59,8 @@ class Variant(_M):
     @classmethod
     def _slug(cls, v: str) -> str:
         if not _SLUG.fullmatch(v):
-            raise ValueError(
-                f"slug {v!r} cannot be part of a stack name. Fix: 1-31 lowercase letters, digits and '-', e.g. v6e8"
+            raise invalid(
+                f"slug {v!r} cannot be part of a stack name", "1-31 lowercase letters, digits and '-', e.g. v6e8"
             )
         return v
 
@@ -68,7 +69,7 @@ class Variant(_M):
     def _keys(cls, v: dict[str, Any]) -> dict[str, Any]:
         bad = [k for k in v if not (isinstance(k, str) and k.startswith("tpustack:") and len(k) > len("tpustack:"))]
         if bad:
-            raise ValueError(f"keys {bad} are not tpustack:KEY[.sub.key]. Fix: e.g. tpustack:engine.vllm.maxNumSeqs")
+            raise invalid(f"keys {bad} are not tpustack:KEY[.sub.key]", "e.g. tpustack:engine.vllm.maxNumSeqs")
         return v
 
 
@@ -82,7 +83,7 @@ class Axis(_M):
         slugs = [x.slug for x in v]
         dup = sorted({s for s in slugs if slugs.count(s) > 1})
         if dup:
-            raise ValueError(f"slugs {dup} repeat within the axis. Fix: give each value its own slug")
+            raise invalid(f"slugs {dup} repeat within the axis", "give each value its own slug")
         return v
 
 
@@ -97,7 +98,7 @@ class Matrix(_M):
     @classmethod
     def _prefix(cls, v: str) -> str:
         if not _SLUG.fullmatch(v):
-            raise ValueError(f"prefix {v!r} cannot start a stack name. Fix: lowercase letters, digits, '-'")
+            raise invalid(f"prefix {v!r} cannot start a stack name", "lowercase letters, digits, '-'")
         return v
 
 
@@ -118,7 +119,7 @@ class Combination:
 def load(path: Path) -> Matrix:
     shown = str(path)
     if not path.is_file():
-        raise InputError(f"{shown}: no such matrix file. Fix: pass a file like stacks/sweep.matrix.yaml")
+        raise InputError(f"{shown}: no such matrix file", fix="pass a file like stacks/sweep.matrix.yaml")
     doc = _read_yaml(path, shown)
     if not isinstance(doc, dict) or not isinstance(doc.get("matrix"), dict):
         raise ConfigError([problem(shown, "has no `matrix:` mapping", "start the file with `matrix:` (README)")])
@@ -128,8 +129,8 @@ def load(path: Path) -> Matrix:
         probs = []
         for err in e.errors(include_url=False):
             where = f"{shown}: matrix." + ".".join(str(p) for p in err["loc"])
-            msg = err["msg"].removeprefix("Value error, ")
-            reason, _, fix = msg.partition(". Fix: ")
+            ctx = err.get("ctx") or {}
+            reason, fix = str(ctx.get("reason", err["msg"])), str(ctx.get("fix", ""))
             if err["type"] == "extra_forbidden":
                 reason, fix = "is not a matrix setting", "use prefix, base, config, axes, exclude (README 'Matrix')"
             elif err["type"] == "missing":
@@ -235,8 +236,8 @@ def write(m: Matrix, combos: list[Combination], out_dir: Path, source: str) -> l
     taken = [str(p) for p in paths if p.exists()]
     if taken:
         raise InputError(
-            f"{', '.join(taken)} already exist; stack files are never replaced and nothing was written. "
-            "Fix: change matrix.prefix, pass --out NEW_DIR, or remove those stacks first"
+            f"{', '.join(taken)} already exist; stack files are never replaced and nothing was written",
+            fix="change matrix.prefix, pass --out NEW_DIR, or remove those stacks first",
         )
     out_dir.mkdir(parents=True, exist_ok=True)
     for c, p in zip(todo, paths, strict=True):
