@@ -376,3 +376,33 @@ def test_calendar_reservations_and_flex_start_windows():
     with pytest.raises(ConfigError) as e:
         load(long_flex)
     assert any(p.key == "tpustack:lifecycle.ttlHours" and "168" in p.fix for p in e.value.problems)
+
+
+class TestEveryRegionIsValidatedBeforeAnyResource:
+    """Every region's objects are rendered and cross-checked before the program declares its first resource:
+    a problem found only in the second region leaves nothing declared (the program once declared region 0's
+    cluster, pools and objects before rendering region 1)."""
+
+    def test_a_failure_in_the_second_region_declares_nothing(self, monkeypatch):
+        from tpustack import render
+        from tpustack.core.errors import ConfigError, problem
+
+        from helpers.project import run_program
+
+        real = render.render
+        seen = []
+
+        def render_failing_in_region_1(cfg, region=None):
+            seen.append(region.name if region else None)
+            if region is not None and region.index == 1:
+                raise ConfigError(
+                    [problem("tpustack:regions[0]", "a problem only this region has", "fix it")], cfg.stack
+                )
+            return real(cfg, region)
+
+        monkeypatch.setattr(render, "render", render_failing_in_region_1)
+        doc = variant_doc(regions=[{"region": "us-central1", "zones": ["us-central1-b"]}])
+        with pytest.raises(ConfigError, match="a problem only this region has") as e:
+            run_program(doc)
+        assert seen == ["us-east5", "us-central1"]
+        assert e.value.declared == []  # type: ignore[attr-defined]
