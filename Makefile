@@ -79,7 +79,7 @@ lock: $(PLAN_STAMP)
 	$(BIN)/pip-compile -q --strip-extras --no-header --no-emit-index-url --no-emit-find-links \
 		-o .ci/lock/plan.txt pyproject.toml
 	$(BIN)/pip-compile -q --strip-extras --no-header --no-emit-index-url --no-emit-find-links \
-		--extra ops --extra test --extra lint -o .ci/lock/test.txt pyproject.toml
+		--extra ops --extra hub --extra test --extra lint -o .ci/lock/test.txt pyproject.toml
 	sed -i 's/^torch==\([0-9.]*\)+cpu$$/torch==\1/' .ci/lock/test.txt
 	# the test extra names tpustack[ops]; a constraint on tpustack itself would clash with `-e .`
 	sed -i '/^tpustack @ /,+1d' .ci/lock/test.txt

@@ -119,6 +119,10 @@ class ModelConfig(Section):
     hbm_headroom: float = Field(default=1.2, ge=1.0, le=4.0)
     # MaxText checkpoint conversion needs the MaxText model name (e.g. llama3.1-8b).
     maxtext_name: str | None = None
+    # Where the model's config.json comes from (tpustack.config.model_source): default tpustack's catalog, then the
+    # cache, then the Hugging Face Hub; "hub" asks the Hub first; or a local path / gs:// URI of the file (or its
+    # folder).
+    config: str | None = None
 
     @model_validator(mode="after")
     def _known_or_stated(self) -> ModelConfig:
@@ -208,6 +212,31 @@ class ModelConfig(Section):
         return self.params * 1e9 * BYTES_PER_PARAM[self.dtype] / catalog.GIB
 
 
+class SpeculativeConfig(Section):
+    """Speculative decoding (`vllm serve --speculative-config`, vllm/config/speculative.py at 0.32.0): a draft
+    proposes ``numSpeculativeTokens`` tokens that one target step verifies, so a step emits at most k + 1."""
+
+    # vLLM's SpeculativeMethod values tpustack renders (tests/integration/test_engine_facts.py reads the literal)
+    method: Literal["ngram", "eagle", "eagle3", "mtp", "draft_model"]
+    num_speculative_tokens: int = Field(ge=1, le=16)
+    model: str | None = None  # the draft or EAGLE head (eagle, eagle3, draft_model); MTP and n-gram need none
+
+    @model_validator(mode="after")
+    def _draft(self) -> SpeculativeConfig:
+        needs = self.method in ("eagle", "eagle3", "draft_model")
+        if needs and not self.model:
+            raise invalid(f"speculative method {self.method} needs its draft model", "set speculative.model")
+        if not needs and self.model:
+            raise invalid(f"speculative method {self.method} takes no draft model", "remove speculative.model")
+        return self
+
+    def vllm_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"method": self.method, "num_speculative_tokens": self.num_speculative_tokens}
+        if self.model:
+            out["model"] = self.model
+        return out
+
+
 class VllmConfig(Section):
     """vLLM engine arguments (`vllm serve` flags of the same names)."""
 
@@ -219,6 +248,11 @@ class VllmConfig(Section):
     gpu_memory_utilization: float | None = Field(default=None, gt=0, le=1)
     # None: vLLM decides (0.32.0 turns it on unless something is incompatible, vllm/config/vllm.py).
     async_scheduling: bool | None = None
+    # --kv-cache-dtype (vllm/config/cache.py CacheDType at 0.32.0): how the KV cache is stored, apart from the weights
+    kv_cache_dtype: Literal["auto", "bfloat16", "float16", "fp8", "fp8_e4m3", "fp8_e5m2"] | None = None
+    # --enable-expert-parallel for mixture-of-experts models; None: on for MoE on TPU, as tpu-recipes serve them
+    expert_parallel: bool | None = None
+    speculative: SpeculativeConfig | None = None
     extra_args: list[str] = Field(default_factory=list)
 
     # The setting that bounds a sequence (prompt + output), and its key under tpustack:engine.vllm.

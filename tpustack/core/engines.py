@@ -49,7 +49,16 @@ TPU_MULTIHOST_ENV = {"TPU_MULTIHOST_BACKEND": "ray"}
 HF_TOKEN_ENV = "HF_TOKEN"  # huggingface_hub: HF_TOKEN first, HUGGING_FACE_HUB_TOKEN only as a fallback
 XLA_CACHE_ENV = "VLLM_XLA_CACHE_PATH"
 # Flags tpustack sets from config; extraArgs may not repeat them.
-VLLM_OWNED_FLAGS = ("--model", "--tensor-parallel-size", "--port", "--max-model-len", "--host")
+VLLM_OWNED_FLAGS = (
+    "--model",
+    "--tensor-parallel-size",
+    "--port",
+    "--max-model-len",
+    "--host",
+    "--kv-cache-dtype",
+    "--enable-expert-parallel",
+    "--speculative-config",
+)
 # Engine defaults tpustack renders when a stack leaves them out (one place: the config models read these).
 VLLM_MAX_MODEL_LEN = 4096
 MAXTEXT_MAX_TARGET_LENGTH = 2048

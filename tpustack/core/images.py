@@ -69,6 +69,9 @@ _VLLM_SERVER_FLAGS = frozenset(
         "--gpu-memory-utilization",
         "--async-scheduling",
         "--no-async-scheduling",
+        "--kv-cache-dtype",
+        "--enable-expert-parallel",
+        "--speculative-config",
     }
 )
 _VLLM_BENCH_FLAGS = frozenset(

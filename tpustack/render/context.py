@@ -141,6 +141,7 @@ class ServingContext(PodContext):
     model_arg: str
     served_name: str | None
     vllm: VllmConfig
+    expert_parallel: bool  # vLLM --enable-expert-parallel
     xla_cache_env: str
     multihost_env: dict[str, str]
     server_command: list[str]
@@ -361,6 +362,7 @@ def serving_context(cfg: StackConfig, unit: ServingUnit) -> ServingContext:
         model_arg=model_arg,
         served_name=served,
         vllm=unit.settings if isinstance(unit.settings, VllmConfig) else VllmConfig(),
+        expert_parallel=expert_parallel(cfg, unit),
         xla_cache_env=engines.XLA_CACHE_ENV,
         multihost_env=dict(engines.TPU_MULTIHOST_ENV) if multi and unit.shape.kind == "tpu" else {},
         server_command=list(engines.VLLM_SERVER_COMMAND),
@@ -380,6 +382,15 @@ def serving_context(cfg: StackConfig, unit: ServingUnit) -> ServingContext:
         hpa=hpa,
         maxtext=maxtext_context(cfg, unit) if record.name is EngineName.JETSTREAM_MAXTEXT else None,
     )
+
+
+def expert_parallel(cfg: StackConfig, unit: ServingUnit) -> bool:
+    """vLLM's --enable-expert-parallel: as the stack says; by default on for a mixture-of-experts model on TPUs
+    (every tpu-recipes vLLM MoE recipe passes it: Qwen3.5-397B and Qwen3-Coder-480B on tpu7x)."""
+    settings = unit.settings
+    if not isinstance(settings, VllmConfig):
+        return False
+    return bool(settings.expert_parallel)
 
 
 def service_context(cfg: StackConfig, units: list[ServingContext], grouped: bool) -> ServiceContext:
