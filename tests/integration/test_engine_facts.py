@@ -9,6 +9,7 @@ env name the stacks use is found in the new artifact (README "Engine versions").
 
 from __future__ import annotations
 
+import ast
 import json
 from pathlib import Path
 
@@ -90,6 +91,32 @@ class TestVllm:
         serve = vllm_tpu_wheel.read("vllm/benchmarks/serve.py")
         assert tools.tool("vllm-bench").facts.ignores_eos_on_random
         assert "ignore_eos = True" in serve.replace("args.ignore_eos = True", "ignore_eos = True")
+
+    def test_the_kv_cache_dtypes_and_speculative_methods_tpustack_renders_exist(self, vllm_tpu_wheel):
+        """engine.vllm.kvCacheDtype and engine.vllm.speculative.method are values of the pinned vLLM's own literals
+        (vllm/config/cache.py CacheDType, vllm/config/speculative.py SpeculativeMethod with its member literals)."""
+        import typing
+
+        from tpustack.config.sections import SpeculativeConfig, VllmConfig
+
+        def literal(source: str, name: str) -> set[str]:
+            tree = ast.parse(source)
+            values: set[str] = set()
+            for node in tree.body:
+                if isinstance(node, ast.Assign) and any(getattr(t, "id", "") == name for t in node.targets):
+                    for c in ast.walk(node.value):
+                        if isinstance(c, ast.Constant) and isinstance(c.value, str):
+                            values.add(c.value)
+                        elif isinstance(c, ast.Name) and c.id != "Literal":
+                            values |= literal(source, c.id)
+            return values
+
+        cache = literal(vllm_tpu_wheel.read("vllm/config/cache.py"), "CacheDType")
+        ours = set(typing.get_args(typing.get_args(VllmConfig.model_fields["kv_cache_dtype"].annotation)[0]))
+        assert ours and ours <= cache, ours - cache
+        methods = literal(vllm_tpu_wheel.read("vllm/config/speculative.py"), "SpeculativeMethod")
+        ours = set(typing.get_args(SpeculativeConfig.model_fields["method"].annotation))
+        assert ours and ours <= methods, ours - methods
 
     def test_endpoints_exist(self, vllm_tpu_wheel):
         sources = "".join(
