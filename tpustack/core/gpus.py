@@ -51,6 +51,8 @@ Sources (read 2026-11):
              BF16 2.5 PFLOPS, 279 GB HBM3E, 8 TB/s; GB200 FP4 9, FP8 4.5, INT8 4.5, BF16 2.25, 7.7 TB/s; B200 FP4 9,
              FP8 4.5, INT8 4.5, BF16 2.25, 180 GB, 7.7 TB/s
   [nim]      docs.nvidia.com/nim/bionemo/msa-search/get-started/support-matrix: NVIDIA GB300 288 GB
+  [trt]      NVIDIA/TensorRT-LLM docs/source/developer-guide/perf-overview.md @ 03e27c7d: "B200 180GB (DGX B200)",
+             "GB200 192GB (GB200 NVL72)"
 """
 
 from __future__ import annotations
@@ -123,8 +125,9 @@ A100_80 = GpuModel(
     peak_other_tflops={P.INT8: 624, P.INT4: 1250},
     machine_types={1: "a2-ultragpu-1g", 2: "a2-ultragpu-2g", 4: "a2-ultragpu-4g", 8: "a2-ultragpu-8g"},
 )
-# H100 80GB SXM: 3,350 GB/s; dense BF16 989 (1,979 sparse; NVIDIA's rounding, 0.05 % under 1,979 / 2), FP8 1,979
-# and INT8 1,979 (3,958 sparse) [h100ds]; Hopper has no fp4 or int4 tensor rate [h100ds]. A3 highgpu machines [gpu].
+# H100 80GB SXM: 3,350 GB/s; dense BF16 989 (1,979 sparse; 0.05 % under 1,979 / 2, below what a measurement
+# resolves), FP8 and INT8 1,979 (3,958 sparse) [h100ds], which lists no fp4 or int4 rate. A3 highgpu
+# machines [gpu].
 H100 = GpuModel(
     name="h100-80gb",
     gke_accelerator="nvidia-h100-80gb",
@@ -148,7 +151,7 @@ H200 = GpuModel(
     variants={"nolssd": {8: "a3-ultragpu-8g-nolssd"}},
 )
 # B200 (A4): a4-highgpu-8g holds 8 GPUs, label nvidia-b200 [xpk][recipes][gcp-gpus]. HBM: 180 GB [mig][dgxb200]
-# [verda] (the 192 GB of [gk] is the raw stacks; the lower is what a model can use). Bandwidth 8 TB/s [gk][dgxb200]
+# [verda][trt] vs 192 GB [gk]: the lower kept. Bandwidth 8 TB/s [gk][dgxb200]
 # vs 7.7 [verda]: 8. Dense peaks: HGX B200 at 1,000 W runs BF16 2,250 / FP8 4,500 / FP4 9,000 / INT8 4,500 [gk]
 # [verda][dgxb200], NVIDIA's launch figure 20 PF FP4 sparse [b200-20] and the same B200 at 1,200 W (in GB200) BF16
 # 2,500 / FP8 5,000 / FP4 10,000 / INT8 5,000 [gk]. No source read states the power A4 runs its B200s at, so the
@@ -164,7 +167,7 @@ B200 = GpuModel(
 )
 # GB200 (A4X): a4x-highgpu-4g holds 4 Blackwell GPUs (GCP's page says "four NVIDIA B200 Blackwell GPUs" per
 # superchip; the recipes' pods request nvidia.com/gpu: 4), label nvidia-gb200 [xpk][recipes][gcp-gpus]; also sold as
-# a4x-highgpu-4g-nolssd [xpk]. HBM: 186 GB [mig][nvl72] (192 GB per TensorRT-LLM's perf overview; the lower kept).
+# a4x-highgpu-4g-nolssd [xpk]. HBM: 186 GB [mig][nvl72] vs 192 GB [trt]: the lower kept.
 # Bandwidth 8 TB/s [gk] vs 7.7 [verda]: 8. Dense peaks BF16 2,500, FP8 5,000, FP4 10,000, INT8 5,000 [gk][nvl72] vs
 # 2,250 / 4,500 / 9,000 / 4,500 [verda]: the higher kept.
 GB200 = GpuModel(
