@@ -9,7 +9,9 @@ import json
 
 import pytest
 import yaml
+from typer.testing import CliRunner
 
+from tpustack.cli import app
 from tpustack.core import catalog, gpus
 from tpustack.core.catalog import CATALOG, Precision
 from tpustack.core.precision import peak_table
@@ -243,3 +245,35 @@ class TestUnpricedIsShownNeverGuessed:
         table = yaml.safe_load(ZONES_FILE.read_text())
         assert "us-central1-b" in table["zones"]["b200"] and table["as_of"]
         assert set(table["zones"]) <= {s.family for s in CATALOG.values()}
+
+
+class TestCatalogCommandListsThem:
+    def test_text(self):
+        r = CliRunner().invoke(app, ["catalog"])
+        assert r.exit_code == 0, r.output
+        for name in ("b200-8", "gb200-4", "tpu7x-2", "a4-highgpu-8g", "a4x-highgpu-4g", "nvidia-gb200"):
+            assert name in r.output, name
+        assert "peak_fp8_tflops_per_chip" in r.output and "hbm_gbps_per_chip" in r.output
+        assert "Announced, not orderable yet" in r.output
+        assert r.output.index("tpu8t") > r.output.index("gb200-4")  # after the orderable shapes
+
+    def test_json(self):
+        r = CliRunner().invoke(app, ["catalog", "--json"])
+        assert r.exit_code == 0, r.output
+        doc = json.loads(r.output)
+        rows = {row["name"]: row for row in doc["shapes"]}
+        assert list(rows) == list(CATALOG)
+        old = {"name", "kind", "family", "topology", "chips", "hosts", "machine_type", "gke_accelerator", "hbm_gib"}
+        for row in rows.values():
+            assert old <= set(row), row["name"]
+        b200 = rows["b200-8"]
+        machine = (b200["machine_type"], b200["gke_accelerator"], b200["chips"], b200["hbm_gib"])
+        assert machine == ("a4-highgpu-8g", "nvidia-b200", 8, 1440)
+        per_chip = (b200["peak_bf16_tflops_per_chip"], b200["peak_fp8_tflops_per_chip"], b200["hbm_gbps_per_chip"])
+        assert per_chip == (2500, 5000, 8000)
+        assert b200["peak_tflops_per_chip"] == {"bf16": 2500, "fp8": 5000, "fp4": 10000, "int8": 5000}
+        assert rows["gb200-4"]["machine_type"] == "a4x-highgpu-4g"
+        assert rows["v4-8"]["peak_fp8_tflops_per_chip"] is None  # no such rate: null, never 0
+        assert rows["tpu7x-2"]["topology"] == "1x1x1"
+        assert [a["name"] for a in doc["announced"]] == ["tpu8t", "tpu8i"]
+        assert all(a["orderable"] is False for a in doc["announced"])
