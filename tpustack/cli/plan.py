@@ -319,10 +319,10 @@ def register(app: typer.Typer) -> None:
 
     @app.command("catalog")
     def catalog_cmd(as_json: bool = typer.Option(False, "--json")) -> None:
-        """List every accelerator shape tpustack knows."""
-        from tpustack.core.catalog import CATALOG
+        """List every accelerator shape tpustack knows, then the generations announced but not orderable yet."""
+        from tpustack.core.catalog import ANNOUNCED, CATALOG, Precision
 
-        rows = [
+        rows: list[dict[str, object]] = [
             {
                 "name": s.name,
                 "kind": s.kind,
@@ -333,13 +333,28 @@ def register(app: typer.Typer) -> None:
                 "machine_type": s.machine_type,
                 "gke_accelerator": s.gke_accelerator,
                 "hbm_gib": s.total_hbm_gib,
+                "hbm_gbps_per_chip": s.hbm_gbps_per_chip,
+                "peak_bf16_tflops_per_chip": s.peak_tflops_per_chip(Precision.BF16),
+                "peak_fp8_tflops_per_chip": s.peak_tflops_per_chip(Precision.FP8),
             }
             for s in CATALOG.values()
         ]
+        announced = [
+            {"name": a.name, "announced": a.announced, "orderable": False, "source": a.source, "note": a.note}
+            for a in ANNOUNCED.values()
+        ]
         if as_json:
-            sys.stdout.write(json.dumps(rows, indent=2) + "\n")
+            # dense peak per chip of every precision, in TFLOP/s (TOP/s for integers); a missing key: no such rate
+            for r, s in zip(rows, CATALOG.values(), strict=True):
+                r["peak_tflops_per_chip"] = {str(p): v for p, v in s.peak_tflops.items()}
+            doc = {"shapes": rows, "announced": announced}
+            sys.stdout.write(json.dumps(doc, indent=2) + "\n")
             return
         t = Table(*rows[0].keys())
         for r in rows:
-            t.add_row(*(escape(str(v)) for v in r.values()))
+            t.add_row(*(escape("-" if v is None else str(v)) for v in r.values()))
         out.print(t)
+        a_table = Table("name", "announced", "note", "source", title="Announced, not orderable yet")
+        for a in announced:
+            a_table.add_row(*(escape(str(a[k])) for k in ("name", "announced", "note", "source")))
+        out.print(a_table)

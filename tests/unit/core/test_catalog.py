@@ -82,4 +82,8 @@ def test_prices_cite_source_and_date():
         assert fam in catalog.TPU_GENERATIONS and row["source"] and row["on_demand"] > 0
     for s in CATALOG.values():
         if isinstance(s, GpuShape):
-            assert s.machine_type in t["machine_hour"], f"no price for {s.machine_type}"
+            # a price, or the stated reason there is none (B200/GB200/GB300 publish no list price: UNPRICED)
+            priced = s.machine_type in t["machine_hour"]
+            assert priced or t["unpriced_machines"].get(s.machine_type), f"no price for {s.machine_type}"
+    for mt, why in t["unpriced_machines"].items():
+        assert mt not in t["machine_hour"] and why, mt
