@@ -68,11 +68,10 @@ class AcceleratorConfig(Section):
     @classmethod
     def _known(cls, v: str) -> str:
         if catalog.lookup(v) is None:
-            close = catalog.suggestions(v)
-            hint = f"did you mean {', '.join(close)}?" if close else "see `tpustack catalog`"
             raise invalid(
                 f"unknown accelerator '{v}'",
-                f"use a catalog name such as v6e-8, v5litepod-4, v5p-16, tpu7x-8, l4-1, h100-8 ({hint})",
+                f"use a catalog name such as v6e-8, v5litepod-4, v5p-16, tpu7x-8, h100-8, b200-8 "
+                f"({catalog.unknown_accelerator_hint(v)})",
             )
         return v.strip().lower()
 

@@ -305,3 +305,10 @@ def test_slo_keys_are_camel_case_as_documented():
     """README "Stack config": slo: {ttftMs, tpotMs, e2eMs} (to_camel alone would make the last one e2EMs)."""
     cfg = load_config(variant(benchmark={"slo": {"ttftMs": 500, "tpotMs": 50, "e2eMs": 9000}}), SECRETS, "t")
     assert cfg.benchmark is not None and cfg.benchmark.slo.e2e_ms == 9000
+
+
+def test_an_announced_generation_is_not_orderable_yet():
+    with pytest.raises(ConfigError) as e:
+        load_config(variant(accelerator="tpu8t-8"), SECRETS, "t")
+    (p,) = [p for p in e.value.problems if p.key == "tpustack:accelerator.type"]
+    assert "cannot be ordered" in p.fix and "tpu8t was announced 2026-04-22" in p.fix
