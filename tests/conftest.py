@@ -3,9 +3,24 @@ share beyond fixtures is the ``helpers`` package (tests/helpers)."""
 
 from __future__ import annotations
 
+import os
+import tempfile
+
 import pytest
 
 from helpers.project import BUCKET, base
+
+# No test reaches the Hugging Face Hub: a model outside the catalog is read from a fake Hub on 127.0.0.1
+# (tests/helpers/fake_hub.py) or not at all (nothing listens on port 9: tpustack's reachability check fails at
+# once and reads only the cache), and nobody's real cache, token or login changes a result. Set before any test
+# runs, so subprocesses (the CLI, the program) inherit it. Not HF_HUB_OFFLINE: huggingface_hub reads that once,
+# at import, and the fake-Hub tests would inherit it.
+_HOME = tempfile.mkdtemp(prefix="tpustack-test-home-")
+os.environ["HF_ENDPOINT"] = "http://127.0.0.1:9"
+os.environ["HF_HOME"] = os.path.join(_HOME, "hf")
+os.environ["TPUSTACK_CACHE_DIR"] = os.path.join(_HOME, "cache")
+os.environ.pop("HF_TOKEN", None)
+os.environ.pop("HF_HUB_OFFLINE", None)
 
 
 @pytest.fixture(name="base")

@@ -222,7 +222,7 @@ BAD = [
     (
         "model-does-not-fit-a-variant",
         dict(variants=[{"name": "small", "accelerator": "v5litepod-1", "capacity": ["on-demand"]}]),
-        "tpustack:model.paramsB",
+        "tpustack:model.id",
         "variant small",
     ),
     (

@@ -105,6 +105,26 @@ def _decode_cell(ce: dict) -> str:
     return f"{ce['decode_tokens_per_s_max']:,.0f}" if ce.get("decode_tokens_per_s_max") else "-"
 
 
+def _model_line(c: dict) -> str:
+    """What the ceilings were computed from: the model's facts and where they were read."""
+    parts = [f"{c['params_b']:,.2f}B params"]
+    if c.get("experts"):
+        parts.append(
+            f"{c['active_params_b']:,.2f}B active ({c['experts_per_token']} of {c['experts']} experts per token)"
+        )
+    kv = c.get("kv_bytes_per_token")
+    parts.append(
+        f"KV cache {kv:,.0f} B per token at {c['kv_bytes_per_value']:g} B per value"
+        if kv is not None
+        else "KV cache size unknown"
+    )
+    if c.get("speculative_tokens"):
+        parts.append(f"speculative decoding: at most {c['speculative_tokens'] + 1} tokens per step")
+    if c.get("facts_source"):
+        parts.append(f"facts from {c['facts_source']}")
+    return "; ".join(parts)
+
+
 def say_ceilings(c: dict) -> None:
     """The physical ceilings of one replica: what no engine setting can beat on this hardware."""
     say(
@@ -112,6 +132,7 @@ def say_ceilings(c: dict) -> None:
         f"{c['hbm_gbps']:,.0f} GB/s, {c['hbm_gib']:,.0f} GiB HBM; {c['model']} {c['dtype']} "
         f"{c['weights_gib']:.1f} GiB):"
     )
+    say("  model: " + _model_line(c))
     if not c["weights_fit"]:
         say("  the weights do not fit this replica's HBM")
         return
@@ -124,7 +145,10 @@ def say_ceilings(c: dict) -> None:
             f"  decode at batch {c['batch']} (the engine's cap): at most {c['decode_tokens_per_s_at_batch']:,.0f} "
             f"tok/s, TPOT >= {c['tpot_floor_ms_at_batch']:.2f} ms"
         )
-    say(f"  prefill: at most {c['prefill_tokens_per_s']:,.0f} tok/s (compute: 2 x params FLOPs per token)")
+    say(
+        f"  prefill: at most {c['prefill_tokens_per_s']:,.0f} tok/s (compute: 2 x {c['active_params_b']:,.2f}B active "
+        f"params FLOPs per token at {c['precision']})"
+    )
     ttft = f", TTFT >= {c['ttft_floor_ms']:.2f} ms for a {ctx}-token prompt" if c["ttft_floor_ms"] else ""
     say(f"  latency floors: TPOT >= {c['tpot_floor_ms']:.2f} ms (batch 1){ttft}")
 

@@ -54,12 +54,12 @@ def cluster_minor(cfg: StackConfig) -> str:
 def startup_minutes(cfg: StackConfig) -> int:
     if cfg.engine is not None and cfg.engine.startup_minutes:
         return cfg.engine.startup_minutes
-    weights = cfg.model.weights_gib if cfg.model else 0.0
+    weights = cfg.served.weights_gib if cfg.served else 0.0
     return COMPILE_MINUTES + math.ceil(weights * LOAD_SECONDS_PER_GIB / 60)
 
 
 def maxtext_family(cfg: StackConfig) -> str | None:
-    name = cfg.model.maxtext if cfg.model else None
+    name = cfg.served.maxtext if cfg.served else None
     return name.rsplit("-", 1)[0] if name and "-" in name else name
 
 
@@ -160,8 +160,8 @@ def accelerator_pool(cfg: StackConfig, unit: ServingUnit) -> AcceleratorPool:
         node_count, initial = None, unit.replicas
         autoscaling = Autoscaling(min_nodes=0, max_nodes=cfg.gke.autoscaling_max_nodes)
     disk = None
-    if cfg.model is not None:
-        disk = max(MIN_DISK_GB, math.ceil(cfg.model.weights_gib * GB_PER_GIB * 2) + MIN_DISK_GB)
+    if cfg.served is not None:
+        disk = max(MIN_DISK_GB, math.ceil(cfg.served.weights_gib * GB_PER_GIB * 2) + MIN_DISK_GB)
     gpu = shape if isinstance(shape, GpuShape) else None
     return AcceleratorPool(
         name=names.slug(f"{shape.kind}-{shape.name}", 40),

@@ -23,6 +23,7 @@ from tpustack.core import images, names
 from tpustack.core.capacity import CapacityType
 from tpustack.core.engines import ToolName
 
+from . import served as served_mod
 from . import units as units_mod
 from .sections import (
     AcceleratorConfig,
@@ -46,6 +47,7 @@ from .sections import (
     check_labels,
     invalid,
 )
+from .served import ServedModel
 from .units import Region, ServingUnit
 
 NAMESPACE = "tpustack"
@@ -135,6 +137,11 @@ class StackConfig(Section):
 
     # ----- what the stack serves, derived once ---------------------------------------------------------------
     @property
+    def served(self) -> ServedModel | None:
+        """The model as facts (tpustack.config.served): read from its config.json once, whatever asks."""
+        return derived_once(self, "served", served_mod.resolve)
+
+    @property
     def serving_regions(self) -> tuple[Region, ...]:
         """Every region the stack serves in: its own first, then tpustack:regions."""
         return derived_once(self, "regions", units_mod.regions)
@@ -176,7 +183,7 @@ class StackConfig(Section):
 
 
 def _warnings(cfg: StackConfig) -> list[str]:
-    out: list[str] = []
+    out: list[str] = list(cfg.served.warnings) if cfg.served is not None else []
     if not cfg.is_experiment:
         return out
     table = yaml.safe_load(ZONES_FILE.read_text())

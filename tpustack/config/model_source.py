@@ -239,10 +239,17 @@ def read_hub(model_id: str, src: Sources, *, local_only: bool = False) -> Fetche
 
 
 def fetch(model: ModelConfig, src: Sources, in_catalog: bool) -> Fetched | None:
-    """The model's config.json from wherever it should come from; None: use the catalog's copy."""
+    """The model's config.json from wherever it should come from; None: use the catalog's copy (or, for a model
+    outside it whose paramsB and contextLength the stack states, nothing: the network is asked only when
+    ``model.config`` says so, the cache is read)."""
     ref = model.config
     if ref and ref != HUB:
         return read_gcs(ref) if ref.startswith("gs://") else read_local(ref)
+    if not in_catalog and ref is None and model.stated:
+        if model.source == "gcs":
+            return None
+        cached = read_hub(model.id, src, local_only=True)
+        return cached if cached.doc is not None else None
     if model.source == "gcs":
         return read_gcs(model.id, key="tpustack:model.id")
     if in_catalog and ref != HUB:
@@ -257,7 +264,9 @@ def fetch(model: ModelConfig, src: Sources, in_catalog: bool) -> Fetched | None:
             doc=None,
             origin="catalog",
             source="",
-            warnings=(f"tpustack:model.config: the Hub was asked first but did not answer ({why}); tpustack's "
-                      "catalog copy of config.json is used",),
+            warnings=(
+                f"tpustack:model.config: the Hub was asked first but did not answer ({why}); tpustack's "
+                "catalog copy of config.json is used",
+            ),
         )
     return fetched

@@ -17,13 +17,11 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from pydantic.alias_generators import to_camel
 from pydantic_core import PydanticCustomError
 
-from tpustack.core import catalog, engines, images, models
+from tpustack.core import catalog, engines, images
 from tpustack.core.capacity import CapacityType
 from tpustack.core.engines import EngineName, ToolName
 from tpustack.core.errors import InternalError
 from tpustack.workloads.heartbeat import SEED_SHAPE
-
-BYTES_PER_PARAM = models.BYTES_PER_PARAM  # one place: tpustack.core.models
 
 _LABEL_KEY_RE = re.compile(r"^[a-z][a-z0-9_-]{0,62}$")
 _LABEL_VALUE_RE = re.compile(r"^[a-z0-9_-]{0,63}$")
@@ -104,17 +102,21 @@ def capacity_shorthand(v: Any) -> Any:
 
 
 class ModelConfig(Section):
-    """The model to serve. For a model of tpustack's catalog (tpustack.core.models) paramsB, contextLength,
-    gated and maxtextName come from the catalog and, when given, are checked against it; any other model states
-    paramsB and contextLength itself."""
+    """The model to serve. Its facts (parameters, layers, attention, experts, context, the checkpoint's dtype) come
+    from its own config.json (tpustack.config.served: tpustack's catalog, the cache, the Hugging Face Hub, or
+    ``config``); ``paramsB``, ``contextLength`` and ``dtype`` override what the file says, and stand in for it when
+    the file cannot be read."""
 
     id: str  # Hugging Face repo id (org/name) or gs://bucket/path
-    params_b: float | None = Field(default=None, gt=0, le=2000)  # parameters, in billions
+    params_b: float | None = Field(default=None, gt=0, le=5000)  # parameters, in billions
     context_length: int | None = Field(default=None, ge=128)  # the model's max_position_embeddings
-    dtype: Literal["float32", "bfloat16", "float16", "fp8", "int8", "int4"] = "bfloat16"
-    # Whether downloading needs a Hugging Face token. Default: the catalog's; yes for other Hugging Face ids.
+    # The weights as served. Default: the checkpoint's own (its config.json quantization_config, else torch_dtype).
+    dtype: Literal["float32", "bfloat16", "float16", "fp8", "int8", "int4", "fp4", "mxfp4"] | None = None
+    # Whether downloading needs a Hugging Face token. Default: what the Hub says (the catalog's offline); yes for
+    # other Hugging Face ids.
     gated: bool | None = None
-    # Weights x headroom must fit the replica's HBM: room for KV cache and activations.
+    # Weights x headroom, plus the cache of one sequence at the engine's context, must fit the replica's HBM: room
+    # for activations and the engine's own buffers.
     hbm_headroom: float = Field(default=1.2, ge=1.0, le=4.0)
     # MaxText checkpoint conversion needs the MaxText model name (e.g. llama3.1-8b).
     maxtext_name: str | None = None
@@ -122,62 +124,6 @@ class ModelConfig(Section):
     # cache, then the Hugging Face Hub; "hub" asks the Hub first; or a local path / gs:// URI of the file (or its
     # folder).
     config: str | None = None
-
-    @model_validator(mode="after")
-    def _known_or_stated(self) -> ModelConfig:
-        known = models.lookup(self.id)
-        if known is not None:
-            if self.params_b is not None and abs(self.params_b - known.params_b) > 0.05 * known.params_b:
-                raise invalid(
-                    f"paramsB {self.params_b:g} does not match {self.id}'s {known.params_b:g}B ({known.source})",
-                    "remove model.paramsB (the catalog has it) or correct it",
-                )
-            if self.context_length is not None and self.context_length > known.context_length:
-                raise invalid(
-                    f"contextLength {self.context_length} exceeds {self.id}'s {known.context_length} ({known.source})",
-                    "remove model.contextLength",
-                )
-            return self
-        missing = [k for k, v in (("paramsB", self.params_b), ("contextLength", self.context_length)) if v is None]
-        if missing:
-            raise invalid(
-                f"{self.id} is not in tpustack's model catalog, so its {' and '.join(missing)} must be stated",
-                f"set model.{' and model.'.join(missing)} (from the model's config.json: parameter count, "
-                "max_position_embeddings), or use a catalog model "
-                f"({', '.join(m.ids[0] for m in models.MODELS)})",
-            )
-        return self
-
-    @property
-    def facts(self) -> models.ModelFacts | None:
-        return models.lookup(self.id)
-
-    @property
-    def params(self) -> float:
-        """Parameters in billions: the stated value, else the catalog's."""
-        if self.params_b is not None:
-            return self.params_b
-        known = self.facts
-        if known is None:  # _known_or_stated requires one of the two
-            raise InternalError(f"model {self.id}: no parameter count after validation")
-        return known.params_b
-
-    @property
-    def context(self) -> int:
-        if self.context_length is not None:
-            return self.context_length
-        known = self.facts
-        if known is None:
-            raise InternalError(f"model {self.id}: no context length after validation")
-        return known.context_length
-
-    @property
-    def maxtext(self) -> str | None:
-        """The MaxText model name: the stated one, else the catalog's."""
-        if self.maxtext_name:
-            return self.maxtext_name
-        known = self.facts
-        return known.maxtext_name if known else None
 
     @field_validator("id")
     @classmethod
@@ -198,17 +144,9 @@ class ModelConfig(Section):
         return "gcs" if self.id.startswith("gs://") else "huggingface"
 
     @property
-    def needs_token(self) -> bool:
-        if self.source == "gcs":
-            return False
-        if self.gated is not None:
-            return self.gated
-        known = self.facts
-        return known.gated if known else True
-
-    @property
-    def weights_gib(self) -> float:
-        return self.params * 1e9 * BYTES_PER_PARAM[self.dtype] / catalog.GIB
+    def stated(self) -> bool:
+        """Whether the stack states the two figures tpustack cannot plan without."""
+        return self.params_b is not None and self.context_length is not None
 
 
 class SpeculativeConfig(Section):

@@ -169,7 +169,7 @@ def tuned_settings(cfg: StackConfig, shape: Accelerator, tensor_parallel: int) -
     if not isinstance(given, VllmConfig) or cfg.model is None:
         return given
     for t in engines.VLLM_TUNED:
-        if cfg.model.id in t.models and shape.name in t.accelerators and tensor_parallel == shape.chips:
+        if cfg.model.id in t.models and shape.name in t.accelerators and tensor_parallel == shape.devices:
             unset = {k: v for k, v in t.settings.items() if getattr(given, k) is None}
             return given.model_copy(update=unset)
     return given
@@ -195,7 +195,7 @@ def _unit(
     else:
         provisioning = Provisioning.NODE_POOL
     engine = cfg.engine.record if cfg.engine is not None else None
-    tp = tensor_parallel or shape.chips
+    tp = tensor_parallel or shape.devices
     if image is None and engine is not None:
         image = engine.image_for(shape.kind, cfg.project, region.name)
     return ServingUnit(

@@ -101,6 +101,11 @@ class TpuGeneration:
     single_host_topologies: tuple[str, ...]  # shapes served by one VM (all chips on one host)
     multi_host_topologies: tuple[str, ...]  # shapes spread over several VMs
     multi_host_chips_per_host: int  # chips on each VM of a multi-host slice
+    # JAX devices per chip: what vLLM's --tensor-parallel-size counts. 1 where a chip's TensorCores act as one
+    # (megacore v4/v5p, single-core v5e/v6e); 2 on tpu7x, whose TensorCores are devices of their own
+    # (tpu-recipes inference/ironwood/vLLM: Qwen3.5-397B --tensor-parallel-size=8 on tpu7x-standard-4t, 4 chips;
+    # Qwen3-32B --tensor-parallel-size=2 on tpu7x-standard-1t, 1 chip).
+    devices_per_chip: int = 1
     peak_tflops: Mapping[Precision, float] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -209,6 +214,7 @@ TPU7X = TpuGeneration(
     single_host_topologies=("1x1x1", "2x2x1"),
     multi_host_topologies=("2x2x2", "2x2x4", "2x4x4", "4x4x4", "4x4x8"),
     multi_host_chips_per_host=4,
+    devices_per_chip=2,
 )
 
 TPU_GENERATIONS: dict[str, TpuGeneration] = {g.name: g for g in (V4, V5E, V5P, V6E, TPU7X)}
@@ -241,6 +247,11 @@ class TpuShape:
     @cached_property
     def hosts(self) -> int:
         return self.chips // self.chips_per_host
+
+    @property
+    def devices(self) -> int:
+        """Accelerator devices the engine shards over (vLLM tensor parallel): chips x devices per chip."""
+        return self.chips * self.generation.devices_per_chip
 
     @cached_property
     def name(self) -> str:
@@ -294,6 +305,13 @@ class TpuShape:
 
 
 Accelerator = TpuShape | GpuShape
+
+
+def devices_in_words(shape: Accelerator) -> str:
+    """The devices an engine shards over: chips, or TensorCores where each is its own device (tpu7x)."""
+    if shape.devices == shape.chips:
+        return f"{shape.chips} chips"
+    return f"{shape.devices} devices ({shape.chips} chips of {shape.devices // shape.chips} TensorCores)"
 
 
 def _build_catalog() -> dict[str, Accelerator]:

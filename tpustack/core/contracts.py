@@ -132,6 +132,8 @@ class SpecMetadata(TypedDict):
     variants: list[SpecVariant] | None
     model: str
     model_dtype: str
+    kv_cache_dtype: str  # vLLM --kv-cache-dtype (auto: the model's float dtype)
+    speculative_tokens: int  # drafted tokens one step verifies (0: no speculative decoding)
     dataset: str
     git_revision: str
 
@@ -273,6 +275,8 @@ class RecordMetadata(TypedDict, total=False):
     variants: list[SpecVariant] | None
     model: str
     model_dtype: str
+    kv_cache_dtype: str
+    speculative_tokens: int
     dataset: str
     git_revision: str
     run_id: str

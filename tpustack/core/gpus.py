@@ -232,6 +232,7 @@ class GpuShape:
         return self.count
 
     chips_per_host = chips
+    devices = chips  # what vLLM's --tensor-parallel-size counts: one per GPU
     hosts = 1
     multi_host = False
     topology = None

@@ -100,6 +100,7 @@ class ModelFacts:
     mtp_params: int  # their parameters not shared with the main model (not in ``params``)
     weights_dtype: str  # the checkpoint's: bfloat16 | float16 | float32 | fp8 | mxfp4 | int8 | int4 | fp4
     weight_bytes: int  # bytes of ``params`` as the checkpoint stores them (quantization scales included)
+    expert_bytes: int  # bytes of ONE routed expert in ONE layer as stored (scales included; 0: dense model)
     gated: bool  # downloading needs a Hugging Face token
     maxtext_name: str | None
 

@@ -56,7 +56,7 @@ def parse_config(
     """The facts of the model whose config.json is ``doc``. ``total_size`` (a safetensors index's
     metadata.total_size), when given, is the checkpoint's byte count and replaces the computed weight bytes."""
     layout = read_layout(doc)
-    dtype, weight_bytes = checkpoint_weights(doc, layout, total_size)
+    dtype, weight_bytes, expert_byte = checkpoint_weights(doc, layout, total_size)
     return ModelFacts(
         ids=tuple(ids),
         architecture=layout.architecture,
@@ -77,6 +77,7 @@ def parse_config(
         mtp_params=layout.mtp_params,
         weights_dtype=dtype,
         weight_bytes=weight_bytes,
+        expert_bytes=round(layout.moe.expert_params * expert_byte) if layout.moe else 0,
         gated=gated,
         maxtext_name=maxtext_name,
     )

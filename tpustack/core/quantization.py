@@ -99,10 +99,11 @@ def _compressed(q: Reader) -> tuple[str, float, int]:
     raise w.fail("num_bits", f"is {bits} ({kind}); tpustack counts 8- and 4-bit float or integer weights")
 
 
-def checkpoint_weights(doc: Mapping[str, Any], layout: Layout, total_size: int | None) -> tuple[str, int]:
-    """(weights dtype, bytes of the language model's weights as stored)."""
+def checkpoint_weights(doc: Mapping[str, Any], layout: Layout, total_size: int | None) -> tuple[str, int, float]:
+    """(weights dtype, bytes of the language model's weights as stored, bytes per routed-expert weight as stored)."""
     c, float_bytes = layout.counts, DTYPE_BYTES[layout.torch_dtype]
     q = _section(doc, layout)
+    expert_byte = float(float_bytes)
     if q is None:
         dtype, stored = layout.torch_dtype, layout.params * float_bytes
     else:
@@ -119,6 +120,7 @@ def checkpoint_weights(doc: Mapping[str, Any], layout: Layout, total_size: int |
         keep_attn, keep_mlp, keep_experts = _kept(q)
         quantized = (0 if keep_attn or not which & 1 else c.attn) + (0 if keep_mlp or not which & 2 else c.mlp)
         quantized += 0 if keep_experts else c.experts
+        expert_byte = float_bytes if keep_experts else bits / 8
         stored = round(quantized * bits / 8 + (layout.params - quantized) * float_bytes)
     if total_size is not None:
         if isinstance(total_size, bool) or not isinstance(total_size, int) or total_size <= 0:
@@ -127,4 +129,4 @@ def checkpoint_weights(doc: Mapping[str, Any], layout: Layout, total_size: int |
                 fix="point tpustack at the checkpoint's own index, or leave total_size out",
             )
         stored = total_size
-    return dtype, int(stored)
+    return dtype, int(stored), expert_byte

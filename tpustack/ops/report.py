@@ -136,9 +136,14 @@ def point_ceiling(rec: Record) -> dict[str, Any]:
     """The point beside the ceilings of its configuration (tpustack.core.ceilings): the ceiling of output tok/s
     (all replicas), the fraction of roofline, and every ceiling it beats, which makes it a measurement error."""
     meta, load = _obj(rec.get("metadata")), _obj(rec.get("load"))
-    dtype = meta.get("model_dtype")
+    dtype, kv = meta.get("model_dtype"), meta.get("kv_cache_dtype")
     c, why = ceilings.for_names(
-        str(meta.get("accelerator")), str(meta.get("model")), dtype if isinstance(dtype, str) else None
+        str(meta.get("accelerator")),
+        str(meta.get("model")),
+        dtype if isinstance(dtype, str) else None,
+        kv_cache_dtype=kv if isinstance(kv, str) and kv != "auto" else None,
+        speculative_tokens=_count(meta.get("speculative_tokens")) or 0,
+        chips=_count(meta.get("chips_per_replica")),
     )
     if c is None:
         return {
@@ -150,6 +155,7 @@ def point_ceiling(rec: Record) -> dict[str, Any]:
         }
     replicas = _count(meta.get("replicas")) or 1
     in_len, out_len = _count(load.get("input_len")), _count(load.get("output_len"))
+    conc = _count(_obj(rec.get("point")).get("max_concurrency"))  # no replica batched more than were in flight
     t, lat = rec["throughput"], rec["latency_ms"]
     chk = ceilings.check_point(
         c,
@@ -160,9 +166,10 @@ def point_ceiling(rec: Record) -> dict[str, Any]:
         tpot_p50_ms=lat["tpot"]["p50"],
         input_len=in_len,
         output_len=out_len,
+        max_concurrency=conc,
     )
     return {
-        "ceiling_output_tokens_per_s": c.decode_ceiling(in_len) * replicas,
+        "ceiling_output_tokens_per_s": c.decode_ceiling(in_len, conc) * replicas,
         "roofline_fraction": chk.roofline_fraction,
         "ceiling_violations": list(chk.violations),
         "measurement_error": bool(chk.violations),

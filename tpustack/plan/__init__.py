@@ -15,7 +15,6 @@ from tpustack.config import load_config
 from tpustack.config.model import StackConfig
 from tpustack.config.project import Project, read_stack_file
 from tpustack.config.units import ServingUnit
-from tpustack.core import ceilings as ceilings_mod
 
 from .engine import run_program
 from .model import Plan, PlannedResource, manifests_of
@@ -55,12 +54,13 @@ def plan_values(project: Project, stack: str, values: dict[str, str], secrets: s
 def unit_ceilings(cfg: StackConfig, unit: ServingUnit) -> dict | None:
     """The physical ceilings of one replica of a unit (tpustack.core.ceilings) at the benchmark's prompt/output
     lengths and the engine's batch cap; None when the stack serves no model."""
-    if cfg.model is None or cfg.engine is None or unit.settings is None:
+    if cfg.served is None or cfg.engine is None or unit.settings is None:
         return None
-    c = ceilings_mod.for_shape(unit.shape, cfg.model.params, cfg.model.dtype, cfg.model.facts, cfg.model.id)
+    c = cfg.served.ceilings(unit.shape)
     b = cfg.benchmark
     out = c.summary(b.input_len if b else None, b.output_len if b else None, unit.settings.batch_cap(unit.shape.chips))
     out["replicas"] = unit.replicas
+    out["facts_source"] = f"{cfg.served.origin}: {cfg.served.source}" if cfg.served.source else cfg.served.origin
     return out
 
 

@@ -42,7 +42,7 @@ def bench_spec(
     region."""
     units = units or cfg.units_in(cfg.serving_regions[0])
     unit = units[0]
-    b, engine, model, shape, tool = cfg.benchmark, cfg.engine, cfg.model, unit.shape, cfg.benchmark_tool
+    b, engine, model, shape, tool = cfg.benchmark, cfg.engine, cfg.served, unit.shape, cfg.benchmark_tool
     if b is None or engine is None or model is None or tool is None:
         raise InternalError("bench_spec needs a config with engine, model and benchmark (config rules ensure it)")
     sweep: list[SweepPoint]
@@ -78,7 +78,12 @@ def bench_spec(
             # benchmarks through it, so results show what users get (tpustack.workloads.serving_bench).
             "gateway": gateway,
         },
-        "model": {"id": model.id, "dtype": model.dtype, "params_b": model.params, **_client_tokenizer(cfg, tool)},
+        "model": {
+            "id": model.id,
+            "dtype": model.dtype,
+            "params_b": round(model.params_b, 2),
+            **_client_tokenizer(cfg, tool),
+        },
         "load": {
             "arrival": arrival,
             "dataset": b.dataset,
@@ -131,6 +136,8 @@ def bench_spec(
             or None,
             "model": model.id,
             "model_dtype": model.dtype,
+            "kv_cache_dtype": (engine.vllm.kv_cache_dtype if engine.vllm else None) or "auto",
+            "speculative_tokens": model.speculative_tokens,
             "dataset": b.dataset,
             "git_revision": git_revision,
         },
@@ -140,11 +147,11 @@ def bench_spec(
 def _client_tokenizer(cfg: StackConfig, tool: ToolName) -> ClientTokenizer:
     """JetStream's client tokenizes with the MaxText asset in the image (tiktoken for Llama 3 via --model llama-3;
     SentencePiece otherwise), as the server does: no Hugging Face access, no second BOS."""
-    if tool is not ToolName.JETSTREAM_BENCHMARK or cfg.model is None or not cfg.model.maxtext:
+    if tool is not ToolName.JETSTREAM_BENCHMARK or cfg.served is None or not cfg.served.maxtext:
         return {}
     family = derived.maxtext_family(cfg) or ""
     facts = images.JETSTREAM_ENGINE
     return {
-        "client_model": images.JETSTREAM_CLIENT_MODEL.get(family, cfg.model.maxtext),
+        "client_model": images.JETSTREAM_CLIENT_MODEL.get(family, cfg.served.maxtext),
         "tokenizer_path": f"{facts.paths['workdir']}/{facts.tokenizers[family]}",
     }

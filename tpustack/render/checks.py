@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator
 from tpustack.config import derived
 from tpustack.config.model import StackConfig
 from tpustack.config.units import ServingUnit
-from tpustack.core import images, names
+from tpustack.core import catalog, images, names
 from tpustack.core.errors import Problem, problem
 from tpustack.core.k8s import accelerator_requests, containers, flag, obj_id, pod_specs, template_labels
 
@@ -65,31 +65,32 @@ def _ici(args: list[str]) -> dict[str, int]:
 
 def _parallelism_problems(u: ServingUnit, where: str, args: list[str]) -> Iterator[Problem]:
     """vLLM --tensor-parallel-size, MaxText ici_*_parallelism of one container against the unit's chips."""
-    chips = u.shape.chips
+    devices = u.shape.devices
+    has = catalog.devices_in_words(u.shape)
     tp = flag(args, "--tensor-parallel-size")
-    if tp is not None and int(tp) != chips:
+    if tp is not None and int(tp) != devices:
         yield problem(
             u.keys.tensor_parallel,
-            f"{u.label}{where} runs vLLM with tensor parallel {tp}, but one {u.shape.name} replica has {chips} chips",
-            f"set {u.keys.tensor_parallel.removeprefix('tpustack:')} to {chips} or remove it",
+            f"{u.label}{where} runs vLLM with tensor parallel {tp}, but one {u.shape.name} replica has {has}",
+            f"set {u.keys.tensor_parallel.removeprefix('tpustack:')} to {devices} or remove it",
         )
     ici = _ici(args)
     if not ici:
         return
     fixed = math.prod(v for v in ici.values() if v != -1)
     fill = sum(1 for v in ici.values() if v == -1)
-    if (fill == 0 and fixed != chips) or (fill and chips % fixed) or fill > 1:
+    if (fill == 0 and fixed != devices) or (fill and devices % fixed) or fill > 1:
         yield problem(
             u.keys.tensor_parallel,
-            f"{u.label}{where} MaxText parallelism {ici} does not cover the {chips} chips of {u.shape.name}",
-            "make the product of ici_*_parallelism equal the chip count",
+            f"{u.label}{where} MaxText parallelism {ici} does not cover the {has} of {u.shape.name}",
+            "make the product of ici_*_parallelism equal the device count (JAX devices: chips, 2 per tpu7x chip)",
         )
     elif ici.get("ici_tensor_parallelism") not in (u.tensor_parallel, -1):
         yield problem(
             u.keys.tensor_parallel,
             f"{u.label}{where} sets ici_tensor_parallelism={ici.get('ici_tensor_parallelism')}, config says "
             f"{u.tensor_parallel}",
-            f"set {u.keys.tensor_parallel.removeprefix('tpustack:')} to {chips} or remove it",
+            f"set {u.keys.tensor_parallel.removeprefix('tpustack:')} to {devices} or remove it",
         )
 
 

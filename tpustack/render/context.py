@@ -250,7 +250,8 @@ def _weights(cfg: StackConfig, unit: ServingUnit) -> tuple[GcsMount | None, Scra
             "file-cache:max-size-mb:-1",
         )
         return mount, None, MODEL_MOUNT_PATH, path.rsplit("/", 1)[-1] or bucket
-    return None, ScratchDir(path=WEIGHTS_PATH, size=f"{math.ceil(model.weights_gib * 1.1) + 1}Gi"), model.id, None
+    weights = cfg.served.weights_gib if cfg.served else 0.0
+    return None, ScratchDir(path=WEIGHTS_PATH, size=f"{math.ceil(weights * 1.1) + 1}Gi"), model.id, None
 
 
 def _ports(cfg: StackConfig, unit: ServingUnit) -> tuple[int, str, list[dict[str, Any]]]:
@@ -390,7 +391,9 @@ def expert_parallel(cfg: StackConfig, unit: ServingUnit) -> bool:
     settings = unit.settings
     if not isinstance(settings, VllmConfig):
         return False
-    return bool(settings.expert_parallel)
+    if settings.expert_parallel is not None:
+        return settings.expert_parallel
+    return unit.shape.kind == "tpu" and cfg.served is not None and cfg.served.moe
 
 
 def service_context(cfg: StackConfig, units: list[ServingContext], grouped: bool) -> ServiceContext:
@@ -414,10 +417,10 @@ def service_context(cfg: StackConfig, units: list[ServingContext], grouped: bool
 
 # ----- JetStream MaxText ------------------------------------------------------------------------------------------
 def checkpoint_output(cfg: StackConfig) -> str:
-    if cfg.model is None or not cfg.model.maxtext:
+    if cfg.served is None or not cfg.served.maxtext:
         raise InternalError("a MaxText checkpoint needs a model with a MaxText name (config rules ensure it)")
     # Under the stack's own folder: the workload SA may write nowhere else in the bucket.
-    return f"gs://{cfg.results_bucket}/{names.stack_dir(cfg.stack)}/maxtext/{cfg.model.maxtext}"
+    return f"gs://{cfg.results_bucket}/{names.stack_dir(cfg.stack)}/maxtext/{cfg.served.maxtext}"
 
 
 # Polls for a gs:// object with the GCS client MaxText itself uses (etils.epath, generate_param_only_checkpoint).
@@ -433,8 +436,8 @@ def wait_for_object_script(uri_var: str = "$0") -> str:
 
 
 def maxtext_context(cfg: StackConfig, unit: ServingUnit) -> MaxText:
-    model = cfg.model
-    if model is None or not model.maxtext:
+    model, served = cfg.model, cfg.served
+    if model is None or served is None or not served.maxtext:
         raise InternalError("a MaxText server needs a model with a MaxText name (config rules ensure it)")
     mt = unit.settings if isinstance(unit.settings, MaxTextConfig) else MaxTextConfig()
     family = derived.maxtext_family(cfg) or ""
@@ -442,7 +445,7 @@ def maxtext_context(cfg: StackConfig, unit: ServingUnit) -> MaxText:
     gcs = model.source == "gcs"
     out = None if gcs else checkpoint_output(cfg)
     return MaxText(
-        model_name=model.maxtext,
+        model_name=served.maxtext,
         tokenizer_path=facts.tokenizers[family],
         tokenizer_type=images.MAXTEXT_FAMILIES[family][0],
         per_device_batch_size=mt.per_device_batch_size,

@@ -90,9 +90,10 @@ def checkpoint_context(cfg: StackConfig, unit: ServingUnit) -> CheckpointContext
     """The Hugging Face -> unscanned MaxText checkpoint Job of a JetStream stack, run in the server's own image
     (MaxText's two steps, end_to_end/tpu/llama3.1/8b/3_test_llama3.1_8b.sh). Idempotent: it exits at once when the
     READY marker is there, and writes the marker last, so the server never loads a half-written checkpoint."""
-    if cfg.model is None or not cfg.model.maxtext or unit.image is None:
+    served = cfg.served
+    if served is None or not served.maxtext or unit.image is None:
         raise InternalError("the checkpoint Job needs a MaxText model and an engine image (config rules ensure it)")
-    weights = cfg.model.weights_gib
+    weights = served.weights_gib
     out = checkpoint_output(cfg)
     script = "\n".join(
         [
@@ -127,7 +128,7 @@ def checkpoint_context(cfg: StackConfig, unit: ServingUnit) -> CheckpointContext
             annotations={names.PULUMI_TIMEOUT: str(1800 + 120 * math.ceil(weights))},
             workdir=images.JETSTREAM_ENGINE.paths["workdir"],
             script=script,
-            env={"JAX_PLATFORMS": "cpu", "OUT": out, "HF_REPO": cfg.model.id, "MODEL_NAME": cfg.model.maxtext},
+            env={"JAX_PLATFORMS": "cpu", "OUT": out, "HF_REPO": served.id, "MODEL_NAME": served.maxtext},
             # The safetensors, then scanned and unscanned trees in host RAM while converting on CPU.
             cpu="8",
             memory=f"{math.ceil(weights * 3) + 8}Gi",

@@ -84,10 +84,24 @@ class TestNoNetwork:
     def test_unreachable_hub_is_a_problem_for_a_model_only_the_hub_knows(self, tmp_path, monkeypatch):
         monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")  # nothing listens there
         monkeypatch.setenv("HF_HUB_ETAG_TIMEOUT", "2")
-        got = model_source.fetch(ModelConfig(id="acme/new", paramsB=1, contextLength=4096), src(tmp_path), False)
+        got = model_source.fetch(ModelConfig(id="acme/new"), src(tmp_path), False)
         assert got is not None and got.doc is None
         assert "could not be read from the Hugging Face Hub" in got.problem.reason
         assert "model.config" in got.problem.fix and "model.paramsB" in got.problem.fix
+
+    def test_stated_figures_plan_without_the_network(self, hub, tmp_path):
+        # paramsB and contextLength stated for a model outside the catalog: only the cache is read
+        m = ModelConfig(id="acme/small", paramsB=1, contextLength=4096)
+        assert model_source.fetch(m, src(tmp_path), False) is None
+        assert hub.requests == []
+        hub.add("acme/small", {"config.json": CONFIG})
+        assert model_source.read_hub("acme/small", src(tmp_path)).doc == CONFIG  # now in the cache
+        n = len(hub.requests)
+        got = model_source.fetch(m, src(tmp_path), False)
+        assert got is not None and got.doc == CONFIG and got.origin == "cache" and len(hub.requests) == n
+        # model.config hub asks the Hub even so
+        asked = ModelConfig(id="acme/small", paramsB=1, contextLength=4096, config="hub")
+        assert model_source.fetch(asked, src(tmp_path), False).origin == "hub" and len(hub.requests) > n
 
     def test_asked_for_the_hub_a_catalog_model_falls_back_with_a_warning(self, tmp_path, monkeypatch):
         monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")

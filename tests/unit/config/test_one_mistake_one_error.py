@@ -156,7 +156,7 @@ CASES: list[tuple[str, Callable[[str, dict], None], str, str, tuple[str, ...]]] 
             or d.__setitem__("tpustack:model", {"id": "meta-llama/Llama-3.1-70B-Instruct"})
         ),
         "fixed",
-        "tpustack:model.paramsB",
+        "tpustack:model.id",  # the model as named (no paramsB stated): its facts come from its config.json
         ("plain", "variant", "region"),
     ),
     (

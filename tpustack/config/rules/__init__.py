@@ -34,6 +34,7 @@ STACK_RULES: list[StackRule] = [
 ]
 # When the stack serves something (it has units).
 SERVING_RULES: list[StackRule] = [
+    serving.model_facts_known,
     serving.tpu_vm_runs_workloads_not_engines,
     serving.engine_settings_match_engine,
     serving.engine_has_model,
@@ -61,6 +62,8 @@ UNIT_RULES: list[UnitRule] = [
     units.multi_host_one_slice_per_pool,
     units.compute_class_units_single_host,
     units.model_fits_hbm,
+    units.tensor_parallel_fits_heads,
+    units.expert_parallel_needs_experts,
     units.gke_heartbeat_single_host,
     units.hpa_fits_pool,
     units.tpu7x_multi_host_needs_workload_policy,

@@ -59,15 +59,23 @@ def jetstream_http_port(c: StackConfig) -> Iterator[Problem]:
         )
 
 
+def model_facts_known(c: StackConfig) -> Iterator[Problem]:
+    """The model's config.json was read and understood, or the stack states what tpustack cannot plan without
+    (tpustack.config.served)."""
+    if c.served is not None and c.served.problem is not None:
+        yield c.served.problem
+
+
 def _maxtext_model(c: StackConfig) -> str | None:
     """The MaxText model name of a JetStream stack (None for other engines or when none is known)."""
-    if c.engine is None or c.engine.name is not EngineName.JETSTREAM_MAXTEXT or c.model is None:
+    if c.engine is None or c.engine.name is not EngineName.JETSTREAM_MAXTEXT or c.served is None:
         return None
-    return c.model.maxtext
+    return c.served.maxtext
 
 
 def maxtext_needs_model_name(c: StackConfig) -> Iterator[Problem]:
-    if c.engine is not None and c.engine.name is EngineName.JETSTREAM_MAXTEXT and c.model and not c.model.maxtext:
+    e, m = c.engine, c.served
+    if e is not None and e.name is EngineName.JETSTREAM_MAXTEXT and m is not None and not m.maxtext:
         yield problem(
             "tpustack:model.maxtextName",
             "JetStream MaxText needs the MaxText model name for checkpoint conversion",
@@ -109,15 +117,21 @@ def maxtext_model_is_convertible(c: StackConfig) -> Iterator[Problem]:
 
 def context_fits_model(c: StackConfig) -> Iterator[Problem]:
     """The engine's context must not exceed the model's (vLLM refuses to start; MaxText extrapolates)."""
-    if c.engine is None or c.model is None:
+    if c.engine is None or c.served is None or not c.served.known:
         return
-    limit = c.model.context
+    limit = c.served.context
     settings = c.engine.settings
     asked = settings.context_tokens
     if asked > limit:
         yield problem(
             f"tpustack:engine.{c.engine.record.settings_key}.{settings.CONTEXT_KEY}",
-            f"{asked} tokens exceed {c.model.id}'s context of {limit} (its config.json max_position_embeddings)",
+            f"{asked} tokens exceed {c.served.id}'s context of {limit} ("
+            + (
+                "tpustack:model.contextLength"
+                if c.model and c.model.context_length
+                else "its config.json max_position_embeddings"
+            )
+            + ")",
             f"set it to {limit} or less",
         )
 
@@ -137,10 +151,10 @@ def weights_outside_the_results_bucket(c: StackConfig) -> Iterator[Problem]:
 
 
 def gated_model_has_token(c: StackConfig) -> Iterator[Problem]:
-    if c.model is not None and c.model.needs_token and c.hf_token is None:
+    if c.served is not None and c.served.gated and c.hf_token is None:
         yield problem(
             "tpustack:hfToken",
-            f"{c.model.id} is downloaded from Hugging Face and marked gated, but no token is set",
+            f"{c.served.id} is downloaded from Hugging Face and marked gated, but no token is set",
             "pulumi config set --secret tpustack:hfToken hf_... (or set model.gated false for a public model)",
         )
 

@@ -11,9 +11,11 @@ from tpustack.core import catalog
 from tpustack.core.catalog import TpuShape
 from tpustack.core.engines import engines_for
 from tpustack.core.errors import Problem, problem
+from tpustack.core.models import AttentionKind
 
 from .. import derived
 from ..model import StackConfig
+from ..sections import VllmConfig
 from ..units import Provisioning, ServingUnit
 
 
@@ -150,38 +152,120 @@ def engine_runs_on_accelerator(c: StackConfig, u: ServingUnit) -> Iterator[Probl
 
 
 def tensor_parallel_spans_replica(c: StackConfig, u: ServingUnit) -> Iterator[Problem]:
-    """The pod takes every chip of its host(s), so tensor parallelism spans all of them."""
+    """The pod takes every chip of its host(s), so tensor parallelism spans all of their devices."""
     tp, shape = u.tensor_parallel_set, u.shape
-    if u.engine is None or tp is None or tp == shape.chips:
+    if u.engine is None or tp is None or tp == shape.devices:
         return
     yield problem(
         u.keys.tensor_parallel,
-        f"{u.label}{tp} does not match the {shape.chips} chips of one {shape.name} replica (each "
+        f"{u.label}{tp} does not match the {catalog.devices_in_words(shape)} of one {shape.name} replica (each "
         "serving pod requests every chip of its node, GKE's rule for TPU slices)",
-        f"set {_path(u.keys.tensor_parallel)} to {shape.chips} or remove it, or pick the accelerator with {tp} chips",
+        f"set {_path(u.keys.tensor_parallel)} to {shape.devices} or remove it, or pick the accelerator with {tp} "
+        "devices",
     )
+
+
+def _memory_need(c: StackConfig, u: ServingUnit) -> tuple[float, str]:
+    """Bytes one replica needs before it serves (weights x headroom, plus the cache the engine must hold at its
+    context), and how that was counted."""
+    m = c.served
+    if m is None:
+        return 0.0, "no model"
+    headroom = c.model.hbm_headroom if c.model else 1.0
+    need, how = m.weight_bytes * headroom, f"{m.weights_gib:.1f} GiB of {m.dtype} weights x{headroom:g} headroom"
+    settings = u.settings
+    if settings is None:
+        return need, how
+    ctx = settings.context_tokens
+    # vLLM refuses to start unless its cache holds one sequence of --max-model-len
+    # (vllm/v1/core/kv_cache_planning.py _check_enough_kv_cache_memory at 0.32.0: "To serve at least one request
+    # with the model's max seq len"); MaxText allocates the cache of its whole batch up front.
+    seqs = 1 if isinstance(settings, VllmConfig) else (settings.batch_cap(u.shape.devices) or 1)
+    per = m.kv_bytes_per_sequence(ctx)
+    if per is None:
+        return need, how + " (KV cache unknown: not counted)"
+    need += seqs * per
+    what = "one sequence" if seqs == 1 else f"{seqs} sequences"
+    return need, how + f" + {what} of {ctx} tokens of KV cache ({seqs * per / catalog.GIB:.2f} GiB)"
+
+
+def _budget(u: ServingUnit, shape: catalog.Accelerator) -> float:
+    util = u.settings.gpu_memory_utilization if isinstance(u.settings, VllmConfig) else None
+    return shape.total_hbm_gib * catalog.GIB * (util or 1.0)
 
 
 def model_fits_hbm(c: StackConfig, u: ServingUnit) -> Iterator[Problem]:
-    """Weights x headroom must fit the HBM of one serving replica."""
-    if c.model is None:
+    """The weights x headroom and the cache the engine must hold at its context fit the HBM of one replica; else
+    the error names the smallest shape where they do (same family first)."""
+    if c.served is None or not c.served.known:
         return
     shape = u.shape
-    need = c.model.weights_gib * c.model.hbm_headroom
-    have = shape.total_hbm_gib
-    if need <= have:
+    need, how = _memory_need(c, u)
+    if need <= _budget(u, shape):
         return
     fits = sorted(
-        (s for s in catalog.CATALOG.values() if s.family == shape.family and s.total_hbm_gib >= need),
-        key=lambda s: (s.chips, s.name),
+        (s for s in catalog.CATALOG.values() if _budget(u, s) >= need),
+        key=lambda s: (s.family != shape.family, s.kind != shape.kind, s.chips, s.name),
     )
-    fix = f"use {fits[0].name} ({fits[0].total_hbm_gib:.0f} GiB)" if fits else "use a larger accelerator family"
+    if fits and fits[0].family == shape.family:
+        fix = f"use {fits[0].name} ({fits[0].total_hbm_gib:.0f} GiB)"
+    elif fits:
+        fix = (
+            f"use a larger accelerator family (no {shape.family} shape holds it; e.g. {fits[0].name}, "
+            f"{fits[0].total_hbm_gib:.0f} GiB)"
+        )
+    else:
+        fix = "use a larger accelerator (no catalog shape holds it)"
+    util = u.settings.gpu_memory_utilization if isinstance(u.settings, VllmConfig) else None
+    have = f"{shape.total_hbm_gib:.0f} GiB HBM of {shape.name}" + (f" x gpuMemoryUtilization {util:g}" if util else "")
     yield problem(
-        "tpustack:model.paramsB",
-        f"{u.label}{c.model.params:g}B params x {c.model.dtype} = {c.model.weights_gib:.1f} GiB of weights, "
-        f"x{c.model.hbm_headroom} headroom = {need:.1f} GiB > {have:.0f} GiB HBM of {shape.name}",
-        f"{fix}, quantize (model.dtype int8/fp8) or lower model.hbmHeadroom",
+        "tpustack:model.paramsB" if c.model and c.model.params_b is not None else "tpustack:model.id",
+        f"{u.label}{c.served.id}: {how} = {need / catalog.GIB:.1f} GiB > {have}",
+        f"{fix}, quantize (model.dtype fp8/int8, engine.vllm.kvCacheDtype fp8), shorten the context or lower "
+        "model.hbmHeadroom",
     )
+
+
+def tensor_parallel_fits_heads(c: StackConfig, u: ServingUnit) -> Iterator[Problem]:
+    """vLLM shards attention heads over tensor parallel ranks: the heads must divide evenly
+    (vllm/config/model.py verify_with_parallel_config at 0.32.0: "must be divisible by tensor parallel size"), and
+    KV heads either divide by the ranks or are replicated a whole number of times
+    (vllm/model_executor/layers/linear.py QKVParallelLinear: divide(tp_size, total_num_kv_heads))."""
+    m = c.served
+    if m is None or m.facts is None or u.engine is None or not isinstance(u.settings, VllmConfig):
+        return
+    a, tp = m.facts.attention, u.tensor_parallel
+    key = u.keys.tensor_parallel
+    fits = [t for t in range(1, a.heads + 1) if a.heads % t == 0 and (t % a.kv_heads == 0 or a.kv_heads % t == 0)]
+    near = ", ".join(str(t) for t in fits if t <= 2 * u.shape.devices)
+    if a.heads % tp:
+        yield problem(
+            key,
+            f"{u.label}{m.id} has {a.heads} attention heads, which vLLM cannot split over tensor parallel {tp}",
+            f"use an accelerator or tensor parallel size that divides {a.heads} (e.g. {near})",
+        )
+    elif a.kind is AttentionKind.GQA and (tp % a.kv_heads if tp >= a.kv_heads else a.kv_heads % tp):
+        yield problem(
+            key,
+            f"{u.label}{m.id} has {a.kv_heads} KV heads: tensor parallel {tp} neither divides them nor is a "
+            "multiple of them (vLLM replicates KV heads only a whole number of times)",
+            f"use a tensor parallel size of {near}",
+        )
+
+
+def expert_parallel_needs_experts(c: StackConfig, u: ServingUnit) -> Iterator[Problem]:
+    """--enable-expert-parallel on a dense model stops vLLM (vllm/config/model.py _verify_with_expert_parallelism
+    at 0.32.0: "Number of experts in the model must be greater than 0 when expert parallelism is enabled")."""
+    m, settings = c.served, u.settings
+    if m is None or m.facts is None or not isinstance(settings, VllmConfig) or not settings.expert_parallel:
+        return
+    if not m.moe:
+        yield problem(
+            "tpustack:engine.vllm.expertParallel",
+            f"{u.label}{m.id} is a dense model (its config.json names no experts); vLLM refuses expert parallelism "
+            "without experts",
+            "remove engine.vllm.expertParallel",
+        )
 
 
 def gke_heartbeat_single_host(c: StackConfig, u: ServingUnit) -> Iterator[Problem]:
