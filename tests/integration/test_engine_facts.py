@@ -118,6 +118,19 @@ class TestVllm:
         ours = set(typing.get_args(SpeculativeConfig.model_fields["method"].annotation))
         assert ours and ours <= methods, ours - methods
 
+    def test_the_checks_tpustack_runs_for_vllm_are_the_pinned_vllms(self, vllm_tpu_wheel):
+        """The config rules that stop a stack vLLM would refuse (tpustack/config/rules/units.py) cite these places;
+        each still says what the rule assumes."""
+        model = vllm_tpu_wheel.read("vllm/config/model.py")
+        assert "if total_num_attention_heads % tensor_parallel_size != 0:" in model  # tensor_parallel_fits_heads
+        assert "when expert parallelism is enabled." in model  # expert_parallel_needs_experts
+        linear = vllm_tpu_wheel.read("vllm/model_executor/layers/linear.py")
+        # KV heads: replicated a whole number of times, or divided evenly
+        assert "self.num_kv_head_replicas = divide(tp_size, self.total_num_kv_heads)" in linear
+        assert "self.num_kv_heads = divide(self.total_num_kv_heads, tp_size)" in linear
+        planning = vllm_tpu_wheel.read("vllm/v1/core/kv_cache_planning.py")
+        assert "To serve at least one request with the model's max seq len" in planning  # model_fits_hbm
+
     def test_endpoints_exist(self, vllm_tpu_wheel):
         sources = "".join(
             vllm_tpu_wheel.read(n)
