@@ -10,8 +10,8 @@ import json
 import pytest
 
 from tpustack.config import load_config
-from tpustack.core.errors import ConfigError
 from tpustack.core import catalog, models
+from tpustack.core.errors import ConfigError
 from tpustack.plan import matrix
 
 from helpers.fake_hub import FakeHub
