@@ -220,8 +220,8 @@ def _evidence(row: dict) -> dict:
 
 
 def estimates(slo: Slo, demand: Demand, model_id: str, limit: int = 3) -> list[dict]:
-    """What the ceilings allow: single-host catalog shapes the model fits (weights x the config's default HBM
-    headroom), whose latency floors are under the SLO, ranked by the least $/hour the demand could cost there
+    """What the ceilings allow: single-host catalog shapes the model fits (its checkpoint x the config's default
+    HBM headroom, plus the cache of one sequence of the demand's length), whose latency floors are under the SLO, ranked by the least $/hour the demand could cost there
     (on-demand list price). An estimate: ceilings are never reached, so real replicas will need more."""
     facts = models.lookup(model_id)
     if facts is None:
@@ -233,10 +233,10 @@ def estimates(slo: Slo, demand: Demand, model_id: str, limit: int = 3) -> list[d
     for shape in catalog.CATALOG.values():
         if shape.multi_host:
             continue
-        c = ceilings.for_shape(shape, facts.params_b, "bfloat16", facts, model_id)
-        if c.weight_bytes * headroom > c.hbm_bytes:
-            continue
+        c = ceilings.for_shape(shape, facts=facts, model=model_id)  # the checkpoint as stored (its own dtype)
         ctx = demand.input_len
+        if c.weight_bytes * headroom + (c.kv_bytes_per_sequence(ctx + demand.output_len) or 0) > c.hbm_bytes:
+            continue
         if c.ttft_floor_s(demand.input_len) > ttft_limit or c.tpot_floor_s(1, ctx) > tpot_limit:
             continue
         # the largest batch whose decode step still meets the TPOT limit, within HBM
