@@ -382,3 +382,39 @@ def register(app: typer.Typer) -> None:
         for a in announced:
             a_table.add_row(*(escape(str(a[k])) for k in ("name", "announced", "note", "source")))
         out.print(a_table)
+
+    @app.command("models")
+    def models_cmd(as_json: bool = typer.Option(False, "--json")) -> None:
+        """List the models whose config.json tpustack ships (plans of them need no network), with the facts read
+        from each: any other model is read from the Hugging Face Hub, a local file or gs:// (README "Any model")."""
+        from tpustack.core import models
+
+        rows = [_model_row(m) for m in models.MODELS]
+        if as_json:
+            sys.stdout.write(json.dumps(rows, indent=2) + "\n")
+            return
+        t = Table(*(k for k in rows[0] if k not in ("source", "aliases")))
+        for r in rows:
+            t.add_row(*(escape("-" if v is None else str(v)) for k, v in r.items() if k not in ("source", "aliases")))
+        out.print(t)
+
+
+def _model_row(m) -> dict[str, object]:  # noqa: ANN001 (ModelFacts; core.models is imported lazily)
+    a = m.attention
+    return {
+        "id": m.ids[0],
+        "architecture": m.architecture,
+        "params_b": m.params_b,
+        "active_params_b": round(m.active_params / 1e9, 2),
+        "layers": m.layers,
+        "layer_kinds": "+".join(f"{n} {k}" for k, n in m.layer_kinds.items()),
+        "attention": f"{a.kind} {a.heads}/{a.kv_heads}" + (f" window {a.sliding_window}" if a.sliding_window else ""),
+        "experts": f"{m.moe.experts_per_token} of {m.moe.experts}" if m.moe else None,
+        "context": m.context_length,
+        "weights": m.weights_dtype,
+        "weights_gib": round(m.weight_bytes / 2**30, 1),
+        "kv_bytes_per_token": int(m.kv_bytes_per_token()),
+        "gated": m.gated,
+        "aliases": list(m.ids[1:]),
+        "source": m.source,
+    }

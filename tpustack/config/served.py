@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from tpustack.core import catalog, ceilings, models
 from tpustack.core.errors import Problem, problem
 from tpustack.core.models import BYTES_PER_PARAM, ModelFacts
+from tpustack.core.secrets import secret_in
 
 from . import model_source
 
@@ -42,6 +43,9 @@ class ServedModel:
     maxtext: str | None
     warnings: tuple[str, ...] = ()
     problem: Problem | None = None
+    # a credential sits in model.id or model.config: nothing was read or sent anywhere, and the config rule for
+    # credentials in plain fields is the one error (tpustack.config.rules.stack)
+    withheld: bool = False
 
     @property
     def params_b(self) -> float:
@@ -181,6 +185,13 @@ def resolve(cfg: StackConfig) -> ServedModel | None:
     m = cfg.model
     if m is None:
         return None
+    if secret_in(m.id) or secret_in(m.config or ""):
+        withheld = problem(KEY, "holds a credential, so nothing it names is read", "remove the credential")
+        return ServedModel(
+            id=m.id, facts=None, origin="none", source="", params=0.0, context=0, dtype="bfloat16",
+            weight_bytes=0.0, kv_bytes_per_value=ceilings.KV_BYTES_DEFAULT, speculative_tokens=0, gated=False,
+            maxtext=None, problem=withheld, withheld=True,
+        )  # fmt: skip
     facts, origin, source, warnings, prob = _read(m, cfg, models.lookup(m.id))
     if facts is None:
         prob, stands_in = _without_facts(m, prob, warnings)

@@ -21,6 +21,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .secrets import redact
+
 
 @dataclass(frozen=True)
 class Problem:
@@ -36,7 +38,8 @@ class Problem:
 
 
 def problem(key: str, reason: str, fix: str) -> Problem:
-    return Problem(key, reason, fix)
+    """A problem whose texts never carry a credential the user typed into a value it quotes."""
+    return Problem(key, redact(reason), redact(fix))
 
 
 EXIT_OK = 0
@@ -58,6 +61,7 @@ class TpuStackError(Exception):
     exit_code = EXIT_RUNTIME
 
     def __init__(self, reason: str = "", *, fix: str | None = None):
+        reason, fix = redact(reason), redact(fix) if fix is not None else None
         self.reason = reason
         self.fix = fix
         super().__init__(f"{reason}. Fix: {fix}" if fix else reason)

@@ -38,3 +38,11 @@ def secret_in(text: str) -> str | None:
     if CREDENTIAL_VARS.match(text):
         return f"a credential variable ({text.split('=', 1)[0]})"
     return None
+
+
+def redact(text: str) -> str:
+    """``text`` with every token in a known format replaced by ``[redacted]``: what an error message may show of a
+    value the user gave (a token pasted into the wrong key must never be printed back)."""
+    for _, pattern in TOKEN_PATTERNS:
+        text = pattern.sub("[redacted]", text)
+    return text

@@ -62,7 +62,7 @@ def jetstream_http_port(c: StackConfig) -> Iterator[Problem]:
 def model_facts_known(c: StackConfig) -> Iterator[Problem]:
     """The model's config.json was read and understood, or the stack states what tpustack cannot plan without
     (tpustack.config.served)."""
-    if c.served is not None and c.served.problem is not None:
+    if c.served is not None and c.served.problem is not None and not c.served.withheld:
         yield c.served.problem
 
 
