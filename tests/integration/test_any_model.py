@@ -223,3 +223,20 @@ class TestTheHubThroughThePlan:
         p = plan_config(cfg)
         assert p.ceilings["facts_source"].startswith("catalog: ")
         assert any("catalog copy of config.json is used" in w for w in p.warnings)
+
+
+class TestModelsCommand:
+    def test_lists_every_shipped_config_with_its_facts(self):
+        from typer.testing import CliRunner
+
+        from tpustack.cli import app
+
+        r = CliRunner().invoke(app, ["models", "--json"])
+        assert r.exit_code == 0, r.output
+        rows = {row["id"]: row for row in json.loads(r.output)}
+        assert set(rows) == {m.ids[0] for m in models.MODELS}
+        ds = rows["deepseek-ai/DeepSeek-V3"]
+        assert ds["attention"] == "mla 128/1" and ds["experts"] == "8 of 256" and ds["weights"] == "fp8"
+        assert ds["kv_bytes_per_token"] == 70_272 and "SOURCES.md" in ds["source"]
+        text = CliRunner().invoke(app, ["models"]).output
+        assert "openai/gpt-oss-120b" in text and "mxfp4" in text
