@@ -399,7 +399,7 @@ def register(app: typer.Typer) -> None:
         out.print(t)
 
 
-def _model_row(m) -> dict[str, object]:  # noqa: ANN001 (ModelFacts; core.models is imported lazily)
+def _model_row(m) -> dict[str, object]:
     a = m.attention
     return {
         "id": m.ids[0],

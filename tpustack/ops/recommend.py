@@ -222,7 +222,8 @@ def _evidence(row: dict) -> dict:
 def estimates(slo: Slo, demand: Demand, model_id: str, limit: int = 3) -> list[dict]:
     """What the ceilings allow: single-host catalog shapes the model fits (its checkpoint x the config's default
     HBM headroom, plus the cache of one sequence of the demand's length), whose latency floors are under the SLO,
-    ranked by the least $/hour the demand could cost there (on-demand list price). An estimate: ceilings are never reached, so real replicas will need more."""
+    ranked by the least $/hour the demand could cost there (on-demand list price). An estimate: ceilings are never
+    reached, so real replicas will need more."""
     facts = models.lookup(model_id)
     if facts is None:
         return []
