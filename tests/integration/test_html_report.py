@@ -1,6 +1,9 @@
 """The HTML report opens in a real browser (Debian's headless chromium, which .ci/run installs): the DOM holds the
 points table, both pictures inlined as data URIs and the recommendation; the screenshot is not blank; nothing is
-fetched from the network."""
+fetched from the network.
+
+Without a browser these tests skip and say how to run them (`make test` needs only Python and pip); CI sets
+TPUSTACK_REQUIRE_BROWSER=1, under which a missing browser fails them."""
 
 from __future__ import annotations
 
@@ -25,10 +28,13 @@ ARGS = ["--slo", "ttft:p99<=500ms,tpot:p99<=50ms", "--rps", "20", "--input-len",
 def chromium() -> str:
     exe = shutil.which("chromium") or shutil.which("chromium-browser")
     if exe is None:
-        pytest.fail(
-            "chromium is not installed, so the HTML report cannot be checked in a browser. Fix: "
-            "sudo apt-get install -y chromium (.ci/run does it)"
+        why = (
+            "chromium is not installed, so the HTML report was not checked in a browser. To run this check: "
+            "sudo apt-get install -y chromium, then make test (.ci/run installs it and requires it)"
         )
+        if os.environ.get("TPUSTACK_REQUIRE_BROWSER") == "1":
+            pytest.fail(why)
+        pytest.skip(why)
     return exe
 
 
