@@ -24,6 +24,7 @@ import urllib.parse
 import urllib.request
 from pathlib import Path
 
+from tpustack.core import outputs
 from tpustack.core.errors import InputError, TpuStackError
 
 API = "https://storage.googleapis.com"
@@ -274,23 +275,11 @@ def check_new(out: str) -> None:
         if exists(out):  # also proves credentials and the bucket before the run
             raise ObjectExists(f"--out {out}: already exists; results are write-once", fix="a new path")
         return
-    path = Path(out)
-    if path.is_dir():
-        raise InputError(f"--out {out}: is a directory", fix=f"name a file, e.g. {path / 'heartbeat.json'}")
-    if path.exists():
-        raise InputError(f"--out {out}: already exists; results are write-once", fix="a new file name")
-    parent = path.parent if str(path.parent) else Path(".")
-    existing = next((p for p in (parent, *parent.parents) if p.exists()), Path("."))
-    if not existing.is_dir() or not os.access(existing, os.W_OK):
-        raise InputError(f"--out {out}: {existing} is not a writable directory", fix="a path you can write")
+    outputs.check_file(Path(out), "--out")
 
 
 def write_once(out: str, data: bytes, content_type: str = "application/json") -> str:
     """Create ``out`` (gs:// or a local path, its directories made) holding ``data``; never replaces anything."""
     if out.startswith("gs://"):
         return write_new(out, data, content_type)
-    path = Path(out)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "xb") as f:  # exclusive create: never replaces an earlier result
-        f.write(data)
-    return str(path)
+    return str(outputs.write_file(Path(out), data, "--out"))  # exclusive, whole or not at all

@@ -220,6 +220,8 @@ def recommend_cmd(
 
     try:
         parsed = recommend.parse_slo(slo)
+        if out_dir is not None:
+            recommend.check_out(out_dir)  # before reading anything
         doc = recommend.recommend(sources, parsed, recommend.Demand(rps, input_len, output_len), model=model)
         if out_dir is not None:
             recommend.write(doc, out_dir)

@@ -13,6 +13,7 @@ from rich.table import Table
 from rich.tree import Tree
 
 from tpustack.config.project import Project, find_project
+from tpustack.core import outputs
 from tpustack.core.errors import EXIT_INVALID, EXIT_VIOLATIONS, InputError, TpuStackError
 
 from .output import fail, out, progress, say, warn
@@ -155,30 +156,30 @@ def say_ceilings(c: dict) -> None:
 
 def check_manifest_dir(directory: Path, stack: str) -> None:
     """One stack per directory, never over existing files: `kubectl apply -f DIR` must apply this stack only."""
-    if directory.exists() and not directory.is_dir():
-        raise InputError(f"--out {directory}: is a file", fix=f"pass a new directory, e.g. --out plan-{stack}")
-    if directory.is_dir() and any(directory.iterdir()):
+    try:
+        outputs.check_dir(directory, "--out", empty=True)
+    except InputError as e:
         raise InputError(
-            f"--out {directory}: is not empty; manifests are written into a new or empty directory "
-            f"so `kubectl apply -f {directory}` never mixes stacks or keeps stale objects",
-            fix=f"--out plan-{stack}-2, or empty it first",
-        )
+            f"{e.reason} (manifests go into a new or empty directory, so `kubectl apply -f` applies this stack "
+            "only and keeps no stale objects)",
+            fix=f"{e.fix}, e.g. --out plan-{stack}",
+        ) from None
 
 
 def write_manifests(p, directory: Path) -> list[Path]:
-    """One file per Kubernetes object, named so `kubectl apply -f DIR` applies them in a sane order."""
+    """One file per Kubernetes object, named so `kubectl apply -f DIR` applies them in a sane order; the directory
+    appears whole or not at all (tpustack.core.outputs)."""
     check_manifest_dir(directory, p.stack)
-    directory.mkdir(parents=True, exist_ok=True)
-    written = []
-    for i, m in enumerate(p.manifests):
-        meta = m.get("metadata", {})
-        name = f"{i:03d}-{m.get('kind', 'object').lower()}-{meta.get('name', 'unnamed')}.yaml"
-        path = directory / name
-        head = {k: m[k] for k in ("apiVersion", "kind", "metadata") if k in m}
-        rest = {k: m[k] for k in sorted(m) if k not in head}
-        path.write_text(yaml.safe_dump({**head, **rest}, sort_keys=False))
-        written.append(path)
-    return written
+    names = []
+    with outputs.staged_dir(directory, "--out", empty=True) as tmp:
+        for i, m in enumerate(p.manifests):
+            meta = m.get("metadata", {})
+            name = f"{i:03d}-{m.get('kind', 'object').lower()}-{meta.get('name', 'unnamed')}.yaml"
+            head = {k: m[k] for k in ("apiVersion", "kind", "metadata") if k in m}
+            rest = {k: m[k] for k in sorted(m) if k not in head}
+            (tmp / name).write_text(yaml.safe_dump({**head, **rest}, sort_keys=False))
+            names.append(name)
+    return [directory / n for n in names]
 
 
 def register(app: typer.Typer) -> None:

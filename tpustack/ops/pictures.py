@@ -319,7 +319,7 @@ img {{ max-width: 100%; border: 1px solid #ccc; }}
 
 def write_all(
     table: list[dict],
-    out_dir: Path,
+    into: Path,
     *,
     slo_lines: dict[str, tuple[str, float]],
     chosen: dict | None,
@@ -327,14 +327,11 @@ def write_all(
     title: str,
     notes: list[str],
 ) -> dict[str, str]:
-    """frontier.png, roofline.png and report.html into out_dir (checked write-once by the caller)."""
-    frontier(table, out_dir / "frontier.png", slo_lines, chosen)
-    roofline(table, out_dir / "roofline.png")
-    images = {name: (out_dir / name).read_bytes() for name in PICTURES}
+    """frontier.png, roofline.png and report.html into ``into`` (the staging directory of the caller's --out,
+    tpustack.core.outputs); returns their file names by key."""
+    frontier(table, into / "frontier.png", slo_lines, chosen)
+    roofline(table, into / "roofline.png")
+    images = {name: (into / name).read_bytes() for name in PICTURES}
     page = html_page(table, images, headline, title, chosen, notes)
-    (out_dir / "report.html").write_text(page, encoding="utf-8")
-    return {
-        "frontier": str(out_dir / "frontier.png"),
-        "roofline": str(out_dir / "roofline.png"),
-        "html": str(out_dir / "report.html"),
-    }
+    (into / "report.html").write_text(page, encoding="utf-8")
+    return {"frontier": "frontier.png", "roofline": "roofline.png", "html": "report.html"}

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from tpustack.config.model import ModelConfig
-from tpustack.core import catalog, ceilings, models
+from tpustack.core import catalog, ceilings, models, outputs
 from tpustack.core.errors import InputError, UsageError
 from tpustack.cost import accelerator_hourly
 
@@ -412,27 +412,29 @@ def explain(doc: dict) -> list[str]:
 RECOMMEND_FILES = ("recommend.json", "frontier.png", "roofline.png", "report.html")
 
 
+def check_out(out_dir: Path) -> None:
+    outputs.check_dir(out_dir, "--out", empty=True, names=RECOMMEND_FILES)
+
+
 def write(doc: dict, out_dir: Path) -> dict[str, str]:
-    """recommend.json, the frontier and roofline pictures and the HTML report, into a new or empty DIR."""
+    """recommend.json, the frontier and roofline pictures and the HTML report, into a new or empty DIR, whole or
+    not at all (tpustack.core.outputs)."""
     from . import pictures
 
-    report.check_out_dir(out_dir, RECOMMEND_FILES)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    files = {"json": str(out_dir / "recommend.json")}
-    r = doc["recommendation"]
-    files.update(
-        pictures.write_all(
+    with outputs.staged_dir(out_dir, "--out", empty=True, names=RECOMMEND_FILES) as tmp:
+        r = doc["recommendation"]
+        names = pictures.write_all(
             doc["points"],
-            out_dir,
+            tmp,
             slo_lines=_slo_lines(doc),
             chosen=r,
             headline=explain(doc),
             title="tpustack recommend",
             notes=[f"sources: {', '.join(doc['sources'])}", *doc["assumptions"], f"ceilings: {ceilings.BASIS}"],
         )
-    )
-    doc["files"] = files
-    (out_dir / "recommend.json").write_text(json.dumps(doc, indent=2, default=str) + "\n")
+        files = {"json": str(out_dir / "recommend.json"), **{k: str(out_dir / v) for k, v in names.items()}}
+        doc["files"] = files
+        (tmp / "recommend.json").write_text(json.dumps(doc, indent=2, default=str) + "\n")
     return files
 
 

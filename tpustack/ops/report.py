@@ -27,7 +27,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, cast
 
-from tpustack.core import catalog, ceilings
+from tpustack.core import catalog, ceilings, outputs
 from tpustack.core.contracts import Record, RecordMetadata
 from tpustack.core.errors import InputError, UsageError
 from tpustack.cost import accelerator_hourly
@@ -326,15 +326,36 @@ REPORT_FILES = (
 
 
 def check_out_dir(out_dir: Path, names: tuple[str, ...] = REPORT_FILES) -> None:
-    """Reports are write-once like results: refuse a file, or a directory that already holds a report."""
-    if out_dir.exists() and not out_dir.is_dir():
-        raise InputError(f"--out {out_dir}: is a file", fix="pass a directory (new or empty), e.g. --out report-1")
-    taken = [f for f in names if (out_dir / f).exists()]
-    if taken:
-        raise InputError(
-            f"--out {out_dir}: already holds a report ({', '.join(taken)}); reports are never replaced",
-            fix="pass a new directory, or move the old report away",
+    """Reports are write-once like results: refuse a file, a link, or a directory that already holds a report."""
+    outputs.check_dir(out_dir, "--out", empty=False, names=names)
+
+
+def _write(
+    doc: dict, table: list[dict], top: dict | None, tmp: Path, out_dir: Path, slo: dict[str, float], pct: str
+) -> None:
+    """The report's files into the staging directory ``tmp``; ``doc["files"]`` names where they land."""
+    files: dict[str, str] = doc["files"]
+    (tmp / "report.csv").write_text(to_csv(table))
+    names = {"csv": "report.csv"}
+    if table:
+        from . import pictures
+
+        doc["plot_series"] = pictures.throughput_vs_latency(table, top, tmp / "throughput_vs_latency.png", slo, pct)
+        names["plot"] = "throughput_vs_latency.png"
+        names.update(
+            pictures.write_all(
+                table,
+                tmp,
+                slo_lines={k: (pct, v) for k, v in slo.items()},
+                chosen=top,
+                headline=[best_line(top, slo, pct)],
+                title="tpustack report",
+                notes=report_notes(doc),
+            )
         )
+    names["json"] = "report.json"
+    files.update({k: str(out_dir / v) for k, v in names.items()})
+    (tmp / "report.json").write_text(json.dumps(doc, indent=2, default=str) + "\n")
 
 
 def build(sources: list[str], out_dir: Path | None, slo: dict[str, float], pct: str = "p99") -> dict:
@@ -376,26 +397,6 @@ def build(sources: list[str], out_dir: Path | None, slo: dict[str, float], pct: 
         "files": files,
     }
     if out_dir is not None:
-        out_dir.mkdir(parents=True, exist_ok=True)  # checked above: new, or without a report
-        (out_dir / "report.csv").write_text(to_csv(table))
-        files["csv"] = str(out_dir / "report.csv")
-        if table:
-            from . import pictures
-
-            png = out_dir / "throughput_vs_latency.png"
-            doc["plot_series"] = pictures.throughput_vs_latency(table, top, png, slo, pct)
-            files["plot"] = str(png)
-            files.update(
-                pictures.write_all(
-                    table,
-                    out_dir,
-                    slo_lines={k: (pct, v) for k, v in slo.items()},
-                    chosen=top,
-                    headline=[best_line(top, slo, pct)],
-                    title="tpustack report",
-                    notes=report_notes(doc),
-                )
-            )
-        files["json"] = str(out_dir / "report.json")
-        (out_dir / "report.json").write_text(json.dumps(doc, indent=2, default=str) + "\n")
+        with outputs.staged_dir(out_dir, "--out", empty=False, names=REPORT_FILES) as tmp:
+            _write(doc, table, top, tmp, out_dir, slo, pct)
     return doc

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import copy
 import itertools
+import os
 import re
 import tempfile
 from dataclasses import dataclass, field
@@ -39,7 +40,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from tpustack.config.project import Project, _read_yaml, read_stack_file
 from tpustack.config.sections import invalid
-from tpustack.core import catalog
+from tpustack.core import catalog, outputs
 from tpustack.core.errors import ConfigError, InputError, Problem, TpuStackError, problem
 
 from . import Plan, plan_values
@@ -230,20 +231,21 @@ def plan_all(m: Matrix, project: Project, source: str) -> list[Combination]:
 
 
 def write(m: Matrix, combos: list[Combination], out_dir: Path, source: str) -> list[Path]:
-    """The valid combinations' stack files into out_dir; none is written when any already exists."""
+    """The valid combinations' stack files into out_dir (the project's stack directory: other files stay): all of
+    them or none, never over an existing file (tpustack.core.outputs)."""
     todo = [c for c in combos if c.ok]
-    paths = [out_dir / f"Pulumi.{c.name}.yaml" for c in todo]
-    taken = [str(p) for p in paths if p.exists()]
+    names = tuple(f"Pulumi.{c.name}.yaml" for c in todo)
+    taken = [str(out_dir / n) for n in names if os.path.lexists(out_dir / n)]
     if taken:
+        shown = ", ".join(taken[:5]) + (f" and {len(taken) - 5} more" if len(taken) > 5 else "")
         raise InputError(
-            f"{', '.join(taken)} already exist; stack files are never replaced and nothing was written",
+            f"{shown} already exist; stack files are never replaced and nothing was written",
             fix="change matrix.prefix, pass --out NEW_DIR, or remove those stacks first",
         )
-    out_dir.mkdir(parents=True, exist_ok=True)
-    for c, p in zip(todo, paths, strict=True):
-        with p.open("x") as f:
-            f.write(header(source, m, c) + yaml.safe_dump(c.doc, sort_keys=False))
-    return paths
+    with outputs.staged_dir(out_dir, "--out", empty=False, names=names) as tmp:
+        for c, n in zip(todo, names, strict=True):
+            (tmp / n).write_text(header(source, m, c) + yaml.safe_dump(c.doc, sort_keys=False))
+    return [out_dir / n for n in names]
 
 
 def summary(combos: list[Combination]) -> dict[str, Any]:
