@@ -38,6 +38,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from tpustack.core import outputs
 from tpustack.core.contracts import RUN_SCHEMA, BenchSpec, RunManifest, RunPoint, SpecGateway, SweepPoint
 from tpustack.core.errors import BenchmarkError, TpuStackError
 
@@ -67,12 +68,8 @@ class Sink:
         target = f"{self.prefix}/{rel}"
         if target.startswith("gs://"):
             gcs.write_new(target, data, content_type)
-        else:
-            path = Path(target)
-            if path.exists():
-                raise gcs.ObjectExists(f"{path} already exists: results are write-once", fix="use a new run id")
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_bytes(data)
+        else:  # the one write path: exclusive, never through a link, whole or not at all
+            outputs.write_file(Path(target), data, "results_uri")
         self.written.append(target)
         return target
 

@@ -355,6 +355,43 @@ class TestRunnerEndToEnd:
             serving_bench.run(s, run_id="r", log=lambda m: None)
         assert "failed" in json.loads((tmp_path / "r" / "run.json").read_text())["status"]
 
+    @staticmethod
+    def _pod(spec_doc: dict, tmp_path: Path, *args: str) -> tuple[int, str]:
+        """The pod's entry point as the Job runs it; returns (exit code, stderr)."""
+        spec_file = tmp_path / "spec.json"
+        spec_file.write_text(json.dumps(spec_doc))
+        err = io.StringIO()
+        with contextlib.redirect_stderr(err):
+            rc = serving_bench.main(["--spec", str(spec_file), *args])
+        return rc, err.getvalue()
+
+    def _spec(self, results_uri: str) -> dict:
+        return {
+            "results_uri": results_uri,
+            "stack": "x",
+            "metadata": {},
+            "load": {},
+            "tool": "vllm-bench",
+            "server": {"base_url": "http://127.0.0.1:9", "health_path": "/health"},
+            "timeouts": {"ready_s": 0.2},
+        }
+
+    def test_pod_with_a_bucket_that_does_not_exist(self, tmp_path, gcs_env):
+        """A missing bucket is one line and exit 1 (a cloud error), before any measurement, never a traceback."""
+        rc, err = self._pod(self._spec("gs://no-such-bucket-tpustack/bench"), tmp_path, "--run-id", "r1")
+        assert rc == 1, err
+        assert err.startswith("error: ") and "Traceback" not in err and "Fix:" in err
+        assert err.count("\n") == 1
+
+    def test_pod_never_writes_through_a_link_in_its_results_dir(self, tmp_path):
+        """A dangling link where run.json goes: the pod refuses (write-once) and writes nothing outside."""
+        run = tmp_path / "results" / "r"
+        run.mkdir(parents=True)
+        (run / "run.json").symlink_to(tmp_path / "outside.json")
+        rc, err = self._pod(self._spec(str(tmp_path / "results")), tmp_path, "--run-id", "r")
+        assert rc == 3 and "already holds results" in err and "Traceback" not in err, err
+        assert not (tmp_path / "outside.json").exists()
+
 
 class TestJetStreamRealOutputs:
     """Recorded outputs of the pinned JetStream client (tests/fixtures/jetstream-29329e8/README.md)."""
