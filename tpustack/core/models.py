@@ -148,7 +148,12 @@ _CATALOG = (
     _Entry("google__gemma-2-27b.json", ("google/gemma-2-27b",), True, "gemma2-27b"),
     _Entry("google__gemma-3-27b-it.json", ("google/gemma-3-27b-it",), True, "gemma3-27b"),
     _Entry("openai__gpt-oss-120b.json", ("openai/gpt-oss-120b",), False, "gpt-oss-120b"),
-    _Entry("deepseek-ai__DeepSeek-V3.json", ("deepseek-ai/DeepSeek-V3",), False, "deepseek3-671b"),
+    _Entry(
+        "deepseek-ai__DeepSeek-V3.json",
+        ("deepseek-ai/DeepSeek-V3", "deepseek-ai/DeepSeek-R1", "deepseek-ai/DeepSeek-R1-0528"),
+        False,
+        "deepseek3-671b",
+    ),
 )
 _HF = "huggingface.co/{}/blob/main/config.json (shipped as tpustack/core/model_configs/{}; see SOURCES.md there)"
 MODELS: tuple[ModelFacts, ...]  # the catalog, read on first use (module __getattr__ below)
