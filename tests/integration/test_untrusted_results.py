@@ -274,3 +274,34 @@ class TestReportHtmlForAnyResults:
         res = invoke("report", str(tmp_path / "h"), "--out", str(tmp_path / "o"))
         assert res.exit_code == EXIT_OK, res.output
         self.html(tmp_path / "o")
+
+
+IP020 = FIXTURES / "inference-perf-0.2.0"
+
+
+class TestOtherToolVersionsNeverGiveWrongFigures:
+    """A file of a tool version tpustack does not pin normalizes correctly from its per-request data, or is refused
+    with the version named (tests/fixtures/inference-perf-0.2.0/README.md)."""
+
+    def test_inference_perf_020_from_its_per_request_data(self):
+        from tpustack.workloads.tools import inference_perf
+
+        stage = json.loads((IP020 / "stage_0_lifecycle_metrics.json").read_text())
+        rows = json.loads((IP020 / inference_perf.PER_REQUEST_FILE).read_text())
+        assert stage["successes"]["latency"]["time_per_output_token"]["median"] * 1e3 < 11  # its own: half
+        rec = inference_perf.normalize(stage, per_request=rows)
+        assert rec["latency_ms"]["tpot"]["p50"] == pytest.approx(20.0, rel=0.02)
+        assert rec["latency_ms"]["ttft"]["p50"] == pytest.approx(100.0, rel=0.01)
+        assert rec["latency_ms"]["itl"]["p50"] is None  # its pooled line gaps are not token gaps
+        assert any("before 0.5.0" in c for c in rec["conversions"])
+        assert results.record_problems(rec) == []
+
+    def test_inference_perf_020_without_per_request_data_is_refused_naming_the_version(self, tmp_path):
+        shutil.copy(IP020 / "stage_0_lifecycle_metrics.json", tmp_path)
+        with pytest.raises(results.ResultFormatError, match=r"before 0\.5\.0 \(tpustack pins 0\.7\.0\)"):
+            results.normalize(
+                json.loads((tmp_path / "stage_0_lifecycle_metrics.json").read_text()), source_file="stage_0.json"
+            )
+        shutil.copytree(RUN, tmp_path / RUN.name)
+        res = invoke("report", str(tmp_path))
+        assert res.exit_code == EXIT_PARTIAL and "0.5.0" in res.output and "0.7.0" in res.output
