@@ -274,8 +274,8 @@ def _per_request(r: Record, rows: list[dict], slo_ms: dict[str, float], dur: flo
         if row.get("error") or start is None or end is None:
             continue
         # 0.7.0 nests the figures in info.response_metrics; before 0.5.0 they are info's own
-        raw = row.get("info") if isinstance(row.get("info"), dict) else {}
-        info = raw.get("response_metrics") or raw
+        raw: dict = row["info"] if isinstance(row.get("info"), dict) else {}
+        info: dict = raw.get("response_metrics") or raw
         usage = info.get("server_usage") or {}
         n = records.num(usage.get("completion_tokens")) or records.num(info.get("output_tokens"))
         times = info.get("output_token_times") or []
