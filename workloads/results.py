@@ -11,22 +11,19 @@ Stdlib only: the runner (a pod) imports this module.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
+import types
+import typing
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, cast
 
 from tpustack.core.contracts import (
     RECORD_SCHEMA,
-    Client,
-    Goodput,
-    Latency,
     Record,
-    RecordPoint,
-    Requests,
-    Stats,
-    Throughput,
+    RecordMetadata,
     required,
 )
 from tpustack.core.engines import ToolName
@@ -78,80 +75,152 @@ def checked(doc: Any) -> Record:
     return cast(Record, doc)  # record_problems proved every key a Record requires
 
 
-def bad_number(v: Any, *, integer: bool = False, positive: bool = False) -> str | None:
+# The ranges of what a result file may hold. A benchmark's figure (tokens/s, ms, seconds, requests) is never
+# larger than HUGE, and never, unless zero, smaller than TINY: 5e-324 req/s would make a demand need infinitely many
+# replicas, 1e308 tok/s overflows every sum. A file that holds such a value is corrupt, and is refused, not charted.
+HUGE = 1e15
+TINY = 1e-9
+MAX_COUNT = 10**12  # requests, tokens, indices
+MAX_CHIPS = 100_000  # replicas, hosts, chips: more than any fleet
+MAX_TEXT = 4096  # characters of one string (a run id, a model, a path, a conversion note)
+# Bounds by field where they differ from the defaults: (lowest, highest, zero allowed).
+_BOUNDS: dict[str, tuple[float, float, bool]] = {
+    "point.request_rate": (TINY, HUGE, False),
+    "point.max_concurrency": (1, MAX_COUNT, False),
+    "goodput.fraction": (0, 1, True),
+    "load.seed": (-(2**63), 2**64, True),
+    **{f"metadata.{k}": (1, MAX_CHIPS, False) for k in ("replicas", "hosts", "chips", "chips_per_replica")},
+    "metadata.speculative_tokens": (0, 1024, True),
+}
+
+
+def bad_number(v: Any, *, integer: bool = False, positive: bool = False, lo: float = 0, hi: float = HUGE) -> str | None:
     """Why a measured value is unusable, or None when it is a finite number in range (or absent)."""
     if v is None:
         return None
     if isinstance(v, bool) or not isinstance(v, (int, float)):
-        return f"{v!r} is not a number"
+        return f"{_shown(v)} is not a number"
+    if isinstance(v, int) and not lo <= v <= hi:  # before float(): 10**400 does not convert
+        return f"{_shown(v)} is out of range ({lo:g} to {hi:g})"
     if not math.isfinite(v):
         return f"{v!r} is not finite"
-    if v < 0 or (positive and v == 0):
-        return f"{v!r} is out of range"
+    if v < lo or v > hi or (positive and v == 0) or (v != 0 and abs(v) < TINY):
+        return f"{_shown(v)} is out of range ({lo:g} to {hi:g}{'' if positive else ', or 0'})"
     if integer and float(v) != int(v):
         return f"{v!r} is not a whole number"
     return None
 
 
+def _shown(v: Any) -> str:
+    """A value as an error quotes it: short, whatever it is (a 400-digit number, a 1 MB string)."""
+    s = repr(v)
+    return s if len(s) <= 60 else f"{s[:40]}...({len(s)} characters)"
+
+
+def _kind(tp: Any) -> tuple[Any, bool]:
+    """A field's type without ``| None``, and whether None is allowed."""
+    args = typing.get_args(tp)
+    if typing.get_origin(tp) in (typing.Union, types.UnionType) and type(None) in args:
+        rest = [a for a in args if a is not type(None)]
+        return (rest[0] if len(rest) == 1 else typing.Any), True
+    return tp, False
+
+
+def _value_problem(where: str, v: Any, tp: Any, out: list[str]) -> None:
+    """Whether ``v`` is what the contract's type ``tp`` says, in the range of ``where`` (appends the problems)."""
+    tp, nullable = _kind(tp)
+    if v is None:
+        if not nullable:
+            out.append(f"{where} is null, not {_name(tp)}")
+    elif typing.is_typeddict(tp):
+        _section_problems(where, v, tp, out, require=True)
+    elif tp in (str, bool, int, float):
+        why = _scalar_problem(where, v, tp)
+        if why:
+            out.append(why)
+    elif typing.get_origin(tp) in (list, dict):
+        _container_problems(where, v, tp, out)
+
+
+def _scalar_problem(where: str, v: Any, tp: type) -> str | None:
+    if tp is str:
+        if not isinstance(v, str):
+            return f"{where} is {_shown(v)}, not a string"
+        return f"{where} is a string of {len(v)} characters (at most {MAX_TEXT})" if len(v) > MAX_TEXT else None
+    if tp is bool:
+        return None if isinstance(v, bool) else f"{where} is {_shown(v)}, not true/false"
+    lo, hi, zero = _BOUNDS.get(where, (0, MAX_COUNT if tp is int else HUGE, True))
+    why = bad_number(v, integer=tp is int, positive=not zero, lo=lo, hi=hi)
+    return f"{where}: {why}" if why else None
+
+
+def _container_problems(where: str, v: Any, tp: Any, out: list[str]) -> None:
+    origin, args = typing.get_origin(tp), typing.get_args(tp)
+    if not isinstance(v, origin):
+        out.append(f"{where} is {_shown(v)}, not {'a list' if origin is list else 'an object'}")
+    elif origin is list and args:
+        for i, item in enumerate(v[:1000]):
+            _value_problem(f"{where}[{i}]", item, args[0], out)
+    elif origin is dict and len(args) == 2 and args[1] is not typing.Any:
+        for k, item in v.items():
+            _value_problem(f"{where}.{str(k)[:40]}", item, args[1], out)
+
+
+def _name(tp: Any) -> str:
+    return {str: "a string", bool: "true/false", int: "a whole number", float: "a number"}.get(tp, "an object")
+
+
+@functools.cache
+def _hints(td: type) -> dict[str, Any]:
+    return typing.get_type_hints(td)
+
+
+def _section_problems(where: str, v: Any, td: type, out: list[str], *, require: bool) -> None:
+    """A section against its TypedDict: the keys it requires present (when ``require``), every key it declares of
+    its type and range (null allowed for an optional scalar: unknown), keys it does not declare ignored."""
+    if not isinstance(v, dict):
+        out.append(f"{where} is missing or not an object" if require else f"{where} is not an object")
+        return
+    hints = _hints(td)
+    needed = set(required(td)) if require else set()
+    for k, tp in hints.items():
+        path = f"{where}.{k}" if where else k
+        if k not in v:
+            if k in needed:
+                out.append(f"{path} is missing")
+            continue
+        if v[k] is None and k not in needed and _kind(tp)[0] in (str, int, float, bool):
+            continue  # an optional figure or name left unknown; an optional section is an object or absent
+        _value_problem(path, v[k], tp, out)
+
+
 def record_problems(rec: Any) -> list[str]:
-    """What keeps a record from counting toward a report, an SLO or a 'best' (empty when it is usable): every
-    key a Record requires present (null where unknown), every number finite and in range."""
+    """What keeps a record from counting toward a report, an SLO or a 'best' (empty when it is usable): every key a
+    Record requires present (null where unknown), and every key the contract declares (tpustack.core.contracts)
+    of its type and range: strings are strings of a sane length, numbers finite and within the ranges above,
+    sections objects. Keys the contract does not declare are ignored (a later version's)."""
     if not isinstance(rec, dict):
         return ["not a record (a JSON object)"]
     out: list[str] = []
-    checks: list[tuple[str, Any, dict]] = []
-
-    def section(name: str, keys: tuple[str, ...], numbers: dict[str, dict] | None = None) -> dict:
-        v = rec.get(name)
-        if not isinstance(v, dict):
-            out.append(f"{name} is missing or not an object")
-            return {}
-        for k in keys:
-            if k not in v:
-                out.append(f"{name}.{k} is missing")
-            elif numbers is not None and k in numbers:
-                checks.append((f"{name}.{k}", v[k], numbers[k]))
-        return v
-
     if rec.get("schema") != RECORD_SCHEMA:
-        out.append(f"schema is {rec.get('schema')!r}, not {RECORD_SCHEMA}")
+        out.append(f"schema is {_shown(rec.get('schema'))}, not {RECORD_SCHEMA}")
     if rec.get("tool") not in ToolName.values():
-        out.append(f"tool {rec.get('tool')!r} is not one of {', '.join(ToolName.values())}")
-    section(
-        "point",
-        required(RecordPoint),
-        {
-            "index": {"integer": True},
-            "request_rate": {"positive": True},
-            "max_concurrency": {"integer": True, "positive": True},
-        },
-    )
-    section("requests", required(Requests), {"completed": {"integer": True}, "failed": {"integer": True}})
-    section("throughput", required(Throughput), {k: {} for k in required(Throughput)})
-    lat = section("latency_ms", required(Latency))
-    for m in required(Latency):
-        block = lat.get(m)
-        if m in lat and not isinstance(block, dict):
-            out.append(f"latency_ms.{m} is not an object")
-        elif isinstance(block, dict):
-            for k in required(Stats):
-                if k not in block:
-                    out.append(f"latency_ms.{m}.{k} is missing")
-                else:
-                    checks.append((f"latency_ms.{m}.{k}", block[k], {}))
-    client = section("client", required(Client), {"achieved_rate": {}})
-    if client.get("kept_up") not in (None, True, False):
-        out.append(f"client.kept_up is {client.get('kept_up')!r}, not true/false/null")
-    section("goodput", required(Goodput), {"requests_per_s": {}})
-    checks.append(("duration_s", rec.get("duration_s"), {}))
-    if not isinstance(rec.get("metadata", {}), dict):
-        out.append("metadata is not an object")
-    if not isinstance(rec.get("conversions", []), list):
-        out.append("conversions is not a list")
-    for where, value, kw in checks:
-        why = bad_number(value, **kw)
-        if why:
-            out.append(f"{where}: {why}")
+        out.append(f"tool {_shown(rec.get('tool'))} is not one of {', '.join(ToolName.values())}")
+    _section_problems("", rec, Record, out, require=True)
+    return out[:20] + ([f"and {len(out) - 20} more"] if len(out) > 20 else [])
+
+
+def run_problems(doc: Any) -> list[str]:
+    """What keeps a run manifest (run.json) from being read: the keys the report reads, of their types."""
+    if not isinstance(doc, dict):
+        return ["not a run manifest (a JSON object)"]
+    out: list[str] = []
+    if not isinstance(doc.get("run_id"), str) or not doc["run_id"]:
+        out.append("run manifest without a run_id")
+    for k in ("run_id", "stack", "status", "started_at", "finished_at", "uri"):
+        _value_problem(k, doc.get(k), str | None, out)
+    if doc.get("metadata") is not None:
+        _section_problems("metadata", doc["metadata"], RecordMetadata, out, require=False)
     return out
 
 

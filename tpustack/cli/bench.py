@@ -3,18 +3,15 @@ and tpustack.ops.report)."""
 
 from __future__ import annotations
 
-import json
-import sys
 from pathlib import Path
 
 import typer
-from rich.markup import escape
 from rich.table import Table
 
 from tpustack.core.errors import EXIT_BENCHMARK, EXIT_PARTIAL, TpuStackError
 from tpustack.workloads.heartbeat import SEED_SHAPE_ARG
 
-from .output import fail, out, progress, require, say, warn
+from .output import cell, fail, out, print_json, progress, require, say, warn
 
 
 def _fmt(v, digits: int = 1) -> str:
@@ -53,7 +50,7 @@ def heartbeat_cmd(
     except TpuStackError as e:
         fail(e)
     if as_json:
-        sys.stdout.write(json.dumps(doc, indent=2) + "\n")
+        print_json(doc)
     else:
         say(heartbeat.summary_line(doc))
         say(f"roofline: {doc['roofline']['source']}")
@@ -66,31 +63,38 @@ def report_cmd(
     out_dir: Path | None = typer.Option(
         None,
         "--out",
-        help="write report.csv, report.json and the PNG plot into DIR (new or empty: reports are "
-        "never replaced); without it nothing is written",
+        help="write report.csv, report.json, the PNG plots and the self-contained report.html into DIR (reports "
+        "are never replaced); without it nothing is written",
     ),
-    slo_ttft_ms: float | None = typer.Option(None, help="TTFT SLO (ms) for the best point"),
-    slo_tpot_ms: float | None = typer.Option(None, help="TPOT SLO (ms) for the best point"),
-    slo_e2e_ms: float | None = typer.Option(None, help="end-to-end latency SLO (ms)"),
-    slo_percentile: str = typer.Option("p99", help="percentile the SLOs apply to: p50, p90 or p99"),
+    slo_text: str | None = typer.Option(
+        None,
+        "--slo",
+        help="latency SLO for the best point, as recommend takes it: METRIC[:PCT]<=MS, comma-separated; metrics "
+        "ttft, tpot, e2e; PCT p50, p90 or p99 (default --slo-percentile), e.g. 'ttft:p99<=500ms,tpot:p99<=50ms'",
+    ),
+    slo_ttft_ms: float | None = typer.Option(None, help="TTFT SLO (ms) at --slo-percentile (same as --slo ttft<=MS)"),
+    slo_tpot_ms: float | None = typer.Option(None, help="TPOT SLO (ms) at --slo-percentile (same as --slo tpot<=MS)"),
+    slo_e2e_ms: float | None = typer.Option(None, help="end-to-end latency SLO (ms) (same as --slo e2e<=MS)"),
+    slo_percentile: str = typer.Option("p99", help="percentile of the SLOs that name none: p50, p90 or p99"),
     as_json: bool = typer.Option(False, "--json", help="print the report as JSON"),
 ) -> None:
     """Compare benchmark runs: table, CSV/JSON, throughput-latency plots, $/1M tokens, best point under SLO."""
     if out_dir is not None:
         require("matplotlib", "ops", "report")
     from tpustack.ops import report
+    from tpustack.ops import slo as slos
 
-    slo = {k: v for k, v in (("ttft", slo_ttft_ms), ("tpot", slo_tpot_ms), ("e2e", slo_e2e_ms)) if v}
     try:
+        slo = slos.merged(slo_text, {"ttft": slo_ttft_ms, "tpot": slo_tpot_ms, "e2e": slo_e2e_ms}, slo_percentile)
         doc = report.build(sources, out_dir, slo, slo_percentile)
     except TpuStackError as e:
         fail(e)
     if as_json:
-        sys.stdout.write(json.dumps(doc, indent=2, default=str) + "\n")
+        print_json(doc)
         _exit_if_skipped(doc, show=False)
         return
     if doc["points"]:
-        out.print(_points_table(doc, slo, slo_percentile))
+        out.print(_points_table(doc, slo))
         for r in doc["points"]:
             if r.get("measurement_error"):
                 warn(
@@ -134,9 +138,9 @@ POINT_COLUMNS = (
 )
 
 
-def _points_table(doc: dict, slo: dict[str, float], pct: str) -> Table:
+def _points_table(doc: dict, slo: object) -> Table:
     """The report's rows, the best in bold green, measurement errors in red."""
-    t = Table(title=f"serving benchmark points (SLO {slo or 'none'} at {pct})")
+    t = Table(title=cell(f"serving benchmark points (SLO {slo})"))
     for c in POINT_COLUMNS:
         t.add_column(c, overflow="fold")
     for r in doc["points"]:
@@ -160,7 +164,7 @@ def _points_table(doc: dict, slo: dict[str, float], pct: str) -> Table:
             _fmt(r["meets_slo"]),
         ]
         style = "bold green" if doc["best"] is r else ("red" if r.get("measurement_error") else None)
-        t.add_row(*map(escape, cells), style=style)
+        t.add_row(*map(cell, cells), style=style)
     return t
 
 
@@ -171,7 +175,7 @@ def _heartbeats_table(doc: dict) -> Table:
     for r in doc["heartbeats"]:
         h.add_row(
             *map(
-                escape,
+                cell,
                 [
                     str(r["location"]),
                     str(r["backend"]),
@@ -230,7 +234,7 @@ def recommend_cmd(
     for sk in doc["skipped"]:
         warn(f"skipped {sk['location']}: {sk['reason']}")
     if as_json:
-        sys.stdout.write(json.dumps({k: v for k, v in doc.items() if k != "points"}, indent=2, default=str) + "\n")
+        print_json({k: v for k, v in doc.items() if k != "points"})
     else:
         for line in recommend.explain(doc):
             say(line)
@@ -238,9 +242,12 @@ def recommend_cmd(
             say(f"{k}: {v}")
     if not doc["recommendation"]:
         raise typer.Exit(EXIT_NO_FIT)
+    _exit_if_skipped(doc, show=False)
 
 
-# recommend: no measured configuration fits (scripts tell it from a crash; the estimates are printed)
+# recommend: no measured configuration fits (scripts tell it from a crash; the estimates are printed). It comes
+# before EXIT_PARTIAL (README "Exit codes"): "no answer" says more than "an answer from part of the files"; the
+# skipped files are named on stderr and in --json either way.
 EXIT_NO_FIT = EXIT_BENCHMARK
 
 
@@ -258,5 +265,5 @@ def _exit_if_skipped(doc: dict, show: bool = True) -> None:
     if show:
         for sk in skipped:
             warn(f"skipped {sk['location']}: {sk['reason']}")
-    warn(f"{len(skipped)} file(s) could not be used; the report covers the rest (exit {EXIT_PARTIAL})")
+    warn(f"{len(skipped)} file(s) could not be used; the answer covers the rest (exit {EXIT_PARTIAL})")
     raise typer.Exit(EXIT_PARTIAL)

@@ -1,8 +1,10 @@
 """Where the CLI writes, and the one error path.
 
 stdout carries results (tables, JSON); stderr carries progress and errors. User-controlled text is never read
-as rich markup, and output to a pipe or a log is never folded at 80 columns. Every error a user can cause ends
-as one plain line per problem and the exit code of its kind (README "Exit codes"), never a traceback.
+as rich markup, and output to a pipe or a log is never folded at 80 columns. Everything printed passes the one
+sanitizing step (tpustack.core.display): control characters from result files or bucket names are shown escaped,
+never sent to the terminal as escape sequences, and ``--json`` is strict JSON (no Infinity/NaN). Every error a user
+can cause ends as one plain line per problem and the exit code of its kind (README "Exit codes"), never a traceback.
 """
 
 from __future__ import annotations
@@ -14,7 +16,9 @@ from typing import NoReturn
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
+from tpustack.core.display import json_text, printable
 from tpustack.core.errors import ConfigError, TpuStackError
 
 # Wide enough for a JSON line or a gcloud command when not on a terminal (a pipe, a CI log).
@@ -34,12 +38,22 @@ err = _console(stderr=True)
 
 
 def say(text: str = "", *, end: str = "\n") -> None:
-    """A plain line on stdout: no markup, no highlighting, never folded."""
-    out.print(text, markup=False, highlight=False, soft_wrap=True, end=end)
+    """A plain line on stdout: no markup, no highlighting, never folded, no control character."""
+    out.print(printable(text), markup=False, highlight=False, soft_wrap=True, end=end)
 
 
 def warn(text: str) -> None:
-    err.print(text, markup=False, highlight=False, soft_wrap=True)
+    err.print(printable(text), markup=False, highlight=False, soft_wrap=True)
+
+
+def print_json(doc: object, *, sort_keys: bool = False) -> None:
+    """A command's --json output: strict JSON on stdout (tpustack.core.display.json_text)."""
+    sys.stdout.write(json_text(doc, sort_keys=sort_keys))
+
+
+def cell(value: object) -> str:
+    """One table cell from any value: control characters escaped, never read as rich markup."""
+    return escape(printable(value, newlines=False))
 
 
 def error_lines(e: TpuStackError) -> list[str]:

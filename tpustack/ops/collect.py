@@ -57,13 +57,21 @@ class Collection:
 def _heartbeat_problems(doc: dict) -> list[str]:
     out = []
     w = doc.get("workload")
-    if not isinstance(w, dict) or not all(isinstance(w.get(k), int) for k in ("batch", "hidden", "intermediate")):
-        out.append("workload.batch/hidden/intermediate missing or not integers")
+    if not isinstance(w, dict) or not all(
+        results.bad_number(w.get(k), integer=True, positive=True, hi=results.MAX_COUNT) is None
+        and isinstance(w.get(k), int)
+        for k in ("batch", "hidden", "intermediate")
+    ):
+        out.append("workload.batch/hidden/intermediate missing or not positive whole numbers")
+    elif not isinstance(w.get("dtype"), str):
+        out.append("workload.dtype missing or not a string")
     for k in ("backend", "device", "accelerator"):
-        if not isinstance(doc.get(k), str):
+        if not isinstance(doc.get(k), str) or len(doc[k]) > results.MAX_TEXT:
             out.append(f"{k} missing or not a string")
     if not isinstance(doc.get("ok"), bool):
         out.append("ok missing or not true/false")
+    if doc.get("error") is not None and not isinstance(doc.get("error"), str):
+        out.append("error is not a string")
     r = doc.get("result") or {}
     if not isinstance(r, dict):
         out.append("result is not an object")
@@ -116,8 +124,9 @@ def _add(col: Collection, source: str, name: str, doc: Any, location: str) -> No
     if schema == contracts.RECORD_SCHEMA:
         _add_record(col, source, parts, doc, location)
     elif schema == contracts.RUN_SCHEMA:
-        if not isinstance(doc.get("run_id"), str) or not doc["run_id"]:
-            col.skipped.append(Skipped(location, "run manifest without a run_id"))
+        problems = results.run_problems(doc)
+        if problems:
+            col.skipped.append(Skipped(location, "; ".join(problems)))
             return
         col.runs[doc["run_id"]] = doc
     elif schema == heartbeat.SCHEMA:

@@ -14,6 +14,11 @@ recommend's pick). They draw the report's rows (tpustack.ops.report.Row).
 * ``report.html``: no script, no stylesheet or font from elsewhere; the pictures are inlined as
   ``data:image/png;base64`` so the file opens offline and can be mailed or attached to a ticket.
 
+Every string a picture draws that came from a result file (run ids, engines, accelerators, capacity types) is
+text, never markup: ``_plt`` turns matplotlib's mathtext off (``text.parse_math``), so ``$\\frac{a}{b}$`` or an
+unbalanced ``$`` is drawn as typed instead of parsed (or failing to parse), and ``label`` shows control characters
+escaped (tpustack.core.display.printable) and cuts an absurdly long name.
+
 CLI side only (matplotlib).
 """
 
@@ -24,6 +29,8 @@ import html
 import math
 from pathlib import Path
 
+from tpustack.core.display import printable
+
 PICTURES = ("frontier.png", "roofline.png")
 
 
@@ -31,39 +38,55 @@ def _plt():
     import matplotlib
 
     matplotlib.use("Agg")
+    # Text from result files is text: no mathtext, whatever dollar signs it holds.
+    matplotlib.rcParams["text.parse_math"] = False
     import matplotlib.pyplot as plt
 
     return plt
 
 
+LABEL_MAX = 120  # characters of one label drawn (a run id of 4,000 characters would push the axes off the figure)
+
+
+def label(v: object) -> str:
+    """Any value as a label a picture draws: one line, control characters escaped, at most LABEL_MAX characters."""
+    s = printable("-" if v is None else v, newlines=False)
+    return s if len(s) <= LABEL_MAX else s[: LABEL_MAX - 3] + "..."
+
+
 def throughput_vs_latency(
-    table: list[dict], best_row: dict | None, path: Path, slo: dict[str, float], pct: str
+    table: list[dict], best_row: dict | None, path: Path, slo_lines: dict[str, tuple[str, float]], pct: str
 ) -> list[str]:
-    """Output tok/s vs TTFT and TPOT at the SLO percentile, one curve per run; returns the curve labels."""
+    """Output tok/s vs TTFT and TPOT, each at its SLO's percentile (``pct`` without one), one curve per run;
+    returns the curve labels."""
     plt = _plt()
 
     def group(r: dict) -> tuple[str, str]:
-        return (r["engine"] or r["tool"], r["accelerator"] or "?")
+        return (label(r["engine"] or r["tool"]), label(r["accelerator"] or "?"))
 
     groups = sorted({group(r) for r in table})
     colours = {g: plt.get_cmap("tab10")(i % 10) for i, g in enumerate(groups)}
     fig, axes = plt.subplots(1, 2, figsize=(13, 5.2))
     labels = []
-    for i, run in enumerate(sorted({r["run_id"] for r in table})):
+    at = {m: slo_lines.get(m, (pct, 0.0))[0] for m in ("ttft", "tpot")}
+    for i, run in enumerate(sorted({str(r["run_id"]) for r in table})):
         pts = sorted(
-            (r for r in table if r["run_id"] == run), key=lambda r: r["request_rate"] or r["max_concurrency"] or 0
+            (r for r in table if str(r["run_id"]) == run),
+            key=lambda r: r["request_rate"] or r["max_concurrency"] or 0,
         )
         g = group(pts[0])
-        label = f"{run} ({g[0]} / {g[1]})"
-        if _run_curves(axes, pts, pct, MARKERS[i % len(MARKERS)], colours[g], label):
-            labels.append(label)
+        name = f"{label(run)} ({g[0]} / {g[1]})"
+        if _run_curves(axes, pts, at, MARKERS[i % len(MARKERS)], colours[g], name):
+            labels.append(name)
     for ax, metric in zip(axes, ("ttft", "tpot"), strict=False):
-        if metric in slo:
-            ax.axhline(slo[metric], color="grey", linestyle="--", linewidth=1, label=f"SLO {slo[metric]:g} ms")
-        if best_row and best_row.get(f"{metric}_{pct}_ms") is not None:
+        key = f"{metric}_{at[metric]}_ms"
+        if metric in slo_lines:
+            limit = slo_lines[metric][1]
+            ax.axhline(limit, color="grey", linestyle="--", linewidth=1, label=f"SLO {limit:g} ms")
+        if best_row and best_row.get(key) is not None:
             ax.plot(
                 [best_row["output_tokens_per_s"]],
-                [best_row[f"{metric}_{pct}_ms"]],
+                [best_row[key]],
                 marker="*",
                 markersize=18,
                 color="gold",
@@ -72,10 +95,13 @@ def throughput_vs_latency(
                 label="best under SLO",
             )
         ax.set_xlabel("output tokens/s (all replicas)")
-        ax.set_ylabel(f"{metric.upper()} {pct} (ms)")
-        ax.set_title(f"Throughput vs {metric.upper()} {pct}")
+        ax.set_ylabel(f"{metric.upper()} {at[metric]} (ms)")
+        ax.set_title(f"Throughput vs {metric.upper()} {at[metric]}")
         ax.grid(True, alpha=0.3)
-    axes[0].legend(fontsize=7, loc="best")
+    if not table:
+        axes[0].text(0.5, 0.5, "no serving points in these results", ha="center", transform=axes[0].transAxes)
+    if axes[0].get_legend_handles_labels()[0]:
+        axes[0].legend(fontsize=7, loc="best")
     fig.suptitle("tpustack serving benchmark: one curve per run, one colour per engine / accelerator")
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -87,24 +113,25 @@ def throughput_vs_latency(
 MARKERS = "os^Dv<>pPX"
 
 
-def _run_curves(axes, pts: list[dict], pct: str, marker: str, colour, label: str) -> bool:
-    """One run's points on the TTFT and the TPOT axes; whether anything was drawn."""
+def _run_curves(axes, pts: list[dict], at: dict[str, str], marker: str, colour, name: str) -> bool:
+    """One run's points on the TTFT and the TPOT axes (each at its percentile); whether anything was drawn."""
     drawn = False
     for ax, metric in zip(axes, ("ttft", "tpot"), strict=False):
+        key = f"{metric}_{at[metric]}_ms"
         xy = [
-            (r["output_tokens_per_s"], r[f"{metric}_{pct}_ms"])
+            (r["output_tokens_per_s"], r[key])
             for r in pts
-            if r[f"{metric}_{pct}_ms"] is not None and r["output_tokens_per_s"] is not None
+            if r[key] is not None and r["output_tokens_per_s"] is not None
         ]
         if xy:
-            ax.plot(*zip(*xy, strict=False), marker=marker, color=colour, label=label)
+            ax.plot(*zip(*xy, strict=False), marker=marker, color=colour, label=name)
             drawn = True
     return drawn
 
 
 def config_label(r: dict) -> str:
     cap = r.get("capacity_type") or "?"
-    return f"{r.get('engine') or r.get('tool')} / {r.get('accelerator') or '?'} / {cap}"
+    return label(f"{r.get('engine') or r.get('tool')} / {r.get('accelerator') or '?'} / {cap}")
 
 
 def _usable(r: dict) -> bool:
@@ -269,7 +296,9 @@ TABLE = (
 def html_page(
     table: list[dict], images: dict[str, bytes], headline: list[str], title: str, chosen: dict | None, notes: list[str]
 ) -> str:
-    e = html.escape
+    def e(v: object) -> str:
+        return html.escape(printable(v))
+
     head = "".join(f"<th>{e(t)}</th>" for t, _, _ in TABLE) + "<th>flags</th>"
     body = []
     for r in table:

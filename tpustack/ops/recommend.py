@@ -22,76 +22,25 @@ CLI side only; the Job never imports it.
 
 from __future__ import annotations
 
-import json
 import math
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from tpustack.config.model import ModelConfig
 from tpustack.core import catalog, ceilings, models, outputs
+from tpustack.core.display import json_text
 from tpustack.core.errors import InputError, UsageError
 from tpustack.cost import accelerator_hourly
 
 from . import report
+from .slo import METRICS, PERCENTILES, Slo, parse_slo
 
-METRICS = ("ttft", "tpot", "e2e")
-PERCENTILES = ("p50", "p90", "p99")
+__all__ = ["METRICS", "PERCENTILES", "Demand", "Slo", "parse_slo", "recommend"]
+
 # A measured load counts for a demand when its prompt and output lengths are within this share of the
 # demand's: latency and throughput scale with both, so a 128-token benchmark says little about 1024 tokens.
 LENGTH_TOLERANCE = 0.25
-
-_SLO_ITEM = re.compile(
-    r"^\s*(?P<metric>[a-z0-9]+)(?:[:@ ](?P<pct>p?\d+))?\s*(?:<=|=|<)\s*(?P<value>[0-9.eE+-]+)\s*(?P<unit>ms|s)?\s*$"
-)
-
-
-@dataclass(frozen=True)
-class Slo:
-    """Latency limits in ms, each at its percentile: {"ttft": ("p99", 500.0), ...}."""
-
-    limits: dict[str, tuple[str, float]]
-
-    def to_json(self) -> dict:
-        return {m: {"percentile": p, "ms": v} for m, (p, v) in self.limits.items()}
-
-    def __str__(self) -> str:
-        return ", ".join(f"{m.upper()} {p} <= {v:g} ms" for m, (p, v) in self.limits.items())
-
-
-def parse_slo(text: str) -> Slo:
-    """``ttft:p99<=500ms,tpot:p90<=50`` (percentile p99 when left out; ms unless ``s`` is given)."""
-    fix = "e.g. --slo 'ttft:p99<=500ms,tpot:p99<=50ms' (metrics ttft, tpot, e2e; percentiles p50, p90, p99)"
-    limits: dict[str, tuple[str, float]] = {}
-    items = [i for i in text.split(",") if i.strip()]
-    if not items:
-        raise UsageError(f"--slo {text!r}: empty", fix=fix)
-    for item in items:
-        m = _SLO_ITEM.match(item.lower())
-        if not m:
-            raise UsageError(f"--slo item {item.strip()!r}: not METRIC[:PERCENTILE]<=VALUE[ms|s]", fix=fix)
-        metric = m["metric"]
-        if metric == "e2el":
-            metric = "e2e"
-        if metric not in METRICS:
-            raise UsageError(f"--slo item {item.strip()!r}: unknown metric {metric!r}", fix=fix)
-        pct = m["pct"] or "p99"
-        pct = pct if pct.startswith("p") else f"p{pct}"
-        if pct not in PERCENTILES:
-            raise UsageError(
-                f"--slo item {item.strip()!r}: percentile {pct} is not recorded", fix="use p50, p90 or p99"
-            )
-        try:
-            value = float(m["value"]) * (1000.0 if m["unit"] == "s" else 1.0)
-        except ValueError:
-            value = math.nan
-        if not (math.isfinite(value) and value > 0):
-            raise UsageError(f"--slo item {item.strip()!r}: {m['value']!r} is not a positive number", fix=fix)
-        if metric in limits:
-            raise UsageError(f"--slo: {metric} is given twice", fix="one limit per metric")
-        limits[metric] = (pct, value)
-    return Slo(limits)
 
 
 @dataclass(frozen=True)
@@ -104,12 +53,22 @@ class Demand:
         return {"requests_per_s": self.requests_per_s, "input_len": self.input_len, "output_len": self.output_len}
 
 
+# A demand beyond these is a typo, and would overflow the replica count (demand / a point's req/s per replica).
+MAX_DEMAND_RPS = 1e9
+MAX_DEMAND_TOKENS = 10**8
+
+
 def check_demand(d: Demand) -> None:
-    if not (math.isfinite(d.requests_per_s) and d.requests_per_s > 0):
-        raise UsageError(f"--rps {d.requests_per_s}: not a positive rate", fix="the demand in requests/s, e.g. 20")
+    if not (math.isfinite(d.requests_per_s) and 0 < d.requests_per_s <= MAX_DEMAND_RPS):
+        raise UsageError(
+            f"--rps {d.requests_per_s:g}: not a positive rate up to {MAX_DEMAND_RPS:g}",
+            fix="the demand in requests/s, e.g. 20",
+        )
     for name, v in (("--input-len", d.input_len), ("--output-len", d.output_len)):
-        if v < 1:
-            raise UsageError(f"{name} {v}: not a positive token count", fix=f"e.g. {name} 1024")
+        if not 1 <= v <= MAX_DEMAND_TOKENS:
+            raise UsageError(
+                f"{name} {v}: not a positive token count up to {MAX_DEMAND_TOKENS:g}", fix=f"e.g. {name} 1024"
+            )
 
 
 def config_key(row: dict) -> str:
@@ -434,7 +393,7 @@ def write(doc: dict, out_dir: Path) -> dict[str, str]:
         )
         files = {"json": str(out_dir / "recommend.json"), **{k: str(out_dir / v) for k, v in names.items()}}
         doc["files"] = files
-        (tmp / "recommend.json").write_text(json.dumps(doc, indent=2, default=str) + "\n")
+        (tmp / "recommend.json").write_text(json_text(doc))
     return files
 
 

@@ -21,7 +21,6 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
-import json
 import math
 from collections.abc import Mapping
 from pathlib import Path
@@ -29,10 +28,12 @@ from typing import Any, cast
 
 from tpustack.core import catalog, ceilings, outputs
 from tpustack.core.contracts import Record, RecordMetadata
-from tpustack.core.errors import InputError, UsageError
+from tpustack.core.display import json_text
+from tpustack.core.errors import InputError
 from tpustack.cost import accelerator_hourly
 
 from .collect import Collection, Found, Skipped, collect
+from .slo import Slo, check_percentile, of
 
 __all__ = ["Collection", "Found", "Skipped", "best", "build", "collect", "meets_slo", "rows", "to_csv"]
 # A row of the table (report.json "points", report.csv): a record's figures beside its price and ceilings.
@@ -111,11 +112,14 @@ def latency(rec: Record, metric: str, pct: str) -> Any:
     return cast(Mapping[str, Mapping[str, Any]], rec["latency_ms"])[metric].get(pct)
 
 
-def meets_slo(rec: Record, slo: dict[str, float], pct: str) -> bool | None:
-    if not slo:
+def meets_slo(rec: Record, slo: Slo | dict[str, float], pct: str = "p99") -> bool | None:
+    """Whether a record meets every limit at its percentile (``slo`` a dict: every limit at ``pct``); None: no
+    SLO."""
+    limits = of(slo, pct).limits
+    if not limits:
         return None
-    for metric, limit in slo.items():
-        value = latency(rec, metric, pct)
+    for metric, (at, limit) in limits.items():
+        value = latency(rec, metric, at)
         # Unknown or not finite never meets an SLO (record_problems already refuses non-finite values).
         if not isinstance(value, (int, float)) or not math.isfinite(value) or value > limit:
             return False
@@ -179,7 +183,8 @@ def point_ceiling(rec: Record) -> dict[str, Any]:
     }
 
 
-def rows(col: Collection, slo: dict[str, float], pct: str = "p99") -> list[Row]:
+def rows(col: Collection, slo: Slo | dict[str, float], pct: str = "p99") -> list[Row]:
+    slo = of(slo, pct)
     by_run: dict[str, list[Found]] = {}
     for f in col.records:
         by_run.setdefault(f.metadata.get("run_id", "-"), []).append(f)
@@ -197,7 +202,7 @@ def _row(
     f: Found,
     run_id: str,
     meta: RecordMetadata,
-    slo: dict[str, float],
+    slo: Slo,
     pct: str,
     hourly: float | None,
     basis: str,
@@ -274,11 +279,11 @@ def to_csv(table: list[dict]) -> str:
     return buf.getvalue()
 
 
-def best_line(b: dict | None, slo: dict[str, float], pct: str) -> str:
+def best_line(b: dict | None, slo: Slo) -> str:
     if b is None:
         return "no point meets the SLO while keeping up without failures and under every ceiling"
     cost = b["usd_per_1m_output_tokens"]
-    under = " under the SLO (" + ", ".join(f"{k} {pct} <= {v:g} ms" for k, v in slo.items()) + ")" if slo else ""
+    under = f" under the SLO ({slo})" if slo else ""
     return (
         f"best point{under}"
         f": run {b['run_id']} point {b['point']} ({b['engine'] or b['tool']} on {b['accelerator'] or '?'}): "
@@ -330,41 +335,37 @@ def check_out_dir(out_dir: Path, names: tuple[str, ...] = REPORT_FILES) -> None:
     outputs.check_dir(out_dir, "--out", empty=False, names=names)
 
 
-def _write(
-    doc: dict, table: list[dict], top: dict | None, tmp: Path, out_dir: Path, slo: dict[str, float], pct: str
-) -> None:
-    """The report's files into the staging directory ``tmp``; ``doc["files"]`` names where they land."""
+def _write(doc: dict, table: list[dict], top: dict | None, tmp: Path, out_dir: Path, slo: Slo, pct: str) -> None:
+    """The report's files into the staging directory ``tmp``; ``doc["files"]`` names where they land. Every file
+    is written whatever the results hold: one point, none that can be ranked, or only heartbeats."""
+    from . import pictures
+
     files: dict[str, str] = doc["files"]
     (tmp / "report.csv").write_text(to_csv(table))
     names = {"csv": "report.csv"}
-    if table:
-        from . import pictures
-
-        doc["plot_series"] = pictures.throughput_vs_latency(table, top, tmp / "throughput_vs_latency.png", slo, pct)
-        names["plot"] = "throughput_vs_latency.png"
-        names.update(
-            pictures.write_all(
-                table,
-                tmp,
-                slo_lines={k: (pct, v) for k, v in slo.items()},
-                chosen=top,
-                headline=[best_line(top, slo, pct)],
-                title="tpustack report",
-                notes=report_notes(doc),
-            )
+    doc["plot_series"] = pictures.throughput_vs_latency(table, top, tmp / "throughput_vs_latency.png", slo.lines(), pct)
+    names["plot"] = "throughput_vs_latency.png"
+    names.update(
+        pictures.write_all(
+            table,
+            tmp,
+            slo_lines=slo.lines(),
+            chosen=top,
+            headline=[best_line(top, slo)],
+            title="tpustack report",
+            notes=report_notes(doc),
         )
+    )
     names["json"] = "report.json"
     files.update({k: str(out_dir / v) for k, v in names.items()})
-    (tmp / "report.json").write_text(json.dumps(doc, indent=2, default=str) + "\n")
+    (tmp / "report.json").write_text(json_text(doc))
 
 
-def build(sources: list[str], out_dir: Path | None, slo: dict[str, float], pct: str = "p99") -> dict:
-    """Collect, price, rank and write the report files; returns the report document."""
-    if pct not in PERCENTILES:
-        raise UsageError(f"--slo-percentile {pct}: unknown", fix="p50, p90 or p99")
-    for k, v in slo.items():
-        if not (isinstance(v, (int, float)) and math.isfinite(v) and v > 0):
-            raise UsageError(f"--slo-{k}-ms {v}: not a positive number of milliseconds", fix="e.g. 500")
+def build(sources: list[str], out_dir: Path | None, slo: Slo | dict[str, float], pct: str = "p99") -> dict:
+    """Collect, price, rank and write the report files; returns the report document. ``slo``: an Slo (per-metric
+    percentiles, tpustack.ops.slo) or {metric: ms} at ``pct``."""
+    check_percentile(pct)
+    slo = of(slo, pct)
     if out_dir is not None:
         check_out_dir(out_dir)
     col = collect(sources)
@@ -384,8 +385,9 @@ def build(sources: list[str], out_dir: Path | None, slo: dict[str, float], pct: 
     files: dict[str, str] = {}
     doc: dict[str, Any] = {
         "sources": sources,
-        "slo_ms": slo,
+        "slo_ms": slo.ms(),
         "slo_percentile": pct,
+        "slo": slo.to_json(),
         "points": table,
         "best": top,
         "runs": {

@@ -16,6 +16,13 @@ Definitions, and what tpustack converts: its time_per_output_token is (last toke
 is recomputed as (E2E - TTFT) / (n - 1), n from the server's usage, and the achieved rate from the send times; its
 normalized_time_per_output_token (E2E / n) is not used. It sends Poisson arrivals or a fixed concurrency only, and no
 temperature (the server's default sampling applies).
+
+Other versions: a stage file without ``benchmark_time_seconds`` was written by an inference-perf before 0.5.0
+(``reportgen/base.py`` adds it in v0.5.0). Up to v0.2.0 its client timed every line of the SSE stream, the blank line
+after each event included (``apis/completion.py``: ``output_token_times.append`` before ``if not chunk_bytes``; fixed
+in v0.3.0), so its time_per_output_token and inter_token_latency are about half the real ones, and the file does not
+say which version wrote it. Such a file is normalized only from its per-request data (TPOT = (E2E - TTFT) / (n - 1),
+n its token count, not its timestamps), its ITL left empty; without per-request data it is refused, the version named.
 """
 
 from __future__ import annotations
@@ -166,6 +173,15 @@ def normalize(
             f"{source_file}: not an inference-perf lifecycle report (no successes / load_summary)",
             fix="pass stage_N_lifecycle_metrics.json from its report dir",
         )
+    older = "benchmark_time_seconds" not in doc
+    if older and not per_request:
+        raise BenchmarkError(
+            f"{source_file}: an inference-perf stage file without benchmark_time_seconds, so written by a version "
+            f"before 0.5.0 (tpustack pins {FACTS.version}); versions up to 0.2.0 time every SSE line and report "
+            "about half the real time_per_output_token, and the file does not say which version wrote it",
+            fix=f"put its {PER_REQUEST_FILE} beside it (TPOT is then recomputed per request), or rerun with "
+            f"inference-perf {FACTS.version}",
+        )
     r = records.new_record(ToolName.INFERENCE_PERF, source_file)
     r["point"]["index"] = stage
     requested = records.num(requested_rate) if requested_rate is not None else records.num(ls.get("requested_rate"))
@@ -187,6 +203,8 @@ def normalize(
     c["achieved_rate_basis"] = "inference-perf load_summary.achieved_rate (count / send duration)"
     if per_request:
         _per_request(r, per_request, records.slo_ms(slo), r.get("duration_s"))
+    if older:
+        _older(r, source_file)
     delay = records.num((ls.get("schedule_delay") or {}).get("p99"))
     c["schedule_delay_p99_ms"] = delay * 1e3 if delay is not None else None
     records.kept_up(r, tolerance)
@@ -200,6 +218,23 @@ def normalize(
             "basis": "inference-perf goodput_metrics (report.goodput.constraints)",
         }
     return r
+
+
+def _older(r: Record, source_file: str) -> None:
+    """A file of an inference-perf before 0.5.0: only what its per-request data gives counts (see the docstring)."""
+    if not any(c.startswith("per-request data:") for c in r["conversions"]):
+        raise BenchmarkError(
+            f"{source_file}: an inference-perf stage file of a version before 0.5.0 (no benchmark_time_seconds) whose "
+            "per-request data gives no request's TTFT, E2E and token count; its own time_per_output_token may be "
+            "half the real one (versions up to 0.2.0)",
+            fix=f"rerun with inference-perf {FACTS.version}",
+        )
+    r["latency_ms"]["itl"] = records.empty_stats()
+    r["conversions"].append(
+        "inference-perf before 0.5.0 (no benchmark_time_seconds): its time_per_output_token and inter_token_latency "
+        "(about half the real ones up to 0.2.0, which timed every SSE line) are not used; TPOT from per-request "
+        "data, ITL left empty"
+    )
 
 
 def _throughput_and_latency(r: Record, doc: dict[str, Any], succ: dict[str, Any], completed: int) -> None:
@@ -238,7 +273,9 @@ def _per_request(r: Record, rows: list[dict], slo_ms: dict[str, float], dur: flo
             starts.append(start)
         if row.get("error") or start is None or end is None:
             continue
-        info = (row.get("info") or {}).get("response_metrics") or {}
+        # 0.7.0 nests the figures in info.response_metrics; before 0.5.0 they are info's own
+        raw: dict = row["info"] if isinstance(row.get("info"), dict) else {}
+        info: dict = raw.get("response_metrics") or raw
         usage = info.get("server_usage") or {}
         n = records.num(usage.get("completion_tokens")) or records.num(info.get("output_tokens"))
         times = info.get("output_token_times") or []
