@@ -49,7 +49,7 @@ from tpustack.config.project import Project, _read_yaml, read_stack_file
 from tpustack.config.sections import invalid
 from tpustack.core import catalog, names, outputs
 from tpustack.core.errors import ConfigError, InputError, Problem, TpuStackError, problem
-from tpustack.core.secrets import redact
+from tpustack.core.secrets import redact, secret_in
 
 from . import Plan, plan_values
 
@@ -80,6 +80,14 @@ def _short(value: Any, limit: int = 60) -> str:
     return text if len(text) <= limit else f"{text[: limit - 3]}..."
 
 
+def _not_secret(v: str, what: str) -> str:
+    """Names end up in stack names, file headers and --names output: never a credential pasted there."""
+    kind = secret_in(v)
+    if kind:
+        raise invalid(f"{what} {_short(v)} looks like {kind}", f"a plain {what}; keep credentials out of matrix files")
+    return v
+
+
 class _M(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -95,7 +103,7 @@ class Variant(_M):
             raise invalid(
                 f"slug {_short(v)} cannot be part of a stack name", "1-31 lowercase letters, digits and '-', e.g. v6e8"
             )
-        return v
+        return _not_secret(v, "slug")
 
     @field_validator("set")
     @classmethod
@@ -116,7 +124,7 @@ class Axis(_M):
     def _name(cls, v: str) -> str:
         if not _AXIS.fullmatch(v):
             raise invalid(f"axis name {_short(v)} is not a plain name", "1-63 letters, digits, '_', '.', '-'")
-        return v
+        return _not_secret(v, "axis name")
 
     @field_validator("values")
     @classmethod
@@ -150,7 +158,7 @@ class Matrix(_M):
     def _prefix(cls, v: str) -> str:
         if not _SLUG.fullmatch(v):
             raise invalid(f"prefix {_short(v)} cannot start a stack name", "lowercase letters, digits, '-'")
-        return v
+        return _not_secret(v, "prefix")
 
     @field_validator("base")
     @classmethod
