@@ -108,11 +108,19 @@ class Variant(_M):
     @field_validator("set")
     @classmethod
     def _keys(cls, v: dict[str, Any]) -> dict[str, Any]:
-        bad = [k for k in v if not (isinstance(k, str) and k.startswith("tpustack:") and len(k) > len("tpustack:"))]
-        if bad:
-            shown = ", ".join(_short(k, 40) for k in bad[:5]) + (f" and {len(bad) - 5} more" if len(bad) > 5 else "")
-            raise invalid(f"keys {shown} are not tpustack:KEY[.sub.key]", "e.g. tpustack:engine.vllm.maxNumSeqs")
-        return v
+        return _config_keys(v)
+
+
+def _config_keys(v: dict[str, Any]) -> dict[str, Any]:
+    """Keys of ``set`` and ``config``: tpustack:KEY[.sub.key], and never a credential (the config gate names keys
+    in its problems as they are)."""
+    bad = [k for k in v if not (isinstance(k, str) and k.startswith("tpustack:") and len(k) > len("tpustack:"))]
+    if bad:
+        shown = ", ".join(_short(k, 40) for k in bad[:5]) + (f" and {len(bad) - 5} more" if len(bad) > 5 else "")
+        raise invalid(f"keys {shown} are not tpustack:KEY[.sub.key]", "e.g. tpustack:engine.vllm.maxNumSeqs")
+    for k in v:
+        _not_secret(k, "key")
+    return v
 
 
 class Axis(_M):
@@ -159,6 +167,11 @@ class Matrix(_M):
         if not _SLUG.fullmatch(v):
             raise invalid(f"prefix {_short(v)} cannot start a stack name", "lowercase letters, digits, '-'")
         return _not_secret(v, "prefix")
+
+    @field_validator("config")
+    @classmethod
+    def _keys(cls, v: dict[str, Any]) -> dict[str, Any]:
+        return _config_keys(v)
 
     @field_validator("base")
     @classmethod
@@ -512,8 +525,8 @@ def plan_all(m: Matrix, project: Project, source: str) -> list[Combination]:
             try:
                 values, secrets = read_stack_file(scratch, c.name)
                 c.plan = plan_values(scratch, c.name, values, secrets)
-            except ConfigError as e:
-                c.problems = list(e.problems)
+            except ConfigError as e:  # keys too are shown redacted (a value may name a key in its problem)
+                c.problems = [Problem(redact(p.key), p.reason, p.fix) for p in e.problems]
             except TpuStackError as e:
                 c.problems = [problem(c.name, str(e), "fix the matrix values of this combination")]
     return combos
