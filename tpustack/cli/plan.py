@@ -14,7 +14,7 @@ from rich.tree import Tree
 
 from tpustack.config.project import Project, find_project
 from tpustack.core import outputs
-from tpustack.core.errors import EXIT_INVALID, EXIT_VIOLATIONS, InputError, TpuStackError
+from tpustack.core.errors import EXIT_INVALID, EXIT_VIOLATIONS, InputError, TpuStackError, UsageError
 
 from .output import fail, out, progress, say, warn
 
@@ -272,6 +272,10 @@ def register(app: typer.Typer) -> None:
         plan_mod.quiet_pulumi_logs()
         source = str(file)
         try:
+            if out_dir is not None and not write:
+                raise UsageError("--out is where --write puts the stack files", fix="add --write, or drop --out")
+            if write:  # an --out that cannot take files fails before minutes of planning
+                outputs.check_dir(out_dir or project.stacks_dir, "--out", empty=False)
             m = matrix.load(file)
             with progress(f"planning every combination of {source}...", enabled=not (as_json or names)):
                 combos = matrix.plan_all(m, project, source)

@@ -22,6 +22,13 @@ Every combination is validated by the one config gate and planned by the mock en
 (tpustack.plan), exactly as ``tpustack plan -s NAME`` will plan the written file. Invalid combinations are
 listed with their problems; the sweep's cost is the sum of the plans' costs (per hour with everything up at
 once, and per experiment: each stack for its TTL).
+
+A matrix file is untrusted input, checked before anything is expanded: at most MAX_FILE_BYTES, at most MAX_NODES
+YAML nodes counting every alias where it is used (an alias bomb fails while counting, arithmetically), no key twice
+in one mapping (YAML would keep the last silently), no axis name twice, at most MAX_COMBINATIONS combinations (the
+product of the axes' lengths, computed before expanding), stack names of at most MAX_STACK_NAME characters, and no
+two combinations with the same stack name. Every refusal names the field and never echoes more than a short,
+redacted excerpt of the input.
 """
 
 from __future__ import annotations
@@ -40,12 +47,45 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from tpustack.config.project import Project, _read_yaml, read_stack_file
 from tpustack.config.sections import invalid
-from tpustack.core import catalog, outputs
+from tpustack.core import catalog, names, outputs
 from tpustack.core.errors import ConfigError, InputError, Problem, TpuStackError, problem
+from tpustack.core.secrets import redact, secret_in
 
 from . import Plan, plan_values
 
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,30}$")
+# Axis names appear in the generated files' header comment and in `exclude:`: one line of plain characters.
+_AXIS = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
+# Pulumi's stack name rule (pulumi/pulumi backend: "stack names are limited to 100 characters and may only contain
+# alphanumeric, hyphens, underscores, or periods"); a base is a stack of the project, never a path.
+_STACK = re.compile(r"^[A-Za-z0-9_.-]{1,100}$")
+
+# Planning one combination takes about half a second and keeps about 0.4 MB (its resources and manifests), so
+# 1000 combinations are minutes of planning and well under a GB; a sweep beyond that is more stacks than any
+# quota runs and belongs in several matrix files. Checked from the axes' lengths before anything is expanded.
+MAX_COMBINATIONS = 1000
+# A generated stack's namespace is tpustack-<stack>, a DNS label of at most 63 characters (names.namespace); within
+# this the namespace is the stack name as typed (the README's deploy loop uses `-n tpustack-$s`), and every GCP
+# name derived from it fits its limit (tpustack.core.names). Pulumi itself takes at most 100.
+MAX_STACK_NAME = 63 - len(names.NAMESPACE_PREFIX)
+MAX_FILE_BYTES = 1 << 20  # a sweep's description is a few KB; more is not a matrix file
+MAX_NODES = 100_000  # YAML nodes, every alias counted where it is used (a "billion laughs" file stops here)
+MAX_PROBLEMS = 20  # problems of the matrix file listed in full; the rest are counted
+
+
+def _short(value: Any, limit: int = 60) -> str:
+    """What an error may show of a value from the file: redacted, on one line, at most ``limit`` characters."""
+    text = redact(value if isinstance(value, str) else repr(value))
+    text = text.encode("unicode_escape").decode("ascii")  # control characters and newlines shown, not sent
+    return text if len(text) <= limit else f"{text[: limit - 3]}..."
+
+
+def _not_secret(v: str, what: str) -> str:
+    """Names end up in stack names, file headers and --names output: never a credential pasted there."""
+    kind = secret_in(v)
+    if kind:
+        raise invalid(f"{what} {_short(v)} looks like {kind}", f"a plain {what}; keep credentials out of matrix files")
+    return v
 
 
 class _M(BaseModel):
@@ -61,31 +101,57 @@ class Variant(_M):
     def _slug(cls, v: str) -> str:
         if not _SLUG.fullmatch(v):
             raise invalid(
-                f"slug {v!r} cannot be part of a stack name", "1-31 lowercase letters, digits and '-', e.g. v6e8"
+                f"slug {_short(v)} cannot be part of a stack name", "1-31 lowercase letters, digits and '-', e.g. v6e8"
             )
-        return v
+        return _not_secret(v, "slug")
 
     @field_validator("set")
     @classmethod
     def _keys(cls, v: dict[str, Any]) -> dict[str, Any]:
-        bad = [k for k in v if not (isinstance(k, str) and k.startswith("tpustack:") and len(k) > len("tpustack:"))]
-        if bad:
-            raise invalid(f"keys {bad} are not tpustack:KEY[.sub.key]", "e.g. tpustack:engine.vllm.maxNumSeqs")
-        return v
+        return _config_keys(v)
+
+
+def _config_keys(v: dict[str, Any]) -> dict[str, Any]:
+    """Keys of ``set`` and ``config``: tpustack:KEY[.sub.key], and never a credential (the config gate names keys
+    in its problems as they are)."""
+    bad = [k for k in v if not (isinstance(k, str) and k.startswith("tpustack:") and len(k) > len("tpustack:"))]
+    if bad:
+        shown = ", ".join(_short(k, 40) for k in bad[:5]) + (f" and {len(bad) - 5} more" if len(bad) > 5 else "")
+        raise invalid(f"keys {shown} are not tpustack:KEY[.sub.key]", "e.g. tpustack:engine.vllm.maxNumSeqs")
+    for k in v:
+        _not_secret(k, "key")
+    return v
 
 
 class Axis(_M):
     name: str
     values: list[Variant] = Field(min_length=1)
 
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        if not _AXIS.fullmatch(v):
+            raise invalid(f"axis name {_short(v)} is not a plain name", "1-63 letters, digits, '_', '.', '-'")
+        return _not_secret(v, "axis name")
+
     @field_validator("values")
     @classmethod
     def _unique(cls, v: list[Variant]) -> list[Variant]:
-        slugs = [x.slug for x in v]
-        dup = sorted({s for s in slugs if slugs.count(s) > 1})
+        dup = _repeated([x.slug for x in v])
         if dup:
             raise invalid(f"slugs {dup} repeat within the axis", "give each value its own slug")
         return v
+
+
+def _repeated(items: list[str]) -> str:
+    """The items that occur more than once, as a short list for a message ("" when none)."""
+    seen: set[str] = set()
+    dup: list[str] = []
+    for x in items:
+        if x in seen and x not in dup:
+            dup.append(x)
+        seen.add(x)
+    return ", ".join(_short(d, 40) for d in dup[:5]) + (f" and {len(dup) - 5} more" if len(dup) > 5 else "")
 
 
 class Matrix(_M):
@@ -99,7 +165,30 @@ class Matrix(_M):
     @classmethod
     def _prefix(cls, v: str) -> str:
         if not _SLUG.fullmatch(v):
-            raise invalid(f"prefix {v!r} cannot start a stack name", "lowercase letters, digits, '-'")
+            raise invalid(f"prefix {_short(v)} cannot start a stack name", "lowercase letters, digits, '-'")
+        return _not_secret(v, "prefix")
+
+    @field_validator("config")
+    @classmethod
+    def _keys(cls, v: dict[str, Any]) -> dict[str, Any]:
+        return _config_keys(v)
+
+    @field_validator("base")
+    @classmethod
+    def _base(cls, v: str | None) -> str | None:
+        if v is not None and not _STACK.fullmatch(v):
+            raise invalid(f"base {_short(v)} is not a stack name", "the name of a stack of this project, e.g. dev")
+        return v
+
+    @field_validator("axes")
+    @classmethod
+    def _axis_names(cls, v: list[Axis]) -> list[Axis]:
+        dup = _repeated([a.name for a in v])
+        if dup:
+            raise invalid(
+                f"axis names {dup} repeat",
+                "give each axis its own name (a combination is one value of every axis)",
+            )
         return v
 
 
@@ -117,41 +206,205 @@ class Combination:
         return self.plan is not None
 
 
+def _children(node: yaml.Node, where: str) -> list[tuple[yaml.Node, str]]:
+    if isinstance(node, yaml.MappingNode):
+        out: list[tuple[yaml.Node, str]] = []
+        for k, v in node.value:
+            key = _short(k.value, 40) if isinstance(k, yaml.ScalarNode) else "?"
+            out += [(k, where), (v, f"{where}.{key}" if where else key)]
+        return out
+    if isinstance(node, yaml.SequenceNode):
+        return [(v, f"{where}.{i}" if where else str(i)) for i, v in enumerate(node.value)]
+    return []
+
+
+def _no_repeated_keys(node: yaml.MappingNode, where: str, shown: str) -> None:
+    first: dict[tuple[str, str], yaml.Node] = {}
+    for k, _ in node.value:
+        if not isinstance(k, yaml.ScalarNode) or k.tag == "tag:yaml.org,2002:merge":
+            continue  # `<<: *base` merges on purpose; a non-scalar key fails when constructed
+        earlier = first.setdefault((k.tag, k.value), k)
+        if earlier is not k:
+            raise ConfigError(
+                [
+                    problem(
+                        f"{shown}: {where or 'the top level'}",
+                        f"key {_short(k.value, 40)} appears twice (lines {earlier.start_mark.line + 1} and "
+                        f"{k.start_mark.line + 1}); YAML would silently keep only the last",
+                        "keep one of them (merge their contents)",
+                    )
+                ]
+            )
+
+
+def _check_nodes(root: yaml.Node, shown: str) -> None:
+    """Before any Python object is built: no key twice in a mapping, no alias that contains itself, and at most
+    MAX_NODES nodes with every alias counted where it is used (sizes are summed per node, never expanded)."""
+    size: dict[int, int] = {}
+    on_path: set[int] = set()
+    todo: list[tuple[yaml.Node, str, bool]] = [(root, "", False)]
+    while todo:
+        node, where, done = todo.pop()
+        nid = id(node)
+        if done:
+            on_path.discard(nid)
+            size[nid] = 1 + sum(size[id(c)] for c, _ in _children(node, where))
+            if size[nid] > MAX_NODES:
+                raise ConfigError(
+                    [
+                        problem(
+                            shown,
+                            f"has more than {MAX_NODES:,} YAML nodes with its aliases expanded "
+                            f"(at {where or 'the top level'})",
+                            "a matrix file describes a sweep in a few KB: list the values, do not multiply aliases",
+                        )
+                    ]
+                )
+        elif nid in on_path:
+            raise ConfigError(
+                [problem(f"{shown}: {where}", "is an alias of a node that contains it", "no recursive aliases")]
+            )
+        elif nid not in size:
+            on_path.add(nid)
+            if isinstance(node, yaml.MappingNode):
+                _no_repeated_keys(node, where, shown)
+            todo.append((node, where, True))
+            todo += [(c, w, False) for c, w in _children(node, where)]
+
+
+def _parse(text: str, shown: str) -> Any:
+    loader = yaml.SafeLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        _check_nodes(node, shown)
+        return loader.construct_document(node)
+    finally:
+        loader.dispose()
+
+
+def read(path: Path, shown: str) -> Any:
+    """The matrix file's document, checked as untrusted input (module docstring) before it is built."""
+    try:
+        with path.open("rb") as f:
+            data = f.read(MAX_FILE_BYTES + 1)
+    except OSError as e:
+        raise ConfigError(
+            [problem(shown, f"cannot be read: {e.strerror}", "check the path and its permissions")]
+        ) from None
+    if len(data) > MAX_FILE_BYTES:
+        raise ConfigError(
+            [
+                problem(
+                    shown, f"is larger than {MAX_FILE_BYTES:,} bytes", "a matrix file describes one sweep in a few KB"
+                )
+            ]
+        )
+    try:
+        return _parse(data.decode("utf-8"), shown)
+    except UnicodeDecodeError as e:
+        raise ConfigError([problem(shown, f"is not UTF-8 text (byte {e.start})", "save the file as UTF-8")]) from None
+    except yaml.MarkedYAMLError as e:  # never echo the offending line: the position is enough to find it
+        mark = e.problem_mark
+        at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        raise ConfigError(
+            [problem(shown, f"is not valid YAML{at} ({_short(e.problem)})", "fix the YAML there")]
+        ) from None
+    except (yaml.YAMLError, RecursionError) as e:
+        raise ConfigError(
+            [problem(shown, f"is not valid YAML ({type(e).__name__})", "no recursive aliases, no custom tags")]
+        ) from None
+
+
+def _validation_problems(e: ValidationError, shown: str) -> list[Problem]:
+    probs = []
+    errors = e.errors(include_url=False)
+    for err in errors[:MAX_PROBLEMS]:
+        where = f"{shown}: matrix." + ".".join(_short(p, 40) for p in err["loc"])
+        ctx = err.get("ctx") or {}
+        reason, fix = str(ctx.get("reason", err["msg"])), str(ctx.get("fix", ""))
+        if err["type"] == "extra_forbidden":
+            reason, fix = "is not a matrix setting", "use prefix, base, config, axes, exclude (README 'Matrix')"
+        elif err["type"] == "missing":
+            fix = "add it (README 'Matrix' shows a complete file)"
+        probs.append(problem(where, reason, fix or "see README 'Matrix'"))
+    if len(errors) > MAX_PROBLEMS:
+        probs.append(problem(f"{shown}: matrix", f"and {len(errors) - MAX_PROBLEMS} more problems", "fix these first"))
+    return probs
+
+
+def _check_exclude(m: Matrix, shown: str) -> None:
+    slugs = {a.name: {x.slug for x in a.values} for a in m.axes}
+    for i, ex in enumerate(m.exclude):
+        if not ex:
+            raise ConfigError(
+                [
+                    problem(
+                        f"{shown}: matrix.exclude.{i}",
+                        "is empty, so it would exclude every combination",
+                        "name axis: slug pairs",
+                    )
+                ]
+            )
+        for k, v in ex.items():
+            if v not in slugs.get(k, ()):
+                axes = ", ".join(_short(a, 40) for a in list(slugs)[:10])
+                raise ConfigError(
+                    [
+                        problem(
+                            f"{shown}: matrix.exclude.{i}",
+                            f"{_short(k, 40)}: {_short(v, 40)} names no axis value",
+                            f"use axis names ({axes}) and their slugs",
+                        )
+                    ]
+                )
+
+
+def check_bounds(m: Matrix, shown: str) -> None:
+    """Before expanding: the number of combinations (the product of the axes' lengths, stopping at the bound) and
+    the longest stack name (the prefix and each axis's longest slug)."""
+    count = 1
+    for a in m.axes:
+        count *= len(a.values)
+        if count > MAX_COMBINATIONS:
+            lengths = " x ".join(str(len(a.values)) for a in m.axes[:10]) + (" x ..." if len(m.axes) > 10 else "")
+            raise ConfigError(
+                [
+                    problem(
+                        f"{shown}: matrix.axes",
+                        f"expand to more than {MAX_COMBINATIONS} combinations ({lengths})",
+                        "split the sweep into several matrix files, or fewer values per axis",
+                    )
+                ]
+            )
+    longest = "-".join([m.prefix, *(max((v.slug for v in a.values), key=len) for a in m.axes)])
+    if len(longest) > MAX_STACK_NAME:
+        raise ConfigError(
+            [
+                problem(
+                    f"{shown}: matrix.prefix and matrix.axes",
+                    f"stack names reach {len(longest)} characters ({_short(longest)}), more than {MAX_STACK_NAME} "
+                    f"(the stack's namespace {names.NAMESPACE_PREFIX}<stack> is a DNS label of at most 63)",
+                    "shorten matrix.prefix or the longest slugs",
+                )
+            ]
+        )
+
+
 def load(path: Path) -> Matrix:
     shown = str(path)
     if not path.is_file():
-        raise InputError(f"{shown}: no such matrix file", fix="pass a file like stacks/sweep.matrix.yaml")
-    doc = _read_yaml(path, shown)
+        raise InputError(f"{_short(shown, 160)}: no such matrix file", fix="pass a file like stacks/sweep.matrix.yaml")
+    doc = read(path, shown)
     if not isinstance(doc, dict) or not isinstance(doc.get("matrix"), dict):
         raise ConfigError([problem(shown, "has no `matrix:` mapping", "start the file with `matrix:` (README)")])
     try:
         m = Matrix.model_validate(doc["matrix"])
     except ValidationError as e:
-        probs = []
-        for err in e.errors(include_url=False):
-            where = f"{shown}: matrix." + ".".join(str(p) for p in err["loc"])
-            ctx = err.get("ctx") or {}
-            reason, fix = str(ctx.get("reason", err["msg"])), str(ctx.get("fix", ""))
-            if err["type"] == "extra_forbidden":
-                reason, fix = "is not a matrix setting", "use prefix, base, config, axes, exclude (README 'Matrix')"
-            elif err["type"] == "missing":
-                fix = "add it (README 'Matrix' shows a complete file)"
-            probs.append(problem(where, reason, fix or "see README 'Matrix'"))
-        raise ConfigError(probs) from None
-    names = [a.name for a in m.axes]
-    for i, ex in enumerate(m.exclude):
-        for k, v in ex.items():
-            axis = next((a for a in m.axes if a.name == k), None)
-            if axis is None or v not in [x.slug for x in axis.values]:
-                raise ConfigError(
-                    [
-                        problem(
-                            f"{shown}: matrix.exclude.{i}",
-                            f"{k}: {v} names no axis value",
-                            f"use axis names {names} and their slugs",
-                        )
-                    ]
-                )
+        raise ConfigError(_validation_problems(e, shown)) from None
+    _check_exclude(m, shown)
+    check_bounds(m, shown)
     return m
 
 
@@ -163,14 +416,24 @@ def _set(config: dict[str, Any], dotted: str, value: Any, where: str) -> None:
     node = config.setdefault(key, {})
     for p in path[:-1]:
         if not isinstance(node, dict):
-            raise ConfigError([problem(where, f"{dotted}: {p} is not a mapping in the base config", "set the parent")])
+            raise ConfigError(
+                [
+                    problem(
+                        where,
+                        f"{_short(dotted)}: {_short(p, 40)} is not a mapping in the base config",
+                        "set the parent",
+                    )
+                ]
+            )
         node = node.setdefault(p, {})
     if not isinstance(node, dict):
-        raise ConfigError([problem(where, f"{dotted}: the parent is not a mapping", "set the parent key instead")])
+        raise ConfigError(
+            [problem(where, f"{_short(dotted)}: the parent is not a mapping", "set the parent key instead")]
+        )
     node[path[-1]] = copy.deepcopy(value)
 
 
-def expand(m: Matrix, project: Project, source: str) -> list[Combination]:
+def _base_config(m: Matrix, project: Project, source: str) -> dict[str, Any]:
     base: dict[str, Any] = {}
     if m.base:
         path = project.stack_file(m.base)
@@ -185,9 +448,47 @@ def expand(m: Matrix, project: Project, source: str) -> list[Combination]:
                 ]
             )
         raw = _read_yaml(path, str(path))
-        base = copy.deepcopy((raw or {}).get("config") or {}) if isinstance(raw, dict) else {}
+        config = raw.get("config") if isinstance(raw, dict) else None
+        if config is not None and not isinstance(config, dict):
+            raise ConfigError(
+                [problem(f"{source}: matrix.base", f"{path.name}: `config` is not a mapping", "fix that stack")]
+            )
+        base = copy.deepcopy(config or {})
     for k, v in m.config.items():
         _set(base, k, v, f"{source}: matrix.config")
+    return base
+
+
+def _axes_text(c: Combination) -> str:
+    return "{" + ", ".join(f"{k}: {v}" for k, v in c.slugs.items()) + "}"
+
+
+def _check_collisions(combos: list[Combination], source: str) -> None:
+    """Two combinations named alike would be one stack file, listed twice by --names: refused, naming both."""
+    first: dict[str, Combination] = {}
+    probs = []
+    for c in combos:
+        other = first.setdefault(c.name, c)
+        if other is not c:
+            probs.append(
+                problem(
+                    f"{source}: matrix.axes",
+                    f"combinations {_axes_text(other)} and {_axes_text(c)} are both named {c.name} (the stack name "
+                    "is the prefix and the slugs joined by '-', so a '-' inside a slug can join like the next "
+                    "axis's slug)",
+                    "rename a slug of one of them so the joined names differ (e.g. a slug without '-')",
+                )
+            )
+    if probs:
+        more = [problem(f"{source}: matrix.axes", f"and {len(probs) - 5} more such pairs", "fix these first")]
+        raise ConfigError(probs[:5] + (more if len(probs) > 5 else []))
+
+
+def expand(m: Matrix, project: Project, source: str) -> list[Combination]:
+    """Every combination's stack file, after the bounds (check_bounds) and before any is planned; refuses two
+    combinations with the same stack name."""
+    check_bounds(m, source)
+    base = _base_config(m, project, source)
     combos = []
     for variants in itertools.product(*(a.values for a in m.axes)):
         slugs = {a.name: v.slug for a, v in zip(m.axes, variants, strict=True)}
@@ -198,6 +499,7 @@ def expand(m: Matrix, project: Project, source: str) -> list[Combination]:
         name = "-".join([m.prefix, *slugs.values()])
         excluded = any(all(slugs.get(k) == v for k, v in ex.items()) for ex in m.exclude)
         combos.append(Combination(name, slugs, {"config": cfg}, excluded=excluded))
+    _check_collisions(combos, source)
     return combos
 
 
@@ -205,7 +507,7 @@ def header(source: str, m: Matrix, c: Combination) -> str:
     axes = ", ".join(f"{k}={v}" for k, v in c.slugs.items())
     base = f" from stack {m.base}" if m.base else ""
     return (
-        f"# {c.name}: generated by `tpustack matrix {source}`{base} ({axes}).\n"
+        f"# {c.name}: generated by `tpustack matrix {_short(source, 200)}`{base} ({axes}).\n"
         "# Edit the matrix file and expand it again, not this file. Set your own Hugging Face token:\n"
         f"#   pulumi config set --secret tpustack:hfToken hf_... -s {c.name}\n"
     )
@@ -219,33 +521,46 @@ def plan_all(m: Matrix, project: Project, source: str) -> list[Combination]:
         for c in combos:
             if c.excluded:
                 continue
-            scratch.stack_file(c.name).write_text(header(source, m, c) + yaml.safe_dump(c.doc, sort_keys=False))
+            scratch.stack_file(c.name).write_text(stack_text(source, m, c))
             try:
                 values, secrets = read_stack_file(scratch, c.name)
                 c.plan = plan_values(scratch, c.name, values, secrets)
-            except ConfigError as e:
-                c.problems = list(e.problems)
+            except ConfigError as e:  # keys too are shown redacted (a value may name a key in its problem)
+                c.problems = [Problem(redact(p.key), p.reason, p.fix) for p in e.problems]
             except TpuStackError as e:
                 c.problems = [problem(c.name, str(e), "fix the matrix values of this combination")]
     return combos
+
+
+def stack_text(source: str, m: Matrix, c: Combination) -> str:
+    """A combination's stack file, as planned and as written."""
+    return header(source, m, c) + yaml.safe_dump(c.doc, sort_keys=False)
 
 
 def write(m: Matrix, combos: list[Combination], out_dir: Path, source: str) -> list[Path]:
     """The valid combinations' stack files into out_dir (the project's stack directory: other files stay): all of
     them or none, never over an existing file (tpustack.core.outputs)."""
     todo = [c for c in combos if c.ok]
-    names = tuple(f"Pulumi.{c.name}.yaml" for c in todo)
-    taken = [str(out_dir / n) for n in names if os.path.lexists(out_dir / n)]
+    files = tuple(f"Pulumi.{c.name}.yaml" for c in todo)
+    taken = [str(out_dir / n) for n in files if os.path.lexists(out_dir / n)]
     if taken:
         shown = ", ".join(taken[:5]) + (f" and {len(taken) - 5} more" if len(taken) > 5 else "")
         raise InputError(
             f"{shown} already exist; stack files are never replaced and nothing was written",
             fix="change matrix.prefix, pass --out NEW_DIR, or remove those stacks first",
         )
-    with outputs.staged_dir(out_dir, "--out", empty=False, names=names) as tmp:
-        for c, n in zip(todo, names, strict=True):
-            (tmp / n).write_text(header(source, m, c) + yaml.safe_dump(c.doc, sort_keys=False))
-    return [out_dir / n for n in names]
+    for n in files:  # each file's whole path must fit the filesystem, checked before any is written
+        outputs.check_file(out_dir / n, "--out")
+    with outputs.staged_dir(out_dir, "--out", empty=False, names=files) as tmp:
+        for c, n in zip(todo, files, strict=True):
+            try:
+                (tmp / n).write_text(stack_text(source, m, c))
+            except OSError as e:
+                raise TpuStackError(
+                    f"--out {_short(str(out_dir), 160)}: cannot write {n}: {e.strerror}; nothing was written",
+                    fix="a directory you can write, with space",
+                ) from None
+    return [out_dir / n for n in files]
 
 
 def summary(combos: list[Combination]) -> dict[str, Any]:
