@@ -305,3 +305,47 @@ class TestOtherToolVersionsNeverGiveWrongFigures:
         shutil.copytree(RUN, tmp_path / RUN.name)
         res = invoke("report", str(tmp_path))
         assert res.exit_code == EXIT_PARTIAL and "0.5.0" in res.output and "0.7.0" in res.output
+
+    JS_OLDER = FIXTURES / "jetstream-92fa048"
+
+    def js_older(self):
+        doc = json.loads(next(self.JS_OLDER.glob("JetStream-*.json")).read_text())
+        outs = json.loads((self.JS_OLDER / "request-outputs.json").read_text())
+        return doc, outs, json.loads((self.JS_OLDER / "request-tokens.json").read_text())
+
+    def test_jetstream_before_c134433_from_its_request_outputs(self):
+        from tpustack.workloads import records
+        from tpustack.workloads.tools import jetstream_benchmark
+
+        doc, outs, counts = self.js_older()
+        m = doc["metrics"]
+        assert "mean_tpot_ms" in m and "mean_TPOT_ms" not in m
+        rec = jetstream_benchmark.normalize(doc, outs, token_counts=counts)
+        e2e = [1e3 * o["latency"] for o in outs]
+        lat = rec["latency_ms"]
+        for k, p in (("p50", 50), ("p90", 90), ("p99", 99)):
+            assert lat["e2e"][k] == pytest.approx(records.percentile(e2e, p), rel=1e-9)
+        assert lat["e2e"]["mean"] == pytest.approx(sum(e2e) / len(e2e), rel=1e-9)
+        assert lat["ttft"]["p50"] == pytest.approx(m["median_ttft_ms"]) and lat["ttft"]["p99"] == m["p99_ttft_ms"]
+        # output lengths differ (4 to 128 tokens) and no per-request TTFT: no TPOT rather than a wrong one
+        assert lat["tpot"] == records.empty_stats()
+        assert rec["requests"] == {"completed": len(outs), "failed": 0}
+        assert any("before c134433" in c for c in rec["conversions"])
+        assert results.record_problems(rec) == []
+        # one output length for all: the mean is exact, (mean E2E - mean TTFT) / (n - 1)
+        fixed = [dict(o, latency=o["latency"] - (len(o["generated_text"].split()) - 8) * 0.020) for o in outs]
+        one = jetstream_benchmark.normalize(doc, fixed, token_counts=[dict(c, output_tokens=8) for c in counts])
+        expect = sum(1e3 * o["latency"] for o in fixed) / len(fixed) - m["mean_ttft_ms"]
+        assert one["latency_ms"]["tpot"]["mean"] == pytest.approx(expect / 7, rel=1e-9)
+        assert one["latency_ms"]["tpot"]["mean"] == pytest.approx(20.0, rel=1e-9)
+        assert one["latency_ms"]["tpot"]["p50"] is None
+
+    def test_jetstream_before_c134433_without_request_outputs_is_refused_naming_the_version(self, tmp_path):
+        doc, _, _ = self.js_older()
+        with pytest.raises(results.ResultFormatError, match=r"before c134433 \(2025-01-06\) \(tpustack pins 29329e8\)"):
+            results.normalize(doc, source_file="JetStream-old.json")
+        src = next(self.JS_OLDER.glob("JetStream-*.json"))
+        shutil.copy(src, tmp_path)
+        shutil.copytree(RUN, tmp_path / RUN.name)
+        res = invoke("report", str(tmp_path))
+        assert res.exit_code == EXIT_PARTIAL and "c134433" in res.output and "29329e8" in res.output, res.output

@@ -16,6 +16,16 @@ Definitions, and what tpustack converts:
   own tokenizer (``request-tokens.json``), which gives true input throughput and per-request output counts;
 * it records no send times: completed / duration is a lower bound on the send rate;
 * it sends no temperature: the server's default sampling applies.
+
+Other versions: a --save-result file with ``mean_tpot_ms`` and no ``mean_TPOT_ms`` was written by a benchmark_serving.py
+before c134433 (2025-01-06, "Add reporting in benchmark for TTST"; the last such revision is 92fa048), which
+renamed the keys (``EventMetric("TPOT", ...)``) and added ``*_ttst_ms``. Its TPOT is the same latency / n, but its
+``completed`` leaves out successful requests with no output tokens (``completed += 1`` after the ``output_len == 0``
+check, moved before it in c134433) and its request-outputs rows hold ``latency`` (seconds) and no TTFT (``ttft_sec``
+and ``ttst_sec`` added in c134433). Such a file is normalized only with its request-outputs.json: E2E from each
+request's latency, TTFT from the file (same definition), TPOT's mean only when request-tokens.json shows one output
+length for all (then (mean E2E - mean TTFT) / (n - 1) is exact), TPOT percentiles left empty; without per-request
+data it is refused, the version named.
 """
 
 from __future__ import annotations
@@ -25,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from tpustack.core import images
-from tpustack.core.contracts import BenchSpec, Record, SweepPoint
+from tpustack.core.contracts import BenchSpec, Record, Stats, SweepPoint
 from tpustack.core.engines import EngineName, ToolName
 from tpustack.core.errors import BenchmarkError
 
@@ -49,6 +59,9 @@ FACTS = ToolFacts(
 REQUEST_OUTPUTS = "request-outputs.json"
 TOKENS = "request-tokens.json"
 RESULT_GLOB = "JetStream-*.json"
+# Written by benchmark_serving.py before c134433 (2025-01-06), which renamed mean_tpot_ms to mean_TPOT_ms
+OLDER_TPOT_KEY = "mean_tpot_ms"
+OLDER = "a JetStream benchmark_serving.py before c134433 (2025-01-06)"
 CHARACTERS = (
     "input tokens as JetStream reported them: characters, not tokens, for its prefix_cache_test dataset "
     "(no request-tokens.json to count them)"
@@ -160,6 +173,15 @@ def normalize(
             f"{source_file}: not a JetStream --save-result file (no metrics.completed)",
             fix="pass the JetStream-<rate>qps-<model>-<date>.json file",
         )
+    older = OLDER_TPOT_KEY in m and "mean_TPOT_ms" not in m
+    if older and not request_outputs:
+        raise BenchmarkError(
+            f"{source_file}: a JetStream --save-result file with mean_tpot_ms and no mean_TPOT_ms, so written by "
+            f"{OLDER[2:]} (tpustack pins {FACTS.version[:7]}); its completed leaves out requests with no output "
+            "tokens, and its figures convert only with its per-request data",
+            fix=f"read it with its {REQUEST_OUTPUTS} (tpustack's runner does), or rerun with JetStream "
+            f"{FACTS.version[:7]}",
+        )
     r = records.new_record(ToolName.JETSTREAM_BENCHMARK, source_file)
     _summary(r, m, doc.get("dimensions") or {})
     slo_ms = records.slo_ms(slo)
@@ -172,7 +194,9 @@ def normalize(
         "p99": records.num(m.get("p99_ttft_ms")),
     }
     counted = token_counts if request_outputs and token_counts and len(token_counts) == len(request_outputs) else None
-    if request_outputs and counted is not None:
+    if older and request_outputs:
+        _older(r, request_outputs, counted, source_file)
+    elif request_outputs and counted is not None:
         _counted(r, m, request_outputs, counted, slo_ms)
     elif request_outputs:
         r["conversions"].append(CHARACTERS)
@@ -249,6 +273,51 @@ def _counted(r: Record, m: dict[str, Any], outputs: list[dict], counted: list[di
         if in_tok is not None
         else f"TPOT recomputed per request as {records.TPOT_DEFINITION} with re-encoded output token counts"
     )
+
+
+def _older(r: Record, outputs: list[dict], counted: list[dict] | None, source_file: str) -> None:
+    """A file of a benchmark_serving.py before c134433 with its request-outputs.json (see the docstring)."""
+    rows = [o for o in outputs if isinstance(o, dict) and o.get("success", True)]
+    e2e = [records.num(o.get("latency")) for o in rows]  # seconds; "latency_sec" only since c134433
+    if not rows or any(v is None for v in e2e):
+        raise BenchmarkError(
+            f"{source_file}: a file of {OLDER[2:]} whose {REQUEST_OUTPUTS} gives no latency for every request",
+            fix=f"rerun with JetStream {FACTS.version[:7]}",
+        )
+    e2e_s = [float(v) for v in e2e if v is not None]
+    completed = len(rows)  # its own completed leaves out requests with no output tokens
+    num_prompts = r["load"].get("num_prompts")
+    r["requests"] = {
+        "completed": completed,
+        "failed": max(0, num_prompts - completed) if isinstance(num_prompts, int) and num_prompts > 0 else None,
+    }
+    dur = r.get("duration_s")
+    if dur:
+        r["throughput"]["requests_per_s"] = completed / dur
+    lat = r["latency_ms"]
+    lat["e2e"] = records.scaled(records.stats(e2e_s), 1e3)
+    lat["tpot"] = _older_tpot(outputs, counted, e2e_s, lat["ttft"]["mean"])
+    r["conversions"].append(
+        f"{OLDER} (mean_tpot_ms, no mean_TPOT_ms): its TPOT figures are not used; completed and E2E from its "
+        f"{REQUEST_OUTPUTS} (latency per request), TTFT as it reports it; its request outputs hold no TTFT, so TPOT "
+        + (
+            f"= (mean E2E - mean TTFT) / (n - 1), all requests having one output length n ({TOKENS}); "
+            "percentiles left empty"
+            if lat["tpot"]["mean"] is not None
+            else f"is left empty (output lengths differ, or are not counted in {TOKENS})"
+        )
+    )
+
+
+def _older_tpot(outputs: list[dict], counted: list[dict] | None, e2e_s: list[float], ttft_mean: float | None) -> Stats:
+    """TPOT's mean without per-request TTFT: exact only when every request has the same output length n."""
+    tpot = records.empty_stats()
+    pairs = zip(outputs, counted or [], strict=False)
+    lengths = {int(k["output_tokens"]) for o, k in pairs if isinstance(o, dict) and o.get("success", True)}
+    n = lengths.pop() if counted and len(lengths) == 1 else 0
+    if n > 1 and ttft_mean is not None:
+        tpot["mean"] = (1e3 * sum(e2e_s) / len(e2e_s) - ttft_mean) / (n - 1)
+    return tpot
 
 
 def _timed(r: Record, outputs: list[dict], n_mean: float | None, slo_ms: dict[str, float]) -> None:
