@@ -16,6 +16,7 @@ import typer
 from rich.console import Console
 
 from tpustack.core.errors import ConfigError, TpuStackError
+from tpustack.core.secrets import redact
 
 # Wide enough for a JSON line or a gcloud command when not on a terminal (a pipe, a CI log).
 PIPE_WIDTH = 400
@@ -39,7 +40,9 @@ def say(text: str = "", *, end: str = "\n") -> None:
 
 
 def warn(text: str) -> None:
-    err.print(text, markup=False, highlight=False, soft_wrap=True)
+    """A line on stderr (progress, warnings, errors): redacted, so no credential reaches a terminal or a log through
+    it, whichever message quotes one (tpustack.core.secrets.redact)."""
+    err.print(redact(text), markup=False, highlight=False, soft_wrap=True)
 
 
 def error_lines(e: TpuStackError) -> list[str]:

@@ -13,7 +13,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from tpustack.core.errors import ConfigError, Problem, problem
+from tpustack.core.errors import ConfigError, Problem, problem, quote
 
 from . import rules
 from .model import NAMESPACE, StackConfig
@@ -133,7 +133,7 @@ def _format_errors(e: ValidationError) -> list[Problem]:
         bounds = {"gt": "greater than", "ge": "at least", "lt": "less than", "le": "at most"}
         wanted = [f"{bounds[k]} {ctx[k]}" for k in bounds if k in ctx]
         fix = f"set a value {' and '.join(wanted)}" if wanted else f"give a value that satisfies: {msg}"
-        out.append(problem(where, f"{msg} (got {err.get('input')!r})", fix))
+        out.append(problem(where, f"{msg} (got {quote(err.get('input'))})", fix))
     return out
 
 

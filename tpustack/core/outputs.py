@@ -96,7 +96,8 @@ def check_dir(out_dir: Path, option: str = "--out", *, empty: bool = True, names
         )
     if empty and any(out_dir.iterdir()):
         raise InputError(
-            f"{option} {_shown(out_dir)}: is not empty; this output goes into a new or empty directory (nothing is ever replaced)",
+            f"{option} {_shown(out_dir)}: is not empty; this output goes into a new or empty directory "
+            "(nothing is ever replaced)",
             fix="pass a new directory, or empty this one first",
         )
     if not os.access(out_dir, os.W_OK | os.X_OK):

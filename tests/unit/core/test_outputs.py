@@ -74,17 +74,21 @@ class TestStagedDir:
         out.mkdir()
         victim.parent.mkdir()
         (out / "report.csv").symlink_to(victim)
-        with pytest.raises(InputError, match="already holds report.csv"):
-            with outputs.staged_dir(out, empty=False, names=("report.csv",)) as tmp:
-                (tmp / "report.csv").write_text("x")
+        with (
+            pytest.raises(InputError, match="already holds report.csv"),
+            outputs.staged_dir(out, empty=False, names=("report.csv",)) as tmp,
+        ):
+            (tmp / "report.csv").write_text("x")
         assert not victim.exists()
 
     def test_a_name_that_appears_while_writing_undoes_the_whole_output(self, tmp_path):
-        with pytest.raises(InputError, match="appeared there while writing"):
-            with outputs.staged_dir(tmp_path, empty=False, names=("a", "b")) as tmp:
-                (tmp / "a").write_text("new a")
-                (tmp / "b").write_text("new b")
-                (tmp_path / "b").symlink_to(tmp_path / "nowhere")  # a race: b is taken after the check
+        with (
+            pytest.raises(InputError, match="appeared there while writing"),
+            outputs.staged_dir(tmp_path, empty=False, names=("a", "b")) as tmp,
+        ):
+            (tmp / "a").write_text("new a")
+            (tmp / "b").write_text("new b")
+            (tmp_path / "b").symlink_to(tmp_path / "nowhere")  # a race: b is taken after the check
         assert sorted(p.name for p in tmp_path.iterdir()) == ["b"]  # a was linked, then undone
         assert (tmp_path / "b").is_symlink() and not (tmp_path / "nowhere").exists()
 
@@ -104,9 +108,8 @@ class TestStagedDir:
     def test_unusable_targets_are_input_errors_before_anything_is_written(self, tmp_path, make, message):
         target = make(tmp_path)
         before = snapshot(tmp_path)
-        with pytest.raises(InputError, match=message) as e:
-            with outputs.staged_dir(target) as tmp:
-                (tmp / "x").write_text("x")
+        with pytest.raises(InputError, match=message) as e, outputs.staged_dir(target) as tmp:
+            (tmp / "x").write_text("x")
         assert e.value.exit_code == EXIT_INVALID and "Fix:" in str(e.value)
         assert len(str(e.value)) < 600  # an absurd path is named, not echoed whole
         assert snapshot(tmp_path) == before
