@@ -171,3 +171,47 @@ class TestExtraRegionsZonesAgainstTheZoneTable:
     def test_extra_region_zone_of_another_region_is_a_problem(self):
         found = problems(doc(regions=[{"region": "europe-west4", "zones": ["us-east5-a"]}]))
         assert any(p.key == "tpustack:regions[0].zones" and "europe-west4-a" in p.fix for p in found)
+
+
+class TestOneProblemDoesNotHideAnother:
+    """A model outside the catalog whose config.json cannot be read (the tests' Hub does not answer), stated only
+    by paramsB: the missing contextLength and the fit of the stated weights come in the same run."""
+
+    def plain(self, accelerator: str, model: dict) -> dict:
+        from helpers.project import base
+
+        d = base()
+        d["tpustack:accelerator"], d["tpustack:model"] = accelerator, model
+        return d
+
+    def test_unknown_405b_on_v6e_8(self):
+        found = problems(self.plain("v6e-8", {"id": "my-org/Llama-3.1-405B-Instruct-copy", "paramsB": 405}))
+        keys = [p.key for p in found]
+        assert "tpustack:model" in keys, found  # contextLength is missing
+        (fit,) = [p for p in found if p.key == "tpustack:model.paramsB"]
+        assert "256 GiB HBM of v6e-8" in fit.reason and "KV cache unknown" in fit.reason
+        assert fit.fix.startswith("use v6e-32 "), fit  # the smallest shape that holds the weights, same family
+
+    def test_through_the_cli(self, capsys, tmp_path, monkeypatch):
+        import shutil
+
+        import yaml
+
+        from helpers.project import ROOT, run_cli
+
+        for name in ("Pulumi.yaml", "__main__.py"):
+            shutil.copy2(ROOT / name, tmp_path / name)
+        (tmp_path / "stacks").mkdir()
+        doc = yaml.safe_load((ROOT / "stacks" / "Pulumi.gke-vllm-v6e.yaml").read_text())
+        doc["config"]["tpustack:model"] = {"id": "meta-llama/Llama-3.1-405B-Instruct-x", "paramsB": 405}
+        (tmp_path / "stacks" / "Pulumi.big.yaml").write_text(yaml.safe_dump(doc))
+        code, _, err = run_cli(capsys, "plan", "--stack", "big", cwd=tmp_path, monkeypatch=monkeypatch)
+        assert code == 3 and "contextLength" in err and "tpustack:model.paramsB" in err and "use v6e-" in err, err
+
+    def test_a_model_that_fits_reports_only_what_is_missing(self):
+        found = problems(self.plain("v6e-8", {"id": "my-org/small-model", "paramsB": 8}))
+        assert len(found) == 1 and found[0].key.startswith("tpustack:model"), found
+
+    def test_nothing_stated_reports_only_what_is_missing(self):
+        found = problems(self.plain("v6e-8", {"id": "my-org/small-model"}))
+        assert len(found) == 1 and found[0].key.startswith("tpustack:model"), found
