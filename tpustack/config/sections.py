@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from pydantic.alias_generators import to_camel
 from pydantic_core import PydanticCustomError
 
-from tpustack.core import catalog, engines, images
+from tpustack.core import catalog, engines, images, names
 from tpustack.core.capacity import CapacityType
 from tpustack.core.engines import EngineName, ToolName
 from tpustack.core.errors import InternalError, quote
@@ -26,10 +26,6 @@ from tpustack.workloads.heartbeat import SEED_SHAPE
 _LABEL_KEY_RE = re.compile(r"^[a-z][a-z0-9_-]{0,62}$")
 _LABEL_VALUE_RE = re.compile(r"^[a-z0-9_-]{0,63}$")
 _BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{1,61}[a-z0-9]$")
-# Cloud DNS: a managed zone's name (cloud.google.com/dns/docs/zones: "1-63 characters ... lowercase letters, numbers
-# and dashes, start with a letter, end with a letter or number"); a host name's label (RFC 1123 section 2.1).
-_DNS_ZONE_RE = re.compile(r"[a-z]([-a-z0-9]{0,61}[a-z0-9])?")
-_DNS_LABEL_RE = re.compile(r"[A-Za-z0-9]([-A-Za-z0-9]{0,61}[A-Za-z0-9])?")
 # The error type the loader recognizes as tpustack's own (its context carries reason and fix).
 INVALID = "tpustack_invalid"
 
@@ -443,7 +439,7 @@ class GatewayConfig(Section):
     @field_validator("dns_zone")
     @classmethod
     def _zone(cls, v: str | None) -> str | None:
-        if v is not None and not _DNS_ZONE_RE.fullmatch(v):
+        if v is not None and not names.DNS_ZONE_RE.fullmatch(v):
             raise invalid(
                 f"{quote(v)} is not a Cloud DNS managed zone name",
                 "the zone's name as `gcloud dns managed-zones list` shows it: 1-63 lowercase letters, digits and "
@@ -455,7 +451,7 @@ class GatewayConfig(Section):
     @classmethod
     def _name(cls, v: str | None) -> str | None:
         if v is not None:
-            wrong = dns_name_problem(v)
+            wrong = names.dns_name_problem(v)
             if wrong:
                 raise invalid(
                     f"{quote(v)} is not a DNS name ({wrong})",
@@ -464,25 +460,6 @@ class GatewayConfig(Section):
                     "e.g. llm.example.com.",
                 )
         return v
-
-
-def dns_name_problem(v: str) -> str | None:
-    """What makes ``v`` no RFC 1123 host name (a trailing dot allowed, a leading ``*.`` wildcard too), or None.
-    The trailing dot itself is a rule of its own (tpustack.config.rules.stack: it names the fix)."""
-    name = v[:-1] if v.endswith(".") else v
-    if not name:
-        return "it is empty"
-    if len(name) > 253:
-        return f"{len(name)} characters, at most 253"
-    labels = name.split(".")
-    if len(labels) < 2:
-        return "a record needs a name within a domain, at least two labels"
-    for i, label in enumerate(labels):
-        if i == 0 and label == "*":
-            continue
-        if not _DNS_LABEL_RE.fullmatch(label):
-            return f"label {quote(label, 70)} is not 1-63 letters, digits and inner '-'"
-    return None
 
 
 class PricesConfig(Section):
