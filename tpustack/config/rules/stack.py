@@ -75,8 +75,14 @@ def _strings(value: Any, path: str) -> Iterator[tuple[str, str]]:
 def credentials_only_in_secret_fields(c: StackConfig) -> Iterator[Problem]:
     """A token in extraArgs, a label or any other plain field would land in Deployment args, ConfigMaps and the
     plan; tokens enter only through tpustack:hfToken (a Pulumi secret -> Kubernetes Secret -> secretKeyRef)."""
-    dumped = c.model_dump(by_alias=True, mode="json", exclude={"hf_token", "stack"})
-    for path, value in _strings(dumped, NAMESPACE):
+    yield from credentials_in(c.model_dump(by_alias=True, mode="json", exclude={"hf_token", "stack"}))
+
+
+def credentials_in(values: dict[str, Any]) -> Iterator[Problem]:
+    """A problem for every credential in ``values`` (``{key: value}`` under tpustack:, as the stack file or the
+    validated config has them). The loader runs it on the raw values too, so a token is reported in the same run
+    as a type error elsewhere that stops validation."""
+    for path, value in _strings(values, NAMESPACE):
         what = secret_in(value)
         if what:
             yield problem(
