@@ -136,15 +136,18 @@ class TestGkeHardening:
 
     def test_workload_identity_everywhere(self, stack):
         p = planned(stack)
-        (cluster,) = by_type(p, CLUSTER)
-        assert cluster.inputs["workloadIdentityConfig"] == {"workloadPool": "my-tpu-project.svc.id.goog"}
+        clusters = by_type(p, CLUSTER)  # one per region the stack serves in
+        assert clusters
+        for cluster in clusters:
+            assert cluster.inputs["workloadIdentityConfig"] == {"workloadPool": "my-tpu-project.svc.id.goog"}
         for r in by_type(p, POOL):
             assert r.inputs["nodeConfig"]["workloadMetadataConfig"] == {"mode": "GKE_METADATA"}, r.urn
         (binding,) = by_type(p, SAIAM)
         assert binding.inputs["role"] == "roles/iam.workloadIdentityUser"
         # the stack's own namespace: no other stack's KSA can act as this workload SA
         assert binding.inputs["member"] == k8s_keys.wi_member("my-tpu-project", f"tpustack-{stack}", "tpustack-serving")
-        assert cluster.urn in binding.depends_on, "the identity pool exists only once the cluster does"
+        # the identity pool (one per project, whichever cluster made it) exists only once a cluster does
+        assert any(c.urn in binding.depends_on for c in clusters), "the identity pool exists only once the cluster does"
 
     def test_workload_sa_acts_only_under_its_own_stack_folders(self, stack):
         p = planned(stack)
@@ -170,8 +173,10 @@ class TestGkeHardening:
 
     def test_shielded_nodes(self, stack):
         p = planned(stack)
-        (cluster,) = by_type(p, CLUSTER)
-        assert cluster.inputs["enableShieldedNodes"] is True
+        clusters = by_type(p, CLUSTER)
+        assert clusters
+        for cluster in clusters:
+            assert cluster.inputs["enableShieldedNodes"] is True, cluster.urn
         for r in by_type(p, POOL):
             assert r.inputs["nodeConfig"]["shieldedInstanceConfig"] == {
                 "enableSecureBoot": True,
@@ -179,8 +184,10 @@ class TestGkeHardening:
             }
 
     def test_deletion_protection_follows_config(self, stack):
-        (cluster,) = by_type(planned(stack), CLUSTER)
-        assert cluster.inputs["deletionProtection"] is cfg_of(stack).lifecycle.protected is False
+        clusters = by_type(planned(stack), CLUSTER)
+        assert len(clusters) == len(cfg_of(stack).serving_regions)  # a cluster per region
+        for cluster in clusters:
+            assert cluster.inputs["deletionProtection"] is cfg_of(stack).lifecycle.protected is False, cluster.urn
 
     def test_pools_outlast_long_creates(self, stack):
         if cfg_of(stack).variants:

@@ -19,7 +19,7 @@ import traceback
 
 import typer
 
-from tpustack.core.errors import EXIT_RUNTIME, EXIT_USAGE, TpuStackError
+from tpustack.core.errors import EXIT_RUNTIME, EXIT_USAGE, TpuStackError, bounded
 
 from . import bench, lifecycle, output, plan
 
@@ -88,7 +88,8 @@ def main(argv: list[str] | None = None) -> None:
         if output.DEBUG:
             traceback.print_exc()
         output.warn(
-            f"error: internal error ({type(e).__name__}: {e}). Fix: rerun with --debug for the traceback and report it"
+            f"error: internal error ({type(e).__name__}: {bounded(str(e))}). "
+            "Fix: rerun with --debug for the traceback and report it"
         )
         code = EXIT_RUNTIME
     sys.exit(code if isinstance(code, int) else 0)

@@ -20,6 +20,7 @@ from rich.markup import escape
 
 from tpustack.core.display import json_text, printable
 from tpustack.core.errors import ConfigError, TpuStackError
+from tpustack.core.secrets import redact
 
 # Wide enough for a JSON line or a gcloud command when not on a terminal (a pipe, a CI log).
 PIPE_WIDTH = 400
@@ -43,7 +44,9 @@ def say(text: str = "", *, end: str = "\n") -> None:
 
 
 def warn(text: str) -> None:
-    err.print(printable(text), markup=False, highlight=False, soft_wrap=True)
+    """A line on stderr (progress, warnings, errors): redacted, so no credential reaches a terminal or a log through
+    it, whichever message quotes one (tpustack.core.secrets.redact), and control characters escaped."""
+    err.print(printable(redact(text)), markup=False, highlight=False, soft_wrap=True)
 
 
 def print_json(doc: object, *, sort_keys: bool = False) -> None:

@@ -166,20 +166,35 @@ def check_manifest_dir(directory: Path, stack: str) -> None:
         ) from None
 
 
-def write_manifests(p, directory: Path) -> list[Path]:
-    """One file per Kubernetes object, named so `kubectl apply -f DIR` applies them in a sane order; the directory
-    appears whole or not at all (tpustack.core.outputs)."""
-    check_manifest_dir(directory, p.stack)
-    names = []
-    with outputs.staged_dir(directory, "--out", empty=True) as tmp:
-        for i, m in enumerate(p.manifests):
+def manifest_files(p) -> dict[str, dict]:
+    """Where each Kubernetes object of a plan goes under ``--out``: one file per object, named so `kubectl apply -f
+    DIR` applies them in a sane order; with several clusters (a multi-region stack), one subdirectory per cluster,
+    named by its region, as each cluster gets its own `kubectl apply -f DIR/<region>`."""
+    groups = p.manifests_by_cluster()
+    if not groups and p.manifests:  # objects no cluster declares (never in tpustack's plans): flat, as before
+        groups = {"": p.manifests}
+    several = len(groups) > 1
+    files: dict[str, dict] = {}
+    for region, objs in groups.items():
+        folder = f"{region or 'unassigned'}/" if several else ""
+        for i, m in enumerate(objs):
             meta = m.get("metadata", {})
-            name = f"{i:03d}-{m.get('kind', 'object').lower()}-{meta.get('name', 'unnamed')}.yaml"
+            files[f"{folder}{i:03d}-{m.get('kind', 'object').lower()}-{meta.get('name', 'unnamed')}.yaml"] = m
+    return files
+
+
+def write_manifests(p, directory: Path) -> list[Path]:
+    """Every Kubernetes object as a file (``manifest_files``); the directory appears whole or not at all
+    (tpustack.core.outputs)."""
+    check_manifest_dir(directory, p.stack)
+    files = manifest_files(p)
+    with outputs.staged_dir(directory, "--out", empty=True) as tmp:
+        for name, m in files.items():
             head = {k: m[k] for k in ("apiVersion", "kind", "metadata") if k in m}
             rest = {k: m[k] for k in sorted(m) if k not in head}
+            (tmp / name).parent.mkdir(exist_ok=True)
             (tmp / name).write_text(yaml.safe_dump({**head, **rest}, sort_keys=False))
-            names.append(name)
-    return [directory / n for n in names]
+    return [directory / n for n in files]
 
 
 def register(app: typer.Typer) -> None:
@@ -211,7 +226,9 @@ def register(app: typer.Typer) -> None:
             except TpuStackError as e:
                 fail(e)
             if not as_json:
-                say(f"wrote {len(files)} manifests to {out_dir}")
+                folders = sorted({f.parent.name for f in files if f.parent != out_dir})
+                per = f" (one folder per cluster: {', '.join(folders)})" if folders else ""
+                say(f"wrote {len(files)} manifests to {out_dir}{per}")
         if as_json:
             sys.stdout.write(p.dumps() + "\n")
         else:

@@ -13,10 +13,11 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from tpustack.core.errors import ConfigError, Problem, problem
+from tpustack.core.errors import ConfigError, Problem, problem, quote
 
 from . import rules
 from .model import NAMESPACE, StackConfig
+from .rules.stack import credentials_in
 from .sections import INVALID
 
 
@@ -46,6 +47,24 @@ def load_config(
 
     Raises ConfigError listing every problem; nothing else in tpustack reads config.
     """
+    data, found = _settings(values, secret_keys)
+    # credentials anywhere in the values, found before validation can stop at another key's type error
+    leaks = list(credentials_in({k: v for k, v in data.items() if k != "hfToken"}))
+    if found:
+        raise ConfigError(_unique(found + leaks), stack)
+    try:
+        cfg = StackConfig.model_validate({**data, "stack": stack})
+    except ValidationError as e:
+        raise ConfigError(_unique(_format_errors(e) + leaks), stack) from None
+    cross = rules.problems(cfg)
+    if cross:
+        raise ConfigError(cross, stack)
+    return cfg
+
+
+def _settings(values: dict[str, Any], secret_keys: set[str] | frozenset[str]) -> tuple[dict[str, Any], list[Problem]]:
+    """The tpustack: settings by field name, parsed, and the problems visible before validation (unknown keys, a
+    plain-text token, single-accelerator keys beside variants, a differing gcp:project)."""
     found: list[Problem] = []
     data: dict[str, Any] = {}
     fields = {f.alias or n: n for n, f in StackConfig.model_fields.items() if n != "stack"}
@@ -92,16 +111,11 @@ def load_config(
                 "make them equal or remove gcp:project",
             )
         )
-    if found:
-        raise ConfigError(found, stack)
-    try:
-        cfg = StackConfig.model_validate({**data, "stack": stack})
-    except ValidationError as e:
-        raise ConfigError(_format_errors(e), stack) from None
-    cross = rules.problems(cfg)
-    if cross:
-        raise ConfigError(cross, stack)
-    return cfg
+    return data, found
+
+
+def _unique(problems: list[Problem]) -> list[Problem]:
+    return list(dict.fromkeys(problems))
 
 
 def _format_errors(e: ValidationError) -> list[Problem]:
@@ -133,7 +147,7 @@ def _format_errors(e: ValidationError) -> list[Problem]:
         bounds = {"gt": "greater than", "ge": "at least", "lt": "less than", "le": "at most"}
         wanted = [f"{bounds[k]} {ctx[k]}" for k in bounds if k in ctx]
         fix = f"set a value {' and '.join(wanted)}" if wanted else f"give a value that satisfies: {msg}"
-        out.append(problem(where, f"{msg} (got {err.get('input')!r})", fix))
+        out.append(problem(where, f"{msg} (got {quote(err.get('input'))})", fix))
     return out
 
 

@@ -19,7 +19,8 @@ from typing import Any
 
 import yaml
 
-from tpustack.core.errors import ConfigError, problem
+from tpustack.core.errors import ConfigError, problem, quote
+from tpustack.core.outputs import NAME_MAX, PATH_MAX
 
 PROJECT_FILE = "Pulumi.yaml"
 SECRET_PLACEHOLDER = "[secret:tpustack:{key}]"
@@ -97,13 +98,43 @@ def load_project(root: Path) -> Project:
                 )
             ]
         )
-    stacks = doc.get("stackConfigDir") or "."
     return Project(
         root=root,
-        stacks_dir=(root / str(stacks)).resolve(),
+        stacks_dir=stack_config_dir(root, doc.get("stackConfigDir"), str(pulumi_file)),
         program=root / "__main__.py",
         name=str(doc.get("name") or PROJECT_NAMESPACE),
     )
+
+
+def stack_config_dir(root: Path, value: Any, where: str) -> Path:
+    """Where the project's stack files are: ``stackConfigDir`` (a directory inside the project, relative to it,
+    as Pulumi reads it), default the project directory. One that cannot be that is a ProjectError naming the
+    key, never an OSError later."""
+    key = f"{where}: stackConfigDir"
+    fix = "set stackConfigDir to a folder inside the project, relative to Pulumi.yaml (e.g. stacks), or remove it"
+    if value is None or value == "":
+        return root
+    if not isinstance(value, str):
+        raise ProjectError([problem(key, f"is not a directory name but a YAML {type(value).__name__}", fix)])
+    shown = quote(value, 120)
+    if "\x00" in value:
+        raise ProjectError([problem(key, f"{shown} holds a NUL character, which no path can", fix)])
+    if os.path.isabs(value):
+        raise ProjectError([problem(key, f"{shown} is an absolute path; Pulumi reads it relative to the project", fix)])
+    joined = root / value
+    if len(os.fsencode(joined)) >= PATH_MAX or any(len(os.fsencode(p)) > NAME_MAX for p in joined.parts):
+        raise ProjectError(
+            [problem(key, f"{shown} is longer than a path or a name in it may be ({PATH_MAX}, {NAME_MAX} bytes)", fix)]
+        )
+    try:
+        resolved = joined.resolve()
+    except (OSError, RuntimeError) as e:  # a loop of links, a name the filesystem refuses
+        raise ProjectError([problem(key, f"{shown} cannot be resolved ({type(e).__name__})", fix)]) from None
+    if not Path(os.path.normpath(joined)).is_relative_to(root):  # as written: a linked folder inside may lead out
+        raise ProjectError([problem(key, f"{shown} leads outside the project ({quote(str(root))})", fix)])
+    if resolved.exists() and not resolved.is_dir():
+        raise ProjectError([problem(key, f"{shown} is a file, not a directory", fix)])
+    return resolved
 
 
 def find_project(start: Path | None = None, explicit: Path | None = None) -> Project:

@@ -17,10 +17,10 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from pydantic.alias_generators import to_camel
 from pydantic_core import PydanticCustomError
 
-from tpustack.core import catalog, engines, images
+from tpustack.core import catalog, engines, images, names
 from tpustack.core.capacity import CapacityType
 from tpustack.core.engines import EngineName, ToolName
-from tpustack.core.errors import InternalError
+from tpustack.core.errors import InternalError, quote
 from tpustack.workloads.heartbeat import SEED_SHAPE
 
 _LABEL_KEY_RE = re.compile(r"^[a-z][a-z0-9_-]{0,62}$")
@@ -436,6 +436,31 @@ class GatewayConfig(Section):
     dns_zone: str | None = None
     dns_name: str | None = None
 
+    @field_validator("dns_zone")
+    @classmethod
+    def _zone(cls, v: str | None) -> str | None:
+        if v is not None and not names.DNS_ZONE_RE.fullmatch(v):
+            raise invalid(
+                f"{quote(v)} is not a Cloud DNS managed zone name",
+                "the zone's name as `gcloud dns managed-zones list` shows it: 1-63 lowercase letters, digits and "
+                "'-', starting with a letter and ending with a letter or digit, e.g. llm-zone",
+            )
+        return v
+
+    @field_validator("dns_name")
+    @classmethod
+    def _name(cls, v: str | None) -> str | None:
+        if v is not None:
+            wrong = names.dns_name_problem(v)
+            if wrong:
+                raise invalid(
+                    f"{quote(v)} is not a DNS name ({wrong})",
+                    "a fully qualified name of the managed zone's domain (RFC 1123: labels of 1-63 letters, digits "
+                    "and '-', not starting or ending with '-', at most 253 characters), ending in '.', "
+                    "e.g. llm.example.com.",
+                )
+        return v
+
 
 class PricesConfig(Section):
     """Price overrides (USD/hour) for discounts or committed use; catalog prices otherwise."""
@@ -446,10 +471,15 @@ class PricesConfig(Section):
 
 
 def check_labels(v: dict[str, str]) -> dict[str, str]:
-    for k, val in v.items():
-        if not _LABEL_KEY_RE.fullmatch(k) or not _LABEL_VALUE_RE.fullmatch(str(val)):
-            raise invalid(
-                f"label {k}={val} breaks GCP label rules",
-                "lowercase letters, digits, '_' and '-', keys start with a letter, at most 63 characters",
-            )
+    bad = [f"{quote(k)}: {quote(val)}" for k, val in v.items() if not _label_ok(k, val)]
+    if bad:
+        shown = ", ".join(bad[:5]) + (f" and {len(bad) - 5} more" if len(bad) > 5 else "")
+        raise invalid(
+            f"label{'s' if len(bad) > 1 else ''} {shown} break{'' if len(bad) > 1 else 's'} GCP label rules",
+            "lowercase letters, digits, '_' and '-', keys start with a letter, at most 63 characters",
+        )
     return v
+
+
+def _label_ok(k: str, val: str) -> bool:
+    return bool(_LABEL_KEY_RE.fullmatch(k) and _LABEL_VALUE_RE.fullmatch(str(val)))

@@ -20,26 +20,55 @@ Exit codes (the one table; the CLI, the pods and the README use these):
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from .secrets import redact
+
+# The most characters of one text an error shows (a key, a reason, a fix, a quoted value): a 5,000-entry list
+# or a 300 KB string in the wrong key is named, not echoed.
+MAX_TEXT = 2000
+MAX_QUOTE = 160
+
+
+def bounded(text: str, limit: int = MAX_TEXT) -> str:
+    """``text`` redacted (tpustack.core.secrets.redact), then cut to ``limit`` characters with what was left out
+    said. Redaction comes first, so a cut never leaves part of a token behind."""
+    text = redact(str(text))
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}... ({len(text) - limit:,} more characters)"
+
+
+def quote(value: Any, limit: int = MAX_QUOTE) -> str:
+    """How an error shows a value the user gave: its repr, redacted and bounded."""
+    try:
+        shown = repr(value)
+    except Exception:  # a repr that fails (a recursive structure pydantic handed over): name the type only
+        shown = f"<{type(value).__name__}>"
+    return bounded(shown, limit)
 
 
 @dataclass(frozen=True)
 class Problem:
     """One thing wrong with the user's input: where (a config key, a template, a file), what and why, and
-    the fix."""
+    the fix. Every text is redacted and bounded when the problem is made, whoever makes it: no problem carries a
+    credential the user typed, or more than ``MAX_TEXT`` characters of what they typed."""
 
     key: str
     reason: str
     fix: str
+
+    def __post_init__(self) -> None:
+        for name in ("key", "reason", "fix"):
+            object.__setattr__(self, name, bounded(getattr(self, name)))
 
     def __str__(self) -> str:
         return f"{self.key}: {self.reason}. Fix: {self.fix}"
 
 
 def problem(key: str, reason: str, fix: str) -> Problem:
-    """A problem whose texts never carry a credential the user typed into a value it quotes."""
-    return Problem(key, redact(reason), redact(fix))
+    """A problem (its texts redacted and bounded, as every Problem's are)."""
+    return Problem(key, reason, fix)
 
 
 EXIT_OK = 0
@@ -61,7 +90,7 @@ class TpuStackError(Exception):
     exit_code = EXIT_RUNTIME
 
     def __init__(self, reason: str = "", *, fix: str | None = None):
-        reason, fix = redact(reason), redact(fix) if fix is not None else None
+        reason, fix = bounded(reason), bounded(fix) if fix is not None else None
         self.reason = reason
         self.fix = fix
         super().__init__(f"{reason}. Fix: {fix}" if fix else reason)
@@ -94,11 +123,12 @@ class ConfigError(TpuStackError):
 
     def __init__(self, problems: list[Problem], stack: str | None = None):
         self.problems = list(problems)
-        self.stack = stack
-        where = f" for stack '{stack}'" if stack else ""
-        lines = "\n".join(f"  - {p}" for p in self.problems)
-        super().__init__(f"invalid tpustack config{where}:\n{lines}")
+        self.stack = bounded(stack, MAX_QUOTE) if stack is not None else None
+        where = f" for stack '{self.stack}'" if self.stack else ""
+        lines = "\n".join(f"  - {p}" for p in self.problems)  # each problem already redacted and bounded
+        Exception.__init__(self, f"invalid tpustack config{where}:\n{lines}")
         self.reason = f"invalid tpustack config{where}"
+        self.fix = None
 
     def lines(self) -> list[str]:
         return [str(p) for p in self.problems]

@@ -180,3 +180,29 @@ def compute_class(stack: str, variant: str) -> str:
 # GKE Inference Gateway objects live in the stack's own namespace, so their names need no stack in them.
 GATEWAY_NAME = "inference-gateway"
 POOL_NAME = "serving-pool"  # the InferencePool, and the Helm release of the inferencepool chart that makes it
+
+
+# ----- DNS (the gateway's geolocation record) -------------------------------------------------------------------------
+# Cloud DNS: a managed zone's name (cloud.google.com/dns/docs/zones: "1-63 characters ... lowercase letters, numbers
+# and dashes, start with a letter, end with a letter or number"); a host name's label (RFC 1123 section 2.1).
+DNS_ZONE_RE = re.compile(r"[a-z]([-a-z0-9]{0,61}[a-z0-9])?")
+DNS_LABEL_RE = re.compile(r"[A-Za-z0-9]([-A-Za-z0-9]{0,61}[A-Za-z0-9])?")
+
+
+def dns_name_problem(v: str) -> str | None:
+    """What makes ``v`` no RFC 1123 host name (a trailing dot allowed, a leading ``*.`` wildcard too), or None.
+    The trailing dot itself is a rule of its own (tpustack.config.rules.stack: it names the fix)."""
+    name = v[:-1] if v.endswith(".") else v
+    if not name:
+        return "it is empty"
+    if len(name) > 253:
+        return f"{len(name)} characters, at most 253"
+    labels = name.split(".")
+    if len(labels) < 2:
+        return "a record needs a name within a domain, at least two labels"
+    for i, label in enumerate(labels):
+        if i == 0 and label == "*":
+            continue
+        if not DNS_LABEL_RE.fullmatch(label):
+            return f"label {repr(label[:70])} is not 1-63 letters, digits and inner '-'"
+    return None

@@ -123,17 +123,28 @@ def _publish(tmp: Path, out_dir: Path, option: str) -> None:
             raise InputError(f"{option} {_shown(out_dir)}: appeared while writing; nothing was written", fix="retry")
     linked: list[Path] = []
     try:
-        for f in sorted(tmp.iterdir()):
-            dest = out_dir / f.name
-            os.link(f, dest, follow_symlinks=False)  # EEXIST on any existing name, a dangling link included
-            linked.append(dest)
+        _link_tree(tmp, out_dir, linked)
     except FileExistsError:
-        for dest in linked:
-            dest.unlink()
+        for dest in reversed(linked):  # files, then the directories made for them
+            dest.rmdir() if dest.is_dir() and not dest.is_symlink() else dest.unlink()
         raise InputError(
             f"{option} {_shown(out_dir)}: a file of this output appeared there while writing; nothing was written",
             fix="pass a new directory",
         ) from None
+
+
+def _link_tree(src: Path, dest_dir: Path, linked: list[Path]) -> None:
+    """Every file below ``src`` linked to the same place below ``dest_dir``, each directory made new (``mkdir``:
+    EEXIST on any existing name, as ``link`` for files): nothing already there is entered, followed or replaced."""
+    for f in sorted(src.iterdir()):
+        dest = dest_dir / f.name
+        if f.is_dir() and not f.is_symlink():
+            os.mkdir(dest)
+            linked.append(dest)
+            _link_tree(f, dest, linked)
+        else:
+            os.link(f, dest, follow_symlinks=False)  # EEXIST on any existing name, a dangling link included
+            linked.append(dest)
 
 
 @contextmanager

@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import re
 
+# The distinctive prefixes match inside a word too (``xhf_...``, ``my_ghp_...``: a token pasted after other text is
+# still the whole token); ``sk-`` only where no letter or digit precedes it (``task-...`` is a word).
 TOKEN_PATTERNS: list[tuple[str, re.Pattern[str]]] = [
-    ("a Hugging Face token", re.compile(r"\bhf_[A-Za-z0-9]{20,}")),
-    ("a Google API key", re.compile(r"\bAIza[0-9A-Za-z_-]{30,}")),
-    ("a Google OAuth access token", re.compile(r"\bya29\.[0-9A-Za-z_-]{20,}")),
-    ("a GitHub token", re.compile(r"\b(ghp|gho|ghs|ghu)_[A-Za-z0-9]{30,}|\bgithub_pat_[A-Za-z0-9_]{30,}")),
-    ("an API secret key", re.compile(r"\bsk-[A-Za-z0-9_-]{20,}")),
+    ("a Hugging Face token", re.compile(r"hf_[A-Za-z0-9]{20,}")),
+    ("a Google API key", re.compile(r"AIza[0-9A-Za-z_-]{30,}")),
+    ("a Google OAuth access token", re.compile(r"ya29\.[0-9A-Za-z_-]{20,}")),
+    ("a GitHub token", re.compile(r"(ghp|gho|ghs|ghu)_[A-Za-z0-9]{30,}|github_pat_[A-Za-z0-9_]{30,}")),
+    ("an API secret key", re.compile(r"(?<![A-Za-z0-9])sk-[A-Za-z0-9_-]{20,}")),
     ("a private key", re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----")),
 ]
 # Flags and variables whose value is a credential (vLLM, huggingface_hub, OpenAI-compatible servers).
@@ -26,6 +28,18 @@ CREDENTIAL_VARS = re.compile(
     r"GOOGLE_API_KEY|GITHUB_TOKEN)=",
     re.I,
 )
+# The value of a credential flag or variable wherever it stands in a text (``--hf-token=abc``, ``HF_TOKEN=abc``, or
+# ``'--api-key', 'abc'`` in a list's repr): whatever follows, up to a quote, space or bracket.
+_FLAG_NAMES = r"hf[-_]token|api[-_]key|access[-_]token|token|password|secret"
+_VAR_NAMES = (
+    r"HF_TOKEN|HUGGING_FACE_HUB_TOKEN|HUGGINGFACE_TOKEN|OPENAI_API_KEY|VLLM_API_KEY|GOOGLE_API_KEY|GITHUB_TOKEN"
+)
+_VALUE = r"[^\s'\"`,\]\)}]+"
+CREDENTIAL_VALUES = [
+    re.compile(rf"(?i)((?<![\w-])--?(?:{_FLAG_NAMES})(?:=|['\"],\s*['\"]))(?!\[redacted\]){_VALUE}"),
+    re.compile(rf"(?i)((?<!\w)(?:{_VAR_NAMES})=)(?!\[redacted\]){_VALUE}"),
+]
+REDACTED = "[redacted]"
 
 
 def secret_in(text: str) -> str | None:
@@ -41,8 +55,11 @@ def secret_in(text: str) -> str | None:
 
 
 def redact(text: str) -> str:
-    """``text`` with every token in a known format replaced by ``[redacted]``: what an error message may show of a
-    value the user gave (a token pasted into the wrong key must never be printed back)."""
+    """``text`` with every token in a known format, and the value of every credential flag or variable, replaced by
+    ``[redacted]``: what an error message may show of a value the user gave (a token pasted into the wrong key must
+    never be printed back). tpustack.core.errors applies it to every problem and error it makes."""
     for _, pattern in TOKEN_PATTERNS:
-        text = pattern.sub("[redacted]", text)
+        text = pattern.sub(REDACTED, text)
+    for pattern in CREDENTIAL_VALUES:
+        text = pattern.sub(lambda m: m.group(1) + REDACTED, text)
     return text

@@ -43,15 +43,39 @@ def manifests_of(resources: list[PlannedResource]) -> list[dict]:
     of each typed Kubernetes resource (``kubernetes:core/v1:Secret`` ...). Provider resources and Helm releases
     are not objects of their own and are left out.
     """
-    objs: list[dict] = []
+    return [o for _, o in _objects(resources)]
+
+
+def _objects(resources: list[PlannedResource]) -> list[tuple[PlannedResource, dict]]:
+    """Each Kubernetes object with the resource that declares it, in declaration order."""
+    objs: list[tuple[PlannedResource, dict]] = []
     for r in resources:
         if not r.type.startswith("kubernetes:"):
             continue
         if r.type == "kubernetes:yaml/v2:ConfigGroup":
-            objs.extend(o for o in r.inputs.get("objs") or [] if isinstance(o, dict))
+            objs.extend((r, o) for o in r.inputs.get("objs") or [] if isinstance(o, dict))
         elif r.custom and "apiVersion" in r.inputs and "kind" in r.inputs:
-            objs.append(r.inputs)
+            objs.append((r, r.inputs))
     return objs
+
+
+CLUSTER_TYPE = "gcp:container/cluster:Cluster"
+
+
+def manifests_by_cluster(resources: list[PlannedResource]) -> dict[str, list[dict]]:
+    """The Kubernetes objects per cluster they are applied to, keyed by the cluster's location (its region), in
+    declaration order. An object goes to the cluster whose Kubernetes provider declares it: the provider and the
+    cluster are children of one GkeCluster component (tpustack.components.gke). Objects of no known cluster are
+    keyed ``""``."""
+    by_urn = {r.urn: r for r in resources}
+    location = {r.parent: str(r.inputs.get("location") or "") for r in resources if r.type == CLUSTER_TYPE}
+    groups: dict[str, list[dict]] = {}
+    for r, obj in _objects(resources):
+        ref = str(r.options.get("provider") or "")
+        provider = by_urn.get(ref.rsplit("::", 1)[0]) if ref else None
+        key = location.get(provider.parent, "") if provider is not None else ""
+        groups.setdefault(key, []).append(obj)
+    return groups
 
 
 @dataclass
@@ -81,6 +105,10 @@ class Plan:
 
     def dumps(self) -> str:
         return json.dumps(self.to_json(), indent=2, sort_keys=True, default=str)
+
+    def manifests_by_cluster(self) -> dict[str, list[dict]]:
+        """``manifests`` per cluster (its region): a multi-region stack has a cluster, and objects, per region."""
+        return manifests_by_cluster(self.resources)
 
     def by_type(self, type_token: str) -> list[PlannedResource]:
         return [r for r in self.resources if r.type == type_token]

@@ -29,6 +29,8 @@ STACK_RULES: list[StackRule] = [
     stack.zones_in_region,
     stack.credentials_only_in_secret_fields,
     stack.variants_serve_on_gke,
+    stack.variants_state_their_own_replicas,
+    stack.variants_serve_something,
     stack.gateway_fronts_variants,
     stack.regions_listed_once,
 ]

@@ -65,6 +65,7 @@ def _strings(value: Any, path: str) -> Iterator[tuple[str, str]]:
         yield path, value
     elif isinstance(value, dict):
         for k, v in value.items():
+            yield f"{path}.{k}", str(k)  # a key is a value too: label keys land on every resource
             yield from _strings(v, f"{path}.{k}")
     elif isinstance(value, (list, tuple)):
         for i, v in enumerate(value):
@@ -74,8 +75,14 @@ def _strings(value: Any, path: str) -> Iterator[tuple[str, str]]:
 def credentials_only_in_secret_fields(c: StackConfig) -> Iterator[Problem]:
     """A token in extraArgs, a label or any other plain field would land in Deployment args, ConfigMaps and the
     plan; tokens enter only through tpustack:hfToken (a Pulumi secret -> Kubernetes Secret -> secretKeyRef)."""
-    dumped = c.model_dump(by_alias=True, mode="json", exclude={"hf_token", "stack"})
-    for path, value in _strings(dumped, NAMESPACE):
+    yield from credentials_in(c.model_dump(by_alias=True, mode="json", exclude={"hf_token", "stack"}))
+
+
+def credentials_in(values: dict[str, Any]) -> Iterator[Problem]:
+    """A problem for every credential in ``values`` (``{key: value}`` under tpustack:, as the stack file or the
+    validated config has them). The loader runs it on the raw values too, so a token is reported in the same run
+    as a type error elsewhere that stops validation."""
+    for path, value in _strings(values, NAMESPACE):
         what = secret_in(value)
         if what:
             yield problem(
@@ -154,6 +161,37 @@ def variants_serve_on_gke(c: StackConfig) -> Iterator[Problem]:
             )
         names_seen.add(v.name)
     yield from needs_gke(c, GKE_FOR_VARIANTS, "ComputeClass node-pool auto-creation (serving variants)")
+
+
+# EngineConfig fields each variant states for itself (VariantConfig): in a variants stack the engine's are unused.
+PER_VARIANT_ENGINE_FIELDS = ("replicas", "tensor_parallel", "image")
+
+
+def variants_state_their_own_replicas(c: StackConfig) -> Iterator[Problem]:
+    """In a variants stack each variant has its own replicas, tensor parallelism and image; the same keys under
+    tpustack:engine would be ignored without a word (a stack once asked for 4 replicas and got 1 per variant)."""
+    if not c.variants or c.engine is None:
+        return
+    for name in PER_VARIANT_ENGINE_FIELDS:
+        if name in c.engine.model_fields_set:
+            key = type(c.engine).model_fields[name].alias or name
+            yield problem(
+                f"tpustack:engine.{key}",
+                f"is set per variant in a stack with tpustack:variants, so tpustack:engine.{key} would be ignored",
+                f"set {key} in each variant that needs it (tpustack:variants[].{key}) and remove tpustack:engine.{key}",
+            )
+
+
+def variants_serve_something(c: StackConfig) -> Iterator[Problem]:
+    """Variants at replicas 0 scale to nothing; a benchmark then measures a service with no server behind it."""
+    if not c.variants or c.benchmark is None or any(v.replicas > 0 for v in c.variants):
+        return
+    yield problem(
+        "tpustack:variants",
+        f"every variant has replicas 0 ({', '.join(v.name for v in c.variants)}), so nothing serves and the "
+        "benchmark would run against no server",
+        "give at least one variant replicas of 1 or more (tpustack:variants[].replicas), or remove tpustack:benchmark",
+    )
 
 
 def gateway_fronts_variants(c: StackConfig) -> Iterator[Problem]:

@@ -196,8 +196,10 @@ def _budget(u: ServingUnit, shape: catalog.Accelerator) -> float:
 
 def model_fits_hbm(c: StackConfig, u: ServingUnit) -> Iterator[Problem]:
     """The weights x headroom and the cache the engine must hold at its context fit the HBM of one replica; else
-    the error names the smallest shape where they do (same family first)."""
-    if c.served is None or not c.served.known:
+    the error names the smallest shape where they do (same family first). A model whose facts are missing (its
+    config.json unread, contextLength unstated) is still checked on the weights it states (paramsB): if those alone
+    do not fit, that is said in the same run as what is missing."""
+    if c.served is None or c.served.withheld or c.served.weight_bytes <= 0:
         return
     shape = u.shape
     need, how = _memory_need(c, u)
