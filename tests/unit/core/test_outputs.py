@@ -171,7 +171,9 @@ class TestEveryOut:
         assert r.exit_code == EXIT_INVALID and "more than a filesystem name" in r.output, r.output
 
 
-names = st.text(alphabet=string.ascii_letters + string.digits + "._-", min_size=1, max_size=12)
+names = st.text(alphabet=string.ascii_letters + string.digits + "._-", min_size=1, max_size=12).filter(
+    lambda n: n not in (".", "..")  # a name, not the directory itself or its parent
+)
 layouts = st.lists(
     st.tuples(names, st.sampled_from(["file", "dir", "link-in", "link-out", "dangling"])), max_size=4, unique_by=str
 )
