@@ -8,7 +8,6 @@ scripts and scheduled jobs.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import sys
 from pathlib import Path
 
@@ -18,7 +17,7 @@ from rich.markup import escape
 from tpustack.core.errors import TpuStackError
 from tpustack.ops.reap_rules import Action, Report, Verdict
 
-from .output import err, fail, out, progress, require
+from .output import err, fail, out, print_json, progress, require
 from .plan import PROJECT_DIR, project_or_fail
 
 VERDICT_STYLE = {
@@ -111,7 +110,7 @@ def register(app: typer.Typer) -> None:
         except TpuStackError as e:
             fail(e)
         if as_json:
-            sys.stdout.write(json.dumps(report.to_json(), indent=2, sort_keys=True) + "\n")
+            print_json(report.to_json(), sort_keys=True)
         else:
             _print_reap(report, verbose)
         if report.failed:
@@ -144,7 +143,7 @@ def register(app: typer.Typer) -> None:
         except TpuStackError as e:
             fail(e)
         if as_json:
-            sys.stdout.write(json.dumps([d.to_json() for d in diffs], indent=2, sort_keys=True) + "\n")
+            print_json([d.to_json() for d in diffs], sort_keys=True)
         elif markdown:
             sys.stdout.write(diff_mod.markdown_report(diffs))
         else:

@@ -16,7 +16,7 @@ from tpustack.config.project import Project, find_project
 from tpustack.core import outputs
 from tpustack.core.errors import EXIT_INVALID, EXIT_VIOLATIONS, InputError, TpuStackError, UsageError
 
-from .output import fail, out, progress, say, warn
+from .output import fail, out, print_json, progress, say, warn
 
 # Inputs worth showing in the tree, per type token (the rest is in --json).
 KEY_INPUTS = {
@@ -257,7 +257,7 @@ def register(app: typer.Typer) -> None:
             fail(e)
         violations = check_plan(p, cfg)
         if as_json:
-            sys.stdout.write(json.dumps([v.__dict__ for v in violations], indent=2) + "\n")
+            print_json([v.__dict__ for v in violations])
         else:
             for v in violations:
                 say(str(v))
@@ -313,7 +313,7 @@ def register(app: typer.Typer) -> None:
         elif as_json:
             doc = {"matrix": source, "combinations": matrix.to_json(combos), "sweep": summary}
             doc["written"] = [str(p) for p in written]
-            sys.stdout.write(json.dumps(doc, indent=2, default=str) + "\n")
+            print_json(doc)
         else:
             t = Table(title=f"{source}: {len(combos)} combinations")
             for col in ("stack", "$/hour", "TTL h", "$/experiment", "resources", "decode ceiling tok/s", "status"):
@@ -394,7 +394,7 @@ def register(app: typer.Typer) -> None:
             for r, s in zip(rows, CATALOG.values(), strict=True):
                 r["peak_tflops_per_chip"] = {str(p): v for p, v in s.peak_tflops.items()}
             doc = {"shapes": rows, "announced": announced}
-            sys.stdout.write(json.dumps(doc, indent=2) + "\n")
+            print_json(doc)
             return
         t = Table(*rows[0].keys())
         for r in rows:
@@ -413,7 +413,7 @@ def register(app: typer.Typer) -> None:
 
         rows = [_model_row(m) for m in models.MODELS]
         if as_json:
-            sys.stdout.write(json.dumps(rows, indent=2) + "\n")
+            print_json(rows)
             return
         t = Table(*(k for k in rows[0] if k not in ("source", "aliases")))
         for r in rows:

@@ -7,9 +7,10 @@ deterministic for the same stack.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from typing import Any
+
+from tpustack.core.display import json_text
 
 
 @dataclass
@@ -104,7 +105,8 @@ class Plan:
         }
 
     def dumps(self) -> str:
-        return json.dumps(self.to_json(), indent=2, sort_keys=True, default=str)
+        """The plan as strict JSON (a non-finite figure is null: never `Infinity`, which is not JSON)."""
+        return json_text(self.to_json(), sort_keys=True).rstrip("\n")
 
     def manifests_by_cluster(self) -> dict[str, list[dict]]:
         """``manifests`` per cluster (its region): a multi-region stack has a cluster, and objects, per region."""
