@@ -6,7 +6,9 @@
 - workload SA: what serving and benchmark pods act as through Workload Identity (``bind_workload_identity``
   once the cluster exists; the principal is the stack's own namespace and KSA): create and read objects only
   under the stack's own folder of the results bucket, replace objects only under the stack's compile-cache
-  folder, read the model bucket when weights come from ``gs://``. No delete elsewhere, so a run cannot erase an
+  folder, read the model bucket when weights come from ``gs://``.
+- metrics SA (stacks with an HPA): ``roles/monitoring.viewer`` in the project, acted as by the Custom Metrics
+  Stackdriver Adapter's KSA (``bind_metrics_adapter``); nothing else. No delete elsewhere, so a run cannot erase an
   earlier one, and no stack can read or touch another stack's objects.
 ``TpuVmIdentity`` (tpu-vm stacks): an explicit account for the TPU VM (never the Compute default): read its
 workload code and create results, again only under the stack's folders; log and metric writer.
@@ -36,6 +38,9 @@ TYPE = "tpustack:identity:Identity"
 NODE_ROLES = ["roles/container.defaultNodeServiceAccount", "roles/artifactregistry.reader"]
 TPU_VM_ROLES = ["roles/logging.logWriter", "roles/monitoring.metricWriter"]
 MODEL_ROLES = ["roles/storage.objectViewer"]
+# The Custom Metrics Stackdriver Adapter reads Cloud Monitoring (GKE docs, custom-metrics autoscaling: "grant the
+# adapter's service account roles/monitoring.viewer").
+ADAPTER_ROLE = "roles/monitoring.viewer"
 # Roles whose permissions include storage.objects.list: their condition also allows listing under the prefixes.
 LISTING_ROLES = {"roles/storage.objectViewer", "roles/storage.objectUser"}
 _PREFIX = re.compile(r"^[a-z0-9_][a-z0-9_./-]*/$")
@@ -99,6 +104,9 @@ class GkeIdentityArgs:
     model_bucket: str | None
     # The Workload Identity principal allowed to act as the workload SA.
     workload_identity_member: str
+    # With an HPA: the Custom Metrics Stackdriver Adapter's GSA (roles/monitoring.viewer) and its KSA's principal.
+    metrics_adapter: Account | None = None
+    metrics_adapter_member: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -205,6 +213,10 @@ class GkeIdentity(_IdentityBase):
         self._scoped_members("wl", args.results_bucket, args.results_scope, self._workload_sa)
         if args.model_bucket is not None:
             self._bucket_members("wl-model", args.model_bucket, MODEL_ROLES, self._workload_sa)
+        self._adapter_sa = None
+        if args.metrics_adapter is not None:
+            self._adapter_sa = self._account("metrics", args.metrics_adapter)
+            self._project_member("metrics", ADAPTER_ROLE, self._adapter_sa)
         self.node_service_account = node_sa.email
         self.workload_service_account = self._workload_sa.email
         self.register_outputs({"nodeServiceAccount": node_sa.email, "workloadServiceAccount": self._workload_sa.email})
@@ -217,6 +229,19 @@ class GkeIdentity(_IdentityBase):
             service_account_id=self._workload_sa.name,
             role="roles/iam.workloadIdentityUser",
             member=self._args.workload_identity_member,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[cluster]),
+        )
+
+    def bind_metrics_adapter(self, cluster: pulumi.Resource) -> gcp.serviceaccount.IAMMember | None:
+        """Let the metrics adapter's KSA (custom-metrics/custom-metrics-stackdriver-adapter) act as its GSA; None
+        when the stack has no HPA."""
+        if self._adapter_sa is None or self._args.metrics_adapter_member is None:
+            return None
+        return gcp.serviceaccount.IAMMember(
+            f"{self._name}-metrics-wi",
+            service_account_id=self._adapter_sa.name,
+            role="roles/iam.workloadIdentityUser",
+            member=self._args.metrics_adapter_member,
             opts=pulumi.ResourceOptions(parent=self, depends_on=[cluster]),
         )
 

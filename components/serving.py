@@ -9,14 +9,16 @@ Children (names ``<name>-<slug>``), all with the cluster's provider and after wh
   - for a multi-host slice, the LeaderWorkerSet controller: a Helm release of the official chart, pinned;
   - with serving variants behind GKE Inference Gateway: the InferenceObjective CRD (Inference Extension v1.5.0
     release YAML) and the inferencepool Helm chart (InferencePool + endpoint picker), pinned;
-  - each rendered app (capacity, checkpoint, serving, gateway, benchmark, heartbeat; tpustack.render) as its own
-    ``kubernetes:yaml/v2:ConfigGroup`` of plain objects, so `pulumi preview` and `tpustack plan` list them.
+  - each rendered app (capacity, checkpoint, autoscaling, serving, gateway, benchmark, heartbeat;
+    tpustack.render) as its own ``kubernetes:yaml/v2:ConfigGroup`` of plain objects, so `pulumi preview` and
+    `tpustack plan` list them.
     The serving app waits for its ComputeClasses, the checkpoint and the LWS controller; the gateway for the
     serving app and the pool; the benchmark for the gateway (or the serving app).
 
 The objects arrive rendered, schema-validated and cross-checked (before any resource of the stack was declared).
-Deliberately not done here: the Custom Metrics Stackdriver Adapter the opt-in HPA needs,
-Ray clusters managed by KubeRay, and anything outside the stack's namespace and ``lws-system``.
+With an HPA, the autoscaling app is the Custom Metrics Stackdriver Adapter (cluster-wide: namespace
+custom-metrics, RBAC, APIServices), before the serving app. Deliberately not done here: Ray clusters managed
+by KubeRay, and anything outside the stack's namespace, ``lws-system`` and ``custom-metrics``.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ from tpustack.core import engines, names
 
 from .base import inherited_depends_on
 
-APP_ORDER = ("capacity", "checkpoint", "serving", "gateway", "benchmark", "heartbeat")
+APP_ORDER = ("capacity", "checkpoint", "autoscaling", "serving", "gateway", "benchmark", "heartbeat")
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -25,6 +25,7 @@ from tpustack.core.engines import ToolName
 
 from . import served as served_mod
 from . import units as units_mod
+from .autoscaling import AutoscalingConfig
 from .sections import (
     AcceleratorConfig,
     BenchmarkConfig,
@@ -111,6 +112,7 @@ class StackConfig(Section):
     variants: list[VariantConfig] | None = Field(default=None, min_length=1, max_length=8)
     gateway: GatewayConfig | None = None
     regions: list[RegionConfig] | None = Field(default=None, min_length=1, max_length=8)
+    autoscaling: AutoscalingConfig | None = None  # tpustack.config.autoscaling
     hf_token: SecretStr | None = None
     # Set by the loader, not by users: the stack name.
     stack: str = Field(default="dev", exclude=True)

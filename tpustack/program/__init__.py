@@ -66,6 +66,7 @@ class Built:
     tpu_vm: TpuVm | None = None
     gke_identity: GkeIdentity | None = None
     workload_identity: gcp.serviceaccount.IAMMember | None = None
+    adapter_identity: gcp.serviceaccount.IAMMember | None = None  # the metrics adapter's, with an HPA
     regions: list[GkeRegion] = field(default_factory=list)
     dns: GeoDns | None = None
 
@@ -119,10 +120,13 @@ def gke_region(
     if built.workload_identity is None:
         # one Workload Identity binding: the project's identity pool is shared by its clusters
         built.workload_identity = identity.bind_workload_identity(cluster.cluster)
+        built.adapter_identity = identity.bind_metrics_adapter(cluster.cluster)
     serving = Serving(
         f"k8s{s}",
         args.serving_args(cfg, rendered, cluster.provider, identity.workload_service_account),
-        opts=pulumi.ResourceOptions(depends_on=[*ready, built.workload_identity]),
+        opts=pulumi.ResourceOptions(
+            depends_on=[*ready, built.workload_identity, *([built.adapter_identity] if built.adapter_identity else [])]
+        ),
     )
     _export_cluster(cfg, region, cluster, pools)
     return GkeRegion(region=region, cluster=cluster, pools=pools, gateway_network=network, serving=serving)

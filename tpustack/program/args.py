@@ -21,14 +21,16 @@ from tpustack.components.services import ProjectServicesArgs
 from tpustack.components.serving import InferencePoolArgs, ServingArgs
 from tpustack.components.tpu_vm import TpuVmArgs, WorkloadObject
 from tpustack.config import derived
+from tpustack.config.autoscaling import scaling
 from tpustack.config.model import StackConfig
 from tpustack.config.units import Provisioning, Region, ServingUnit
-from tpustack.core import names
+from tpustack.core import autoscaling, names
 from tpustack.core.capacity import CapacityType
 from tpustack.core.catalog import TpuShape
 from tpustack.core.errors import InternalError
 from tpustack.render import Rendered
 from tpustack.render import gateway as gateway_render
+from tpustack.render.autoscaling import ADAPTER_ROLE_ID
 
 
 def model_bucket(cfg: StackConfig) -> str | None:
@@ -97,7 +99,18 @@ def gke_identity_args(cfg: StackConfig, results_bucket: pulumi.Input[str]) -> Gk
         results_scope=results_scope(cfg),
         model_bucket=model_bucket(cfg),
         workload_identity_member=names.wi_member(cfg.project, names.namespace(cfg.stack), names.SERVING_KSA),
+        **_adapter_identity(cfg),
     )
+
+
+def _adapter_identity(cfg: StackConfig) -> dict:
+    """The metrics adapter's GSA and Workload Identity principal, when the stack renders an HPA."""
+    if scaling(cfg) is None:
+        return {}
+    return {
+        "metrics_adapter": _account(cfg, ADAPTER_ROLE_ID, "custom metrics adapter (tpustack)"),
+        "metrics_adapter_member": names.wi_member(cfg.project, autoscaling.ADAPTER_NAMESPACE, autoscaling.ADAPTER_KSA),
+    }
 
 
 def tpu_vm_args(

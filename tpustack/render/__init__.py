@@ -6,6 +6,8 @@ declared. A region's apps, each one ConfigGroup (tpustack.components.serving), i
   checkpoint  JetStream MaxText only: the Job that converts the Hugging Face checkpoint into GCS
   serving     per unit the engine (Deployment, or LeaderWorkerSet for a multi-host slice), PodDisruptionBudget,
               PodMonitoring, opt-in HPA; one Service in front of the region's units
+  autoscaling with an HPA: the Custom Metrics Stackdriver Adapter (namespace custom-metrics, its RBAC, the
+              custom/external metrics APIServices) that serves the HPA's metric
   gateway     GKE Inference Gateway: Gateway, HTTPRoute, InferenceObjective
   benchmark   the pod payload and spec ConfigMaps, the serving-benchmark Job
   heartbeat   a gke stack with a workload and no engine: pod payload ConfigMap, the matmul heartbeat Job
@@ -29,8 +31,8 @@ from tpustack.core import images, names
 from tpustack.core.engines import EngineName
 from tpustack.core.errors import ConfigError, InternalError, Problem, problem
 
+from . import autoscaling, gateway, jobs
 from . import context as ctx
-from . import gateway, jobs
 from .checks import cross_problems
 from .env import render_text
 from .payload import Payload, payload
@@ -116,8 +118,10 @@ def _render_serving(cfg: StackConfig, r: Rendered) -> None:
         _add(r, "serving", [workload_template(unit)], serving, owner=unit)
         if not group:
             _add(r, "serving", [SERVICE_TEMPLATE], ctx.service_context(cfg, [serving], grouped=False))
-        extras = UNIT_EXTRAS + ([HPA_TEMPLATE] if cfg.engine.hpa_max_replicas else [])
+        extras = UNIT_EXTRAS + ([HPA_TEMPLATE] if serving.hpa is not None else [])
         _add(r, "serving", extras, serving, owner=unit)
+    if any(s.hpa is not None for s in servings):
+        _add(r, "autoscaling", list(autoscaling.ADAPTER_TEMPLATES), autoscaling.adapter_context(cfg))
     service = ctx.service_context(cfg, servings, grouped=group)
     if group:
         _add(r, "serving", [SERVICE_TEMPLATE], service)
@@ -158,7 +162,12 @@ def render(cfg: StackConfig, region: Region | None = None) -> Rendered:
             owner=unit,
         )
     found: dict[Problem, None] = {}
-    for ps in (schema_problems(rendered), cross_problems(cfg, rendered), selection_problems(cfg, rendered)):
+    for ps in (
+        schema_problems(rendered),
+        cross_problems(cfg, rendered),
+        selection_problems(cfg, rendered),
+        autoscaling.autoscaling_problems(cfg, rendered),
+    ):
         found.update(dict.fromkeys(ps))
     if found:
         raise ConfigError(list(found), cfg.stack)

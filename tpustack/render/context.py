@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from tpustack.config import derived
+from tpustack.config.autoscaling import scaling
 from tpustack.config.model import StackConfig
 from tpustack.config.sections import MaxTextConfig, VllmConfig
 from tpustack.config.units import ServingUnit
@@ -23,6 +24,8 @@ from tpustack.core import engines, images, names
 from tpustack.core.catalog import TpuShape
 from tpustack.core.engines import EngineName
 from tpustack.core.errors import InternalError
+
+from . import autoscaling as autoscaling_ctx
 
 PROBE_PERIOD_S = 10
 CACHE_PATH = "/xla-cache"
@@ -83,6 +86,7 @@ class Hpa:
     max_replicas: int
     metric: str
     average_value: str
+    selector: dict[str, str] | None = None  # an External (picker) metric's labels; None: a Pods metric
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -286,8 +290,8 @@ def _ports(cfg: StackConfig, unit: ServingUnit) -> tuple[int, str, list[dict[str
 
 
 def _hpa(cfg: StackConfig, unit: ServingUnit, name: str) -> Hpa | None:
-    engine = cfg.engine
-    if engine is None or not engine.hpa_max_replicas:
+    s = scaling(cfg)
+    if s is None:
         return None
     kind = (
         {"apiVersion": "leaderworkerset.x-k8s.io/v1", "kind": "LeaderWorkerSet"}
@@ -296,10 +300,11 @@ def _hpa(cfg: StackConfig, unit: ServingUnit, name: str) -> Hpa | None:
     )
     return Hpa(
         target={**kind, "name": name},
-        min_replicas=unit.replicas,
-        max_replicas=engine.hpa_max_replicas,
-        metric=f"prometheus.googleapis.com|{engine.record.queue_metric}|gauge",
-        average_value=f"{engine.hpa_queue_target:g}",
+        min_replicas=s.min_for(unit.replicas),
+        max_replicas=s.max_replicas,
+        metric=s.adapter_name,
+        average_value=f"{s.target:g}",
+        selector=autoscaling_ctx.external_selector(cfg, unit, s),
     )
 
 

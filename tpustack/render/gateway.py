@@ -16,6 +16,8 @@ from tpustack.core.capacity import CapacityType
 from tpustack.core.catalog import Accelerator, TpuShape
 from tpustack.core.errors import InternalError
 
+from .autoscaling import picker_monitoring_values
+
 
 @dataclass(frozen=True, kw_only=True)
 class ComputeClass:
@@ -135,7 +137,10 @@ def pool_values(cfg: StackConfig) -> dict[str, Any]:
             "modelServerType": cfg.engine.record.gaie_server_type,
         },
         "provider": {"name": "gke"},
-        "inferenceExtension": {"image": {"tag": f"v{engines.GAIE_VERSION}", "pullPolicy": "IfNotPresent"}},
+        "inferenceExtension": {
+            "image": {"tag": f"v{engines.GAIE_VERSION}", "pullPolicy": "IfNotPresent"},
+            **picker_monitoring_values(cfg),
+        },
     }
 
 

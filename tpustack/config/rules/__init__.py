@@ -16,7 +16,7 @@ from tpustack.core.errors import Problem
 
 from ..model import StackConfig
 from ..units import CapacityOption, ServingUnit
-from . import capacity, serving, stack, units
+from . import autoscaling, capacity, serving, stack, units
 
 StackRule = Callable[[StackConfig], Iterator[Problem]]
 UnitRule = Callable[[StackConfig, ServingUnit], Iterator[Problem]]
@@ -33,6 +33,9 @@ STACK_RULES: list[StackRule] = [
     stack.variants_serve_something,
     stack.gateway_fronts_variants,
     stack.regions_listed_once,
+    autoscaling.one_form,
+    autoscaling.section_fits_stack,
+    autoscaling.bounds,
 ]
 # When the stack serves something (it has units).
 SERVING_RULES: list[StackRule] = [
@@ -67,7 +70,7 @@ UNIT_RULES: list[UnitRule] = [
     units.tensor_parallel_fits_heads,
     units.expert_parallel_needs_experts,
     units.gke_heartbeat_single_host,
-    units.hpa_fits_pool,
+    autoscaling.hpa_fits_pool,
     units.tpu7x_multi_host_needs_workload_policy,
     units.capacity_options_listed_once,
 ]

@@ -13,7 +13,6 @@ from tpustack.core.engines import engines_for
 from tpustack.core.errors import Problem, problem
 from tpustack.core.models import AttentionKind
 
-from .. import derived
 from ..model import StackConfig
 from ..sections import VllmConfig
 from ..units import Provisioning, ServingUnit
@@ -308,30 +307,6 @@ def autoscaling_fits_shape(c: StackConfig, u: ServingUnit) -> Iterator[Problem]:
             "tpustack:gke.autoscalingMaxNodes",
             f"{u.label}{limit} nodes cannot hold {u.replicas} replicas",
             f"set it to at least {u.replicas * shape.hosts}",
-        )
-
-
-def hpa_fits_pool(c: StackConfig, u: ServingUnit) -> Iterator[Problem]:
-    e = c.engine
-    if c.target != "gke" or e is None or e.hpa_max_replicas is None:
-        return
-    shape = u.shape
-    if e.hpa_max_replicas < u.replicas:
-        yield problem(
-            "tpustack:engine.hpaMaxReplicas",
-            f"{u.label}{e.hpa_max_replicas} is below {u.keys.replicas.removeprefix('tpustack:')} {u.replicas}, "
-            "the HPA's minimum",
-            f"set hpaMaxReplicas to at least {u.replicas}, or remove it",
-        )
-    need = e.hpa_max_replicas * shape.hosts
-    have = derived.accelerator_pool(c, u).max_nodes
-    if need > have:
-        yield problem(
-            "tpustack:engine.hpaMaxReplicas",
-            f"{u.label}{e.hpa_max_replicas} replicas need {need} {shape.machine_type} nodes, but the accelerator "
-            f"pool holds at most {have}, so the extra pods would stay Pending",
-            f"set tpustack:gke.autoscalingMaxNodes to {need} (single-host shapes), or lower "
-            f"hpaMaxReplicas to {max(have // shape.hosts, 1)}",
         )
 
 
