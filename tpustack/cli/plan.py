@@ -87,6 +87,12 @@ def render_tree(p, ttl_hours: float | None = None) -> None:
     if ttl_hours:
         line += f"; one experiment (TTL {ttl_hours:g} h): ${p.cost['hourly_usd'] * ttl_hours:.2f}"
     say(line)
+    if scaled := p.cost.get("autoscaling"):
+        say(
+            f"  autoscaling: ${scaled['min_hourly_usd']:.2f}-${scaled['max_hourly_usd']:.2f}/hour "
+            f"(min-max replicas; {scaled['basis']})"
+            + (f"; one experiment at most ${scaled['per_experiment_max_usd']:.2f}" if ttl_hours else "")
+        )
     for item in p.cost["items"]:
         say(f"  ${item['hourly_usd']:>9.4f}/h  {item['urn'].rsplit('::', 1)[-1]}: {item['basis']}")
     if p.ceilings:

@@ -13,6 +13,7 @@ from tpustack.config.model import StackConfig
 from tpustack.config.units import Provisioning
 from tpustack.core import catalog
 
+from .autoscaling import autoscaling_range
 from .prices import accelerator_hourly, machine_price, price_table, tpu_chip_price
 
 
@@ -95,7 +96,12 @@ def estimate(resources: list, cfg: StackConfig | None = None) -> dict[str, Any]:
         items.append({"urn": r.urn, "hourly_usd": float(round(price, 4)), "basis": basis})
     if cfg is not None:
         items += unit_items(cfg)
-    return {"hourly_usd": float(round(sum(i["hourly_usd"] for i in items), 4)), "items": items}
+    total = float(round(sum(i["hourly_usd"] for i in items), 4))
+    out: dict[str, Any] = {"hourly_usd": total, "items": items}
+    scaled = autoscaling_range(cfg, total) if cfg is not None else None
+    if scaled is not None:
+        out["autoscaling"] = scaled
+    return out
 
 
 def unit_items(cfg: StackConfig) -> list[dict[str, Any]]:

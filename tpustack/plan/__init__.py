@@ -39,6 +39,9 @@ def plan_values(project: Project, stack: str, values: dict[str, str], secrets: s
     if cfg.is_experiment:  # one experiment lives for its TTL (when the reaper may delete it)
         hourly["ttl_hours"] = cfg.lifecycle.ttl_hours
         hourly["per_experiment_usd"] = float(round(hourly["hourly_usd"] * cfg.lifecycle.ttl_hours, 2))
+        if "autoscaling" in hourly:  # at most: every unit at its maximum replicas for the whole TTL
+            top = hourly["autoscaling"]["max_hourly_usd"] * cfg.lifecycle.ttl_hours
+            hourly["autoscaling"]["per_experiment_max_usd"] = float(round(top, 2))
     return Plan(
         stack=stack,
         resources=resources,

@@ -17,6 +17,7 @@ import pytest
 import tpustack
 from tpustack import render
 from tpustack.config import StackConfig, derived, load_config
+from tpustack.config.autoscaling import scaling
 from tpustack.config.project import SECRET_PLACEHOLDER, read_stack_file
 from tpustack.core import engines, images
 from tpustack.core import k8s as objects
@@ -100,8 +101,12 @@ class TestShippedStacksValidate:
         core = [o for o in r.objects() if (o["apiVersion"], o["kind"]) not in custom]
         for o in core:  # independently of render(): the library's strict schema of that minor
             assert kubernetes_validate.validate(o, minor, strict=True) == minor, o["kind"]
-        namespaced = [o for o in r.objects() if o["kind"] != "ComputeClass"]  # ComputeClass is cluster-scoped
+        # ComputeClass is cluster-scoped; the metrics adapter (autoscaling app) is cluster-wide, in custom-metrics
+        stacks = [o for objs in (v for k, v in r.apps.items() if k != "autoscaling") for o in objs]
+        namespaced = [o for o in stacks if o["kind"] != "ComputeClass"]
         assert all(o["metadata"]["namespace"] == k8s_keys.namespace(stack) for o in namespaced)
+        for o in r.apps.get("autoscaling", []):
+            assert o["metadata"].get("namespace") in (None, "custom-metrics", "kube-system"), o["kind"]
 
     @pytest.mark.parametrize("stack", GKE_STACKS)
     def test_apps_and_workload_kinds(self, stack):
@@ -117,7 +122,9 @@ class TestShippedStacksValidate:
             assert [o["kind"] for o in r.apps["gateway"]] == ["Gateway", "HTTPRoute", "InferenceObjective"]
             assert [o["kind"] for o in r.apps["benchmark"]] == ["Role", "RoleBinding", "ConfigMap", "ConfigMap", "Job"]
             return
-        assert [o["kind"] for o in serving] == [kind, "Service", "PodDisruptionBudget", "PodMonitoring"]
+        hpa = ["HorizontalPodAutoscaler"] if scaling(cfg) is not None else []
+        assert [o["kind"] for o in serving] == [kind, "Service", "PodDisruptionBudget", "PodMonitoring", *hpa]
+        assert ("autoscaling" in r.apps) == bool(hpa)
         assert ("checkpoint" in r.apps) == (cfg.engine.name == "jetstream-maxtext")
         assert [o["kind"] for o in r.apps["benchmark"]] == ["ConfigMap", "ConfigMap", "Job"]
 
