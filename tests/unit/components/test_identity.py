@@ -351,3 +351,36 @@ class TestBucketScope:
     def test_an_empty_scope_grants_nothing(self, stack):
         comp = tpu(stack, results_scope=BucketScope(create=[], read=[]))
         assert stack.children(comp, BUCKET_MEMBER) == []
+
+
+class TestMetricsAdapterIdentity:
+    """With an HPA the stack grants the Custom Metrics Stackdriver Adapter read access to Cloud Monitoring:
+    its own GSA, roles/monitoring.viewer as an additive member, acted as by custom-metrics/<adapter KSA>."""
+
+    ADAPTER = Account("tps-unit-metrics", "custom metrics adapter (tpustack): stack unit")
+    MEMBER = names.wi_member(PROJECT, "custom-metrics", "custom-metrics-stackdriver-adapter")
+
+    def test_viewer_role_and_binding(self, stack):
+        def make():
+            identity = GkeIdentity(
+                "identity", gke_args(metrics_adapter=self.ADAPTER, metrics_adapter_member=self.MEMBER)
+            )
+            return identity, identity.bind_metrics_adapter(stand_in("cluster", "gcp:container/cluster:Cluster"))
+
+        identity, binding = stack.build(make)
+        children = stack.descendants(identity)
+        adapter = f"serviceAccount:{email(self.ADAPTER)}"
+        assert set(grants(children, PROJECT_MEMBER, adapter)) == {"roles/monitoring.viewer"}
+        wi = stack.record(binding)
+        assert wi.type == SA_MEMBER and wi.inputs["member"] == self.MEMBER
+        assert wi.inputs["role"] == "roles/iam.workloadIdentityUser"
+        assert not_additive(children) == [] and primitive_roles(children) == []
+
+    def test_none_without_an_hpa(self, stack):
+        def make():
+            identity = GkeIdentity("identity", gke_args())
+            return identity, identity.bind_metrics_adapter(stand_in("cluster", "gcp:container/cluster:Cluster"))
+
+        identity, binding = stack.build(make)
+        assert binding is None
+        assert not [r for r in stack.descendants(identity) if r.inputs.get("role") == "roles/monitoring.viewer"]
