@@ -7,6 +7,7 @@ import copy
 import pytest
 
 from tpustack.config import load_config
+from tpustack.config.autoscaling import scaling
 from tpustack.config.project import read_stack_file
 from tpustack.core import catalog
 from tpustack.core import names as k8s_keys
@@ -142,8 +143,13 @@ class TestGkeHardening:
             assert cluster.inputs["workloadIdentityConfig"] == {"workloadPool": "my-tpu-project.svc.id.goog"}
         for r in by_type(p, POOL):
             assert r.inputs["nodeConfig"]["workloadMetadataConfig"] == {"mode": "GKE_METADATA"}, r.urn
-        (binding,) = by_type(p, SAIAM)
-        assert binding.inputs["role"] == "roles/iam.workloadIdentityUser"
+        bindings = by_type(p, SAIAM)
+        assert all(b.inputs["role"] == "roles/iam.workloadIdentityUser" for b in bindings)
+        # with an HPA, the metrics adapter's KSA (custom-metrics namespace) acts as its own GSA; nothing else
+        adapter = k8s_keys.wi_member("my-tpu-project", "custom-metrics", "custom-metrics-stackdriver-adapter")
+        others = [b for b in bindings if b.inputs["member"] == adapter]
+        assert len(others) == (1 if scaling(cfg_of(stack)) is not None else 0)
+        (binding,) = [b for b in bindings if b not in others]
         # the stack's own namespace: no other stack's KSA can act as this workload SA
         assert binding.inputs["member"] == k8s_keys.wi_member("my-tpu-project", f"tpustack-{stack}", "tpustack-serving")
         # the identity pool (one per project, whichever cluster made it) exists only once a cluster does
