@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from tpustack import render
-from tpustack.core import engines, images
+from tpustack.core import autoscaling, engines, images
 from tpustack.core import k8s as objects
 from tpustack.workloads import tools
 from workloads import serving_bench
@@ -157,6 +157,13 @@ class TestVllm:
         )
         missing = [m for m in engines.GAIE_VLLM_METRICS if f'"{m}"' not in src]
         assert not missing, missing
+
+    def test_the_gauges_autoscaling_scales_on_exist(self, vllm_tpu_wheel):
+        """tpustack:autoscaling engine metrics (tpustack.core.autoscaling): registered gauges of the pinned vLLM."""
+        src = vllm_tpu_wheel.read("vllm/v1/metrics/loggers.py")
+        for fact in autoscaling.METRICS.values():
+            if fact.source == "engine":
+                assert f'name="{fact.prometheus}"' in src, fact.prometheus
 
     def test_multi_host_bootstrap_script_exists(self, vllm_tpu_sdist):
         rel = engines.VLLM_RAY_BOOTSTRAP.removeprefix("/workspace/vllm/")
