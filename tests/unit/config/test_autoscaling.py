@@ -229,3 +229,10 @@ class TestCostRange:
 
     def test_no_range_without_autoscaling(self):
         assert "autoscaling" not in cost.estimate([], config())
+
+
+class TestComputeClassCapacity:
+    def test_max_beyond_what_the_compute_class_pool_holds(self):
+        with pytest.raises(ConfigError) as e:
+            render.render(gateway_stack("gateway-kv-cache", maxReplicas=10))
+        named(e.value.lines(), "tpustack:autoscaling.maxReplicas", "at most 3")
