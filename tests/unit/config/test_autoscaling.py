@@ -236,3 +236,26 @@ class TestComputeClassCapacity:
         with pytest.raises(ConfigError) as e:
             render.render(gateway_stack("gateway-kv-cache", maxReplicas=10))
         named(e.value.lines(), "tpustack:autoscaling.maxReplicas", "at most 3")
+
+
+class TestEveryRegionReadsItsOwnCluster:
+    def test_external_selector_and_adapter_per_region(self):
+        from tpustack.config.project import read_stack_file
+
+        from helpers.project import PROJECT
+
+        values, secrets = read_stack_file(PROJECT, "gke-vllm-any-geo")
+        values = {**values, "tpustack:autoscaling": json.dumps({"metric": "gateway-queue", "maxReplicas": 1})}
+        cfg = load_config(values, secrets, "gke-vllm-any-geo")
+        regions = render.render_stack(cfg)
+        assert len(regions) == 2
+        clusters = set()
+        for r in regions:
+            assert any(o["kind"] == "APIService" for o in r.apps["autoscaling"])
+            for hpa in (o for o in r.apps["serving"] if o["kind"] == "HorizontalPodAutoscaler"):
+                clusters.add(
+                    hpa["spec"]["metrics"][0]["external"]["metric"]["selector"]["matchLabels"][
+                        "resource.labels.cluster"
+                    ]
+                )
+        assert clusters == {"tps-gke-vllm-any-geo", "tps-gke-vllm-any-geo-europe-west4"}
