@@ -25,12 +25,12 @@ from tpustack.core.engines import ToolName
 
 from . import served as served_mod
 from . import units as units_mod
+from .routing import GatewayConfig  # tpustack:gateway with its routing section (tpustack/config/routing.py)
 from .sections import (
     AcceleratorConfig,
     BenchmarkConfig,
     CapacityConfig,
     EngineConfig,
-    GatewayConfig,
     GkeConfig,
     LifecycleConfig,
     MaxTextConfig,

@@ -24,6 +24,8 @@ from tpustack.core.catalog import TpuShape
 from tpustack.core.engines import EngineName
 from tpustack.core.errors import InternalError
 
+from .gateway import serving_kv_events
+
 PROBE_PERIOD_S = 10
 CACHE_PATH = "/xla-cache"
 WEIGHTS_PATH = "/data"  # --download-dir, as the GKE vLLM TPU sample
@@ -153,6 +155,7 @@ class ServingContext(PodContext):
     metrics: Metrics
     hpa: Hpa | None
     maxtext: MaxText | None
+    kv_events: str | None = None  # vLLM --kv-events-config for the picker's precise prefix index (render/picker)
 
     @property
     def url(self) -> str:
@@ -382,6 +385,7 @@ def serving_context(cfg: StackConfig, unit: ServingUnit) -> ServingContext:
         ),
         hpa=hpa,
         maxtext=maxtext_context(cfg, unit) if record.name is EngineName.JETSTREAM_MAXTEXT else None,
+        kv_events=serving_kv_events(cfg) if record.name is EngineName.VLLM else None,
     )
 
 

@@ -16,7 +16,7 @@ from tpustack.core.errors import Problem
 
 from ..model import StackConfig
 from ..units import CapacityOption, ServingUnit
-from . import capacity, serving, stack, units
+from . import capacity, routing, serving, stack, units
 
 StackRule = Callable[[StackConfig], Iterator[Problem]]
 UnitRule = Callable[[StackConfig, ServingUnit], Iterator[Problem]]
@@ -51,6 +51,7 @@ SERVING_RULES: list[StackRule] = [
     serving.maxtext_model_is_convertible,
     serving.context_fits_model,
     serving.eos_setting_is_what_the_tool_does,
+    routing.precise_prefix_has_kv_events,
 ]
 UNIT_RULES: list[UnitRule] = [
     units.topology_matches_catalog,
