@@ -47,18 +47,6 @@ class PrefixIndexConfig(Section):
     # prefix-cache-scorer: the weight of the absolute match length beside the match ratio, 0..1 (default 0).
     match_length_weight: float | None = Field(default=None, ge=0, le=1)
 
-    @model_validator(mode="after")
-    def _tuned(self) -> PrefixIndexConfig:
-        fixed = [k for k in ("block_size_tokens", "lru_capacity_per_server") if getattr(self, k) is not None]
-        if fixed and self.auto_tune is not False:
-            names = " and ".join(_camel(k) for k in fixed)
-            raise invalid(
-                f"{names} apply only with autoTune off (the picker takes them from the pods' metrics otherwise; "
-                "approx-prefix-cache-producer at llm-d-router v0.10.0)",
-                f"add autoTune: false beside {names}, or remove {names}",
-            )
-        return self
-
 
 class RoutingConfig(Section):
     """The endpoint picker's scorers and weights, and prefix-cache-aware routing."""
@@ -106,6 +94,8 @@ class RoutingConfig(Section):
                 f"prefixCache {self.prefix_cache} needs {router.PREFIX_SCORER} among the scorers",
                 f"add {router.PREFIX_SCORER}: 3 to scorers (the chart's weight), or set prefixCache off",
             )
+        if self.prefix_cache is PrefixCache.APPROXIMATE:
+            _tuned(self.prefix)
         if self.prefix_cache is PrefixCache.PRECISE:
             approx_only = [
                 _camel(k)
@@ -131,6 +121,17 @@ class GatewayConfig(_GatewaySection):
     """``tpustack:gateway`` with its ``routing`` section."""
 
     routing: RoutingConfig = Field(default_factory=RoutingConfig)
+
+
+def _tuned(x: PrefixIndexConfig) -> None:
+    fixed = [k for k in ("block_size_tokens", "lru_capacity_per_server") if getattr(x, k) is not None]
+    if fixed and x.auto_tune is not False:
+        names = " and ".join(f"prefix.{_camel(k)}" for k in fixed)
+        raise invalid(
+            f"{names} apply only with autoTune off (the picker takes them from the pods' metrics otherwise; "
+            "approx-prefix-cache-producer at llm-d-router v0.10.0)",
+            f"add autoTune: false beside {names}, or remove {names}",
+        )
 
 
 def _scorer_fix(name: str) -> str:
