@@ -58,7 +58,6 @@ VLLM_OWNED_FLAGS = (
     "--kv-cache-dtype",
     "--enable-expert-parallel",
     "--speculative-config",
-    "--kv-events-config",
 )
 # Engine defaults tpustack renders when a stack leaves them out (one place: the config models read these).
 VLLM_MAX_MODEL_LEN = 4096
@@ -117,7 +116,7 @@ ENGINES: dict[EngineName, Engine] = {
             metrics_path=VLLM_METRICS_PATH,
             queue_metric="vllm:num_requests_waiting",  # kubernetes-engine-samples ai-ml/vllm-tpu/vllm-hpa.yaml
             default_tool=ToolName.VLLM_BENCH,
-            gaie_server_type="vllm",  # llm-d-router v0.10.0 chart router.modelServers.type (config/charts/README.md)
+            gaie_server_type="vllm",  # site-src/implementations/model-servers.md at GAIE v1.5.0
             settings_key="vllm",
         ),
         Engine(
@@ -158,11 +157,19 @@ DATASET_URLS = {
 }
 
 # ----- GKE Inference Gateway ------------------------------------------------------------------------------------
-# The InferencePool, its endpoint picker and the InferenceObjective come from llm-d-router (tpustack.core.router:
-# chart, image, CRD; GAIE v1.6.0 removed the picker and its inferencepool chart). GKE >= 1.34.0-gke.1626000 installs
-# the InferencePool CRD (inference.networking.k8s.io/v1).
-# The Model Server Protocol gauges the endpoint picker scrapes from vLLM (docs/proposals/003-model-server-protocol;
-# llm-d-router v0.10.0 pkg/epp/framework/plugins/datalayer/extractor/metrics/factories.go reads the same names);
+# kubernetes-sigs/gateway-api-inference-extension v1.5.0: the last release with the inferencepool Helm chart and
+# InferenceObjective (v1.6.0 moved both to llm-d). The chart (config/charts/inferencepool, provider.name=gke) makes the
+# InferencePool named after the release (selector = inferencePool.modelServers.matchLabels, targetPorts =
+# inferencePool.targetPorts; templates/inferencepool.yaml), its endpoint picker (EPP, image epp:v1.5.0) and GKE's
+# HealthCheckPolicy/GCPBackendPolicy for the pool (templates/gke.yaml). GKE >= 1.34.0-gke.1626000 installs the
+# InferencePool CRD; the InferenceObjective CRD (v1alpha2) is installed from the release's YAML.
+GAIE_VERSION = "1.5.0"
+GAIE_CHART = "oci://registry.k8s.io/gateway-api-inference-extension/charts/inferencepool"
+GAIE_OBJECTIVE_CRD = (
+    "https://raw.githubusercontent.com/kubernetes-sigs/gateway-api-inference-extension/v1.5.0/config/crd/bases/"
+    "inference.networking.x-k8s.io_inferenceobjectives.yaml"
+)
+# The Model Server Protocol gauges the endpoint picker scrapes from vLLM (docs/proposals/003-model-server-protocol);
 # tests/integration/test_engine_facts.py finds them in the pinned vllm-tpu wheel (vllm/v1/metrics/), so TPU pods
 # report them too.
 GAIE_VLLM_METRICS = ("vllm:num_requests_waiting", "vllm:num_requests_running", "vllm:kv_cache_usage_perc")

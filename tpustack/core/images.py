@@ -72,7 +72,6 @@ _VLLM_SERVER_FLAGS = frozenset(
         "--kv-cache-dtype",
         "--enable-expert-parallel",
         "--speculative-config",
-        "--kv-events-config",
     }
 )
 _VLLM_BENCH_FLAGS = frozenset(

@@ -111,3 +111,6 @@ class PdRouting:
 # events tpu-inference 0.32.0 tpu_inference/core/hybrid_coordinator.py forwards: enable_kv_cache_events,
 # kv_event_queue). JetStream publishes none.
 KV_EVENTS_ENGINES = frozenset({"vllm"})
+# The flag (vllm/engine/arg_utils.py at 0.32.0; tests/unit/render/test_picker_config.py finds it in the vllm-tpu
+# wheel). Kept here, not in tpustack.core.images, so the pod code every stack ships stays unchanged.
+VLLM_KV_EVENTS_FLAG = "--kv-events-config"

@@ -155,7 +155,7 @@ class ServingContext(PodContext):
     metrics: Metrics
     hpa: Hpa | None
     maxtext: MaxText | None
-    kv_events: str | None = None  # vLLM --kv-events-config for the picker's precise prefix index (render/picker)
+    kv_events: str | None = None  # vLLM's --kv-events-config=... for the picker's precise prefix index
 
     @property
     def url(self) -> str:

@@ -207,9 +207,9 @@ def expected_pool(cfg: StackConfig) -> dict[str, Any]:
 
 
 def serving_kv_events(cfg: StackConfig) -> str | None:
-    """The vLLM ``--kv-events-config`` the serving pods publish the precise prefix index's events with (None: the
-    stack's picker does not read KV events)."""
+    """The vLLM ``--kv-events-config=...`` argument the serving pods publish the precise prefix index's events with
+    (None: the stack's picker does not read KV events)."""
     if cfg.gateway is None or cfg.gateway.routing.prefix_cache is not PrefixCache.PRECISE:
         return None
     model = picker_inputs(cfg).model
-    return kv_events_config(model) if model is not None else None
+    return f"{router.VLLM_KV_EVENTS_FLAG}={kv_events_config(model)}" if model is not None else None

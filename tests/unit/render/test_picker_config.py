@@ -17,11 +17,12 @@ from tpustack import render
 from tpustack.config import load_config
 from tpustack.config.project import read_stack_file
 from tpustack.config.routing import PrefixCache, RoutingConfig
-from tpustack.core import router
+from tpustack.core import images, router
 from tpustack.core.errors import ConfigError
 from tpustack.render import gateway, schema
 from tpustack.render.picker import PickerInputs, picker_config
 
+from helpers import artifacts
 from helpers.project import PROJECT, SECRETS, as_engine_values
 
 FIXTURES = Path(__file__).parents[2] / "fixtures" / "router"
@@ -295,6 +296,9 @@ class TestRoutingProblems:
         values["tpustack:engine"] = {**values["tpustack:engine"], "vllm": {"enablePrefixCaching": False}}
         (p,) = problems(values)
         assert p.key == "tpustack:gateway.routing.prefixCache" and "enablePrefixCaching" in p.reason
+        values["tpustack:engine"]["vllm"] = {"extraArgs": ['--kv-events-config={"enable_kv_cache_events":true}']}
+        (p,) = problems(values)
+        assert p.key == "tpustack:gateway.routing.prefixCache" and "extraArgs" in p.reason
 
 
 # ----- precise prefix routing on the serving pods -----------------------------------------------------------------
@@ -325,3 +329,12 @@ class TestKvEventsOnServingPods:
         for ctr in self._vllm(cfg_of()):
             assert not [a for a in ctr["args"] if "kv-events" in a]
             assert not [e for e in ctr.get("env", []) if e["name"] == "POD_IP"]
+
+    def test_the_flag_and_its_fields_are_in_the_pinned_vllm(self):
+        """--kv-events-config and the KVEventsConfig fields rendered exist in the vllm-tpu wheel the TPU image is."""
+        wheel = artifacts.Archive(artifacts.pypi_file("vllm-tpu", images.VLLM_VERSION, "bdist_wheel"))
+        assert f'"{router.VLLM_KV_EVENTS_FLAG}"' in wheel.read("vllm/engine/arg_utils.py")
+        fields = wheel.read("vllm/config/kv_events.py")
+        for f in ("enable_kv_cache_events", "publisher", "endpoint", "topic"):
+            assert f"    {f}:" in fields, f
+        assert '"zmq"' in fields

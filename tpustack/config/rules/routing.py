@@ -47,3 +47,18 @@ def precise_prefix_has_kv_events(c: StackConfig) -> Iterator[Problem]:
             "(engine.vllm.enablePrefixCaching false: no cached blocks, no KV-cache events)",
             "remove enablePrefixCaching: false, or use prefixCache approximate",
         )
+    owned = sorted(
+        {
+            u.variant or "the stack"
+            for u in c.units
+            if isinstance(u.settings, VllmConfig)
+            and any(str(a).split("=", 1)[0] == router.VLLM_KV_EVENTS_FLAG for a in u.settings.extra_args)
+        }
+    )
+    if owned:
+        yield problem(
+            KEY,
+            f"precise renders vLLM's {router.VLLM_KV_EVENTS_FLAG} itself (the picker dials its port and topic); "
+            f"extraArgs of {', '.join(owned)} repeat it",
+            f"remove {router.VLLM_KV_EVENTS_FLAG} from engine.vllm.extraArgs",
+        )
