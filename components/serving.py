@@ -149,7 +149,12 @@ class Serving(pulumi.ComponentResource):
                 version=args.pool.version,
                 namespace=args.namespace,
                 values=args.pool.values,
-                opts=self._child(base),
+                # Moving the chart (GAIE inferencepool -> llm-d-router-gateway) changes the picker Deployment's
+                # immutable selector (inferencepool: ... -> llm-d-router-gateway: ...), which a Helm upgrade cannot
+                # patch: a new chart replaces the release, the old one first (same release name).
+                opts=pulumi.ResourceOptions.merge(
+                    self._child(base), pulumi.ResourceOptions(replace_on_changes=["chart"], delete_before_replace=True)
+                ),
             )
 
     def _app_deps(self, app: str) -> list[pulumi.Resource]:

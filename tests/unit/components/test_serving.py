@@ -224,6 +224,8 @@ class TestInferencePool:
         assert crd.name == "k8s-objective-crd" and crd.inputs["file"] == router.OBJECTIVE_CRD
         gateway = groups(stack, b)["gateway"]
         assert gateway.waits_for(rel) and gateway.waits_for(crd)
+        # a new chart (GAIE inferencepool -> llm-d-router-gateway) changes the picker's immutable selector
+        assert rel.replace_on_changes == ("chart",) and rel.delete_before_replace
 
     def test_none_without_a_gateway(self, stack):
         build(stack)
