@@ -7,11 +7,10 @@ Children (names ``<name>-<slug>``), all with the cluster's provider and after wh
   - the Hugging Face token as a typed Secret, ``stringData`` from the Pulumi secret: the token exists nowhere
     else; pods read it with secretKeyRef;
   - for a multi-host slice, the LeaderWorkerSet controller: a Helm release of the official chart, pinned;
-  - with serving variants behind GKE Inference Gateway: the InferenceObjective CRD (Inference Extension v1.5.0
-    release YAML) and the inferencepool Helm chart (InferencePool + endpoint picker), pinned;
-  - each rendered app (capacity, checkpoint, autoscaling, serving, gateway, benchmark, heartbeat;
-    tpustack.render) as its own ``kubernetes:yaml/v2:ConfigGroup`` of plain objects, so `pulumi preview` and
-    `tpustack plan` list them.
+  - with serving variants behind GKE Inference Gateway: the InferenceObjective CRD (llm-d.ai/v1alpha2, llm-d-router
+    v0.10.0) and llm-d-router's llm-d-router-gateway Helm chart (InferencePool + endpoint picker), pinned;
+  - each rendered app (capacity, checkpoint, autoscaling, serving, gateway, benchmark, heartbeat; tpustack.render)
+    as its own ``kubernetes:yaml/v2:ConfigGroup`` of plain objects, so `pulumi preview` and `tpustack plan` list them.
     The serving app waits for its ComputeClasses, the checkpoint and the LWS controller; the gateway for the
     serving app and the pool; the benchmark for the gateway (or the serving app).
 
@@ -29,7 +28,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 from pulumi_kubernetes.yaml.v2 import ConfigGroup
 
-from tpustack.core import engines, names
+from tpustack.core import engines, names, router
 
 from .base import inherited_depends_on
 
@@ -38,14 +37,15 @@ APP_ORDER = ("capacity", "checkpoint", "autoscaling", "serving", "gateway", "ben
 
 @dataclass(frozen=True, kw_only=True)
 class InferencePoolArgs:
-    """GKE Inference Gateway's pool over the serving variants: the inferencepool Helm chart (InferencePool, its
-    endpoint picker, GKE's health-check and backend policies) and the InferenceObjective CRD GKE does not install."""
+    """GKE Inference Gateway's pool over the serving variants: llm-d-router's llm-d-router-gateway Helm chart
+    (InferencePool, its endpoint picker with tpustack's EndpointPickerConfig in ``values``, GKE's health-check and
+    backend policies) and the InferenceObjective CRD GKE does not install (tpustack.core.router)."""
 
-    release: str  # the chart names the InferencePool after its release
+    release: str  # the chart names the InferencePool after its release, the picker "<release>-epp"
     values: dict
-    chart: str = engines.GAIE_CHART
-    version: str = f"v{engines.GAIE_VERSION}"
-    objective_crd: str = engines.GAIE_OBJECTIVE_CRD
+    chart: str = router.ROUTER_CHART
+    version: str = router.ROUTER_CHART_VERSION
+    objective_crd: str = router.OBJECTIVE_CRD
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -150,7 +150,12 @@ class Serving(pulumi.ComponentResource):
                 version=args.pool.version,
                 namespace=args.namespace,
                 values=args.pool.values,
-                opts=self._child(base),
+                # Moving the chart (GAIE inferencepool -> llm-d-router-gateway) changes the picker Deployment's
+                # immutable selector (inferencepool: ... -> llm-d-router-gateway: ...), which a Helm upgrade cannot
+                # patch: a new chart replaces the release, the old one first (same release name).
+                opts=pulumi.ResourceOptions.merge(
+                    self._child(base), pulumi.ResourceOptions(replace_on_changes=["chart"], delete_before_replace=True)
+                ),
             )
 
     def _app_deps(self, app: str) -> list[pulumi.Resource]:

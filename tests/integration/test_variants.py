@@ -51,11 +51,11 @@ class TestShippedStack:
         assert ("Deployment", "vllm-tpu") in kinds and ("Deployment", "vllm-gpu") in kinds
         assert {"Gateway", "HTTPRoute", "InferenceObjective"} <= {k for k, _ in kinds}
         (release,) = [r for r in p.resources if r.type == "kubernetes:helm.sh/v3:Release"]
-        assert release.inputs["chart"] == "oci://registry.k8s.io/gateway-api-inference-extension/charts/inferencepool"
-        assert release.inputs["version"] == "v1.5.0" and release.inputs["name"] == names.POOL_NAME
+        assert release.inputs["chart"] == "oci://ghcr.io/llm-d/charts/llm-d-router-gateway"
+        assert release.inputs["version"] == "v0.10.0" and release.inputs["name"] == names.POOL_NAME
         values = release.inputs["values"]
         assert values["provider"] == {"name": "gke"}
-        assert values["inferencePool"]["modelServers"]["matchLabels"] == {names.LABEL_SERVING: "vllm"}
+        assert values["router"]["modelServers"]["matchLabels"] == {names.LABEL_SERVING: "vllm"}
         # no declared accelerator pool: GKE creates them from the classes; the cluster runs GKE's Gateway controller
         pools = [r for r in by_type(p, "gcp:container/nodePool:NodePool") if r.inputs["name"] != "system"]
         assert pools == []
@@ -93,7 +93,7 @@ class TestShippedStack:
         assert {o["kind"] for o in custom} == {"ComputeClass", "Gateway", "HTTPRoute", "InferenceObjective"}
         for o in custom:
             assert list(schema.crd_errors(o) or []) == [], o["kind"]
-        # the pool the chart makes from our values validates against InferencePool v1 (v1.0 fields)
+        # the pool the chart makes from our values validates against InferencePool v1 (v1.5.0 fields)
         assert list(schema.crd_errors(gateway_render.expected_pool(cfg_any())) or []) == []
 
     def test_schemas_are_strict(self):

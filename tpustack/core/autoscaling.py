@@ -7,7 +7,7 @@ tests/unit/config/test_autoscaling.py reads it):
 - engine gauges: vLLM 0.32.0 ``vllm/v1/metrics/loggers.py`` (vllm-tpu==0.32.0 sdist; the GPU image is the same
   vLLM version): ``vllm:num_requests_waiting``, ``vllm:num_requests_running``, ``vllm:kv_cache_usage_perc``;
 - endpoint picker gauges (label ``name`` = the InferencePool): ``pkg/epp/metrics/metrics.go`` of
-  gateway-api-inference-extension v1.5.0 (the picker image the inferencepool chart deploys) and of
+  gateway-api-inference-extension v1.5.0 (the picker of its former inferencepool chart) and of
   llm-d-router v0.10.0 (where the picker moved; there the ``inference_pool_*`` names are deprecated in favour of
   ``llm_d_epp_*`` but still exported), so the names hold for both.
 Stdlib only.

@@ -62,10 +62,10 @@ def external_selector(cfg: StackConfig, unit: ServingUnit, s: Scaling) -> dict[s
 
 
 def picker_monitoring_values(cfg: StackConfig) -> dict:
-    """inferencepool chart values (gateway-api-inference-extension v1.5.0 config/charts/inferencepool/values.yaml
-    ``inferenceExtension.monitoring``) that make the chart's GKE template (epplib/templates/_gke.yaml) create the
-    picker's PodMonitoring, with the metrics-reader token the picker's /metrics needs; only when the HPA reads a
-    picker gauge (other stacks' chart values stay as they were)."""
+    """llm-d-router-gateway chart values (llm-d-router v0.10.0 routerlib values.yaml ``router.monitoring``) that
+    make the chart's GKE template (routerlib/templates/_gke.yaml: provider gke defaults the monitoring provider to
+    gmp) create the picker's PodMonitoring, with the metrics-reader token the picker's /metrics needs; only when the
+    HPA reads a picker gauge (other stacks' chart values stay as they were)."""
     s = scaling(cfg)
     if s is None or s.source != "gateway":
         return {}
@@ -128,5 +128,5 @@ def autoscaling_problems(cfg: StackConfig, r: Rendered) -> Iterator[Problem]:
             yield problem(
                 key,
                 f"{obj_id(hpa)} scales on the picker's {name}, but the pool chart's PodMonitoring is off",
-                "enable inferenceExtension.monitoring.prometheus in the pool values",
+                "enable router.monitoring.prometheus in the pool values",
             )

@@ -26,6 +26,7 @@ from tpustack.core.engines import EngineName
 from tpustack.core.errors import InternalError
 
 from . import autoscaling as autoscaling_ctx
+from .gateway import serving_kv_events
 
 PROBE_PERIOD_S = 10
 CACHE_PATH = "/xla-cache"
@@ -157,6 +158,7 @@ class ServingContext(PodContext):
     metrics: Metrics
     hpa: Hpa | None
     maxtext: MaxText | None
+    kv_events: str | None = None  # vLLM's --kv-events-config=... for the picker's precise prefix index
 
     @property
     def url(self) -> str:
@@ -387,6 +389,7 @@ def serving_context(cfg: StackConfig, unit: ServingUnit) -> ServingContext:
         ),
         hpa=hpa,
         maxtext=maxtext_context(cfg, unit) if record.name is EngineName.JETSTREAM_MAXTEXT else None,
+        kv_events=serving_kv_events(cfg) if record.name is EngineName.VLLM else None,
     )
 
 

@@ -1,7 +1,7 @@
 """Typed contexts of the capacity and gateway apps: a GKE ComputeClass per unit that GKE provisions from its
 capacity priorities, and GKE Inference Gateway in front of a region's units (Gateway, HTTPRoute,
-InferenceObjective; the InferencePool and its endpoint picker come from the inferencepool Helm chart, whose
-values are built here too)."""
+InferenceObjective; the InferencePool and its endpoint picker come from llm-d-router's llm-d-router-gateway Helm
+chart, whose values, with the picker's configuration (render/picker.py), are built here too)."""
 
 from __future__ import annotations
 
@@ -10,13 +10,15 @@ from typing import Any
 
 from tpustack.config import derived
 from tpustack.config.model import StackConfig
+from tpustack.config.routing import PrefixCache
 from tpustack.config.units import CapacityOption, Region, ServingUnit
-from tpustack.core import engines, names
+from tpustack.core import names, router
 from tpustack.core.capacity import CapacityType
 from tpustack.core.catalog import Accelerator, TpuShape
 from tpustack.core.errors import InternalError
 
 from .autoscaling import picker_monitoring_values
+from .picker import PickerInputs, kv_events_config, picker_config_yaml
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -92,6 +94,7 @@ class GatewayContext:
     route: str
     pool: str
     objective: str
+    objective_api: str
     priority: int
 
 
@@ -109,6 +112,7 @@ def gateway_context(cfg: StackConfig, region: Region) -> GatewayContext:
         route=f"{pool}-route",
         pool=pool,
         objective=f"{pool}-objective",
+        objective_api=router.OBJECTIVE_API,
         priority=cfg.gateway.priority,
     )
 
@@ -125,37 +129,89 @@ def pool_selector(cfg: StackConfig) -> dict[str, str]:
     return {names.LABEL_SERVING: cfg.engine.record.server_name}
 
 
-def pool_values(cfg: StackConfig) -> dict[str, Any]:
-    """Helm values of the inferencepool chart (gateway-api-inference-extension v1.5.0 config/charts/inferencepool/
-    values.yaml): the pool selects every variant's pods by their shared serving label, on the engine's port."""
+def picker_inputs(cfg: StackConfig, pd: router.PdRouting | None = None) -> PickerInputs:
+    """What the picker's configuration is made from: the stack's routing, its Hugging Face model id (the precise
+    index's tokenizer loads it), and P/D routing when the caller serves prefill and decode apart."""
+    if cfg.gateway is None:
+        raise InternalError("picker_inputs of a stack without tpustack:gateway")
+    model = cfg.model.id if cfg.model is not None and cfg.model.source != "gcs" else None
+    return PickerInputs(routing=cfg.gateway.routing, model=model, pd=pd)
+
+
+def pool_values(cfg: StackConfig, pd: router.PdRouting | None = None) -> dict[str, Any]:
+    """Helm values of the llm-d-router-gateway chart (llm-d-router v0.10.0 config/charts/llm-d-router-gateway and
+    routerlib values.yaml; every key is in tests/fixtures/router/chart-values-v0.10.0.json): the pool selects every
+    variant's pods by their shared serving label, on the engine's port; the picker runs the pinned image with
+    tpustack's EndpointPickerConfig; GKE's health-check and backend policies (provider gke)."""
     if cfg.engine is None or cfg.engine.record.gaie_server_type is None:
         raise InternalError("pool_values needs an engine the Inference Gateway supports (config rules ensure it)")
-    return {
-        "inferencePool": {
-            "modelServers": {"matchLabels": pool_selector(cfg)},
-            "targetPorts": [{"number": cfg.engine.port}],
-            "modelServerType": cfg.engine.record.gaie_server_type,
+    picker = picker_inputs(cfg, pd)
+    epp: dict[str, Any] = {
+        "image": {
+            "registry": router.ROUTER_REGISTRY,
+            "repository": router.EPP_IMAGE_REPOSITORY,
+            "tag": router.EPP_IMAGE_TAG,
+            "pullPolicy": "IfNotPresent",
+        },
+        "pluginsConfigFile": router.PICKER_CONFIG_FILE,
+        "pluginsCustomConfig": {router.PICKER_CONFIG_FILE: picker_config_yaml(picker)},
+    }
+    values: dict[str, Any] = {
+        "router": {
+            "modelServers": {
+                "matchLabels": pool_selector(cfg),
+                "type": cfg.engine.record.gaie_server_type,
+                "targetPorts": [{"number": cfg.engine.port}],
+            },
+            "epp": epp,
         },
         "provider": {"name": "gke"},
-        "inferenceExtension": {
-            "image": {"tag": f"v{engines.GAIE_VERSION}", "pullPolicy": "IfNotPresent"},
-            **picker_monitoring_values(cfg),
-        },
     }
+    values["router"].update(picker_monitoring_values(cfg))
+    if picker.routing.prefix_cache is PrefixCache.PRECISE and picker.model is not None:
+        values["router"]["tokenizer"] = tokenizer_values(cfg, picker.model)
+    return values
+
+
+def tokenizer_values(cfg: StackConfig, model: str) -> dict[str, Any]:
+    """The chart's tokenizer sidecar (routerlib values.yaml router.tokenizer at v0.10.0: `vllm launch render <model>`
+    beside the picker) for the precise index. Its default env reads a Secret llm-d-hf-token the stack does not
+    have: the stack's own token Secret instead, or none."""
+    env = []
+    if cfg.hf_token is not None:
+        ref = {"secretKeyRef": {"name": names.HF_SECRET, "key": names.HF_SECRET_KEY}}
+        env.append({"name": "HF_TOKEN", "valueFrom": ref})
+    return {"enabled": True, "modelName": model, "env": env}
 
 
 def expected_pool(cfg: StackConfig) -> dict[str, Any]:
-    """The InferencePool the chart makes from pool_values() (templates/inferencepool.yaml at v1.5.0: selector from
-    modelServers.matchLabels, targetPorts from targetPorts), for the cross-checks and `plan --out`."""
-    v = pool_values(cfg)["inferencePool"]
+    """The InferencePool the chart makes from pool_values() (routerlib templates/_inferencepool.yaml at v0.10.0:
+    named after the release, targetPorts and selector from router.modelServers, appProtocol from its protocol (http
+    by default), endpointPickerRef to the "<release>-epp" Service on extProcPort), for the cross-checks and
+    `plan --out`."""
+    v = pool_values(cfg)["router"]["modelServers"]
     pool = names.POOL_NAME
     return {
-        "apiVersion": "inference.networking.k8s.io/v1",
+        "apiVersion": router.POOL_API,
         "kind": "InferencePool",
         "metadata": {"name": pool, "namespace": names.namespace(cfg.stack)},
         "spec": {
-            "selector": {"matchLabels": v["modelServers"]["matchLabels"]},
+            "selector": {"matchLabels": v["matchLabels"]},
             "targetPorts": v["targetPorts"],
-            "endpointPickerRef": {"name": f"{pool}-epp", "port": {"number": 9002}},
+            "appProtocol": "http",
+            "endpointPickerRef": {
+                "name": f"{pool}{router.EPP_SUFFIX}",
+                "port": {"number": router.EPP_PORT},
+                "failureMode": router.EPP_FAILURE_MODE,
+            },
         },
     }
+
+
+def serving_kv_events(cfg: StackConfig) -> str | None:
+    """The vLLM ``--kv-events-config=...`` argument the serving pods publish the precise prefix index's events with
+    (None: the stack's picker does not read KV events)."""
+    if cfg.gateway is None or cfg.gateway.routing.prefix_cache is not PrefixCache.PRECISE:
+        return None
+    model = picker_inputs(cfg).model
+    return f"{router.VLLM_KV_EVENTS_FLAG}={kv_events_config(model)}" if model is not None else None

@@ -93,16 +93,14 @@ def _shape_errors(obj: Any, allowed: Any, path: str) -> Iterator[str]:
 
 # Custom resources of serving variants and the Inference Gateway, validated against their pinned schemas (JSON, in
 # tpustack/render/crds/, README there: source, version, sha256): Gateway API v1.5.1 Gateway/HTTPRoute v1,
-# Inference Extension InferencePool v1 (v1.0.2: the fields every GKE-installed revision has) and InferenceObjective
-# v1alpha2 (v1.5.0), GKE ComputeClass v1 (a schema dumped from a GKE cluster; strict). CRD schemas allow unknown
-# fields; here they are refused, as `kubectl --validate=strict` would.
+# Inference Extension InferencePool v1 (v1.5.0, the revision llm-d-router v0.10.0 deploys), llm-d-router v0.10.0
+# InferenceObjective llm-d.ai/v1alpha2, GKE ComputeClass v1 (a schema dumped from a GKE cluster; strict). CRD
+# schemas allow unknown fields; here they are refused, as `kubectl --validate=strict` would.
 CRD_SCHEMAS = {
     ("gateway.networking.k8s.io/v1", "Gateway"): "gateway.networking.k8s.io_Gateway_v1.json",
     ("gateway.networking.k8s.io/v1", "HTTPRoute"): "gateway.networking.k8s.io_HTTPRoute_v1.json",
     ("inference.networking.k8s.io/v1", "InferencePool"): "inference.networking.k8s.io_InferencePool_v1.json",
-    ("inference.networking.x-k8s.io/v1alpha2", "InferenceObjective"): (
-        "inference.networking.x-k8s.io_InferenceObjective_v1alpha2.json"
-    ),
+    ("llm-d.ai/v1alpha2", "InferenceObjective"): "llm-d.ai_InferenceObjective_v1alpha2.json",
     ("cloud.google.com/v1", "ComputeClass"): "cloud.google.com_ComputeClass_v1.json",
 }
 

@@ -12,7 +12,7 @@ import pulumi_kubernetes as k8s
 import pytest
 
 from tpustack.components.serving import APP_ORDER, InferencePoolArgs, Serving, ServingArgs
-from tpustack.core import engines, names
+from tpustack.core import engines, names, router
 
 from helpers import MockStack, Registered, after, mock_stack_fixture, stand_in
 
@@ -41,7 +41,7 @@ APPS = {
     "gateway": [obj("Gateway", "unit", "gateway.networking.k8s.io/v1")],
     "benchmark": [obj("Job", "bench", "batch/v1")],
 }
-POOL = InferencePoolArgs(release="unit-pool", values={"inferencePool": {"targetPorts": [{"number": 8000}]}})
+POOL = InferencePoolArgs(release="unit-pool", values={"router": {"modelServers": {"targetPorts": [{"number": 8000}]}}})
 
 
 def args(provider: k8s.Provider, **changes) -> ServingArgs:
@@ -214,16 +214,18 @@ class TestInferencePool:
         assert rel.name == "k8s-pool"
         want = {
             "name": "unit-pool",
-            "chart": engines.GAIE_CHART,
-            "version": f"v{engines.GAIE_VERSION}",
+            "chart": router.ROUTER_CHART,
+            "version": router.ROUTER_CHART_VERSION,
             "namespace": NS,
             "values": POOL.values,
         }
         assert {k: rel.inputs.get(k) for k in want} == want
         crd = stack.one(CONFIG_FILE)
-        assert crd.name == "k8s-objective-crd" and crd.inputs["file"] == engines.GAIE_OBJECTIVE_CRD
+        assert crd.name == "k8s-objective-crd" and crd.inputs["file"] == router.OBJECTIVE_CRD
         gateway = groups(stack, b)["gateway"]
         assert gateway.waits_for(rel) and gateway.waits_for(crd)
+        # a new chart (GAIE inferencepool -> llm-d-router-gateway) changes the picker's immutable selector
+        assert rel.replace_on_changes == ("chart",) and rel.delete_before_replace
 
     def test_none_without_a_gateway(self, stack):
         build(stack)

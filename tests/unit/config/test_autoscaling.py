@@ -166,7 +166,7 @@ class TestRendered:
     def test_no_autoscaling_no_adapter(self):
         r = render.render(config())
         assert "autoscaling" not in r.apps
-        assert "monitoring" not in gateway_render.pool_values(gateway_stack("queue"))["inferenceExtension"]
+        assert "monitoring" not in gateway_render.pool_values(gateway_stack("queue"))["router"]
 
     def test_gateway_metric_is_external_on_the_pool_and_turns_on_the_picker_monitoring(self):
         cfg = gateway_stack("gateway-queue", target=5)
@@ -186,7 +186,7 @@ class TestRendered:
         }
         assert metric["external"]["target"] == {"type": "Value", "value": "5"}
         values = gateway_render.pool_values(cfg)
-        assert values["inferenceExtension"]["monitoring"]["prometheus"] == {"enabled": True, "auth": {"enabled": True}}
+        assert values["router"]["monitoring"]["prometheus"] == {"enabled": True, "auth": {"enabled": True}}
         assert values["provider"] == {"name": "gke"}  # the chart's PodMonitoring is in its GKE template
 
     def test_the_short_form_renders_what_it_did(self):

@@ -16,7 +16,7 @@ from tpustack.core.errors import Problem
 
 from ..model import StackConfig
 from ..units import CapacityOption, ServingUnit
-from . import autoscaling, capacity, serving, stack, units
+from . import autoscaling, capacity, routing, serving, stack, units
 
 StackRule = Callable[[StackConfig], Iterator[Problem]]
 UnitRule = Callable[[StackConfig, ServingUnit], Iterator[Problem]]
@@ -54,6 +54,7 @@ SERVING_RULES: list[StackRule] = [
     serving.maxtext_model_is_convertible,
     serving.context_fits_model,
     serving.eos_setting_is_what_the_tool_does,
+    routing.precise_prefix_has_kv_events,
 ]
 UNIT_RULES: list[UnitRule] = [
     units.topology_matches_catalog,

@@ -7,7 +7,7 @@ import ipaddress
 from collections.abc import Iterator
 from typing import Any
 
-from tpustack.core import engines
+from tpustack.core import router
 from tpustack.core.errors import Problem, problem
 from tpustack.core.secrets import secret_in
 
@@ -212,8 +212,8 @@ def gateway_fronts_variants(c: StackConfig) -> Iterator[Problem]:
     if c.engine.record.gaie_server_type is None:
         yield problem(
             "tpustack:gateway",
-            f"the Inference Gateway endpoint picker (v{engines.GAIE_VERSION}) reads the metrics of vLLM, SGLang "
-            f"and TensorRT-LLM servers; {c.engine.name} is not one of them",
+            f"the Inference Gateway endpoint picker (llm-d-router v{router.ROUTER_VERSION}) reads the metrics of "
+            f"vLLM, SGLang and TensorRT-LLM servers; {c.engine.name} is not one of them",
             "use engine vllm, or remove tpustack:gateway and use the engine's Service",
         )
     if not c.variants:
