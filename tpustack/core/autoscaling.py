@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from . import images
 from .enums import StrEnum
 
 
@@ -79,7 +80,7 @@ POOL_LABEL = "name"
 # on its KSA (the adapter reads Cloud Monitoring as a GSA with roles/monitoring.viewer).
 ADAPTER_REPO = "GoogleCloudPlatform/k8s-stackdriver"
 ADAPTER_COMMIT = "673c7dd872a7d8b7c1a26c2af7cca7c33549efa0"
-ADAPTER_IMAGE = "gcr.io/gke-release/custom-metrics-stackdriver-adapter:v0.16.9-gke.0"
+ADAPTER_IMAGE = images.METRICS_ADAPTER.image
 ADAPTER_NAMESPACE = "custom-metrics"
 ADAPTER_KSA = "custom-metrics-stackdriver-adapter"
 ADAPTER_ROLE = "roles/monitoring.viewer"

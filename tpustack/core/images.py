@@ -21,7 +21,7 @@ class ImageFacts:
     """What one pinned image offers, as read from the packages it is built from (``source``)."""
 
     image: str
-    role: str  # engine | frontend | converter | benchmark | heartbeat
+    role: str  # engine | frontend | converter | benchmark | heartbeat | metrics-adapter
     built_from: tuple[str, ...]  # PyPI "dist==version" (or "repo@ref") the facts were read from
     source: str  # where each fact below was read, for a reader checking them
     command: tuple[str, ...] = ()  # the server's (or tool's) command inside the image
@@ -317,6 +317,18 @@ HEARTBEAT_GPU = ImageFacts(
     source="hub.docker.com/r/pytorch/pytorch tags",
 )
 
+# ----- the metrics adapter HPAs read through ------------------------------------------------------------------------
+# GoogleCloudPlatform/k8s-stackdriver custom-metrics-stackdriver-adapter/deploy/production/
+# adapter_new_resource_model.yaml at 673c7dd872a7d8b7c1a26c2af7cca7c33549efa0 (tpustack.core.autoscaling renders it).
+METRICS_ADAPTER = ImageFacts(
+    image="gcr.io/gke-release/custom-metrics-stackdriver-adapter:v0.16.9-gke.0",
+    role="metrics-adapter",
+    built_from=("GoogleCloudPlatform/k8s-stackdriver@673c7dd872a7d8b7c1a26c2af7cca7c33549efa0",),
+    source="custom-metrics-stackdriver-adapter/deploy/production/adapter_new_resource_model.yaml",
+    endpoints={"health": "/healthz"},  # the manifest's liveness/readiness probes
+    ports={"https": 443},  # its secure port (--secure-port default in the manifest's probes and Service)
+)
+
 IMAGES: dict[str, ImageFacts] = {
     f.image: f
     for f in (
@@ -327,6 +339,7 @@ IMAGES: dict[str, ImageFacts] = {
         INFERENCE_PERF,
         HEARTBEAT_TPU,
         HEARTBEAT_GPU,
+        METRICS_ADAPTER,
     )
 }
 
