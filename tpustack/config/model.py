@@ -48,6 +48,7 @@ from .sections import (
     check_labels,
     invalid,
 )
+from .disaggregation import DisaggregationConfig
 from .served import ServedModel
 from .units import Region, ServingUnit
 
@@ -111,6 +112,7 @@ class StackConfig(Section):
     # behind GKE Inference Gateway, optionally in several regions (a cluster each).
     variants: list[VariantConfig] | None = Field(default=None, min_length=1, max_length=8)
     gateway: GatewayConfig | None = None
+    disaggregation: DisaggregationConfig | None = None  # prefill/decode roles (tpustack.config.disaggregation)
     regions: list[RegionConfig] | None = Field(default=None, min_length=1, max_length=8)
     autoscaling: AutoscalingConfig | None = None  # tpustack.config.autoscaling
     hf_token: SecretStr | None = None
