@@ -27,6 +27,7 @@ from . import served as served_mod
 from . import units as units_mod
 from .autoscaling import AutoscalingConfig
 from .routing import GatewayConfig  # tpustack:gateway with its routing section (tpustack/config/routing.py)
+from .disaggregation import DisaggregationConfig
 from .sections import (
     AcceleratorConfig,
     BenchmarkConfig,
@@ -48,7 +49,6 @@ from .sections import (
     check_labels,
     invalid,
 )
-from .disaggregation import DisaggregationConfig
 from .served import ServedModel
 from .units import Region, ServingUnit
 

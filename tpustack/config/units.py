@@ -119,6 +119,8 @@ class ServingUnit:
     @property
     def label(self) -> str:
         """How a problem names the unit: nothing for a stack's single accelerator, else its variant."""
+        if self.role is not Role.SERVE:
+            return f"{self.role.value} role ({self.accelerator.type}): "
         return "" if self.variant is None else f"variant {self.variant} ({self.accelerator.type}): "
 
     @property

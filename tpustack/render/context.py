@@ -27,6 +27,7 @@ from tpustack.core.errors import InternalError
 
 from . import autoscaling as autoscaling_ctx
 from .gateway import serving_kv_events
+from .disagg import PdPod, pd_pod
 
 PROBE_PERIOD_S = 10
 CACHE_PATH = "/xla-cache"
@@ -159,6 +160,7 @@ class ServingContext(PodContext):
     hpa: Hpa | None
     maxtext: MaxText | None
     kv_events: str | None = None  # vLLM's --kv-events-config=... for the picker's precise prefix index
+    pd: PdPod | None = None  # a prefill or decode pod's additions (tpustack.render.disagg)
 
     @property
     def url(self) -> str:
@@ -332,6 +334,9 @@ def serving_context(cfg: StackConfig, unit: ServingUnit) -> ServingContext:
         names.GKE_MODEL_LABEL: names.k8s_label_value(model.id.rstrip("/").rsplit("/", 1)[-1]),
         names.GKE_SERVER_LABEL: record.gke_server_label,
     }
+    pd = pd_pod(cfg, unit)
+    if pd is not None:
+        pod_labels.update(pd.labels)
     cache = _compile_cache(cfg, unit)
     model_mount, download, model_arg, served = _weights(cfg, unit)
     pod_ann: dict[str, str] = {}
@@ -390,6 +395,7 @@ def serving_context(cfg: StackConfig, unit: ServingUnit) -> ServingContext:
         hpa=hpa,
         maxtext=maxtext_context(cfg, unit) if record.name is EngineName.JETSTREAM_MAXTEXT else None,
         kv_events=serving_kv_events(cfg) if record.name is EngineName.VLLM else None,
+        pd=pd,
     )
 
 
