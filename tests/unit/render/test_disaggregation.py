@@ -265,3 +265,17 @@ class TestCrossChecksCatchTamperedManifests:
 
         ps = self._tampered(TPU, remove)
         assert any(p.key == f"{PD_KEY}.decode" and "no routing sidecar" in p.reason for p in ps)
+
+
+def test_role_pods_land_where_their_compute_class_provisions():
+    from tpustack.core import names
+    from tpustack.render.selection import selection_problems
+
+    cfg = load(TPU)
+    r = render.render(cfg)
+    assert not list(selection_problems(cfg, r))
+    deps = deployments(r)
+    sel = deps["vllm-decode"]["spec"]["template"]["spec"]["nodeSelector"]
+    sel[names.COMPUTE_CLASS_LABEL] = names.compute_class(cfg.stack, "prefill")
+    ps = list(selection_problems(cfg, r)) + list(cross_problems(cfg, r))
+    assert ps, "a decode pod sent to the prefill role's ComputeClass must fail a cross-check"

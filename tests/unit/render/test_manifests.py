@@ -113,8 +113,8 @@ class TestShippedStacksValidate:
         cfg, r = stack_cfg(stack), rendered(stack)
         kind = "LeaderWorkerSet" if cfg.primary.shape.multi_host else "Deployment"
         serving = r.apps["serving"]
-        if cfg.variants:  # per variant its workload, PDB and monitoring; one Service over all of them
-            n = len(cfg.variants)
+        if cfg.variants or cfg.disaggregation:  # per variant (or P/D role) its workload, PDB and monitoring; one
+            n = len(r.units)  # Service over all of them
             assert [o["kind"] for o in serving] == ["Deployment", "PodDisruptionBudget", "PodMonitoring"] * n + [
                 "Service"
             ]
