@@ -53,7 +53,7 @@ class TestPlanJsonContract:
         assert set(doc) == CONTRACT_KEYS
         assert doc["stack"] == stack
         for u in doc["units"]:
-            assert set(u) == UNIT_KEYS and u["role"] == "serve" and u["capacity"], u
+            assert set(u) == UNIT_KEYS and u["role"] in ("serve", "prefill", "decode") and u["capacity"], u
         # the headline ceilings are the first unit's
         assert doc["ceilings"] == (doc["units"][0]["ceilings"] if doc["units"] else None)
         urns = {r["urn"] for r in doc["resources"]}
