@@ -279,3 +279,8 @@ def test_role_pods_land_where_their_compute_class_provisions():
     sel[names.COMPUTE_CLASS_LABEL] = names.compute_class(cfg.stack, "prefill")
     ps = list(selection_problems(cfg, r)) + list(cross_problems(cfg, r))
     assert ps, "a decode pod sent to the prefill role's ComputeClass must fail a cross-check"
+
+
+def test_multi_host_role_is_rejected():
+    ps = problems_of(TPU, decode__accelerator="v6e-16")
+    assert any(p.key == f"{PD_KEY}.decode.accelerator" and "multi-host" in p.reason for p in ps)
