@@ -162,12 +162,14 @@ def _sidecar_problems(
         yield problem(key, f"{where} has no routing sidecar", "decode pods carry llm-d-router's pd-sidecar")
         return
     target = _flag(sidecar.get("args") or [], "model-server-port")
-    server_ports = {p.get("containerPort") for n, c in cs.items() if n != SIDECAR_NAME for p in c.get("ports") or []}
-    served = {_flag(c.get("args") or [], "port") for n, c in cs.items() if n != SIDECAR_NAME}
-    if target is None or int(target) not in server_ports or served != {target}:
+    server_ports = {
+        str(p.get("containerPort")) for n, c in cs.items() if n != SIDECAR_NAME for p in c.get("ports") or []
+    }
+    served = {f for n, c in cs.items() if n != SIDECAR_NAME if (f := _flag(c.get("args") or [], "port")) is not None}
+    if target is None or target not in server_ports or served != {target}:
         yield problem(
             "tpustack:disaggregation.enginePort",
-            f"{where}: the sidecar forwards to port {target}, the decode server listens on {sorted(served - {None})}",
+            f"{where}: the sidecar forwards to port {target}, the decode server listens on {sorted(served)}",
             "keep the sidecar's --model-server-port and vLLM's --port both at disaggregation.enginePort",
         )
     if _flag(sidecar.get("args") or [], "port") != str(engine.port):
