@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator
 
-from tpustack.core import disagg
+from tpustack.core import disagg, router
 
 from .sections import (
     AcceleratorConfig,
@@ -86,11 +86,11 @@ class DisaggregationConfig(Section):
         return out
 
 
-def pd_routing(cfg: Any) -> tuple[str, int] | None:
-    """(decider, nonCachedTokens) of a disaggregated stack, for the picker's PdRouting
-    (tpustack.core.router); None when the stack does not disaggregate. ``decider`` is the stack's word
-    (``always`` | ``prefix-based``); tpustack.core.disagg.DECIDERS maps it to the plugin type."""
+def pd_routing(cfg: Any) -> router.PdRouting | None:
+    """The picker's P/D routing (decider, nonCachedTokens) of a disaggregated stack; None when the stack does not
+    disaggregate. ``decider`` is the stack's word (``always`` | ``prefix-based``); tpustack.core.router.PD_DECIDERS
+    maps it to the plugin type."""
     d: DisaggregationConfig | None = getattr(cfg, "disaggregation", None)
     if d is None:
         return None
-    return d.decider, d.non_cached_tokens
+    return router.PdRouting(decider=d.decider, non_cached_tokens=d.non_cached_tokens)

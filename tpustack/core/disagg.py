@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .router import ROUTER_REGISTRY, ROUTER_VERSION
+from .router import PD_DECIDERS, ROUTER_REGISTRY, ROUTER_VERSION
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -87,4 +87,4 @@ SIDECAR_HEALTH_PATH = "/health"
 
 # The picker's P/D deciders (llm-d-router v0.10.0 pkg/epp/framework/plugins/scheduling/profilehandler/disagg):
 # what a stack types -> the plugin type.
-DECIDERS = {"always": "always-disagg-pd-decider", "prefix-based": "prefix-based-pd-decider"}
+DECIDERS = PD_DECIDERS

@@ -18,7 +18,7 @@ from tpustack.core.errors import ConfigError
 from tpustack.core.k8s import pod_specs, template_labels
 from tpustack.core.router import ROLE_LABEL
 from tpustack.render.checks import cross_problems
-from tpustack.render.gateway import expected_pool
+from tpustack.render.gateway import expected_pool, pool_values
 
 from helpers.project import PROJECT, ROOT
 
@@ -83,8 +83,10 @@ class TestOneUnitPerRegionAndRole:
         ]
 
     def test_pd_routing_for_the_picker(self):
-        assert pd_routing(load(TPU)) == ("prefix-based", 512)
-        assert pd_routing(load(TPU, decider="always", nonCachedTokens=64)) == ("always", 64)
+        pd = pd_routing(load(TPU))
+        assert pd is not None and (pd.decider_type, pd.non_cached_tokens) == ("prefix-based-pd-decider", 512)
+        pd = pd_routing(load(TPU, decider="always", nonCachedTokens=64))
+        assert pd is not None and (pd.decider_type, pd.non_cached_tokens) == ("always-disagg-pd-decider", 64)
         assert set(disagg.DECIDERS) == {"always", "prefix-based"}
 
 
@@ -210,9 +212,43 @@ class TestRulesBeforeAnyResource:
         ps = problems_of(TPU, top_accelerator="v6e-8")
         assert any(p.key == "tpustack:accelerator" for p in ps)
 
+    def test_prefix_based_decider_needs_the_prefix_cache(self):
+        ps = problems_of(TPU, top_gateway={**doc(TPU)["tpustack:gateway"], "routing": {"prefixCache": "off"}})
+        assert [p.key for p in ps] == [f"{PD_KEY}.decider"]
+        assert "never split" in ps[0].reason and "decider: always" in ps[0].fix
+        load(TPU, decider="always", top_gateway={**doc(TPU)["tpustack:gateway"], "routing": {"prefixCache": "off"}})
+
+    def test_kv_port_clashes_with_the_kv_event_publisher(self):
+        precise = {**doc(TPU)["tpustack:gateway"], "routing": {"prefixCache": "precise"}}
+        load(TPU, top_gateway=precise)  # the pinned ports (8000, 8200, 9100, 9600, 5557) are distinct
+        ps = problems_of(TPU, kvPort=5557, top_gateway=precise)
+        assert any(p.key == f"{PD_KEY}.kvPort" and "KV-event publisher" in p.reason for p in ps)
+        load(TPU, kvPort=5557)  # approximate: no publisher, no clash
+
     def test_every_problem_names_key_reason_fix(self):
         for p in problems_of(TPU, connector="NixlConnector", decode__kvCacheDtype="fp8", enginePort=8000):
             assert p.key and p.reason and p.fix
+
+
+def picker_of_stack(cfg: StackConfig) -> dict:
+    values = pool_values(cfg)["router"]["epp"]
+    return yaml.safe_load(values["pluginsCustomConfig"][values["pluginsConfigFile"]])
+
+
+@pytest.mark.parametrize(("decider", "plugin"), [("prefix-based", "prefix-based-pd-decider"), ("always", None)])
+def test_picker_of_a_pd_stack_runs_the_stacks_decider(decider, plugin):
+    picker = picker_of_stack(load(TPU, decider=decider, nonCachedTokens=300))
+    by_type = {p["type"]: p for p in picker["plugins"]}
+    expected = plugin or "always-disagg-pd-decider"
+    assert by_type["disagg-profile-handler"]["parameters"]["deciders"] == {"prefill": expected}
+    assert by_type[expected].get("parameters") == ({"nonCachedTokens": 300} if plugin else None)
+    assert {p["name"] for p in picker["schedulingProfiles"]} == {"prefill", "decode"}
+
+
+def test_picker_of_an_aggregated_stack_has_no_pd_profiles():
+    cfg, secrets = read_stack_file(PROJECT, "gke-vllm-any")
+    picker = picker_of_stack(load_config(cfg, secrets, "gke-vllm-any"))
+    assert not {"disagg-profile-handler", "prefill-filter", "decode-filter"} & {p["type"] for p in picker["plugins"]}
 
 
 class TestCrossChecksCatchTamperedManifests:

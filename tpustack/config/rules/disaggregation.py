@@ -7,11 +7,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from tpustack.core import disagg
+from tpustack.core import disagg, router
 from tpustack.core.engines import EngineName
 from tpustack.core.errors import Problem, problem
 
 from ..model import StackConfig
+from ..routing import PrefixCache
 from ..units import Role, ServingUnit
 
 KEY = "tpustack:disaggregation"
@@ -159,11 +160,17 @@ def tensor_parallel_pair_supported(c: StackConfig) -> Iterator[Problem]:
 
 def ports_do_not_clash(c: StackConfig) -> Iterator[Problem]:
     """Every pod's ports are distinct: the serving port (the sidecar's on decode), vLLM behind the sidecar (also
-    its metrics, /metrics on the server port), the connector's transfer and side-channel ports."""
+    its metrics, /metrics on the server port), the connector's transfer and side-channel ports, and with the
+    precise prefix index vLLM's KV-event publisher."""
     d, roles = c.disaggregation, _roles(c)
     if d is None or roles is None or c.engine is None:
         return
-    ports: dict[str, int] = {"tpustack:engine.port": c.engine.port, f"{KEY}.enginePort": d.engine_port}
+    ports: dict[str, int] = {"tpustack:engine.port": c.engine.port}
+    if c.gateway is not None and c.gateway.routing.prefix_cache is PrefixCache.PRECISE:
+        # vLLM's ZMQ KV-event publisher the picker's precise index dials (--kv-events-config); listed before the
+        # keys the stack can move, so a clash names one of those.
+        ports["the KV-event publisher (tpustack:gateway.routing.prefixCache: precise)"] = router.KV_EVENTS_PORT
+    ports[f"{KEY}.enginePort"] = d.engine_port
     for env, value in d.ports(roles[0].shape.kind).items():
         key = f"{KEY}.kvPort" if env == "TPU_KV_TRANSFER_PORT" else f"{KEY}.sideChannelPort"
         ports[key] = int(value)
@@ -178,6 +185,23 @@ def ports_do_not_clash(c: StackConfig) -> Iterator[Problem]:
         seen.setdefault(port, key)
 
 
+def decider_reads_prefix_state(c: StackConfig) -> Iterator[Problem]:
+    """prefix-based-pd-decider subtracts the decode pod's cached prefix, read from the prefix-cache producer's
+    match info (llm-d-router v0.10.0 profilehandler/disagg/prefix_based_pd_decider.go: "unable to read prefix cache
+    state" -> no split); with tpustack:gateway.routing.prefixCache off nothing produces it and no request would
+    ever be disaggregated."""
+    d = c.disaggregation
+    if d is None or d.decider != "prefix-based" or c.gateway is None:
+        return
+    if c.gateway.routing.prefix_cache is PrefixCache.OFF:
+        yield problem(
+            f"{KEY}.decider",
+            "the prefix-based decider reads each decode pod's cached prefix from the picker's prefix-cache index, "
+            "and tpustack:gateway.routing.prefixCache is off, so it would never split a request",
+            "set tpustack:gateway.routing.prefixCache to approximate or precise, or decider: always",
+        )
+
+
 RULES = [
     disaggregation_form,
     engine_has_connector,
@@ -185,4 +209,5 @@ RULES = [
     connector_fits_accelerator,
     tensor_parallel_pair_supported,
     ports_do_not_clash,
+    decider_reads_prefix_state,
 ]
