@@ -26,8 +26,8 @@ from tpustack.core.engines import ToolName
 from . import served as served_mod
 from . import units as units_mod
 from .autoscaling import AutoscalingConfig
-from .routing import GatewayConfig  # tpustack:gateway with its routing section (tpustack/config/routing.py)
 from .disaggregation import DisaggregationConfig
+from .routing import GatewayConfig  # tpustack:gateway with its routing section (tpustack/config/routing.py)
 from .sections import (
     AcceleratorConfig,
     BenchmarkConfig,

@@ -78,7 +78,7 @@ KV_EVENTS_TOPIC_PREFIX = "kv@"
 TOKENIZER_URL = "http://localhost:8000"
 
 
-# ----- prefill/decode routing (tpustack:disaggregation wires it) ---------------------------------------------------------
+# ----- prefill/decode routing (tpustack:disaggregation wires it) -----------------------------------------------------
 # scheduling/profilehandler/disagg at v0.10.0: disagg-profile-handler runs the decode profile, then the
 # prefill profile when its prefill decider approves; always-disagg-pd-decider always does, prefix-based-pd-decider
 # when the uncached part of the prompt is at least nonCachedTokens (0 disables it).

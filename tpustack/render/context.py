@@ -26,8 +26,8 @@ from tpustack.core.engines import EngineName
 from tpustack.core.errors import InternalError
 
 from . import autoscaling as autoscaling_ctx
-from .gateway import serving_kv_events
 from .disagg import PdPod, pd_pod
+from .gateway import serving_kv_events
 
 PROBE_PERIOD_S = 10
 CACHE_PATH = "/xla-cache"
