@@ -15,6 +15,7 @@ from tpustack.config import load_config
 from tpustack.config.model import StackConfig
 from tpustack.config.project import Project, read_stack_file
 from tpustack.config.units import ServingUnit
+from tpustack.core import cold_start
 
 from .engine import run_program
 from .model import Plan, PlannedResource, manifests_of
@@ -72,6 +73,17 @@ def stack_ceilings(cfg: StackConfig) -> dict | None:
     return unit_ceilings(cfg, cfg.primary) if cfg.primary is not None else None
 
 
+def unit_cold_start(cfg: StackConfig, unit: ServingUnit) -> dict | None:
+    """The cold-start estimate of one replica of a unit (tpustack.core.cold_start); None when it serves no model."""
+    if cfg.served is None or not cfg.served.known or unit.engine is None:
+        return None
+    path, preloaded = cold_start.weight_path(cfg.served.id)
+    est = cold_start.estimate(
+        image=unit.image, weight_bytes=cfg.served.weight_bytes, path=path, image_preloaded=preloaded
+    )
+    return est.to_json()
+
+
 def unit_summaries(cfg: StackConfig) -> list[dict]:
     """What each serving unit is, as ``plan --json`` lists it."""
     return [
@@ -87,6 +99,7 @@ def unit_summaries(cfg: StackConfig) -> list[dict]:
             "tensor_parallel": u.tensor_parallel if u.engine else None,
             "image": u.image,
             "ceilings": unit_ceilings(cfg, u),
+            "cold_start": unit_cold_start(cfg, u),
         }
         for u in cfg.units
     ]
