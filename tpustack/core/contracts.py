@@ -41,7 +41,18 @@ class SpecGateway(_GatewayExtras):
     port: int
 
 
-class SpecServer(TypedDict):
+class SpecPods(TypedDict):
+    """The serving pods, for their measured cold start (tpustack.workloads.cold_start; Role tpustack-pod-reader)."""
+
+    namespace: str
+    selector: dict[str, str]  # the Service's selector: every serving pod of the region
+
+
+class _ServerExtras(TypedDict, total=False):
+    pods: SpecPods
+
+
+class SpecServer(_ServerExtras):
     base_url: str
     health_path: str
     metrics_url: str | None

@@ -166,6 +166,7 @@ def benchmark_context(
         results_uri=results_uri,
         git_revision=payload.revision(),
         gateway=gateway,
+        pods={"namespace": service.namespace, "selector": dict(service.service_selector)},
     )
     image = doc["metadata"].get("tool_image") or tools.tool(doc["tool"]).facts.image or ""
     return BenchmarkContext(
