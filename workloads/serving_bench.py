@@ -252,6 +252,8 @@ def _cold_start(spec: BenchSpec, log: Log) -> ColdStart | None:
         return None
     api = (spec["server"].get("gateway") or {}).get("api")
     found = cold_start.read(pods["namespace"], pods["selector"], spec["metadata"].get("engine_image"), api=api)
+    if pods.get("estimate"):
+        found["estimate"] = pods["estimate"]
     log(f"cold start: {found.get('error') or str(len(found['pods'])) + ' pod(s) read'}")
     return found
 

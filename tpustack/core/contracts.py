@@ -41,7 +41,11 @@ class SpecGateway(_GatewayExtras):
     port: int
 
 
-class SpecPods(TypedDict):
+class _PodsExtras(TypedDict, total=False):
+    estimate: dict[str, Any]  # the plan's cold-start estimate of one replica (tpustack.core.cold_start.Estimate)
+
+
+class SpecPods(_PodsExtras):
     """The serving pods, for their measured cold start (tpustack.workloads.cold_start; Role tpustack-pod-reader)."""
 
     namespace: str
@@ -326,6 +330,7 @@ class PodColdStart(TypedDict):
 
 class _ColdStartExtras(TypedDict, total=False):
     error: str  # why the phases could not be read (the run goes on without them)
+    estimate: dict[str, Any]  # the plan's estimate the spec carried (tpustack.core.cold_start.Estimate.to_json)
 
 
 class ColdStart(_ColdStartExtras):

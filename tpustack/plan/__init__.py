@@ -12,10 +12,10 @@ import os
 
 from tpustack import cost
 from tpustack.config import load_config
+from tpustack.config.cold_start import unit_estimate
 from tpustack.config.model import StackConfig
 from tpustack.config.project import Project, read_stack_file
 from tpustack.config.units import ServingUnit
-from tpustack.core import cold_start
 
 from .engine import run_program
 from .model import Plan, PlannedResource, manifests_of
@@ -74,14 +74,9 @@ def stack_ceilings(cfg: StackConfig) -> dict | None:
 
 
 def unit_cold_start(cfg: StackConfig, unit: ServingUnit) -> dict | None:
-    """The cold-start estimate of one replica of a unit (tpustack.core.cold_start); None when it serves no model."""
-    if cfg.served is None or not cfg.served.known or unit.engine is None:
-        return None
-    path, preloaded = cold_start.weight_path(cfg.served.id)
-    est = cold_start.estimate(
-        image=unit.image, weight_bytes=cfg.served.weight_bytes, path=path, image_preloaded=preloaded
-    )
-    return est.to_json()
+    """The cold-start estimate of one replica of a unit (tpustack.config.cold_start); None when it serves no model."""
+    est = unit_estimate(cfg, unit)
+    return None if est is None else est.to_json()
 
 
 def unit_summaries(cfg: StackConfig) -> list[dict]:

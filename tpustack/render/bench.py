@@ -36,6 +36,28 @@ SPEC_DIR = "/opt/tpustack/spec"
 SPEC_PATH = f"{SPEC_DIR}/spec.json"
 
 
+def _server(
+    base_url: str,
+    health_path: str,
+    metrics_url: str | None,
+    host: str,
+    gateway: SpecGateway | None,
+    pods: SpecPods | None,
+) -> SpecServer:
+    server: SpecServer = {
+        "base_url": base_url.rstrip("/"),
+        "health_path": health_path,
+        "metrics_url": metrics_url,
+        "grpc_target": f"{host}:{engines.JETSTREAM_GRPC_PORT}",
+        # Behind GKE Inference Gateway: the runner reads the Gateway's address from the Kubernetes API and
+        # benchmarks through it, so results show what users get (tpustack.workloads.serving_bench).
+        "gateway": gateway,
+    }
+    if pods is not None:  # the serving pods whose cold start the runner reads (tpustack.workloads.cold_start)
+        server["pods"] = pods
+    return server
+
+
 def bench_spec(
     cfg: StackConfig,
     units: tuple[ServingUnit, ...] | None = None,
@@ -73,17 +95,7 @@ def bench_spec(
     image = unit.image
     if image is None:  # every unit of a stack with an engine has one (tpustack.config.units)
         raise InternalError(f"unit {unit.keys.unit} serves without an image")
-    server: SpecServer = {
-        "base_url": base_url.rstrip("/"),
-        "health_path": engine.record.health_path,
-        "metrics_url": metrics_url,
-        "grpc_target": f"{host}:{engines.JETSTREAM_GRPC_PORT}",
-        # Behind GKE Inference Gateway: the runner reads the Gateway's address from the Kubernetes API and
-        # benchmarks through it, so results show what users get (tpustack.workloads.serving_bench).
-        "gateway": gateway,
-    }
-    if pods is not None:  # the serving pods whose cold start the runner reads (tpustack.workloads.cold_start)
-        server["pods"] = pods
+    server = _server(base_url, engine.record.health_path, metrics_url, host, gateway, pods)
     return {
         "schema": SPEC_SCHEMA,
         "stack": cfg.stack,
