@@ -26,6 +26,7 @@ UNIT_KEYS = {
     "tensor_parallel",
     "image",
     "ceilings",
+    "cold_start",
 }
 RESOURCE_KEYS = {"urn", "type", "name", "parent", "inputs", "depends_on"}
 
