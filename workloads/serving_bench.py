@@ -250,7 +250,8 @@ def _cold_start(spec: BenchSpec, log: Log) -> ColdStart | None:
     pods = spec["server"].get("pods")
     if not pods:
         return None
-    api = (spec["server"].get("gateway") or {}).get("api")
+    gateway = spec["server"].get("gateway")
+    api = gateway.get("api") if gateway else None
     found = cold_start.read(pods["namespace"], pods["selector"], spec["metadata"].get("engine_image"), api=api)
     if pods.get("estimate"):
         found["estimate"] = pods["estimate"]

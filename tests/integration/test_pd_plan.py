@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from tpustack.core.router import ROLE_LABEL
+from tpustack.core.router import ROLE_LABEL, ROUTER_CHART
 
 from helpers.project import by_type, planned
 
@@ -23,8 +23,8 @@ def test_plans_a_deployment_and_compute_class_per_role(stack):
     assert {("Deployment", "vllm-prefill"), ("Deployment", "vllm-decode")} <= kinds
     assert {("ComputeClass", f"tps-{stack}-prefill"), ("ComputeClass", f"tps-{stack}-decode")} <= kinds
     assert {"Gateway", "HTTPRoute", "InferenceObjective"} <= {k for k, _ in kinds}
-    (release,) = [r for r in by_type(p, "kubernetes:helm.sh/v3:Release") if "inferencepool" in r.inputs["chart"]]
-    assert release.inputs["values"]["inferencePool"]["targetPorts"] == [{"number": 8000}]
+    (release,) = [r for r in by_type(p, "kubernetes:helm.sh/v3:Release") if r.inputs["chart"] == ROUTER_CHART]
+    assert release.inputs["values"]["router"]["modelServers"]["targetPorts"] == [{"number": 8000}]
 
 
 @pytest.mark.parametrize("stack", PD_STACKS)

@@ -9,6 +9,7 @@ source. Every record of a run carries the same measurement, so the first one is 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from tpustack.core.cold_start import PHASES
@@ -19,14 +20,15 @@ from .collect import Collection
 MEASURED = ("scheduled", "image_pulled", "started", "weights_loaded", "compiled", "ready")
 
 
-def _slowest(pods: list[dict], phase: str) -> float | None:
+def _slowest(pods: Sequence[Any], phase: str) -> float | None:
+    """The latest a phase ended over the pods (the replica that was last to get there), None if no pod saw it."""
     seen = [p["phases"][phase]["s"] for p in pods if (p["phases"].get(phase) or {}).get("s") is not None]
     return max(seen) if seen else None
 
 
 def _estimated(estimate: dict | None) -> dict[str, float | None]:
     phases = (estimate or {}).get("phases") or []
-    return {p.get("phase"): p.get("seconds") for p in phases if isinstance(p, dict) and p.get("phase") in PHASES}
+    return {str(p["phase"]): p.get("seconds") for p in phases if isinstance(p, dict) and p.get("phase") in PHASES}
 
 
 def rows(col: Collection) -> list[dict[str, Any]]:

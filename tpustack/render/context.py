@@ -141,7 +141,7 @@ class ServingContext(PodContext):
     probes: Probes
     drain_seconds: int
     grace_seconds: int
-    cache: GcsMount | ScratchDir | None  # GCS FUSE (single host) or the pod's local disk (multi-host)
+    cache: GcsMount | None  # the stack's XLA cache over GCS FUSE (read-only on multi-host workers)
     model_mount: GcsMount | None
     download_dir: ScratchDir | None
     model_arg: str
@@ -230,15 +230,17 @@ def pod_context(cfg: StackConfig, unit: ServingUnit) -> dict[str, Any]:
     }
 
 
-def _compile_cache(cfg: StackConfig, unit: ServingUnit) -> GcsMount | ScratchDir | None:
+def _compile_cache(cfg: StackConfig, unit: ServingUnit) -> GcsMount | None:
     engine = cfg.engine
     if engine is None or not engine.compile_cache or unit.shape.kind != "tpu":
         return None
-    if unit.shape.multi_host:
-        # Several hosts writing one GCS FUSE cache race (GKE's multi-host vLLM RayService sample keeps
-        # VLLM_XLA_CACHE_PATH on local disk "to prevent multi-host GCSFuse race conditions"): each pod keeps its
-        # own, which still saves recompiling when a container restarts.
-        return ScratchDir(path=CACHE_PATH, size="20Gi")
+    # One cache per stack in its bucket, for single- and multi-host slices. Several hosts writing one GCS FUSE
+    # directory race (GKE's multi-host vLLM RayService sample keeps VLLM_XLA_CACHE_PATH on local disk "to prevent
+    # multi-host GCSFuse race conditions"), so on a multi-host slice only the leader's mount is writable: the
+    # worker templates mount it read-only (manifests/vllm/leaderworkerset.yaml.j2). That is JAX's own rule too: its
+    # persistent cache is written by process 0 only (jax/_src/compiler.py _cache_write, "Only write cache entries
+    # from the first process"), and a failed write is a warning, not an error (jax_raise_persistent_cache_errors
+    # defaults to false), so a worker that tries anyway keeps serving.
     cache_dir = f"{names.COMPILE_CACHE_PREFIX}/{names.stack_dir(cfg.stack)}"
     return GcsMount(bucket=cfg.results_bucket, path=CACHE_PATH, mount_options=f"implicit-dirs,only-dir={cache_dir}")
 

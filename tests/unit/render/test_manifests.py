@@ -467,12 +467,13 @@ class TestMatchesSamples:
         assert svc["spec"]["selector"] == {"leaderworkerset.sigs.k8s.io/name": "vllm", "role": "leader"}
         assert svc["spec"]["type"] == "ClusterIP"
         assert svc["spec"]["ports"] == [{"name": "http", "port": 8080, "protocol": "TCP", "targetPort": 8080}]
-        # the XLA cache on each pod's local disk: hosts sharing one GCS FUSE cache race (GKE multi-host sample)
-        for c, pod in ((leader, lpod), (worker, wpod)):
+        # Deliberately different: the stack's XLA cache over GCS FUSE, written by the leader only (the GKE multi-host
+        # sample keeps it on local disk because several writers race; tests/unit/render/test_compile_cache.py)
+        for c, pod, read_only in ((leader, lpod, False), (worker, wpod, True)):
             cache = next(v for v in pod["volumes"] if v["name"] == "xla-cache")
-            assert "emptyDir" in cache and "csi" not in cache
+            assert "emptyDir" not in cache and cache["csi"]["readOnly"] is read_only
             assert env_of(c)[engines.XLA_CACHE_ENV]["value"] == "/xla-cache"
-        assert "gke-gcsfuse/volumes" not in (lwt["leaderTemplate"]["metadata"].get("annotations") or {})
+        assert lwt["leaderTemplate"]["metadata"]["annotations"]["gke-gcsfuse/volumes"] == "true"
         # Deliberately different: HF_TOKEN from a secretKeyRef (sample: a literal $HF_TOKEN), maxSurge 0
         # (sample: 1; there is no spare slice to surge onto), pinned image.
         assert "secretKeyRef" in env_of(worker)[engines.HF_TOKEN_ENV]["valueFrom"]
