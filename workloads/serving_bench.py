@@ -39,10 +39,10 @@ from pathlib import Path
 from typing import Any
 
 from tpustack.core import outputs
-from tpustack.core.contracts import RUN_SCHEMA, BenchSpec, RunManifest, RunPoint, SpecGateway, SweepPoint
+from tpustack.core.contracts import RUN_SCHEMA, BenchSpec, ColdStart, RunManifest, RunPoint, SpecGateway, SweepPoint
 from tpustack.core.errors import BenchmarkError, TpuStackError
 
-from . import gcs, promscrape, records, tools
+from . import cold_start, gcs, promscrape, records, tools
 from .tools.inference_perf import config as inference_perf_config  # noqa: F401 (tests/integration/test_engine_facts.py)
 
 # datetime.UTC is Python 3.11+, and pod code runs on 3.10 too (tpustack.core.enums)
@@ -245,6 +245,20 @@ def _warmup(spec: BenchSpec, manifest: RunManifest, sink: Sink, work: Path, data
     manifest["warmup"] = {"requests": load["warmups"], "exit_code": rc}
 
 
+def _cold_start(spec: BenchSpec, log: Log) -> ColdStart | None:
+    """The serving pods' measured cold start, read once the server answered (events expire after an hour)."""
+    pods = spec["server"].get("pods")
+    if not pods:
+        return None
+    gateway = spec["server"].get("gateway")
+    api = gateway.get("api") if gateway else None
+    found = cold_start.read(pods["namespace"], pods["selector"], spec["metadata"].get("engine_image"), api=api)
+    if pods.get("estimate"):
+        found["estimate"] = pods["estimate"]
+    log(f"cold start: {found.get('error') or str(len(found['pods'])) + ' pod(s) read'}")
+    return found
+
+
 def _point(
     spec: BenchSpec,
     i: int,
@@ -254,6 +268,7 @@ def _point(
     work: Path,
     dataset: str | None,
     log: Log,
+    cold: ColdStart | None = None,
 ) -> RunPoint:
     """One sweep point: the tool run while the server's metrics are scraped, its files uploaded, then its record
     (points/NNN.json) or, when it failed, the error in its entry."""
@@ -285,6 +300,8 @@ def _point(
             "has no sampling flag; the server's default applies"
         )
     record["server_metrics"] = scraper.summary()
+    if cold is not None:
+        record["cold_start"] = cold
     record["source_file"] = f"raw/{i:03d}-{raw[0].name}"
     records.finish(
         record,
@@ -332,11 +349,12 @@ def run(
         "uri": sink.prefix,
     }
     dataset = _ready(spec, manifest, sink, work, log)
+    cold = _cold_start(spec, log)
     if load.get("warmups") and spec["sweep"]:
         _warmup(spec, manifest, sink, work, dataset, log)
     failures = 0
     for i, point in enumerate(spec["sweep"]):
-        entry = _point(spec, i, point, manifest, sink, work, dataset, log)
+        entry = _point(spec, i, point, manifest, sink, work, dataset, log, cold)
         failures += entry["status"] == "failed"
         manifest["points"].append(entry)
     manifest["finished_at"] = _now()

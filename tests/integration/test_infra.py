@@ -9,6 +9,7 @@ import pytest
 from tpustack.config import load_config
 from tpustack.config.autoscaling import scaling
 from tpustack.config.project import read_stack_file
+from tpustack.config.units import Provisioning
 from tpustack.core import catalog
 from tpustack.core import names as k8s_keys
 from tpustack.core.errors import ConfigError
@@ -160,10 +161,8 @@ class TestGkeHardening:
         wl = [r for r in by_type(p, BIAM) if "-wl@" in r.inputs["member"]]
         results = [r for r in wl if r.inputs["bucket"] == "my-tpu-project-tpustack-results"]
         assert {r.inputs["role"] for r in results} == {"roles/storage.objectCreator", "roles/storage.objectViewer"} | (
-            # the XLA cache in the bucket: single-host TPU only (multi-host keeps it on each pod's disk)
-            {"roles/storage.objectUser"}
-            if cfg_of(stack).primary.shape.kind == "tpu" and not cfg_of(stack).primary.shape.multi_host
-            else set()
+            # the XLA cache in the bucket: every TPU slice (a multi-host one's leader writes it, its workers read)
+            {"roles/storage.objectUser"} if cfg_of(stack).primary.shape.kind == "tpu" else set()
         )
         objects = "projects/_/buckets/my-tpu-project-tpustack-results/objects/"
         for r in results:
@@ -196,7 +195,7 @@ class TestGkeHardening:
             assert cluster.inputs["deletionProtection"] is cfg_of(stack).lifecycle.protected is False, cluster.urn
 
     def test_pools_outlast_long_creates(self, stack):
-        if cfg_of(stack).variants:
+        if all(u.provisioning is Provisioning.COMPUTE_CLASS for u in cfg_of(stack).units):
             pytest.skip(f"{stack}: GKE creates its accelerator pools from ComputeClasses (no pool resource)")
         pool = accel_pool(planned(stack))
         assert pool.options["customTimeouts"]["create"] == "90m"

@@ -26,6 +26,7 @@ UNIT_KEYS = {
     "tensor_parallel",
     "image",
     "ceilings",
+    "cold_start",
 }
 RESOURCE_KEYS = {"urn", "type", "name", "parent", "inputs", "depends_on"}
 
@@ -53,7 +54,7 @@ class TestPlanJsonContract:
         assert set(doc) == CONTRACT_KEYS
         assert doc["stack"] == stack
         for u in doc["units"]:
-            assert set(u) == UNIT_KEYS and u["role"] == "serve" and u["capacity"], u
+            assert set(u) == UNIT_KEYS and u["role"] in ("serve", "prefill", "decode") and u["capacity"], u
         # the headline ceilings are the first unit's
         assert doc["ceilings"] == (doc["units"][0]["ceilings"] if doc["units"] else None)
         urns = {r["urn"] for r in doc["resources"]}

@@ -103,6 +103,8 @@ def report_cmd(
                 )
     if doc["heartbeats"]:
         out.print(_heartbeats_table(doc))
+    if doc["cold_start"]:
+        out.print(_cold_start_table(doc))
     b = doc["best"]
     if b:
         say(
@@ -165,6 +167,18 @@ def _points_table(doc: dict, slo: object) -> Table:
         ]
         style = "bold green" if doc["best"] is r else ("red" if r.get("measurement_error") else None)
         t.add_row(*map(cell, cells), style=style)
+    return t
+
+
+def _cold_start_table(doc: dict) -> Table:
+    """Measured cold start per run (slowest pod, s from pod creation) beside the plan's estimate."""
+    from tpustack.ops import cold_start_report
+
+    t = Table(title="cold start (slowest pod, s from pod creation; est.: the plan's, ?: no source)")
+    for c in ("run", "stack", "accelerator", "pods", *cold_start_report.MEASURED):
+        t.add_column(c)
+    for r in cold_start_report.table_rows(doc["cold_start"]):
+        t.add_row(*r)
     return t
 
 

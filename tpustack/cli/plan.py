@@ -97,6 +97,7 @@ def render_tree(p, ttl_hours: float | None = None) -> None:
         say(f"  ${item['hourly_usd']:>9.4f}/h  {item['urn'].rsplit('::', 1)[-1]}: {item['basis']}")
     if p.ceilings:
         say_ceilings(p.ceilings)
+    say_cold_start(p.units)
     for w in p.warnings:
         say(f"warning: {w}")
     if p.outputs:
@@ -158,6 +159,23 @@ def say_ceilings(c: dict) -> None:
     )
     ttft = f", TTFT >= {c['ttft_floor_ms']:.2f} ms for a {ctx}-token prompt" if c["ttft_floor_ms"] else ""
     say(f"  latency floors: TPOT >= {c['tpot_floor_ms']:.2f} ms (batch 1){ttft}")
+
+
+def say_cold_start(units: list[dict]) -> None:
+    """Each unit's cold-start estimate, phase by phase with its basis (README "Seeing cold start")."""
+    for u in units:
+        cs = u.get("cold_start")
+        if not cs:
+            continue
+        where = f"{u['variant'] or u['accelerator']}@{u['region']}"
+        left = f"; left out (no source): {', '.join(cs['left_out'])}" if cs["left_out"] else ""
+        say(
+            f"cold start ({where}, weights over {cs['weight_path']}, image "
+            f"{'preloaded' if cs['image_preloaded'] else 'pulled'}): at least {cs['total_s']:,.1f} s{left}"
+        )
+        for ph in cs["phases"]:
+            figure = f"{ph['seconds']:,.1f} s" if ph["seconds"] is not None else "?"
+            say(f"  {ph['phase']:<15} {figure:>10}  {ph['basis']}")
 
 
 def check_manifest_dir(directory: Path, stack: str) -> None:

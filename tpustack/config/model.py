@@ -26,6 +26,7 @@ from tpustack.core.engines import ToolName
 from . import served as served_mod
 from . import units as units_mod
 from .autoscaling import AutoscalingConfig
+from .disaggregation import DisaggregationConfig
 from .routing import GatewayConfig  # tpustack:gateway with its routing section (tpustack/config/routing.py)
 from .sections import (
     AcceleratorConfig,
@@ -111,6 +112,7 @@ class StackConfig(Section):
     # behind GKE Inference Gateway, optionally in several regions (a cluster each).
     variants: list[VariantConfig] | None = Field(default=None, min_length=1, max_length=8)
     gateway: GatewayConfig | None = None
+    disaggregation: DisaggregationConfig | None = None  # prefill/decode roles (tpustack.config.disaggregation)
     regions: list[RegionConfig] | None = Field(default=None, min_length=1, max_length=8)
     autoscaling: AutoscalingConfig | None = None  # tpustack.config.autoscaling
     hf_token: SecretStr | None = None

@@ -29,9 +29,12 @@ if TYPE_CHECKING:
 
 
 class Role(StrEnum):
-    """What a unit's replicas do. Today every unit serves whole requests."""
+    """What a unit's replicas do: serve whole requests, or one half of a disaggregated request
+    (tpustack:disaggregation). The values are the llm-d.ai/role pod label's (tpustack.core.router.ROLE_LABEL)."""
 
     SERVE = "serve"
+    PREFILL = "prefill"
+    DECODE = "decode"
 
 
 class Provisioning(StrEnum):
@@ -116,6 +119,8 @@ class ServingUnit:
     @property
     def label(self) -> str:
         """How a problem names the unit: nothing for a stack's single accelerator, else its variant."""
+        if self.role is not Role.SERVE:
+            return f"{self.role.value} role ({self.accelerator.type}): "
         return "" if self.variant is None else f"variant {self.variant} ({self.accelerator.type}): "
 
     @property
@@ -186,6 +191,8 @@ def _unit(
     tensor_parallel: int | None,
     image: str | None,
     keys: UnitKeys,
+    role: Role = Role.SERVE,
+    kv_cache_dtype: str | None = None,
 ) -> ServingUnit:
     shape = accelerator.shape
     if cfg.target == "tpu-vm":
@@ -198,17 +205,20 @@ def _unit(
     tp = tensor_parallel or shape.devices
     if image is None and engine is not None:
         image = engine.image_for(shape.kind, cfg.project, region.name)
+    settings = tuned_settings(cfg, shape, tp)
+    if kv_cache_dtype is not None and isinstance(settings, VllmConfig):
+        settings = settings.model_copy(update={"kv_cache_dtype": kv_cache_dtype})
     return ServingUnit(
         stack=cfg.stack,
         region=region,
         variant=variant,
-        role=Role.SERVE,
+        role=role,
         accelerator=accelerator,
         shape=shape,
         capacity=capacity,
         provisioning=provisioning,
         engine=engine,
-        settings=tuned_settings(cfg, shape, tp),
+        settings=settings,
         image=image,
         replicas=replicas,
         tensor_parallel=tp,
@@ -224,7 +234,9 @@ def derive(cfg: StackConfig) -> tuple[ServingUnit, ...]:
         return ()
     out: list[ServingUnit] = []
     for region in regions(cfg):
-        if cfg.variants:
+        if cfg.disaggregation is not None:
+            out.extend(_pd_units(cfg, region))
+        elif cfg.variants:
             for i, v in enumerate(cfg.variants):
                 key = f"tpustack:variants[{i}]"
                 out.append(
@@ -270,3 +282,37 @@ def derive(cfg: StackConfig) -> tuple[ServingUnit, ...]:
                 )
             )
     return tuple(out)
+
+
+def _pd_units(cfg: StackConfig, region: Region) -> list[ServingUnit]:
+    """A disaggregated stack's units in a region: prefill, then decode. Each is provisioned like a serving variant
+    named after its role (its own ComputeClass and Deployment, vllm-prefill / vllm-decode)."""
+    d = cfg.disaggregation
+    if d is None:
+        return []
+    out = []
+    for role, rc in ((Role.PREFILL, d.prefill), (Role.DECODE, d.decode)):
+        key = f"tpustack:disaggregation.{role.value}"
+        out.append(
+            _unit(
+                cfg,
+                region,
+                rc.accelerator,
+                _options(rc.capacity, f"{key}.capacity", listed=True),
+                variant=role.value,
+                replicas=rc.replicas,
+                tensor_parallel=rc.tensor_parallel,
+                image=rc.image,
+                keys=UnitKeys(
+                    unit=key,
+                    accelerator=f"{key}.accelerator",
+                    capacity=f"{key}.capacity",
+                    tensor_parallel=f"{key}.tensorParallel",
+                    replicas=f"{key}.replicas",
+                    image=f"{key}.image",
+                ),
+                role=role,
+                kv_cache_dtype=rc.kv_cache_dtype,
+            )
+        )
+    return out

@@ -41,7 +41,22 @@ class SpecGateway(_GatewayExtras):
     port: int
 
 
-class SpecServer(TypedDict):
+class _PodsExtras(TypedDict, total=False):
+    estimate: dict[str, Any]  # the plan's cold-start estimate of one replica (tpustack.core.cold_start.Estimate)
+
+
+class SpecPods(_PodsExtras):
+    """The serving pods, for their measured cold start (tpustack.workloads.cold_start; Role tpustack-pod-reader)."""
+
+    namespace: str
+    selector: dict[str, str]  # the Service's selector: every serving pod of the region
+
+
+class _ServerExtras(TypedDict, total=False):
+    pods: SpecPods
+
+
+class SpecServer(_ServerExtras):
     base_url: str
     health_path: str
     metrics_url: str | None
@@ -285,6 +300,45 @@ class RecordMetadata(TypedDict, total=False):
     run_started_at: str
 
 
+class _PhaseExtras(TypedDict, total=False):
+    detail: str  # what the source said beyond the time (the image size pulled, the engine's own duration)
+
+
+class PhaseTime(_PhaseExtras):
+    """When one cold-start phase ended, in seconds from the pod's creation (None: not seen), and from what."""
+
+    s: float | None
+    source: str  # e.g. "event Pulled", "condition PodScheduled", "log: Loading weights took"
+
+
+class ColdStartPhases(TypedDict, total=False):
+    """The phases tpustack.core.cold_start.PHASES names, each where it was seen."""
+
+    scheduled: PhaseTime
+    image_pulled: PhaseTime
+    started: PhaseTime
+    weights_loaded: PhaseTime
+    compiled: PhaseTime
+    ready: PhaseTime
+
+
+class PodColdStart(TypedDict):
+    pod: str
+    created_at: str  # the pod's metadata.creationTimestamp, the zero of every phase
+    phases: ColdStartPhases
+
+
+class _ColdStartExtras(TypedDict, total=False):
+    error: str  # why the phases could not be read (the run goes on without them)
+    estimate: dict[str, Any]  # the plan's estimate the spec carried (tpustack.core.cold_start.Estimate.to_json)
+
+
+class ColdStart(_ColdStartExtras):
+    """Measured cold start of the serving pods (tpustack.workloads.cold_start), read once the server answered."""
+
+    pods: list[PodColdStart]
+
+
 class _RecordExtras(TypedDict, total=False):
     source_file: str
     load: RecordLoad
@@ -293,6 +347,7 @@ class _RecordExtras(TypedDict, total=False):
     conversions: list[str]  # every place a tool's own definition was converted, or a figure left empty
     server_metrics: dict[str, Any]  # the engine's /metrics during the point (workloads/promscrape.py)
     metadata: RecordMetadata
+    cold_start: ColdStart  # the serving pods' measured phases (same for every point of the run)
 
 
 class Record(_RecordExtras):

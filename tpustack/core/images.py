@@ -15,6 +15,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from . import disagg
+
 
 @dataclass(frozen=True)
 class ImageFacts:
@@ -72,6 +74,7 @@ _VLLM_SERVER_FLAGS = frozenset(
         "--kv-cache-dtype",
         "--enable-expert-parallel",
         "--speculative-config",
+        "--kv-transfer-config",  # P/D: EngineArgs.kv_transfer_config (tpustack.core.disagg)
     }
 )
 _VLLM_BENCH_FLAGS = frozenset(
@@ -111,15 +114,17 @@ _VLLM_COMMON = {
     # default to ignoring EOS"), so natural stop lengths need sharegpt.
     "datasets": ("random", "sharegpt"),
     "endpoints": {"health": "/health", "metrics": "/metrics", "completions": "/v1/completions"},
-    "ports": {"http": 8000},
 }
+# P/D (tpustack.core.disagg): vLLM behind the decode sidecar, and the KV connector's default ports per image.
+_VLLM_PORTS = {"http": 8000, "pd_engine": disagg.SIDECAR_ENGINE_PORT}
 VLLM_TPU = ImageFacts(
     image=f"docker.io/vllm/vllm-tpu:v{VLLM_VERSION}",
     role="engine",
     built_from=(f"vllm-tpu=={VLLM_VERSION}", f"tpu-inference=={VLLM_VERSION}"),
     source="vllm-tpu 0.32.0 wheel and sdist, tpu-inference 0.32.0 wheel (paths above)",
     paths={"ray_bootstrap": "/workspace/vllm/examples/ray_serving/multi-node-serving.sh"},
-    env=frozenset({"HF_TOKEN", "VLLM_XLA_CACHE_PATH", "TPU_MULTIHOST_BACKEND"}),
+    env=frozenset({"HF_TOKEN", "VLLM_XLA_CACHE_PATH", "TPU_MULTIHOST_BACKEND", *disagg.TPU_CONNECTOR.env}),
+    ports={**_VLLM_PORTS, **{k.lower(): int(v) for k, v in disagg.TPU_CONNECTOR.env.items()}},
     notes=(
         "The vllm/vllm-tpu:v0.32.0 tag follows the release pattern of earlier tags (v0.11.1 ... v0.27.0); "
         "`docker manifest inspect` it, and pin its digest, before relying on it.",
@@ -132,7 +137,8 @@ VLLM_GPU = ImageFacts(
     built_from=(f"vllm=={VLLM_VERSION}",),
     source="vllm 0.32.0 wheel and sdist (docker/Dockerfile: ENTRYPOINT vllm serve; .buildkite/scripts/"
     "publish-release-images.sh pushes vllm/vllm-openai:v<version>)",
-    env=frozenset({"HF_TOKEN"}),
+    env=frozenset({"HF_TOKEN", *disagg.NIXL_CONNECTOR.env, disagg.NIXL_SIDE_CHANNEL_HOST_ENV}),
+    ports={**_VLLM_PORTS, **{k.lower(): int(v) for k, v in disagg.NIXL_CONNECTOR.env.items()}},
     **_VLLM_COMMON,  # type: ignore[arg-type]
 )
 
@@ -329,6 +335,17 @@ METRICS_ADAPTER = ImageFacts(
     ports={"https": 443},  # its secure port (--secure-port default in the manifest's probes and Service)
 )
 
+# ----- llm-d-router v0.10.0 P/D routing sidecar (tpustack.core.disagg has the sources) ----------------------------
+PD_SIDECAR = ImageFacts(
+    image=disagg.SIDECAR_IMAGE,
+    role="frontend",
+    built_from=("llm-d/llm-d-router@v0.10.0 cmd/pd-sidecar",),
+    source="llm-d-router v0.10.0 pkg/sidecar/proxy/{options,proxy}.go, .github/workflows/ci-release.yaml",
+    flags=frozenset({"--port", "--model-server-port", "--kv-connector", "--secure-proxy"}),
+    endpoints={"health": disagg.SIDECAR_HEALTH_PATH},
+    ports={"http": 8000},
+)
+
 IMAGES: dict[str, ImageFacts] = {
     f.image: f
     for f in (
@@ -340,6 +357,7 @@ IMAGES: dict[str, ImageFacts] = {
         HEARTBEAT_TPU,
         HEARTBEAT_GPU,
         METRICS_ADAPTER,
+        PD_SIDECAR,
     )
 }
 

@@ -78,11 +78,12 @@ KV_EVENTS_TOPIC_PREFIX = "kv@"
 TOKENIZER_URL = "http://localhost:8000"
 
 
-# ----- prefill/decode routing: the hook P/D serving wires ------------------------------------------------------------
+# ----- prefill/decode routing (tpustack:disaggregation wires it) -----------------------------------------------------
 # scheduling/profilehandler/disagg at v0.10.0: disagg-profile-handler runs the decode profile, then the
 # prefill profile when its prefill decider approves; always-disagg-pd-decider always does, prefix-based-pd-decider
 # when the uncached part of the prompt is at least nonCachedTokens (0 disables it).
-PD_DECIDERS = {"always": "always-disagg-pd-decider", "prefix-based-pd-decider": "prefix-based-pd-decider"}
+# Keyed by the word a stack types (tpustack:disaggregation.decider).
+PD_DECIDERS = {"always": "always-disagg-pd-decider", "prefix-based": "prefix-based-pd-decider"}
 PREFILL_PROFILE = "prefill"
 DECODE_PROFILE = "decode"
 
@@ -90,7 +91,7 @@ DECODE_PROFILE = "decode"
 @dataclass(frozen=True)
 class PdRouting:
     """How the picker splits a request over prefill and decode pods: its decider ("always", or
-    "prefix-based-pd-decider" with the uncached-token threshold that triggers the split)."""
+    "prefix-based" with the uncached-token threshold that triggers the split)."""
 
     decider: str
     non_cached_tokens: int

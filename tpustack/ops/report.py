@@ -32,6 +32,7 @@ from tpustack.core.display import json_text
 from tpustack.core.errors import InputError
 from tpustack.cost import accelerator_hourly
 
+from . import cold_start_report
 from .collect import Collection, Found, Skipped, collect
 from .slo import Slo, check_percentile, of
 
@@ -395,6 +396,7 @@ def build(sources: list[str], out_dir: Path | None, slo: Slo | dict[str, float],
             for k, v in col.runs.items()
         },
         "heartbeats": heartbeat_rows(col),
+        "cold_start": cold_start_report.rows(col),  # measured phases per run, beside the plan's estimate
         "skipped": [sk.to_json() for sk in col.skipped],
         "files": files,
     }

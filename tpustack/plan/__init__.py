@@ -12,6 +12,7 @@ import os
 
 from tpustack import cost
 from tpustack.config import load_config
+from tpustack.config.cold_start import unit_estimate
 from tpustack.config.model import StackConfig
 from tpustack.config.project import Project, read_stack_file
 from tpustack.config.units import ServingUnit
@@ -72,6 +73,12 @@ def stack_ceilings(cfg: StackConfig) -> dict | None:
     return unit_ceilings(cfg, cfg.primary) if cfg.primary is not None else None
 
 
+def unit_cold_start(cfg: StackConfig, unit: ServingUnit) -> dict | None:
+    """The cold-start estimate of one replica of a unit (tpustack.config.cold_start); None when it serves no model."""
+    est = unit_estimate(cfg, unit)
+    return None if est is None else est.to_json()
+
+
 def unit_summaries(cfg: StackConfig) -> list[dict]:
     """What each serving unit is, as ``plan --json`` lists it."""
     return [
@@ -87,6 +94,7 @@ def unit_summaries(cfg: StackConfig) -> list[dict]:
             "tensor_parallel": u.tensor_parallel if u.engine else None,
             "image": u.image,
             "ceilings": unit_ceilings(cfg, u),
+            "cold_start": unit_cold_start(cfg, u),
         }
         for u in cfg.units
     ]

@@ -66,12 +66,9 @@ def results_scope(cfg: StackConfig) -> BucketScope:
     if cfg.target == "tpu-vm":
         code = f"{names.WORKLOADS_PREFIX}/{names.stack_dir(cfg.stack)}/"
         return BucketScope(create=[own], read=[own, code])
-    # multi-host slices keep the XLA cache on each pod's disk (tpustack.render.context): no bucket grant
-    compile_cache = bool(
-        cfg.engine
-        and cfg.engine.compile_cache
-        and any(u.shape.kind == "tpu" and not u.shape.multi_host for u in cfg.units)
-    )
+    # every TPU slice, single- or multi-host, reads and (its leader) writes the stack's XLA cache
+    # (tpustack.render.context._compile_cache)
+    compile_cache = bool(cfg.engine and cfg.engine.compile_cache and any(u.shape.kind == "tpu" for u in cfg.units))
     cache = [f"{names.COMPILE_CACHE_PREFIX}/{names.stack_dir(cfg.stack)}/"] if compile_cache else []
     return BucketScope(create=[own], read=[own], rewrite=cache)
 

@@ -58,6 +58,7 @@ TPU_VM_STARTUP = "tpu-vm/startup.sh.j2"
 CAPACITY_TEMPLATES = ["capacity/computeclass.yaml.j2"]
 GATEWAY_TEMPLATES = ["gateway/gateway.yaml.j2"]
 GATEWAY_READER_TEMPLATE = "benchmark/gateway-reader.yaml.j2"
+POD_READER_TEMPLATE = "benchmark/pod-reader.yaml.j2"  # the serving pods' cold start (tpustack.workloads.cold_start)
 
 __all__ = ["Payload", "Rendered", "payload", "render", "render_stack", "render_template", "tpu_vm_startup"]
 
@@ -129,7 +130,8 @@ def _render_serving(cfg: StackConfig, r: Rendered) -> None:
         _add(r, "gateway", list(GATEWAY_TEMPLATES), gateway.gateway_context(cfg, r.region))
     if cfg.benchmark is not None:
         bench = jobs.benchmark_context(cfg, r.units, service, payload(BENCH_ENTRY))
-        templates = ([GATEWAY_READER_TEMPLATE] if cfg.gateway is not None else []) + BENCHMARK_TEMPLATES
+        templates = ([GATEWAY_READER_TEMPLATE] if cfg.gateway is not None else []) + [POD_READER_TEMPLATE]
+        templates += BENCHMARK_TEMPLATES
         _add(r, "benchmark", templates, bench)
 
 

@@ -16,7 +16,16 @@ from tpustack.config import derived
 from tpustack.config.model import StackConfig
 from tpustack.config.units import ServingUnit
 from tpustack.core import engines, images
-from tpustack.core.contracts import SPEC_SCHEMA, BenchSpec, ClientTokenizer, SpecGateway, SpecSlo, SweepPoint
+from tpustack.core.contracts import (
+    SPEC_SCHEMA,
+    BenchSpec,
+    ClientTokenizer,
+    SpecGateway,
+    SpecPods,
+    SpecServer,
+    SpecSlo,
+    SweepPoint,
+)
 from tpustack.core.engines import ToolName
 from tpustack.core.errors import InternalError
 from tpustack.workloads import tools
@@ -25,6 +34,28 @@ __all__ = ["SPEC_DIR", "SPEC_PATH", "SPEC_SCHEMA", "bench_spec"]
 
 SPEC_DIR = "/opt/tpustack/spec"
 SPEC_PATH = f"{SPEC_DIR}/spec.json"
+
+
+def _server(
+    base_url: str,
+    health_path: str,
+    metrics_url: str | None,
+    host: str,
+    gateway: SpecGateway | None,
+    pods: SpecPods | None,
+) -> SpecServer:
+    server: SpecServer = {
+        "base_url": base_url.rstrip("/"),
+        "health_path": health_path,
+        "metrics_url": metrics_url,
+        "grpc_target": f"{host}:{engines.JETSTREAM_GRPC_PORT}",
+        # Behind GKE Inference Gateway: the runner reads the Gateway's address from the Kubernetes API and
+        # benchmarks through it, so results show what users get (tpustack.workloads.serving_bench).
+        "gateway": gateway,
+    }
+    if pods is not None:  # the serving pods whose cold start the runner reads (tpustack.workloads.cold_start)
+        server["pods"] = pods
+    return server
 
 
 def bench_spec(
@@ -36,6 +67,7 @@ def bench_spec(
     results_uri: str,
     git_revision: str,
     gateway: SpecGateway | None = None,
+    pods: SpecPods | None = None,
 ) -> BenchSpec:
     """The Job's spec for a stack with an engine, a model and a benchmark, measuring a region's units (the
     metadata describes the first; every unit of a group of variants is listed). Default: the stack's own
@@ -63,21 +95,14 @@ def bench_spec(
     image = unit.image
     if image is None:  # every unit of a stack with an engine has one (tpustack.config.units)
         raise InternalError(f"unit {unit.keys.unit} serves without an image")
+    server = _server(base_url, engine.record.health_path, metrics_url, host, gateway, pods)
     return {
         "schema": SPEC_SCHEMA,
         "stack": cfg.stack,
         "results_uri": results_uri.rstrip("/"),
         "tool": tool,
         "tool_command": list(tools.tool(tool).facts.command),
-        "server": {
-            "base_url": base_url.rstrip("/"),
-            "health_path": engine.record.health_path,
-            "metrics_url": metrics_url,
-            "grpc_target": f"{host}:{engines.JETSTREAM_GRPC_PORT}",
-            # Behind GKE Inference Gateway: the runner reads the Gateway's address from the Kubernetes API and
-            # benchmarks through it, so results show what users get (tpustack.workloads.serving_bench).
-            "gateway": gateway,
-        },
+        "server": server,
         "model": {
             "id": model.id,
             "dtype": model.dtype,

@@ -26,6 +26,7 @@ from tpustack.core.engines import EngineName
 from tpustack.core.errors import InternalError
 
 from . import autoscaling as autoscaling_ctx
+from .disagg import PdPod, pd_pod
 from .gateway import serving_kv_events
 
 PROBE_PERIOD_S = 10
@@ -140,7 +141,7 @@ class ServingContext(PodContext):
     probes: Probes
     drain_seconds: int
     grace_seconds: int
-    cache: GcsMount | ScratchDir | None  # GCS FUSE (single host) or the pod's local disk (multi-host)
+    cache: GcsMount | None  # the stack's XLA cache over GCS FUSE (read-only on multi-host workers)
     model_mount: GcsMount | None
     download_dir: ScratchDir | None
     model_arg: str
@@ -159,6 +160,7 @@ class ServingContext(PodContext):
     hpa: Hpa | None
     maxtext: MaxText | None
     kv_events: str | None = None  # vLLM's --kv-events-config=... for the picker's precise prefix index
+    pd: PdPod | None = None  # a prefill or decode pod's additions (tpustack.render.disagg)
 
     @property
     def url(self) -> str:
@@ -228,15 +230,17 @@ def pod_context(cfg: StackConfig, unit: ServingUnit) -> dict[str, Any]:
     }
 
 
-def _compile_cache(cfg: StackConfig, unit: ServingUnit) -> GcsMount | ScratchDir | None:
+def _compile_cache(cfg: StackConfig, unit: ServingUnit) -> GcsMount | None:
     engine = cfg.engine
     if engine is None or not engine.compile_cache or unit.shape.kind != "tpu":
         return None
-    if unit.shape.multi_host:
-        # Several hosts writing one GCS FUSE cache race (GKE's multi-host vLLM RayService sample keeps
-        # VLLM_XLA_CACHE_PATH on local disk "to prevent multi-host GCSFuse race conditions"): each pod keeps its
-        # own, which still saves recompiling when a container restarts.
-        return ScratchDir(path=CACHE_PATH, size="20Gi")
+    # One cache per stack in its bucket, for single- and multi-host slices. Several hosts writing one GCS FUSE
+    # directory race (GKE's multi-host vLLM RayService sample keeps VLLM_XLA_CACHE_PATH on local disk "to prevent
+    # multi-host GCSFuse race conditions"), so on a multi-host slice only the leader's mount is writable: the
+    # worker templates mount it read-only (manifests/vllm/leaderworkerset.yaml.j2). That is JAX's own rule too: its
+    # persistent cache is written by process 0 only (jax/_src/compiler.py _cache_write, "Only write cache entries
+    # from the first process"), and a failed write is a warning, not an error (jax_raise_persistent_cache_errors
+    # defaults to false), so a worker that tries anyway keeps serving.
     cache_dir = f"{names.COMPILE_CACHE_PREFIX}/{names.stack_dir(cfg.stack)}"
     return GcsMount(bucket=cfg.results_bucket, path=CACHE_PATH, mount_options=f"implicit-dirs,only-dir={cache_dir}")
 
@@ -332,6 +336,9 @@ def serving_context(cfg: StackConfig, unit: ServingUnit) -> ServingContext:
         names.GKE_MODEL_LABEL: names.k8s_label_value(model.id.rstrip("/").rsplit("/", 1)[-1]),
         names.GKE_SERVER_LABEL: record.gke_server_label,
     }
+    pd = pd_pod(cfg, unit)
+    if pd is not None:
+        pod_labels.update(pd.labels)
     cache = _compile_cache(cfg, unit)
     model_mount, download, model_arg, served = _weights(cfg, unit)
     pod_ann: dict[str, str] = {}
@@ -390,6 +397,7 @@ def serving_context(cfg: StackConfig, unit: ServingUnit) -> ServingContext:
         hpa=hpa,
         maxtext=maxtext_context(cfg, unit) if record.name is EngineName.JETSTREAM_MAXTEXT else None,
         kv_events=serving_kv_events(cfg) if record.name is EngineName.VLLM else None,
+        pd=pd,
     )
 
 

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from tpustack.config import derived
+from tpustack.config.disaggregation import pd_routing
 from tpustack.config.model import StackConfig
 from tpustack.config.routing import PrefixCache
 from tpustack.config.units import CapacityOption, Region, ServingUnit
@@ -129,23 +130,24 @@ def pool_selector(cfg: StackConfig) -> dict[str, str]:
     return {names.LABEL_SERVING: cfg.engine.record.server_name}
 
 
-def picker_inputs(cfg: StackConfig, pd: router.PdRouting | None = None) -> PickerInputs:
+def picker_inputs(cfg: StackConfig) -> PickerInputs:
     """What the picker's configuration is made from: the stack's routing, its Hugging Face model id (the precise
-    index's tokenizer loads it), and P/D routing when the caller serves prefill and decode apart."""
+    index's tokenizer loads it), and the P/D routing of a stack that serves prefill and decode apart
+    (tpustack:disaggregation's decider and nonCachedTokens)."""
     if cfg.gateway is None:
         raise InternalError("picker_inputs of a stack without tpustack:gateway")
     model = cfg.model.id if cfg.model is not None and cfg.model.source != "gcs" else None
-    return PickerInputs(routing=cfg.gateway.routing, model=model, pd=pd)
+    return PickerInputs(routing=cfg.gateway.routing, model=model, pd=pd_routing(cfg))
 
 
-def pool_values(cfg: StackConfig, pd: router.PdRouting | None = None) -> dict[str, Any]:
+def pool_values(cfg: StackConfig) -> dict[str, Any]:
     """Helm values of the llm-d-router-gateway chart (llm-d-router v0.10.0 config/charts/llm-d-router-gateway and
     routerlib values.yaml; every key is in tests/fixtures/router/chart-values-v0.10.0.json): the pool selects every
     variant's pods by their shared serving label, on the engine's port; the picker runs the pinned image with
     tpustack's EndpointPickerConfig; GKE's health-check and backend policies (provider gke)."""
     if cfg.engine is None or cfg.engine.record.gaie_server_type is None:
         raise InternalError("pool_values needs an engine the Inference Gateway supports (config rules ensure it)")
-    picker = picker_inputs(cfg, pd)
+    picker = picker_inputs(cfg)
     epp: dict[str, Any] = {
         "image": {
             "registry": router.ROUTER_REGISTRY,

@@ -8,10 +8,11 @@ import json
 import math
 from dataclasses import dataclass
 
+from tpustack.config.cold_start import unit_estimate
 from tpustack.config.model import StackConfig
 from tpustack.config.units import ServingUnit
 from tpustack.core import images, names
-from tpustack.core.contracts import SpecGateway
+from tpustack.core.contracts import SpecGateway, SpecPods
 from tpustack.core.errors import InternalError
 from tpustack.workloads import tools
 
@@ -147,6 +148,15 @@ def workload_code(payload: Payload) -> WorkloadCode:
     )
 
 
+def _pods(cfg: StackConfig, unit: ServingUnit, service: ServiceContext) -> SpecPods:
+    """The serving pods whose cold start the runner reads, with the plan's estimate to set beside it."""
+    pods: SpecPods = {"namespace": service.namespace, "selector": dict(service.service_selector)}
+    est = unit_estimate(cfg, unit)
+    if est is not None:
+        pods["estimate"] = est.to_json()
+    return pods
+
+
 def benchmark_context(
     cfg: StackConfig, units: tuple[ServingUnit, ...], service: ServiceContext, payload: Payload
 ) -> BenchmarkContext:
@@ -166,6 +176,7 @@ def benchmark_context(
         results_uri=results_uri,
         git_revision=payload.revision(),
         gateway=gateway,
+        pods=_pods(cfg, unit, service),
     )
     image = doc["metadata"].get("tool_image") or tools.tool(doc["tool"]).facts.image or ""
     return BenchmarkContext(

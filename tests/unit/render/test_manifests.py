@@ -113,20 +113,22 @@ class TestShippedStacksValidate:
         cfg, r = stack_cfg(stack), rendered(stack)
         kind = "LeaderWorkerSet" if cfg.primary.shape.multi_host else "Deployment"
         serving = r.apps["serving"]
-        if cfg.variants:  # per variant its workload, PDB and monitoring; one Service over all of them
-            n = len(cfg.variants)
+        if cfg.variants or cfg.disaggregation:  # per variant (or P/D role) its workload, PDB and monitoring; one
+            n = len(r.units)  # Service over all of them
             assert [o["kind"] for o in serving] == ["Deployment", "PodDisruptionBudget", "PodMonitoring"] * n + [
                 "Service"
             ]
             assert [o["kind"] for o in r.apps["capacity"]] == ["ComputeClass"] * n
             assert [o["kind"] for o in r.apps["gateway"]] == ["Gateway", "HTTPRoute", "InferenceObjective"]
-            assert [o["kind"] for o in r.apps["benchmark"]] == ["Role", "RoleBinding", "ConfigMap", "ConfigMap", "Job"]
+            # the gateway reader, then the pod reader (cold start)
+            readers = ["Role", "RoleBinding"] * 2
+            assert [o["kind"] for o in r.apps["benchmark"]] == [*readers, "ConfigMap", "ConfigMap", "Job"]
             return
         hpa = ["HorizontalPodAutoscaler"] if scaling(cfg) is not None else []
         assert [o["kind"] for o in serving] == [kind, "Service", "PodDisruptionBudget", "PodMonitoring", *hpa]
         assert ("autoscaling" in r.apps) == bool(hpa)
         assert ("checkpoint" in r.apps) == (cfg.engine.name == "jetstream-maxtext")
-        assert [o["kind"] for o in r.apps["benchmark"]] == ["ConfigMap", "ConfigMap", "Job"]
+        assert [o["kind"] for o in r.apps["benchmark"]] == ["Role", "RoleBinding", "ConfigMap", "ConfigMap", "Job"]
 
     @pytest.mark.parametrize("stack", GKE_STACKS)
     def test_render_is_deterministic(self, stack):
@@ -465,12 +467,13 @@ class TestMatchesSamples:
         assert svc["spec"]["selector"] == {"leaderworkerset.sigs.k8s.io/name": "vllm", "role": "leader"}
         assert svc["spec"]["type"] == "ClusterIP"
         assert svc["spec"]["ports"] == [{"name": "http", "port": 8080, "protocol": "TCP", "targetPort": 8080}]
-        # the XLA cache on each pod's local disk: hosts sharing one GCS FUSE cache race (GKE multi-host sample)
-        for c, pod in ((leader, lpod), (worker, wpod)):
+        # Deliberately different: the stack's XLA cache over GCS FUSE, written by the leader only (the GKE multi-host
+        # sample keeps it on local disk because several writers race; tests/unit/render/test_compile_cache.py)
+        for c, pod, read_only in ((leader, lpod, False), (worker, wpod, True)):
             cache = next(v for v in pod["volumes"] if v["name"] == "xla-cache")
-            assert "emptyDir" in cache and "csi" not in cache
+            assert "emptyDir" not in cache and cache["csi"]["readOnly"] is read_only
             assert env_of(c)[engines.XLA_CACHE_ENV]["value"] == "/xla-cache"
-        assert "gke-gcsfuse/volumes" not in (lwt["leaderTemplate"]["metadata"].get("annotations") or {})
+        assert lwt["leaderTemplate"]["metadata"]["annotations"]["gke-gcsfuse/volumes"] == "true"
         # Deliberately different: HF_TOKEN from a secretKeyRef (sample: a literal $HF_TOKEN), maxSurge 0
         # (sample: 1; there is no spare slice to surge onto), pinned image.
         assert "secretKeyRef" in env_of(worker)[engines.HF_TOKEN_ENV]["valueFrom"]

@@ -228,7 +228,7 @@ class TestPickerConfig:
 class TestPdProfiles:
     @pytest.mark.parametrize(
         ("decider", "tokens", "params"),
-        [("always", 0, None), ("prefix-based-pd-decider", 256, {"nonCachedTokens": 256})],
+        [("always", 0, None), ("prefix-based", 256, {"nonCachedTokens": 256})],
     )
     def test_prefill_and_decode_profiles(self, decider, tokens, params):
         pd = router.PdRouting(decider=decider, non_cached_tokens=tokens)
@@ -246,16 +246,11 @@ class TestPdProfiles:
             "decode": ["decode-filter", *router.CHART_SCORER_WEIGHTS],
         }
 
-    def test_gateway_values_carry_the_pd_config(self):
-        pd = router.PdRouting(decider="always", non_cached_tokens=0)
-        cfg = picker_of(gateway.pool_values(cfg_of(), pd))
-        assert {p["name"] for p in cfg["schedulingProfiles"]} == {"prefill", "decode"}
-
     def test_bad_pd_routing_refused(self):
         with pytest.raises(ValueError, match="decider"):
             router.PdRouting(decider="sometimes", non_cached_tokens=0)
         with pytest.raises(ValueError, match="non_cached_tokens"):
-            router.PdRouting(decider="prefix-based-pd-decider", non_cached_tokens=-1)
+            router.PdRouting(decider="prefix-based", non_cached_tokens=-1)
 
     def test_role_label_is_the_filters(self):
         src = PLUGINS["plugins"]["prefill-filter"]["file"]

@@ -16,7 +16,7 @@ from tpustack.core.errors import Problem
 
 from ..model import StackConfig
 from ..units import CapacityOption, ServingUnit
-from . import autoscaling, capacity, routing, serving, stack, units
+from . import autoscaling, capacity, disaggregation, routing, serving, stack, units
 
 StackRule = Callable[[StackConfig], Iterator[Problem]]
 UnitRule = Callable[[StackConfig, ServingUnit], Iterator[Problem]]
@@ -36,6 +36,7 @@ STACK_RULES: list[StackRule] = [
     autoscaling.one_form,
     autoscaling.section_fits_stack,
     autoscaling.bounds,
+    *disaggregation.RULES,
 ]
 # When the stack serves something (it has units).
 SERVING_RULES: list[StackRule] = [

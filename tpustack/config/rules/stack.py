@@ -216,7 +216,7 @@ def gateway_fronts_variants(c: StackConfig) -> Iterator[Problem]:
             f"vLLM, SGLang and TensorRT-LLM servers; {c.engine.name} is not one of them",
             "use engine vllm, or remove tpustack:gateway and use the engine's Service",
         )
-    if not c.variants:
+    if not c.variants and c.disaggregation is None:
         yield problem(
             "tpustack:gateway",
             "the Inference Gateway's pool selects serving variants",
