@@ -23,6 +23,7 @@ engine's or the tool's image.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import json
 import os
@@ -39,10 +40,19 @@ from pathlib import Path
 from typing import Any
 
 from tpustack.core import outputs
-from tpustack.core.contracts import RUN_SCHEMA, BenchSpec, ColdStart, RunManifest, RunPoint, SpecGateway, SweepPoint
+from tpustack.core.contracts import (
+    RUN_SCHEMA,
+    BenchSpec,
+    ColdStart,
+    Record,
+    RunManifest,
+    RunPoint,
+    SpecGateway,
+    SweepPoint,
+)
 from tpustack.core.errors import BenchmarkError, TpuStackError
 
-from . import cold_start, gcs, promscrape, records, tools
+from . import cachestats, cold_start, gcs, promscrape, records, tools
 from .tools.inference_perf import config as inference_perf_config  # noqa: F401 (tests/integration/test_engine_facts.py)
 
 # datetime.UTC is Python 3.11+, and pod code runs on 3.10 too (tpustack.core.enums)
@@ -277,7 +287,13 @@ def _point(
     tool = spec_tool(spec)
     entry: RunPoint = {"index": i, **point, "argv": argv, "started_at": _now()}
     log(f"point {i}: {point}")
-    with promscrape.Scraper(spec["server"].get("metrics_url"), spec.get("scrape_interval_s", 5)) as scraper:
+    interval = spec.get("scrape_interval_s", 5)
+    with contextlib.ExitStack() as scrapes:
+        scraper = scrapes.enter_context(promscrape.Scraper(spec["server"].get("metrics_url"), interval))
+        by_role = {
+            role: scrapes.enter_context(promscrape.Scraper(url, interval))
+            for role, url in (spec["server"].get("role_metrics_urls") or {}).items()
+        }
         rc = _run_tool(argv, cwd, _point_timeout(spec, point), pdir / "tool.log")
     entry["finished_at"], entry["exit_code"] = _now(), rc
     sink.put(f"raw/{i:03d}-tool.log", (pdir / "tool.log").read_bytes(), "text/plain")
@@ -302,6 +318,7 @@ def _point(
     record["server_metrics"] = scraper.summary()
     if cold is not None:
         record["cold_start"] = cold
+    _cache_figures(record, {r: s.summary() for r, s in by_role.items()} or {"serve": record["server_metrics"]})
     record["source_file"] = f"raw/{i:03d}-{raw[0].name}"
     records.finish(
         record,
@@ -319,6 +336,17 @@ def _point(
     entry["status"], entry["record"], entry["kept_up"] = "ok", f"points/{i:03d}.json", record["client"]["kept_up"]
     sink.put_json(f"points/{i:03d}.json", record)
     return entry
+
+
+def _cache_figures(record: Record, summaries: dict[str, dict[str, Any]]) -> None:
+    """Each role's prefix-cache hit rate and KV transfers over the point, from its engine's own counters."""
+    for role, summary in summaries.items():
+        metrics = summary.get("metrics") or {}
+        pc, kv = cachestats.prefix_cache(metrics), cachestats.kv_transfer(metrics)
+        if pc is not None:
+            record.setdefault("prefix_cache", {})[role] = pc
+        if kv is not None:
+            record.setdefault("kv_transfer", {})[role] = kv
 
 
 def run(

@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 
 from tpustack.config import derived
 from tpustack.config.model import StackConfig
+from tpustack.config.sections import BenchmarkConfig
 from tpustack.config.units import ServingUnit
 from tpustack.core import engines, images
 from tpustack.core.contracts import (
@@ -23,6 +24,7 @@ from tpustack.core.contracts import (
     SpecGateway,
     SpecPods,
     SpecServer,
+    SpecPrefix,
     SpecSlo,
     SweepPoint,
 )
@@ -121,6 +123,7 @@ def bench_spec(
             "seed": b.seed,
             "temperature": b.temperature,
             "ignore_eos": b.ignore_eos,
+            **_prefix(b),
         },
         "sweep": sweep,
         "slo": cast(SpecSlo, b.slo.model_dump(mode="json", exclude_none=True)),
@@ -166,6 +169,20 @@ def bench_spec(
             "dataset": b.dataset,
             "git_revision": git_revision,
         },
+    }
+
+
+def _prefix(b: BenchmarkConfig) -> dict[str, SpecPrefix]:
+    """The load's shared-prefix workload (tpustack.config.workload), when it has one."""
+    if b.prefix is None:
+        return {}
+    return {
+        "prefix": {
+            "groups": b.prefix.groups,
+            "prefix_len": b.prefix.prefix_len,
+            "prompts_per_group": b.prefix.prompts_per_group(b.num_prompts),
+            "multi_turn": b.prefix.multi_turn,
+        }
     }
 
 
