@@ -36,11 +36,6 @@ class _GatewayExtras(TypedDict, total=False):
     api: str  # the Kubernetes API URL; the runner's default is the in-cluster one (tests point it elsewhere)
 
 
-class _ServerExtras(TypedDict, total=False):
-    # role -> /metrics URL of that role's servers (prefill/decode with P/D); absent: metrics_url is role "serve"
-    role_metrics_urls: dict[str, str]
-
-
 class SpecGateway(_GatewayExtras):
     """The stack's GKE Gateway: the runner reads its address from the Kubernetes API and benchmarks through it."""
 
@@ -62,6 +57,8 @@ class SpecPods(_PodsExtras):
 
 class _ServerExtras(TypedDict, total=False):
     pods: SpecPods
+    # role -> /metrics URL of that role's servers (prefill/decode with P/D); absent: metrics_url is role "serve"
+    role_metrics_urls: dict[str, str]
 
 
 class SpecServer(_ServerExtras):

@@ -75,10 +75,10 @@ class TestOneRegistry:
     def test_facts_are_the_image_facts(self):
         """What the config rules read, one place: each tool's facts, taken from the image it runs in."""
         expected = {
-            ToolName.VLLM_BENCH: (("random", "sharegpt"), True, images.VLLM_TPU.bench_command, None),
+            ToolName.VLLM_BENCH: (("random", "sharegpt", "shared-prefix"), True, images.VLLM_TPU.bench_command, None),
             ToolName.JETSTREAM_BENCHMARK: (("random", "sharegpt"), False, images.JETSTREAM_ENGINE.bench_command, None),
             ToolName.INFERENCE_PERF: (
-                images.INFERENCE_PERF.datasets,
+                (*images.INFERENCE_PERF.datasets, "shared-prefix"),
                 False,
                 images.INFERENCE_PERF.command,
                 images.INFERENCE_PERF.image,
