@@ -10,9 +10,9 @@ The setup axes (``SETUP_AXES``), each read from what the record says about its s
 * ``routing``: how requests reach the servers, as the run's metadata says (``metadata.routing``, e.g. a
   prefix-cache-aware endpoint picker); "unstated" where it does not.
 
-Two rows pair on an axis when their load is the same and every other part of their setup (accelerator, chips,
-replicas, model, engine, the other axes) is the same: then the difference in throughput, latency and hit rate is
-the axis's. Rows whose load differs are never compared. The report and ``tpustack recommend`` list the pairs.
+Two rows pair on an axis when their load is the same and every other part of their setup (accelerator,
+chips, replicas, model, engine and its other arguments, the other axes) is the same: then the difference in
+throughput, latency and hit rate is the axis's. Rows whose load differs are never compared. The report and ``tpustack recommend`` list the pairs.
 CLI side only.
 """
 
@@ -86,6 +86,11 @@ def load_key(rec: Record) -> str:
     )
 
 
+def _args(row: Row) -> dict:
+    """The engine's arguments but the one the prefix_caching axis reads: a pair on any axis shares the rest."""
+    return {k: v for k, v in _obj(row.get("engine_args")).items() if k != "enablePrefixCaching"}
+
+
 def _ratio(a: Any, b: Any) -> float | None:
     if isinstance(a, (int, float)) and isinstance(b, (int, float)) and a:
         return b / a
@@ -103,7 +108,7 @@ def pairs(table: list[Row]) -> list[dict]:
     for key, group in by_load.items():
         for a, b in itertools.combinations(group, 2):
             differs = [ax for ax in SETUP_AXES if a.get(ax) != b.get(ax)]
-            if len(differs) != 1 or any(a.get(k) != b.get(k) for k in FIXED_SETUP):
+            if len(differs) != 1 or any(a.get(k) != b.get(k) for k in FIXED_SETUP) or _args(a) != _args(b):
                 continue
             axis = differs[0]
             a, b = sorted((a, b), key=lambda r: str(r.get(axis)))

@@ -59,6 +59,7 @@ def runs(tmp_path) -> Path:
         rec = json.loads(p.read_text())
         rec["load"]["prefix"]["prefix_len"] = 512  # another workload: never compared
         p.write_text(json.dumps(rec))
+    run_dir(tmp_path, "other-args", lambda r: (caching_off(r), r["metadata"]["engine_args"].update(maxNumSeqs=64)))
     return tmp_path
 
 
@@ -75,7 +76,8 @@ def test_report_pairs_the_same_load_one_axis_apart(runs):
     c = next(c for c in doc["comparisons"] if c["axis"] == "prefix_caching")
     assert c["figures"]["ttft_p50_ms"]["b_over_a"] == pytest.approx(0.5)  # caching on halves TTFT here
     assert c["a"]["setup"] == "off" and c["b"]["setup"] == "on"
-    assert all(r["run_id"] != "other-load" for c in doc["comparisons"] for r in (c["a"], c["b"]))
+    # another load, or another engine setting beside the axis: never paired
+    assert all(r["run_id"] not in ("other-load", "other-args") for c in doc["comparisons"] for r in (c["a"], c["b"]))
     assert compare.lines(doc["comparisons"])[0].startswith("prefix_caching off -> on at rate")
 
 
