@@ -12,7 +12,8 @@ The setup axes (``SETUP_AXES``), each read from what the record says about its s
 
 Two rows pair on an axis when their load is the same and every other part of their setup (accelerator,
 chips, replicas, model, engine and its other arguments, the other axes) is the same: then the difference in
-throughput, latency and hit rate is the axis's. Rows whose load differs are never compared. The report and ``tpustack recommend`` list the pairs.
+throughput, latency and hit rate is the axis's. Rows whose load differs are never compared. The report and
+``tpustack recommend`` list the pairs.
 CLI side only.
 """
 
