@@ -225,12 +225,17 @@ def _cache_problems(rec: dict, out: list[str]) -> None:
             continue  # _section_problems said so
         for pre in ("", "external_"):
             q, h, rate = pc.get(f"{pre}queries"), pc.get(f"{pre}hits"), pc.get(f"{pre}hit_rate")
-            if not all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in (q, h)):
+            if (
+                isinstance(q, bool)
+                or isinstance(h, bool)
+                or not isinstance(q, (int, float))
+                or not isinstance(h, (int, float))
+            ):
                 continue
             where = f"prefix_cache.{str(role)[:40]}"
             if h > q:
                 out.append(f"{where}: {pre}hits {_shown(h)} exceed {pre}queries {_shown(q)}")
-            elif isinstance(rate, (int, float)) and q > 0 and abs(rate - h / q) > 1e-6:
+            elif isinstance(rate, (int, float)) and q > 0 and abs(rate - h / q) > 1e-6:  # q, h numbers (above)
                 out.append(f"{where}.{pre}hit_rate {_shown(rate)} is not {pre}hits / {pre}queries ({h / q:.6g})")
 
 

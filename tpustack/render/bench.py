@@ -98,7 +98,7 @@ def bench_spec(
     if image is None:  # every unit of a stack with an engine has one (tpustack.config.units)
         raise InternalError(f"unit {unit.keys.unit} serves without an image")
     server = _server(base_url, engine.record.health_path, metrics_url, host, gateway, pods)
-    return {
+    doc: BenchSpec = {
         "schema": SPEC_SCHEMA,
         "stack": cfg.stack,
         "results_uri": results_uri.rstrip("/"),
@@ -123,7 +123,6 @@ def bench_spec(
             "seed": b.seed,
             "temperature": b.temperature,
             "ignore_eos": b.ignore_eos,
-            **_prefix(b),
         },
         "sweep": sweep,
         "slo": cast(SpecSlo, b.slo.model_dump(mode="json", exclude_none=True)),
@@ -170,20 +169,21 @@ def bench_spec(
             "git_revision": git_revision,
         },
     }
+    return _with_prefix(doc, b)
 
 
-def _prefix(b: BenchmarkConfig) -> dict[str, SpecPrefix]:
-    """The load's shared-prefix workload (tpustack.config.workload), when it has one."""
-    if b.prefix is None:
-        return {}
-    return {
-        "prefix": {
+def _with_prefix(doc: BenchSpec, b: BenchmarkConfig) -> BenchSpec:
+    """The load's shared-prefix workload (tpustack.config.workload), when it has one; only then, so a plain
+    benchmark's spec is what it was."""
+    if b.prefix is not None:
+        prefix: SpecPrefix = {
             "groups": b.prefix.groups,
             "prefix_len": b.prefix.prefix_len,
             "prompts_per_group": b.prefix.prompts_per_group(b.num_prompts),
             "multi_turn": b.prefix.multi_turn,
         }
-    }
+        doc["load"]["prefix"] = prefix
+    return doc
 
 
 def _client_tokenizer(cfg: StackConfig, tool: ToolName) -> ClientTokenizer:
