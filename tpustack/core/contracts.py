@@ -354,6 +354,8 @@ class ColdStart(_ColdStartExtras):
     """Measured cold start of the serving pods (tpustack.workloads.cold_start), read once the server answered."""
 
     pods: list[PodColdStart]
+
+
 class _PrefixCacheExtras(TypedDict, total=False):
     # KV connector (cross-instance: P/D, offload) lookups: vllm:external_prefix_cache_{queries,hits}
     external_queries: float | None

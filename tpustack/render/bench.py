@@ -23,8 +23,8 @@ from tpustack.core.contracts import (
     ClientTokenizer,
     SpecGateway,
     SpecPods,
-    SpecServer,
     SpecPrefix,
+    SpecServer,
     SpecSlo,
     SweepPoint,
 )
