@@ -92,12 +92,12 @@ class Scraper:
         self.samples.append((time.time(), parse(text, self.prefixes)))
 
     def _loop(self) -> None:
-        while not self._stop.is_set():
+        while not self._stop.wait(self.interval_s):
             self.scrape_once()
-            self._stop.wait(self.interval_s)
 
     def __enter__(self) -> Scraper:
         if self.url:
+            self.scrape_once()  # the counters before the point's first request (prefix-cache deltas need it)
             self._thread = threading.Thread(target=self._loop, name="metrics-scraper", daemon=True)
             self._thread.start()
         return self

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, cast
 
 from tpustack.core.contracts import (
-    RECORD_SCHEMA,
+    RECORD_SCHEMAS,
     Record,
     RecordMetadata,
     required,
@@ -92,6 +92,8 @@ _BOUNDS: dict[str, tuple[float, float, bool]] = {
     **{f"metadata.{k}": (1, MAX_CHIPS, False) for k in ("replicas", "hosts", "chips", "chips_per_replica")},
     "metadata.speculative_tokens": (0, 1024, True),
 }
+# Bounds by a field's own name, wherever it sits (the per-role sections of schema v2: prefix_cache.<role>.hit_rate).
+_LEAF_BOUNDS: dict[str, tuple[float, float, bool]] = {"hit_rate": (0, 1, True), "external_hit_rate": (0, 1, True)}
 
 
 def bad_number(v: Any, *, integer: bool = False, positive: bool = False, lo: float = 0, hi: float = HUGE) -> str | None:
@@ -149,7 +151,8 @@ def _scalar_problem(where: str, v: Any, tp: type) -> str | None:
         return f"{where} is a string of {len(v)} characters (at most {MAX_TEXT})" if len(v) > MAX_TEXT else None
     if tp is bool:
         return None if isinstance(v, bool) else f"{where} is {_shown(v)}, not true/false"
-    lo, hi, zero = _BOUNDS.get(where, (0, MAX_COUNT if tp is int else HUGE, True))
+    default = _LEAF_BOUNDS.get(where.rsplit(".", 1)[-1], (0, MAX_COUNT if tp is int else HUGE, True))
+    lo, hi, zero = _BOUNDS.get(where, default)
     why = bad_number(v, integer=tp is int, positive=not zero, lo=lo, hi=hi)
     return f"{where}: {why}" if why else None
 
@@ -202,12 +205,38 @@ def record_problems(rec: Any) -> list[str]:
     if not isinstance(rec, dict):
         return ["not a record (a JSON object)"]
     out: list[str] = []
-    if rec.get("schema") != RECORD_SCHEMA:
-        out.append(f"schema is {_shown(rec.get('schema'))}, not {RECORD_SCHEMA}")
+    if rec.get("schema") not in RECORD_SCHEMAS:
+        out.append(f"schema is {_shown(rec.get('schema'))}, not one of {', '.join(RECORD_SCHEMAS)}")
     if rec.get("tool") not in ToolName.values():
         out.append(f"tool {_shown(rec.get('tool'))} is not one of {', '.join(ToolName.values())}")
     _section_problems("", rec, Record, out, require=True)
+    _cache_problems(rec, out)
     return out[:20] + ([f"and {len(out) - 20} more"] if len(out) > 20 else [])
+
+
+def _cache_problems(rec: dict, out: list[str]) -> None:
+    """Schema v2's per-role prefix-cache figures agree with themselves: hits never exceed queries, and the hit rate
+    is hits / queries (a file that says otherwise was edited or corrupted)."""
+    roles = rec.get("prefix_cache")
+    if not isinstance(roles, dict):
+        return
+    for role, pc in list(roles.items())[:20]:
+        if not isinstance(pc, dict):
+            continue  # _section_problems said so
+        for pre in ("", "external_"):
+            q, h, rate = pc.get(f"{pre}queries"), pc.get(f"{pre}hits"), pc.get(f"{pre}hit_rate")
+            if (
+                isinstance(q, bool)
+                or isinstance(h, bool)
+                or not isinstance(q, (int, float))
+                or not isinstance(h, (int, float))
+            ):
+                continue
+            where = f"prefix_cache.{str(role)[:40]}"
+            if h > q:
+                out.append(f"{where}: {pre}hits {_shown(h)} exceed {pre}queries {_shown(q)}")
+            elif isinstance(rate, (int, float)) and q > 0 and abs(rate - h / q) > 1e-6:  # q, h numbers (above)
+                out.append(f"{where}.{pre}hit_rate {_shown(rate)} is not {pre}hits / {pre}queries ({h / q:.6g})")
 
 
 def run_problems(doc: Any) -> list[str]:

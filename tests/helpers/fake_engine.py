@@ -15,6 +15,12 @@ vllm:generation_tokens_total{{model_name="m"}} {tokens}
 vllm:e2e_request_latency_seconds_bucket{{le="1.0",model_name="m"}} {count}
 vllm:e2e_request_latency_seconds_sum{{model_name="m"}} {lat_sum}
 vllm:e2e_request_latency_seconds_count{{model_name="m"}} {count}
+# HELP vllm:prefix_cache_queries_total Prefix cache queries, in terms of number of queried tokens.
+# TYPE vllm:prefix_cache_queries_total counter
+vllm:prefix_cache_queries_total{{engine="0",model_name="m"}} {queries}
+# HELP vllm:prefix_cache_hits_total Prefix cache hits, in terms of number of cached tokens.
+# TYPE vllm:prefix_cache_hits_total counter
+vllm:prefix_cache_hits_total{{engine="0",model_name="m"}} {hits}
 process_cpu_seconds_total 12.5
 """
 
@@ -33,7 +39,9 @@ class Engine:
                 elif self.path == "/metrics":
                     engine.scrapes += 1
                     n = engine.scrapes
-                    body = METRICS.format(running=n % 4, tokens=100 * n, count=2 * n, lat_sum=0.6 * n).encode()
+                    body = METRICS.format(
+                        running=n % 4, tokens=100 * n, count=2 * n, lat_sum=0.6 * n, queries=64.0 * n, hits=48.0 * n
+                    ).encode()
                     status = 200
                 else:
                     body, status = b"not found", 404

@@ -6,7 +6,13 @@
                         asks for it (``stream_options.include_usage``), then ``data: [DONE]``. With
                         ``ignore_eos`` false the output stops early at a length drawn per prompt, like a model
                         reaching its end-of-sequence token; with it true the output is ``max_tokens`` long.
-  GET /health, /v1/models, /metrics (a few vllm: series)
+  GET /health, /v1/models, /metrics (vLLM 0.32.0's series in prometheus_client's text format: prefix-cache
+                        queries/hits, prompt/generation tokens, successes)
+A real prefix cache (``PrefixCache``): prompts are tokenized as the clients' word-level tokenizer does (whitespace),
+cut into blocks of 16 tokens, each block hashed with its parent's hash as vLLM does (vllm/v1/core/kv_cache_utils.py);
+a request hits the longest run of cached blocks from its start, at most its length - 1 (a prompt's last token is
+always recomputed, kv_cache_manager.py get_computed_blocks), then its blocks are cached (LRU). So a hit rate the
+record computes from /metrics is what this cache really did.
 Every request's own timing (server side) is kept in ``srv.requests`` to check what the clients report.
 Stdlib only; HTTP/1.1 with chunked transfer, as the engines answer.
 """
@@ -17,6 +23,7 @@ import hashlib
 import json
 import threading
 import time
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -42,11 +49,62 @@ class ServedRequest:
         return (self.token_times[-1] - self.token_times[0]) / (n - 1) if n > 1 else None
 
 
+class PrefixCache:
+    """Block-hash prefix caching, as vLLM's KV cache manager counts it (queries and hits in tokens)."""
+
+    def __init__(self, block_size: int = 16, capacity_blocks: int = 100_000, enabled: bool = True):
+        self.block_size, self.capacity, self.enabled = block_size, capacity_blocks, enabled
+        self.blocks: OrderedDict[str, None] = OrderedDict()
+        self.queries = self.hits = 0
+
+    def hashes(self, tokens: list[str]) -> list[str]:
+        out, parent = [], ""
+        for i in range(0, len(tokens) - len(tokens) % self.block_size, self.block_size):
+            parent = hashlib.sha256(
+                (parent + "\x00" + "\x01".join(tokens[i : i + self.block_size])).encode()
+            ).hexdigest()
+            out.append(parent)
+        return out
+
+    def admit(self, tokens: list[str]) -> int:
+        """One prompt: its cached tokens (counted), then its blocks cached. Off: nothing counted (as vLLM)."""
+        if not self.enabled or not tokens:
+            return 0
+        hashes, hit = self.hashes(tokens), 0
+        for i, h in enumerate(hashes):
+            if (i + 1) * self.block_size > len(tokens) - 1 or h not in self.blocks:
+                break
+            hit = (i + 1) * self.block_size
+        for h in hashes:
+            self.blocks[h] = None
+            self.blocks.move_to_end(h)
+        while len(self.blocks) > self.capacity:
+            self.blocks.popitem(last=False)
+        self.queries += len(tokens)
+        self.hits += hit
+        return hit
+
+
+def counter(name: str, help_text: str, value: float, model: str) -> str:
+    """One counter as prometheus_client 0.x writes it for vLLM (name_total, labels engine and model_name)."""
+    return (
+        f"# HELP {name}_total {help_text}\n# TYPE {name}_total counter\n"
+        f'{name}_total{{engine="0",model_name="{model}"}} {float(value)!r}\n'
+    )
+
+
 class OpenAIServer:
     def __init__(
-        self, ttft_s: float = 0.100, tpot_s: float = 0.020, model: str = "fake-model", min_fraction: float = 0.3
+        self,
+        ttft_s: float = 0.100,
+        tpot_s: float = 0.020,
+        model: str = "fake-model",
+        min_fraction: float = 0.3,
+        prefix_caching: bool = True,
     ):
         self.ttft_s, self.tpot_s, self.model, self.min_fraction = ttft_s, tpot_s, model, min_fraction
+        self.cache = PrefixCache(enabled=prefix_caching)
+        self.prompt_tokens = 0
         self.requests: list[ServedRequest] = []
         self.lock = threading.Lock()
         srv = self
@@ -71,13 +129,7 @@ class OpenAIServer:
                 elif self.path == "/v1/models":
                     self._json(200, {"object": "list", "data": [{"id": srv.model, "object": "model"}]})
                 elif self.path == "/metrics":
-                    n = len(srv.requests)
-                    text = (
-                        f"# TYPE vllm:num_requests_running gauge\nvllm:num_requests_running 0\n"
-                        f"# TYPE vllm:generation_tokens_total counter\nvllm:generation_tokens_total "
-                        f"{sum(r.output_tokens for r in srv.requests)}\n"
-                        f"# TYPE vllm:request_success_total counter\nvllm:request_success_total {n}\n"
-                    ).encode()
+                    text = srv.metrics().encode()
                     self.send_response(200)
                     self.send_header("Content-Type", "text/plain; version=0.0.4")
                     self.send_header("Content-Length", str(len(text)))
@@ -101,6 +153,9 @@ class OpenAIServer:
                 if isinstance(prompt, list):
                     prompt = " ".join(map(str, prompt))
                 max_tokens = int(body.get("max_tokens") or 16)
+                with srv.lock:
+                    srv.prompt_tokens += len(str(prompt).split())
+                    srv.cache.admit(str(prompt).split())
                 n = srv.output_length(str(prompt), max_tokens, bool(body.get("ignore_eos")))
                 rec = ServedRequest(len(str(prompt)), max_tokens, n, start)
                 if not body.get("stream"):
@@ -150,6 +205,29 @@ class OpenAIServer:
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def metrics(self) -> str:
+        """vLLM 0.32.0's names (vllm/v1/metrics/loggers.py) and help texts, in prometheus_client's format."""
+        with self.lock:
+            done = list(self.requests)
+            queries, hits, prompt = self.cache.queries, self.cache.hits, self.prompt_tokens
+        m = self.model
+        return (
+            "# HELP vllm:num_requests_running Number of requests in model execution batches.\n"
+            f'# TYPE vllm:num_requests_running gauge\nvllm:num_requests_running{{engine="0",model_name="{m}"}} 0.0\n'
+            + counter(
+                "vllm:prefix_cache_queries", "Prefix cache queries, in terms of number of queried tokens.", queries, m
+            )
+            + counter("vllm:prefix_cache_hits", "Prefix cache hits, in terms of number of cached tokens.", hits, m)
+            + counter("vllm:prompt_tokens", "Number of prefill tokens processed.", prompt, m)
+            + counter(
+                "vllm:generation_tokens",
+                "Number of generation tokens processed.",
+                sum(r.output_tokens for r in done),
+                m,
+            )
+            + counter("vllm:request_success", "Count of successfully processed requests.", len(done), m)
+        )
 
     def output_length(self, prompt: str, max_tokens: int, ignore_eos: bool) -> int:
         """Full length when EOS is ignored; otherwise a stop between min_fraction and 100% of max_tokens,

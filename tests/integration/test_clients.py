@@ -47,13 +47,15 @@ def hf_home(tmp_path_factory) -> Path:
     return home
 
 
-def run_tool(tmp_path: Path, monkeypatch, hf_home: Path, benchmark: dict, command: list[str]):
+def run_tool(
+    tmp_path: Path, monkeypatch, hf_home: Path, benchmark: dict, command: list[str], server: OpenAIServer | None = None
+):
     monkeypatch.setenv("HF_HOME", str(hf_home))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     c = copy.deepcopy(BASE)
     c["tpustack:benchmark"] = benchmark
     cfg = load_config(as_engine_values(c), SECRETS, "clients")
-    with OpenAIServer(model=MODEL) as srv:
+    with server or OpenAIServer(model=MODEL) as srv:
         spec = bench_spec.bench_spec(
             cfg, base_url=srv.url, metrics_url=f"{srv.url}/metrics", results_uri=str(tmp_path), git_revision="t"
         )
@@ -139,6 +141,79 @@ def test_inference_perf(tmp_path, monkeypatch, hf_home):
     assert close(rec["latency_ms"]["tpot"]["mean"], server_tpot_ms(served), 0.05)
     # inference-perf 0.7.0's own TPOT agrees too (0.2.0 reported about half)
     assert close(rec["latency_ms"]["tpot"]["mean"], 1000 * own["time_per_output_token"]["mean"], 0.02)
+
+
+# ----- shared-prefix workloads (benchmark.prefix): the engine's own hit rate in the record ----------------------------
+PREFIX_LOAD = {
+    "dataset": "shared-prefix",
+    "ignoreEos": True,
+    "requestRates": [8],
+    "numPrompts": 24,
+    "warmups": 0,
+    "inputLen": 16,  # each prompt's own question, after its group's prefix
+    "outputLen": 8,
+    "prefix": {"prefixLen": 64, "groups": 4},
+}
+
+
+def prefix_checks(rec: dict, srv: OpenAIServer, served: list) -> float:
+    """The record's hit rate is the loopback cache's own, over exactly the point's requests."""
+    assert len(served) == 24 == rec["requests"]["completed"]
+    pc = rec["prefix_cache"]["serve"]
+    assert pc["queries"] == srv.cache.queries and pc["hits"] == srv.cache.hits, (pc, srv.cache.queries)
+    assert close(pc["hit_rate"], srv.cache.hits / srv.cache.queries)
+    assert rec["load"]["prefix"] == {"groups": 4, "prefix_len": 64, "prompts_per_group": 6, "multi_turn": False}
+    return pc["hit_rate"]
+
+
+def test_vllm_bench_serve_shared_prefix(tmp_path, monkeypatch, hf_home):
+    srv = OpenAIServer(model=MODEL, ttft_s=0.02, tpot_s=0.005)
+    cmd = [str(clients.vllm()), "bench", "serve"]
+    rec, raw, served = run_tool(tmp_path, monkeypatch, hf_home, PREFIX_LOAD, cmd, srv)
+    rate = prefix_checks(rec, srv, served)
+    # 4 prefixes of 64 tokens (4 blocks), 6 prompts each of 64 + 16 tokens: the first of a group misses, the other 5
+    # hit the 4 prefix blocks (their own 16 tokens are random); within a token of the block boundary either way
+    assert 0.6 <= rate <= (20 * 64 + 4 * 0) / (24 * 80) + 0.05, rate
+    assert "--prefix-repetition-num-prefixes" in json.dumps(json.loads((tmp_path / "r1" / "run.json").read_text()))
+
+
+def test_vllm_bench_serve_random_prefix_without_caching(tmp_path, monkeypatch, hf_home):
+    """One --random-prefix-len prefix for all; with prefix caching off the engine counts nothing: no rate."""
+    srv = OpenAIServer(model=MODEL, ttft_s=0.02, tpot_s=0.005, prefix_caching=False)
+    load = {**PREFIX_LOAD, "dataset": "random", "prefix": {"prefixLen": 64}}
+    rec, _, served = run_tool(tmp_path, monkeypatch, hf_home, load, [str(clients.vllm()), "bench", "serve"], srv)
+    assert len(served) == 24 and rec["prefix_cache"]["serve"]["hit_rate"] is None
+    assert rec["prefix_cache"]["serve"]["queries"] == 0
+
+
+def test_inference_perf_shared_prefix(tmp_path, monkeypatch, hf_home):
+    srv = OpenAIServer(model=MODEL, ttft_s=0.02, tpot_s=0.005)
+    load = {**PREFIX_LOAD, "tool": "inference-perf"}
+    rec, raw, served = run_tool(tmp_path, monkeypatch, hf_home, load, [str(clients.inference_perf())], srv)
+    rate = prefix_checks(rec, srv, served)
+    assert 0.6 <= rate <= 20 * 64 / (24 * 80) + 0.05, rate
+    # inference-perf's own dump of the config it ran: its shared_prefix data, as tpustack wrote it
+    assert any("type: shared_prefix" in p.read_text() for p in raw.glob("*.yaml")), sorted(raw.iterdir())
+
+
+def test_the_loopback_metrics_are_prometheus_clients_format():
+    """prometheus_client's own parser (in the vllm client's venv) reads the loopback's /metrics as vLLM's."""
+    import subprocess
+    import urllib.request
+
+    with OpenAIServer(model=MODEL) as srv:
+        srv.cache.admit(["w1"] * 40)
+        with urllib.request.urlopen(f"{srv.url}/metrics") as r:
+            text = r.read().decode()
+    code = (
+        "import sys; from prometheus_client.parser import text_string_to_metric_families as p; "
+        "print(sorted((f.name, f.type, s.name, s.value) for f in p(sys.stdin.read()) for s in f.samples))"
+    )
+    out = subprocess.run(
+        [str(clients.vllm().parent / "python"), "-c", code], input=text, capture_output=True, text=True, check=True
+    ).stdout
+    assert "('vllm:prefix_cache_queries', 'counter', 'vllm:prefix_cache_queries_total', 40.0)" in out, out
+    assert "('vllm:prefix_cache_hits', 'counter', 'vllm:prefix_cache_hits_total', 0.0)" in out, out
 
 
 def test_jetstream_benchmark_serving(tmp_path, monkeypatch):

@@ -86,6 +86,39 @@ class TestVllm:
         for key in ("start_times", "latencies", "ttfts", "itls"):
             assert f'"{key}"' in serve, key
 
+    def test_the_shared_prefix_workload_is_the_pinned_tools(self, vllm_tpu_wheel):
+        """benchmark.prefix: dataset shared-prefix is vLLM's prefix_repetition (its four --prefix-repetition-* flags
+        are in bench_flags, checked above), random's prefix is --random-prefix-len; prefix_repetition does not
+        force ignore_eos as random does (serve.py)."""
+        datasets = vllm_tpu_wheel.read("vllm/benchmarks/datasets/datasets.py")
+        assert images.VLLM_PREFIX_DATASET in artifacts.argument_choices(datasets, "--dataset-name")
+        flags = artifacts.add_argument_flags(datasets)
+        for f in ("suffix-len", "prefix-len", "num-prefixes", "output-len"):
+            assert f"--prefix-repetition-{f}" in flags and f"--prefix-repetition-{f}" in images.VLLM_TPU.bench_flags
+        assert "--random-prefix-len" in flags
+        assert "prompts_per_prefix = num_requests // num_prefixes" in datasets  # rule prompts_split_into_groups
+        serve = vllm_tpu_wheel.read("vllm/benchmarks/serve.py")
+        assert 'args.dataset_name in ("random", "random-mm")' in serve
+        assert images.SHARED_PREFIX_DATASET in tools.tool("vllm-bench").facts.datasets
+
+    def test_the_cache_and_kv_transfer_metrics_exist(self, vllm_tpu_wheel):
+        """The counters a record's prefix_cache and kv_transfer come from (tpustack.workloads.cachestats)."""
+        from workloads import cachestats
+
+        src = "".join(
+            vllm_tpu_wheel.read(n)
+            for n in vllm_tpu_wheel.names
+            if n.endswith(".py") and (n.startswith("vllm/v1/metrics/") or "kv_connector/v1/nixl/" in n)
+        )
+        missing = [m for m in cachestats.METRIC_FAMILIES if f'name="{m}"' not in src]
+        assert not missing, missing
+        # counters: prometheus_client exposes them with _total, which is what cachestats reads
+        assert cachestats.QUERIES == "vllm:prefix_cache_queries_total"
+        # hits are whole cached blocks of the prompt, the last token always recomputed (the loopback does the same)
+        manager = vllm_tpu_wheel.read("vllm/v1/core/kv_cache_manager.py")
+        assert "max_cache_hit_length = request.num_tokens - 1" in manager
+        assert "num_tokens=request.num_tokens" in manager
+
     def test_random_ignores_eos_in_this_version(self, vllm_tpu_wheel):
         """benchmark.ignoreEos=false is refused for vllm-bench on random (rule eos_setting_is_what_the_tool_does)."""
         serve = vllm_tpu_wheel.read("vllm/benchmarks/serve.py")
@@ -216,6 +249,13 @@ class TestInferencePerf:
 
         missing = sorted({k for k in keys(cfg) if k not in fields and not k.isdigit()} - {"ttft", "tpot"})
         assert not missing, f"inference-perf {images.INFERENCE_PERF_VERSION} config has no {missing}"
+        # the shared-prefix workload (benchmark.prefix): its SharedPrefix model and its data type
+        spec["load"]["prefix"] = {"groups": 2, "prefix_len": 16, "prompts_per_group": 5, "multi_turn": True}
+        cfg = serving_bench.inference_perf_config(spec, {"request_rate": 2.0}, tmp_path, 10, None)
+        config_src = inference_perf_wheel.read("inference_perf/config/datagen/config.py")
+        prefix_fields = artifacts.class_fields(config_src, "SharedPrefix")
+        assert set(cfg["data"]["shared_prefix"]) <= prefix_fields, set(cfg["data"]["shared_prefix"]) - prefix_fields
+        assert f'SharedPrefix = "{cfg["data"]["type"]}"' in config_src
 
 
 # ----- JetStream / MaxText ------------------------------------------------------------------------------------------

@@ -81,7 +81,7 @@ def report_cmd(
     """Compare benchmark runs: table, CSV/JSON, throughput-latency plots, $/1M tokens, best point under SLO."""
     if out_dir is not None:
         require("matplotlib", "ops", "report")
-    from tpustack.ops import report
+    from tpustack.ops import compare, report
     from tpustack.ops import slo as slos
 
     try:
@@ -105,6 +105,8 @@ def report_cmd(
         out.print(_heartbeats_table(doc))
     if doc["cold_start"]:
         out.print(_cold_start_table(doc))
+    for line in compare.lines(doc.get("comparisons", [])):
+        say(f"same load, one setup apart: {line}")
     b = doc["best"]
     if b:
         say(
@@ -133,6 +135,7 @@ POINT_COLUMNS = (
     "TTFT p50|p99 ms",
     "TPOT p50|p99 ms",
     "goodput req/s",
+    "prefix hit",
     "$/1M out",
     "$/run",
     "of roofline",
@@ -160,6 +163,7 @@ def _points_table(doc: dict, slo: object) -> Table:
             f"{_fmt(r['ttft_p50_ms'])} | {_fmt(r['ttft_p99_ms'])}",
             f"{_fmt(r['tpot_p50_ms'], 2)} | {_fmt(r['tpot_p99_ms'], 2)}",
             _fmt(r["goodput_rps"], 2),
+            _hit_rate(r),
             _fmt(r["usd_per_1m_output_tokens"], 3),
             _fmt(r["usd_per_experiment"], 2),
             _roofline(r),
@@ -203,6 +207,12 @@ def _heartbeats_table(doc: dict) -> Table:
             )
         )
     return h
+
+
+def _hit_rate(r: dict) -> str:
+    """The engine's own prefix-cache hit rate (schema v2); '-' where not measured (caching off, older record)."""
+    h = r.get("prefix_hit_rate")
+    return f"{h:.0%}" if isinstance(h, (int, float)) else "-"
 
 
 def _roofline(r: dict) -> str:

@@ -23,6 +23,8 @@ from tpustack.core.engines import EngineName, ToolName
 from tpustack.core.errors import InternalError, quote
 from tpustack.workloads.heartbeat import SEED_SHAPE
 
+from .workload import PrefixWorkload
+
 _LABEL_KEY_RE = re.compile(r"^[a-z][a-z0-9_-]{0,62}$")
 _LABEL_VALUE_RE = re.compile(r"^[a-z0-9_-]{0,63}$")
 _BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{1,61}[a-z0-9]$")
@@ -296,7 +298,7 @@ class BenchmarkConfig(Section):
     """The load model of the serving benchmark; every field lands in the result metadata."""
 
     tool: ToolName | None = None
-    dataset: Literal["random", "sharegpt", "sonnet"] = "random"
+    dataset: Literal["random", "sharegpt", "sonnet", "shared-prefix"] = "random"
     input_len: int = Field(default=1024, ge=1)
     output_len: int = Field(default=128, ge=1)
     num_prompts: int = Field(default=500, ge=1)
@@ -309,6 +311,7 @@ class BenchmarkConfig(Section):
     temperature: float = Field(default=0.0, ge=0)
     ignore_eos: bool = True
     slo: SloConfig = Field(default_factory=SloConfig)
+    prefix: PrefixWorkload | None = None  # shared-prefix prompts (tpustack.config.workload)
 
     @field_validator("request_rates")
     @classmethod

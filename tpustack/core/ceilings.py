@@ -331,6 +331,35 @@ def for_names(
     return c, ""
 
 
+# ----- per role (disaggregated prefill/decode) -------------------------------------------------------------------
+ROLE_BOUNDS = {"prefill": "compute", "decode": "hbm-bandwidth"}
+
+
+def role_ceiling(c: Ceilings, role: str, input_len: int | None, batch: int | None = None) -> dict | None:
+    """The ceiling of one replica in a disaggregated role (None for a unit that serves whole requests):
+
+    * prefill is compute-bound: prompt tokens/s at the chip's peak (2 x active params FLOPs per token), and a
+      prompt's least TTFT; tokens found in the prefix cache are not computed, so at hit rate h the replica can take
+      up to 1 / (1 - h) times as many prompt tokens (``prompt_tokens_per_s_at_hit_rate`` gives it per h);
+    * decode is HBM-bandwidth-bound: output tokens/s at the largest batch whose cache fits (at most ``batch``),
+      each step reading the weights it touches and every sequence's cache, and the least TPOT of one sequence.
+    """
+    if role not in ROLE_BOUNDS:
+        return None
+    out: dict = {"role": role, "bound": ROLE_BOUNDS[role]}
+    if role == "prefill":
+        out["prompt_tokens_per_s"] = c.prefill_tokens_per_s
+        out["ttft_floor_ms"] = c.ttft_floor_s(input_len) * 1e3 if input_len else None
+        out["prompt_tokens_per_s_at_hit_rate"] = {f"{h:g}": c.prefill_tokens_per_s / (1 - h) for h in (0.0, 0.5, 0.9)}
+    else:
+        ctx = input_len or None
+        out["output_tokens_per_s"] = c.decode_ceiling(ctx, batch) if c.fits else 0.0
+        out["max_batch"] = c.max_batch(ctx) if ctx else None
+        out["tpot_floor_ms"] = c.tpot_floor_s(1, input_len or 0) * 1e3
+    out["basis"] = BASIS
+    return out
+
+
 @dataclass(frozen=True, kw_only=True)
 class PointCheck:
     """A measured point beside its ceilings: the fraction of each, and every ceiling it beats."""

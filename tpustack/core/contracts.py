@@ -18,7 +18,10 @@ from __future__ import annotations
 from typing import Any, Literal, TypedDict
 
 SPEC_SCHEMA = "tpustack.bench-spec/v1"
-RECORD_SCHEMA = "tpustack.serving-point/v1"
+# v2 (issue 19): a record may carry ``prefix_cache`` and ``kv_transfer`` (per role, from the engine's own counters)
+# and its load a ``prefix`` workload; a v1 record has none of them and reads as before.
+RECORD_SCHEMA = "tpustack.serving-point/v2"
+RECORD_SCHEMAS = ("tpustack.serving-point/v1", RECORD_SCHEMA)  # what readers accept
 RUN_SCHEMA = "tpustack.serving-run/v1"
 
 
@@ -54,6 +57,8 @@ class SpecPods(_PodsExtras):
 
 class _ServerExtras(TypedDict, total=False):
     pods: SpecPods
+    # role -> /metrics URL of that role's servers (prefill/decode with P/D); absent: metrics_url is role "serve"
+    role_metrics_urls: dict[str, str]
 
 
 class SpecServer(_ServerExtras):
@@ -77,8 +82,19 @@ class SpecModel(ClientTokenizer):
     params_b: float
 
 
+class SpecPrefix(TypedDict):
+    """A shared-prefix workload (benchmark.prefix, tpustack.config.workload): ``groups`` distinct prefixes of
+    ``prefix_len`` tokens, each followed by ``prompts_per_group`` different questions of the load's input_len."""
+
+    groups: int
+    prefix_len: int
+    prompts_per_group: int
+    multi_turn: bool  # each group's prompts as consecutive turns of one conversation (inference-perf only)
+
+
 class _LoadExtras(TypedDict, total=False):
     dataset_path: str  # a dataset file already in the pod (else dataset_url is fetched)
+    prefix: SpecPrefix  # a shared-prefix workload (dataset shared-prefix, or random with one shared prefix)
 
 
 class SpecLoad(_LoadExtras):
@@ -262,6 +278,7 @@ class RecordLoad(TypedDict, total=False):
     seed: int
     temperature: float
     ignore_eos: bool
+    prefix: SpecPrefix
 
 
 class RecordMetadata(TypedDict, total=False):
@@ -339,6 +356,35 @@ class ColdStart(_ColdStartExtras):
     pods: list[PodColdStart]
 
 
+class _PrefixCacheExtras(TypedDict, total=False):
+    # KV connector (cross-instance: P/D, offload) lookups: vllm:external_prefix_cache_{queries,hits}
+    external_queries: float | None
+    external_hits: float | None
+    external_hit_rate: float | None
+
+
+class PrefixCache(_PrefixCacheExtras):
+    """One role's prefix cache over the point, from the engine's own counters scraped before and after it
+    (vLLM 0.32.0 vllm/v1/metrics/loggers.py: vllm:prefix_cache_queries / vllm:prefix_cache_hits, in tokens).
+    hit_rate = delta hits / delta queries; None when nothing was queried (caching off, or no counters)."""
+
+    queries: float | None  # prompt tokens looked up
+    hits: float | None  # of them, found cached
+    hit_rate: float | None
+    basis: str
+
+
+class KvTransfer(TypedDict, total=False):
+    """One role's KV-cache transfers over the point (P/D), from the NIXL connector's own metrics (vLLM 0.32.0
+    vllm/distributed/kv_transfer/kv_connector/v1/nixl/stats.py); absent when the engine exports none."""
+
+    transfers: float | None  # vllm:nixl_xfer_time_seconds_count increase
+    bytes: float | None  # vllm:nixl_bytes_transferred_sum increase
+    mean_transfer_s: float | None  # increase of _sum / increase of _count of vllm:nixl_xfer_time_seconds
+    failed_transfers: float | None  # vllm:nixl_num_failed_transfers_total increase
+    basis: str
+
+
 class _RecordExtras(TypedDict, total=False):
     source_file: str
     load: RecordLoad
@@ -348,6 +394,8 @@ class _RecordExtras(TypedDict, total=False):
     server_metrics: dict[str, Any]  # the engine's /metrics during the point (workloads/promscrape.py)
     metadata: RecordMetadata
     cold_start: ColdStart  # the serving pods' measured phases (same for every point of the run)
+    prefix_cache: dict[str, PrefixCache]  # by unit role (serve; prefill/decode with P/D): schema v2
+    kv_transfer: dict[str, KvTransfer]  # by unit role, where the engine exports KV-transfer metrics: schema v2
 
 
 class Record(_RecordExtras):

@@ -103,8 +103,21 @@ _VLLM_BENCH_FLAGS = frozenset(
         "--request-rate",
         "--burstiness",
         "--goodput",
+        # shared-prefix workloads (benchmark.prefix): datasets.py add_dataset_parser, "prefix repetition dataset
+        # options" and the random dataset's --random-prefix-len
+        "--prefix-repetition-prefix-len",
+        "--prefix-repetition-suffix-len",
+        "--prefix-repetition-num-prefixes",
+        "--prefix-repetition-output-len",
+        "--random-prefix-len",
     }
 )
+# tpustack's benchmark.dataset of prompts in shared-prefix groups (tpustack.config.workload), and the name each
+# tool gives it: vllm bench serve's --dataset-name choice (datasets.py), inference-perf's data.type
+# (inference_perf/config/datagen/config.py DataGenType.SharedPrefix)
+SHARED_PREFIX_DATASET = "shared-prefix"
+VLLM_PREFIX_DATASET = "prefix_repetition"
+INFERENCE_PERF_PREFIX_DATA = "shared_prefix"
 _VLLM_COMMON = {
     "command": ("vllm", "serve"),
     "flags": _VLLM_SERVER_FLAGS,

@@ -121,7 +121,7 @@ def _add(col: Collection, source: str, name: str, doc: Any, location: str) -> No
         return
     schema = doc.get("schema")
     parts = name.split("/")
-    if schema == contracts.RECORD_SCHEMA:
+    if schema in contracts.RECORD_SCHEMAS:
         _add_record(col, source, parts, doc, location)
     elif schema == contracts.RUN_SCHEMA:
         problems = results.run_problems(doc)

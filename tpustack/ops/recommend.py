@@ -265,6 +265,8 @@ def recommend(sources: list[str], slo: Slo, demand: Demand, model: str | None = 
             "cost is the accelerators' list price at the run's capacity type (no cluster fee, CPUs, egress)",
         ],
         "points": table,
+        # the same load on setups one axis apart (prefix caching, P/D, routing): what each choice is worth
+        "comparisons": report.compare.pairs(table),
     }
     if not candidates and model:
         doc["estimates"] = estimates(slo, demand, model)
@@ -365,6 +367,7 @@ def explain(doc: dict) -> list[str]:
         )
     if not doc["recommendation"] and not doc["estimates"]:
         lines.append("no estimate either: the model is not in the catalog, or no single-host shape fits it")
+    lines += [f"same load, one setup apart: {c}" for c in report.compare.lines(doc.get("comparisons", []))]
     return lines
 
 

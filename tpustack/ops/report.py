@@ -32,7 +32,7 @@ from tpustack.core.display import json_text
 from tpustack.core.errors import InputError
 from tpustack.cost import accelerator_hourly
 
-from . import cold_start_report
+from . import cold_start_report, compare
 from .collect import Collection, Found, Skipped, collect
 from .slo import Slo, check_percentile, of
 
@@ -62,6 +62,10 @@ CSV_COLUMNS = [
     "output_tokens_per_s_per_chip",
     *[f"{m}_{p}_ms" for m in METRICS for p in PERCENTILES],
     "goodput_rps",
+    "prefix_hit_rate",
+    "prefix_caching",
+    "serving",
+    "routing",
     "hourly_usd",
     "usd_per_1m_output_tokens",
     "usd_per_experiment",
@@ -247,6 +251,7 @@ def _row(
         "source": f.location,
         # a record of an earlier version may have none
         "conversions": r.get("conversions", []),
+        **compare.row_fields(r),  # hit rate (schema v2), setup axes and load key (tpustack.ops.compare)
     }
 
 
@@ -395,6 +400,7 @@ def build(sources: list[str], out_dir: Path | None, slo: Slo | dict[str, float],
             k: {kk: v.get(kk) for kk in ("run_id", "stack", "status", "started_at", "finished_at", "uri")}
             for k, v in col.runs.items()
         },
+        "comparisons": compare.pairs(table),  # same load, one setup axis apart
         "heartbeats": heartbeat_rows(col),
         "cold_start": cold_start_report.rows(col),  # measured phases per run, beside the plan's estimate
         "skipped": [sk.to_json() for sk in col.skipped],

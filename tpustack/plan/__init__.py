@@ -16,6 +16,7 @@ from tpustack.config.cold_start import unit_estimate
 from tpustack.config.model import StackConfig
 from tpustack.config.project import Project, read_stack_file
 from tpustack.config.units import ServingUnit
+from tpustack.core import ceilings
 
 from .engine import run_program
 from .model import Plan, PlannedResource, manifests_of
@@ -62,7 +63,13 @@ def unit_ceilings(cfg: StackConfig, unit: ServingUnit) -> dict | None:
         return None
     c = cfg.served.ceilings(unit.shape)
     b = cfg.benchmark
-    out = c.summary(b.input_len if b else None, b.output_len if b else None, unit.settings.batch_cap(unit.shape.chips))
+    # a prompt is its shared prefix (benchmark.prefix) and its own inputLen tokens
+    prompt = b.input_len + (b.prefix.prefix_len if b.prefix else 0) if b else None
+    batch = unit.settings.batch_cap(unit.shape.chips)
+    out = c.summary(prompt, b.output_len if b else None, batch)
+    role = ceilings.role_ceiling(c, str(unit.role), prompt, batch)
+    if role is not None:  # a prefill or decode unit (P/D): the bound of its role
+        out["role"] = role
     out["replicas"] = unit.replicas
     out["facts_source"] = f"{cfg.served.origin}: {cfg.served.source}" if cfg.served.source else cfg.served.origin
     return out

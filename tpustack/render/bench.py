@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 
 from tpustack.config import derived
 from tpustack.config.model import StackConfig
+from tpustack.config.sections import BenchmarkConfig
 from tpustack.config.units import ServingUnit
 from tpustack.core import engines, images
 from tpustack.core.contracts import (
@@ -22,6 +23,7 @@ from tpustack.core.contracts import (
     ClientTokenizer,
     SpecGateway,
     SpecPods,
+    SpecPrefix,
     SpecServer,
     SpecSlo,
     SweepPoint,
@@ -96,7 +98,7 @@ def bench_spec(
     if image is None:  # every unit of a stack with an engine has one (tpustack.config.units)
         raise InternalError(f"unit {unit.keys.unit} serves without an image")
     server = _server(base_url, engine.record.health_path, metrics_url, host, gateway, pods)
-    return {
+    doc: BenchSpec = {
         "schema": SPEC_SCHEMA,
         "stack": cfg.stack,
         "results_uri": results_uri.rstrip("/"),
@@ -167,6 +169,21 @@ def bench_spec(
             "git_revision": git_revision,
         },
     }
+    return _with_prefix(doc, b)
+
+
+def _with_prefix(doc: BenchSpec, b: BenchmarkConfig) -> BenchSpec:
+    """The load's shared-prefix workload (tpustack.config.workload), when it has one; only then, so a plain
+    benchmark's spec is what it was."""
+    if b.prefix is not None:
+        prefix: SpecPrefix = {
+            "groups": b.prefix.groups,
+            "prefix_len": b.prefix.prefix_len,
+            "prompts_per_group": b.prefix.prompts_per_group(b.num_prompts),
+            "multi_turn": b.prefix.multi_turn,
+        }
+        doc["load"]["prefix"] = prefix
+    return doc
 
 
 def _client_tokenizer(cfg: StackConfig, tool: ToolName) -> ClientTokenizer:

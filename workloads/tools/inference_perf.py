@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any, cast
 
 from tpustack.core import images
-from tpustack.core.contracts import BenchSpec, Record, Stats, SweepPoint
+from tpustack.core.contracts import BenchSpec, Record, SpecLoad, SpecPrefix, Stats, SweepPoint
 from tpustack.core.engines import EngineName, ToolName
 from tpustack.core.errors import BenchmarkError
 
@@ -44,7 +44,7 @@ FACTS = ToolFacts(
     name=ToolName.INFERENCE_PERF,
     # server.type: vllm|sglang|tgi|mock (inference_perf/config/client/modelserver/config.py)
     engines=(EngineName.VLLM,),
-    datasets=images.INFERENCE_PERF.datasets,
+    datasets=(*images.INFERENCE_PERF.datasets, images.SHARED_PREFIX_DATASET),
     concurrency_limit=True,  # load.type concurrent
     burstiness=False,  # load.type poisson: Poisson arrivals only
     ignores_eos_on_random=False,  # server.ignore_eos is sent as the stack says
@@ -74,6 +74,21 @@ def poisson_stage(num_prompts: int, rate: float) -> dict[str, float | int]:
     return {"rate": (num_prompts + 0.5) / duration, "duration": duration}
 
 
+def shared_prefix(load: SpecLoad, prefix: SpecPrefix) -> dict[str, Any]:
+    """Its shared_prefix data (inference_perf/config/datagen/config.py SharedPrefix, extra="forbid"): the load's
+    groups of prompts, each group's prefix then a question of input_len tokens. Random data with one prefix (vLLM's
+    --random-prefix-len) is the same workload with one group: its random data has no prefix."""
+    return {
+        "num_groups": prefix["groups"],
+        "num_prompts_per_group": prefix["prompts_per_group"],
+        "system_prompt_len": prefix["prefix_len"],
+        "question_len": load["input_len"],
+        "output_len": load["output_len"],
+        "seed": load["seed"],
+        "enable_multi_turn_chat": prefix["multi_turn"],
+    }
+
+
 def config(spec: BenchSpec, point: SweepPoint, outdir: Path, num_prompts: int, dataset_path: str | None) -> dict:
     """An inference-perf 0.7.0 config (inference_perf/config/*, extra="forbid"), one stage per sweep point."""
     load, slo = spec["load"], spec.get("slo") or {}
@@ -81,15 +96,18 @@ def config(spec: BenchSpec, point: SweepPoint, outdir: Path, num_prompts: int, d
     def fixed(n: int) -> dict:
         return {"type": "fixed", "min": n, "max": n, "mean": n, "std_dev": 0, "total_count": num_prompts}
 
-    data = (
-        {
+    prefix = load.get("prefix")
+    data: dict[str, Any]
+    if prefix:
+        data = {"type": images.INFERENCE_PERF_PREFIX_DATA, "shared_prefix": shared_prefix(load, prefix)}
+    elif load["dataset"] == "random":
+        data = {
             "type": "random",
             "input_distribution": fixed(load["input_len"]),
             "output_distribution": fixed(load["output_len"]),
         }
-        if load["dataset"] == "random"
-        else {"type": "shareGPT", "path": dataset_path}
-    )
+    else:
+        data = {"type": "shareGPT", "path": dataset_path}
     ld: dict[str, Any]
     if point.get("max_concurrency"):
         ld = {

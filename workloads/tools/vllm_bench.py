@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from tpustack.core import images
-from tpustack.core.contracts import BenchSpec, Metric, Record, Stats, SweepPoint
+from tpustack.core.contracts import BenchSpec, Metric, Record, SpecLoad, Stats, SweepPoint
 from tpustack.core.engines import EngineName, ToolName
 from tpustack.core.errors import BenchmarkError
 
@@ -33,7 +33,7 @@ FACTS = ToolFacts(
     # /v1/generate.
     engines=(EngineName.VLLM,),
     # `sonnet` is gone in 0.32.0 (vllm/benchmarks/datasets/datasets.py)
-    datasets=images.VLLM_TPU.datasets,
+    datasets=(*images.VLLM_TPU.datasets, images.SHARED_PREFIX_DATASET),
     concurrency_limit=True,  # --max-concurrency
     burstiness=True,  # --burstiness: gamma arrivals (1 = Poisson)
     # serve.py: "when using random datasets, default to ignoring EOS", whatever --ignore-eos says
@@ -83,22 +83,8 @@ def args(
         "--result-filename",
         name,
         "--disable-tqdm",
-        "--dataset-name",
-        load["dataset"],
     ]
-    if load["dataset"] == "random":
-        a += ["--random-input-len", str(load["input_len"]), "--random-output-len", str(load["output_len"])]
-    elif load["dataset"] == "sharegpt":
-        a += ["--dataset-path", dataset_path or "", "--sharegpt-output-len", str(load["output_len"])]
-    elif load["dataset"] == "sonnet":
-        a += [
-            "--dataset-path",
-            dataset_path or "",
-            "--sonnet-input-len",
-            str(load["input_len"]),
-            "--sonnet-output-len",
-            str(load["output_len"]),
-        ]
+    a += _dataset_args(load, dataset_path)
     if load["ignore_eos"]:
         a.append("--ignore-eos")
     if point.get("max_concurrency"):
@@ -114,6 +100,43 @@ def args(
     ]
     if goodput:
         a += ["--goodput", *goodput]
+    return a
+
+
+def _dataset_args(load: SpecLoad, dataset_path: str | None) -> list[str]:
+    """--dataset-name and its options (datasets.py add_dataset_parser). Shared prefixes (load.prefix): the
+    prefix_repetition dataset (groups x prompts of prefix + input_len tokens), or random's --random-prefix-len (one
+    prefix before every random prompt)."""
+    prefix = load.get("prefix")
+    if load["dataset"] == images.SHARED_PREFIX_DATASET and prefix:
+        return [
+            "--dataset-name",
+            images.VLLM_PREFIX_DATASET,
+            "--prefix-repetition-prefix-len",
+            str(prefix["prefix_len"]),
+            "--prefix-repetition-suffix-len",
+            str(load["input_len"]),
+            "--prefix-repetition-num-prefixes",
+            str(prefix["groups"]),
+            "--prefix-repetition-output-len",
+            str(load["output_len"]),
+        ]
+    a = ["--dataset-name", load["dataset"]]
+    if load["dataset"] == "random":
+        a += ["--random-input-len", str(load["input_len"]), "--random-output-len", str(load["output_len"])]
+        if prefix:
+            a += ["--random-prefix-len", str(prefix["prefix_len"])]
+    elif load["dataset"] == "sharegpt":
+        a += ["--dataset-path", dataset_path or "", "--sharegpt-output-len", str(load["output_len"])]
+    elif load["dataset"] == "sonnet":
+        a += [
+            "--dataset-path",
+            dataset_path or "",
+            "--sonnet-input-len",
+            str(load["input_len"]),
+            "--sonnet-output-len",
+            str(load["output_len"]),
+        ]
     return a
 
 

@@ -212,11 +212,12 @@ class TestRulesBeforeAnyResource:
         ps = problems_of(TPU, top_accelerator="v6e-8")
         assert any(p.key == "tpustack:accelerator" for p in ps)
 
-    def test_prefix_based_decider_needs_the_prefix_cache(self):
-        ps = problems_of(TPU, top_gateway={**doc(TPU)["tpustack:gateway"], "routing": {"prefixCache": "off"}})
-        assert [p.key for p in ps] == [f"{PD_KEY}.decider"]
-        assert "never split" in ps[0].reason and "decider: always" in ps[0].fix
-        load(TPU, decider="always", top_gateway={**doc(TPU)["tpustack:gateway"], "routing": {"prefixCache": "off"}})
+    @pytest.mark.parametrize("decider", ["prefix-based", "always"])
+    def test_pd_needs_the_prefix_cache(self, decider):
+        off = {**doc(TPU)["tpustack:gateway"], "routing": {"prefixCache": "off"}}
+        ps = problems_of(TPU, decider=decider, top_gateway=off)
+        assert [p.key for p in ps] == ["tpustack:gateway.routing.prefixCache"]
+        assert "prefix-cache scorer" in ps[0].reason and "approximate" in ps[0].fix
 
     def test_kv_port_clashes_with_the_kv_event_publisher(self):
         precise = {**doc(TPU)["tpustack:gateway"], "routing": {"prefixCache": "precise"}}

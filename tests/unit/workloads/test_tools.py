@@ -75,10 +75,10 @@ class TestOneRegistry:
     def test_facts_are_the_image_facts(self):
         """What the config rules read, one place: each tool's facts, taken from the image it runs in."""
         expected = {
-            ToolName.VLLM_BENCH: (("random", "sharegpt"), True, images.VLLM_TPU.bench_command, None),
+            ToolName.VLLM_BENCH: (("random", "sharegpt", "shared-prefix"), True, images.VLLM_TPU.bench_command, None),
             ToolName.JETSTREAM_BENCHMARK: (("random", "sharegpt"), False, images.JETSTREAM_ENGINE.bench_command, None),
             ToolName.INFERENCE_PERF: (
-                images.INFERENCE_PERF.datasets,
+                (*images.INFERENCE_PERF.datasets, "shared-prefix"),
                 False,
                 images.INFERENCE_PERF.command,
                 images.INFERENCE_PERF.image,
@@ -173,7 +173,12 @@ class TestContractsAreTheDocuments:
         rec = json.loads((tmp_path / "r" / "points" / "000.json").read_text())
         assert set(manifest) == set(contracts.RunManifest.__annotations__) - {"gateway_address"}  # no Gateway here
         assert set(manifest["points"][0]) <= set(contracts.RunPoint.__annotations__)
-        assert set(rec) == set(contracts.Record.__annotations__) - {"cold_start"}  # the spec names no serving pods
+        # cold_start only where the spec names serving pods; kv_transfer only where the engine exports KV-connector
+        # metrics (P/D); this run has neither
+        assert set(rec) == set(contracts.Record.__annotations__) - {"cold_start", "kv_transfer"}
+        # the fake engine's counters grow 64 queried / 48 hit tokens per scrape: 0.75 whatever the scrape count
+        pc = rec["prefix_cache"]["serve"]
+        assert pc["hit_rate"] == pytest.approx(0.75) and pc["queries"] > 0 and pc["hits"] == 0.75 * pc["queries"]
         assert set(rec["metadata"]) == set(contracts.RecordMetadata.__annotations__)
         assert set(rec["load"]) <= set(contracts.RecordLoad.__annotations__)
         for key, td in (
@@ -201,7 +206,7 @@ class TestContractsAreTheDocuments:
         }
         for key in contracts.Record.__annotations__:
             r = copy.deepcopy(rec)
-            r.pop(key, None)  # type: ignore[misc]  (cold_start: only a run with serving pods has it)
+            r.pop(key, None)  # type: ignore[misc]  (a tool's own file has no cold_start / prefix_cache / kv_transfer)
             assert bool(results.record_problems(r)) == (key in required(contracts.Record)), key
         for section, td in sections.items():
             for key in td.__annotations__:

@@ -16,7 +16,7 @@ from tpustack.core.errors import Problem
 
 from ..model import StackConfig
 from ..units import CapacityOption, ServingUnit
-from . import autoscaling, capacity, disaggregation, routing, serving, stack, units
+from . import autoscaling, capacity, disaggregation, routing, serving, stack, units, workload
 
 StackRule = Callable[[StackConfig], Iterator[Problem]]
 UnitRule = Callable[[StackConfig, ServingUnit], Iterator[Problem]]
@@ -56,6 +56,7 @@ SERVING_RULES: list[StackRule] = [
     serving.context_fits_model,
     serving.eos_setting_is_what_the_tool_does,
     routing.precise_prefix_has_kv_events,
+    *workload.RULES,
 ]
 UNIT_RULES: list[UnitRule] = [
     units.topology_matches_catalog,

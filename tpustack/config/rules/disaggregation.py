@@ -185,20 +185,19 @@ def ports_do_not_clash(c: StackConfig) -> Iterator[Problem]:
         seen.setdefault(port, key)
 
 
-def decider_reads_prefix_state(c: StackConfig) -> Iterator[Problem]:
-    """prefix-based-pd-decider subtracts the decode pod's cached prefix, read from the prefix-cache producer's
-    match info (llm-d-router v0.10.0 profilehandler/disagg/prefix_based_pd_decider.go: "unable to read prefix cache
-    state" -> no split); with tpustack:gateway.routing.prefixCache off nothing produces it and no request would
-    ever be disaggregated."""
-    d = c.disaggregation
-    if d is None or d.decider != "prefix-based" or c.gateway is None:
+def pd_needs_the_prefix_cache(c: StackConfig) -> Iterator[Problem]:
+    """llm-d-router v0.10.0 profilehandler/disagg/README.md: "When using P/D disaggregation, a PrefixCachePlugin must
+    be configured in the prefill and decode scheduling profiles"; and prefix-based-pd-decider subtracts the decode
+    pod's cached prefix read from the prefix-cache producer's PrefixCacheMatchInfo (prefix_based_pd_decider.go:
+    "unable to read prefix cache state" -> no split). With tpustack:gateway.routing.prefixCache off neither exists."""
+    if c.disaggregation is None or c.gateway is None:
         return
     if c.gateway.routing.prefix_cache is PrefixCache.OFF:
         yield problem(
-            f"{KEY}.decider",
-            "the prefix-based decider reads each decode pod's cached prefix from the picker's prefix-cache index, "
-            "and tpustack:gateway.routing.prefixCache is off, so it would never split a request",
-            "set tpustack:gateway.routing.prefixCache to approximate or precise, or decider: always",
+            "tpustack:gateway.routing.prefixCache",
+            "off, and the picker's P/D profiles need its prefix-cache scorer (llm-d-router v0.10.0 disagg README); "
+            f"{KEY}.decider {c.disaggregation.decider} would also never see a cached prefix",
+            "set tpustack:gateway.routing.prefixCache to approximate (the default) or precise for a P/D stack",
         )
 
 
@@ -209,5 +208,5 @@ RULES = [
     connector_fits_accelerator,
     tensor_parallel_pair_supported,
     ports_do_not_clash,
-    decider_reads_prefix_state,
+    pd_needs_the_prefix_cache,
 ]
