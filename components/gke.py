@@ -26,7 +26,7 @@ import pulumi
 import pulumi_gcp as gcp
 import pulumi_kubernetes as k8s
 
-from tpustack.config.derived import AcceleratorPool
+from tpustack.config.derived import PRELOAD_MODE, AcceleratorPool
 from tpustack.core import names
 
 from .base import inherited_depends_on
@@ -192,6 +192,21 @@ class NodePoolsArgs:
     accelerator: AcceleratorPool | None  # None: serving variants, whose ComputeClasses make their own pools
 
 
+def preload_inputs(pool: AcceleratorPool) -> dict[str, Any]:
+    """nodeConfig fields of the image preload: the secondary boot disk as containerd's image cache, and image
+    streaming, which GKE needs on for that cache (GKE docs, data-container-image-preloading, "Requirements")."""
+    out: dict[str, Any] = {}
+    if pool.preload_disk is not None:
+        disks: list[gcp.container.NodePoolNodeConfigSecondaryBootDiskArgsDict] = [
+            {"disk_image": pool.preload_disk, "mode": PRELOAD_MODE}
+        ]
+        out["secondary_boot_disks"] = disks
+    if pool.image_streaming:
+        gcfs: gcp.container.NodePoolNodeConfigGcfsConfigArgsDict = {"enabled": True}
+        out["gcfs_config"] = gcfs
+    return out
+
+
 def accelerator_pool_inputs(pool: AcceleratorPool) -> tuple[dict[str, Any], dict[str, Any]]:
     """(NodePool arguments, extra nodeConfig) of the accelerator pool: the capacity rule matrix as inputs."""
     args: dict[str, Any] = {
@@ -213,6 +228,7 @@ def accelerator_pool_inputs(pool: AcceleratorPool) -> tuple[dict[str, Any], dict
                 "gpu_driver_installation_config": {"gpu_driver_version": "LATEST"},
             }
         ]
+    extra.update(preload_inputs(pool))
     if pool.spot:
         extra["spot"] = True
     elif pool.reservation is not None:

@@ -79,6 +79,16 @@ class TestShippedStack:
             "machineType": "a3-highgpu-1g",
             "gpu": {"type": "nvidia-h100-80gb", "count": 1},
             "spot": True,
+            # the stack's image preload (tpustack:gke.imagePreload) on every priority
+            "storage": {
+                "secondaryBootDisks": [
+                    {
+                        "diskImageName": "tpustack-vllm-v0-32-0",
+                        "project": "my-tpu-project",
+                        "mode": "CONTAINER_IMAGE_CACHE",
+                    }
+                ]
+            },
         }
         for spec in (tpu, gpu):
             assert spec["whenUnsatisfiable"] == "DoNotScaleUp" and spec["nodePoolAutoCreation"] == {"enabled": True}

@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING
 
 from tpustack.core import cold_start
 
+from .derived import image_preloaded
+
 if TYPE_CHECKING:
     from .model import StackConfig
     from .units import ServingUnit
@@ -18,7 +20,10 @@ def unit_estimate(cfg: StackConfig, unit: ServingUnit) -> cold_start.Estimate | 
     """One replica's estimate; None when the unit serves no known model with an engine."""
     if cfg.served is None or not cfg.served.known or unit.engine is None:
         return None
-    path, preloaded = cold_start.weight_path(cfg.served.id)
+    path = cold_start.weight_path(cfg.served.id)
     return cold_start.estimate(
-        image=unit.image, weight_bytes=cfg.served.weight_bytes, path=path, image_preloaded=preloaded
+        image=unit.image,
+        weight_bytes=cfg.served.weight_bytes,
+        path=path,
+        image_preloaded=image_preloaded(cfg, unit.image),
     )

@@ -90,6 +90,9 @@ class AcceleratorPool:
     disk_size_gb: int | None
     gpu_type: str | None
     gpu_count: int | None
+    # A secondary boot disk with the engine images (projects/P/global/images/N) and GKE image streaming.
+    preload_disk: str | None = None
+    image_streaming: bool = False
     # Node labels tpustack sets on the pool; ``node_labels`` adds the ones GKE sets on such nodes.
     labels: dict[str, str] = field(default_factory=dict)
     gke_labels: dict[str, str] = field(default_factory=dict)
@@ -128,6 +131,39 @@ class AcceleratorPool:
     @property
     def node_labels(self) -> dict[str, str]:
         return {**self.labels, **self.gke_labels}
+
+
+# GKE docs "Use secondary boot disks to preload data or container images": a disk used as the containerd image
+# cache has mode CONTAINER_IMAGE_CACHE (pulumi-gcp 10.2.0 NodePoolNodeConfigSecondaryBootDisk.mode; the ComputeClass
+# CRD's priorities[].storage.secondaryBootDisks[].mode enum).
+PRELOAD_MODE = "CONTAINER_IMAGE_CACHE"
+
+
+def preload_disk(cfg: StackConfig) -> str | None:
+    """The preload disk image as projects/PROJECT/global/images/NAME, or None."""
+    pre = cfg.gke.image_preload
+    return None if pre is None else f"projects/{pre.project(cfg.project)}/global/images/{pre.name}"
+
+
+def image_preloaded(cfg: StackConfig, image: str | None) -> bool:
+    """Whether a unit's engine image is on the preload disk: the images stated, else every unit's engine image."""
+    pre = cfg.gke.image_preload
+    if pre is None or image is None:
+        return False
+    return pre.images is None or image_ref(image) in {image_ref(i) for i in pre.images}
+
+
+def image_ref(image: str) -> str:
+    """An image reference as containerd resolves it: Docker Hub's implied registry and library/ made explicit."""
+    name = image
+    for hub in ("docker.io/", "index.docker.io/", "registry-1.docker.io/"):
+        name = name.removeprefix(hub)
+    if "/" not in name:
+        return "docker.io/library/" + name
+    first = name.split("/", 1)[0]
+    if "." in first or ":" in first or first == "localhost":
+        return name  # another registry (host[:port]/...)
+    return "docker.io/" + name
 
 
 def pool_labels(stack: str) -> dict[str, str]:
@@ -179,6 +215,8 @@ def accelerator_pool(cfg: StackConfig, unit: ServingUnit) -> AcceleratorPool:
         disk_size_gb=disk,
         gpu_type=gpu.gke_accelerator if gpu else None,
         gpu_count=gpu.count if gpu else None,
+        preload_disk=preload_disk(cfg),
+        image_streaming=cfg.gke.streaming,
         labels=pool_labels(cfg.stack),
         gke_labels=gke_labels,
     )

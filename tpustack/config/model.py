@@ -26,6 +26,7 @@ from tpustack.core.engines import ToolName
 from . import served as served_mod
 from . import units as units_mod
 from .autoscaling import AutoscalingConfig
+from .cluster import GkeConfig, NetworkConfig
 from .disaggregation import DisaggregationConfig
 from .routing import GatewayConfig  # tpustack:gateway with its routing section (tpustack/config/routing.py)
 from .sections import (
@@ -33,11 +34,9 @@ from .sections import (
     BenchmarkConfig,
     CapacityConfig,
     EngineConfig,
-    GkeConfig,
     LifecycleConfig,
     MaxTextConfig,
     ModelConfig,
-    NetworkConfig,
     PricesConfig,
     RegionConfig,
     ResultsConfig,

@@ -365,22 +365,6 @@ class ResultsConfig(Section):
         return v
 
 
-class NetworkConfig(Section):
-    network: str = "default"
-    subnetwork: str | None = None
-    private_nodes: bool = False
-    master_ipv4_cidr: str = "172.16.0.32/28"
-
-
-class GkeConfig(Section):
-    release_channel: Literal["RAPID", "REGULAR", "STABLE"] = "REGULAR"
-    min_master_version: str | None = None
-    system_machine_type: str = "e2-standard-4"
-    system_node_count: int = Field(default=1, ge=1, le=10)
-    # Autoscaling of the accelerator pool (single-host only); None: fixed size.
-    autoscaling_max_nodes: int | None = Field(default=None, ge=1)
-
-
 class VariantConfig(Section):
     """One way to serve the stack's model: an accelerator and the capacity to try for it, in order. GKE turns the
     list into a custom ComputeClass whose priorities it tries in that order (tpustack.render: serving variants)."""

@@ -6,8 +6,9 @@ is left out of the total, and the total says so (``left_out``), never a guess. W
 benchmark record's ``cold_start`` (tpustack.core.contracts.ColdStart, measured by tpustack.workloads.cold_start);
 ``tpustack report`` shows both side by side.
 
-The weight path (``hub``, ``gcs-fuse``, ``runai-streamer``, ``hyperdisk-ml``) and whether the engine image is
-preloaded on the node come from ``weight_path`` (today: derived from the model id alone). Stdlib only: the
+The weight path (``hub``, ``gcs-fuse``, ``runai-streamer``, ``hyperdisk-ml``) comes from ``weight_path`` (today:
+derived from the model id alone); whether the engine image is preloaded on the node from the stack's
+``gke.imagePreload`` (tpustack.config.derived.image_preloaded). Stdlib only: the
 benchmark runner imports this module.
 """
 
@@ -117,10 +118,10 @@ class Estimate:
         return out + (f"; left out (no source): {', '.join(self.left_out)}" if self.left_out else "")
 
 
-def weight_path(model_id: str) -> tuple[str, bool]:
-    """(weight path, image preloaded) of the current config: ``gcs-fuse`` for a gs:// model, else ``hub``; the
-    image is never preloaded today. The one place the estimate learns how weights and image reach the node."""
-    return ("gcs-fuse" if model_id.startswith("gs://") else "hub"), False
+def weight_path(model_id: str) -> str:
+    """The weight path of the current config: ``gcs-fuse`` for a gs:// model, else ``hub``. The one place the
+    estimate learns how weights reach the node (whether the image is preloaded: tpustack.config.derived)."""
+    return "gcs-fuse" if model_id.startswith("gs://") else "hub"
 
 
 def _image_phase(image: str | None, preloaded: bool) -> Phase:

@@ -30,6 +30,17 @@ class ComputeClass:
     zones: list[str]
     node_labels: dict[str, str]
     service_account: str
+    image_streaming: bool = False
+
+
+def _storage(cfg: StackConfig) -> dict[str, Any]:
+    """A priority's storage with the image preload disk (ComputeClass CRD: priorities[].storage.secondaryBootDisks,
+    diskImageName + project + mode), or nothing."""
+    pre = cfg.gke.image_preload
+    if pre is None:
+        return {}
+    disk = {"diskImageName": pre.name, "project": pre.project(cfg.project), "mode": derived.PRELOAD_MODE}
+    return {"storage": {"secondaryBootDisks": [disk]}}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -75,10 +86,11 @@ def capacity_context(cfg: StackConfig, units: tuple[ServingUnit, ...]) -> Capaci
             ComputeClass(
                 name=u.compute_class,
                 labels={**names.common_k8s_labels(cfg.stack), names.LABEL_VARIANT: u.variant},
-                priorities=[_priority(u.shape, cap, cfg.project) for cap in u.capacity],
+                priorities=[{**_priority(u.shape, cap, cfg.project), **_storage(cfg)} for cap in u.capacity],
                 zones=list(u.region.zones),
                 node_labels=derived.pool_labels(cfg.stack),
                 service_account=node_sa,
+                image_streaming=cfg.gke.streaming,
             )
         )
     return CapacityContext(classes=out)

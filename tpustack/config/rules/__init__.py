@@ -33,6 +33,7 @@ STACK_RULES: list[StackRule] = [
     stack.variants_serve_something,
     stack.gateway_fronts_variants,
     stack.regions_listed_once,
+    stack.image_preload_fits_stack,
     autoscaling.one_form,
     autoscaling.section_fits_stack,
     autoscaling.bounds,

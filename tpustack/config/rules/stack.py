@@ -267,3 +267,39 @@ def _gateway_network(c: StackConfig) -> Iterator[Problem]:
             "public DNS answers with public addresses; an internal gateway (gke-l7-rilb) has none",
             "use className gke-l7-regional-external-managed, or drop dnsZone/dnsName",
         )
+
+
+# ----- image preload ---------------------------------------------------------------------------------------------
+# GKE docs "Use secondary boot disks to preload data or container images" (kubernetes-engine/docs/how-to/
+# data-container-image-preloading), Requirements: Container-Optimized OS with containerd from 1.30.1-gke.1329000
+# (the node image GKE uses for TPU and GPU pools), and image streaming configured for the preloaded images. Every
+# release channel tpustack knows runs a newer minor (tests/unit/config/test_image_preload.py), so no stack can ask
+# for an older cluster.
+GKE_FOR_IMAGE_PRELOAD = "1.30.1-gke.1329000"
+
+
+def image_preload_fits_stack(c: StackConfig) -> Iterator[Problem]:
+    pre = c.gke.image_preload
+    if pre is None:
+        return
+    if c.target != "gke":
+        yield problem(
+            "tpustack:gke.imagePreload",
+            f"a secondary boot disk preloads GKE nodes; a {c.target} stack has none",
+            "remove tpustack:gke.imagePreload, or set tpustack:target gke",
+        )
+        return
+    if c.gke.image_streaming is False:
+        yield problem(
+            "tpustack:gke.imageStreaming",
+            "GKE reads preloaded container images from a secondary boot disk only with image streaming on",
+            "remove tpustack:gke.imageStreaming (on by default with imagePreload), or set it to true",
+        )
+    running = sorted({u.image for u in c.units if u.image})
+    if pre.images is not None and running and not any(derived.image_preloaded(c, i) for i in running):
+        yield problem(
+            "tpustack:gke.imagePreload.images",
+            f"the disk holds none of the images the stack runs ({', '.join(running)}): every node would still "
+            "pull its image",
+            f"list the images built into the disk, e.g. [{running[0]}], or remove images (default: the stack's)",
+        )
