@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 from tpustack.core import cold_start
 
-from .derived import image_preloaded
+from .derived import image_preloaded, weight_path
 
 if TYPE_CHECKING:
     from .model import StackConfig
@@ -20,7 +20,7 @@ def unit_estimate(cfg: StackConfig, unit: ServingUnit) -> cold_start.Estimate | 
     """One replica's estimate; None when the unit serves no known model with an engine."""
     if cfg.served is None or not cfg.served.known or unit.engine is None:
         return None
-    path = cold_start.weight_path(cfg.served.id)
+    path = weight_path(cfg, unit)
     return cold_start.estimate(
         image=unit.image,
         weight_bytes=cfg.served.weight_bytes,

@@ -13,9 +13,10 @@ import math
 import re
 from dataclasses import dataclass, field
 
-from tpustack.core import names
+from tpustack.core import names, weights
 from tpustack.core.capacity import CapacityType
 from tpustack.core.catalog import GIB, GpuShape, TpuShape
+from tpustack.core.engines import EngineName
 
 from .model import StackConfig
 from .units import ServingUnit
@@ -39,6 +40,39 @@ GB_PER_GIB = GIB / 1e9
 def minor_tuple(minor: str) -> tuple[int, int]:
     a, b = minor.split(".")[:2]
     return int(a), int(b)
+
+
+def _version(v: str) -> tuple[int, ...]:
+    """1.34.0-gke.1626000 -> (1, 34, 0, 1626000); a bare minor 1.34 -> (1, 34, 0, 0)."""
+    head, _, gke = v.partition("-gke.")
+    nums = [int(x) for x in head.split(".") if x.isdigit()]
+    nums += [0] * (3 - len(nums))
+    return (*nums[:3], int(gke) if gke.isdigit() else 0)
+
+
+def gke_at_least(cfg: StackConfig, needed: str) -> bool:
+    """The cluster is sure to run ``needed`` or later: a newer minor on its channel, or a minMasterVersion."""
+    have = [_version(CHANNEL_MINOR[cfg.gke.release_channel])]
+    if cfg.gke.min_master_version:
+        have.append(_version(cfg.gke.min_master_version))
+    want = _version(needed)
+    return any(h >= want if h[3] else h[:2] > want[:2] for h in have)
+
+
+def weight_path(cfg: StackConfig, unit: ServingUnit) -> str:
+    """How the unit's engine reads the weights (tpustack.core.weights): ``hub`` for a Hugging Face id; for a gs://
+    model on vLLM, ``tpustack:model.weights``, else the Run:ai streamer on GPU (vLLM's own choice for a gs:// model:
+    vllm 0.32.0 vllm/config/vllm.py overrides load_format auto to runai_streamer) and GCS FUSE on TPU (tpu-inference
+    0.32.0's support matrix marks its runai_streamer loader untested; GKE's vLLM TPU sample mounts the bucket). A
+    MaxText checkpoint on gs:// is read by JetStream itself (counted as ``gcs-fuse`` by the estimate)."""
+    model = cfg.model
+    if model is None or model.source != "gcs":
+        return weights.HUB
+    if unit.engine is None or unit.engine.name is not EngineName.VLLM:
+        return weights.GCS_FUSE
+    if model.weights is not None:
+        return model.weights
+    return weights.RUNAI_STREAMER if unit.shape.kind == "gpu" else weights.GCS_FUSE
 
 
 def cluster_minor(cfg: StackConfig) -> str:

@@ -126,6 +126,9 @@ class ModelConfig(Section):
     # cache, then the Hugging Face Hub; "hub" asks the Hub first; or a local path / gs:// URI of the file (or its
     # folder).
     config: str | None = None
+    # How vLLM reads a gs:// model (tpustack.core.weights): "gcs-fuse" (the bucket mounted, tuned for loading) or
+    # "runai-streamer" (vllm --load-format runai_streamer); default per serving unit (tpustack.config.derived).
+    weights: Literal["gcs-fuse", "runai-streamer"] | None = None
 
     @field_validator("id")
     @classmethod

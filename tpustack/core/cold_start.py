@@ -6,9 +6,9 @@ is left out of the total, and the total says so (``left_out``), never a guess. W
 benchmark record's ``cold_start`` (tpustack.core.contracts.ColdStart, measured by tpustack.workloads.cold_start);
 ``tpustack report`` shows both side by side.
 
-The weight path (``hub``, ``gcs-fuse``, ``runai-streamer``, ``hyperdisk-ml``) comes from ``weight_path`` (today:
-derived from the model id alone); whether the engine image is preloaded on the node from the stack's
-``gke.imagePreload`` (tpustack.config.derived.image_preloaded). Stdlib only: the
+The weight path (``hub``, ``gcs-fuse``, ``runai-streamer``, ``hyperdisk-ml``) of a serving unit comes from
+tpustack.config.derived.weight_path (tpustack:model.weights); whether the engine image is preloaded on the node
+from the stack's ``gke.imagePreload`` (tpustack.config.derived.image_preloaded). Stdlib only: the
 benchmark runner imports this module.
 """
 
@@ -116,12 +116,6 @@ class Estimate:
         parts = [f"{p.name} {p.seconds:,.1f} s" if p.seconds is not None else f"{p.name} ?" for p in self.phases]
         out = f"{self.total_s:,.1f} s ({', '.join(parts)})"
         return out + (f"; left out (no source): {', '.join(self.left_out)}" if self.left_out else "")
-
-
-def weight_path(model_id: str) -> str:
-    """The weight path of the current config: ``gcs-fuse`` for a gs:// model, else ``hub``. The one place the
-    estimate learns how weights reach the node (whether the image is preloaded: tpustack.config.derived)."""
-    return "gcs-fuse" if model_id.startswith("gs://") else "hub"
 
 
 def _image_phase(image: str | None, preloaded: bool) -> Phase:

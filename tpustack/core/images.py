@@ -63,6 +63,7 @@ _VLLM_SERVER_FLAGS = frozenset(
         "--tensor-parallel-size",
         "--max-model-len",
         "--download-dir",
+        "--load-format",  # the Run:ai streamer (tpustack.core.weights)
         "--max-num-batched-tokens",
         "--max-num-seqs",
         "--enable-prefix-caching",

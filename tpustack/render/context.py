@@ -11,7 +11,6 @@ declared. The other apps' contexts are in ``tpustack.render.jobs`` (checkpoint, 
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,11 +27,10 @@ from tpustack.core.errors import InternalError
 from . import autoscaling as autoscaling_ctx
 from .disagg import PdPod, pd_pod
 from .gateway import serving_kv_events
+from .weights import GcsMount, ScratchDir, vllm_weights
 
 PROBE_PERIOD_S = 10
 CACHE_PATH = "/xla-cache"
-WEIGHTS_PATH = "/data"  # --download-dir, as the GKE vLLM TPU sample
-MODEL_MOUNT_PATH = "/models"
 # `pulumi up` waits for readiness this much longer than the startup budget (image pull and scheduling).
 AWAIT_SLACK_S = 900
 
@@ -52,19 +50,6 @@ class SecretRef:
     secret: str
     key: str
     env: str  # the variable the process reads it from
-
-
-@dataclass(frozen=True, kw_only=True)
-class GcsMount:
-    bucket: str
-    path: str  # where the pod sees it
-    mount_options: str
-
-
-@dataclass(frozen=True, kw_only=True)
-class ScratchDir:
-    path: str
-    size: str
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -146,6 +131,7 @@ class ServingContext(PodContext):
     download_dir: ScratchDir | None
     model_arg: str
     served_name: str | None
+    load_format: str | None  # --load-format (the Run:ai streamer)
     vllm: VllmConfig
     expert_parallel: bool  # vLLM --enable-expert-parallel
     xla_cache_env: str
@@ -245,25 +231,6 @@ def _compile_cache(cfg: StackConfig, unit: ServingUnit) -> GcsMount | None:
     return GcsMount(bucket=cfg.results_bucket, path=CACHE_PATH, mount_options=f"implicit-dirs,only-dir={cache_dir}")
 
 
-def _weights(cfg: StackConfig, unit: ServingUnit) -> tuple[GcsMount | None, ScratchDir | None, str, str | None]:
-    """(model mount, download dir, --model argument, served model name) of a vLLM unit."""
-    model = cfg.model
-    if model is None or unit.engine is None or unit.engine.name is not EngineName.VLLM:
-        return None, None, model.id if model else "", None
-    if model.source == "gcs":
-        bucket, path = names.gcs_split(model.id)
-        # Read-only weights through the GCS FUSE file cache with parallel downloads (GKE vLLM TPU sample).
-        mount = GcsMount(
-            bucket=bucket,
-            path=MODEL_MOUNT_PATH,
-            mount_options=f"implicit-dirs,only-dir={path},file-cache:enable-parallel-downloads:true,"
-            "file-cache:max-size-mb:-1",
-        )
-        return mount, None, MODEL_MOUNT_PATH, path.rsplit("/", 1)[-1] or bucket
-    weights = cfg.served.weights_gib if cfg.served else 0.0
-    return None, ScratchDir(path=WEIGHTS_PATH, size=f"{math.ceil(weights * 1.1) + 1}Gi"), model.id, None
-
-
 def _ports(cfg: StackConfig, unit: ServingUnit) -> tuple[int, str, list[dict[str, Any]]]:
     """(metrics port, metrics path, Service ports) of the unit's engine."""
     engine = unit.engine
@@ -340,9 +307,9 @@ def serving_context(cfg: StackConfig, unit: ServingUnit) -> ServingContext:
     if pd is not None:
         pod_labels.update(pd.labels)
     cache = _compile_cache(cfg, unit)
-    model_mount, download, model_arg, served = _weights(cfg, unit)
+    w = vllm_weights(cfg, unit)
     pod_ann: dict[str, str] = {}
-    if isinstance(cache, GcsMount) or model_mount:
+    if isinstance(cache, GcsMount) or w.mount:
         # GKE's GCS FUSE sidecar; limits "0" = unlimited, as the GKE vLLM TPU sample sets them.
         pod_ann = {
             "gke-gcsfuse/volumes": "true",
@@ -372,10 +339,11 @@ def serving_context(cfg: StackConfig, unit: ServingUnit) -> ServingContext:
         drain_seconds=engine.drain_seconds,
         grace_seconds=engine.drain_seconds + 60,
         cache=cache,
-        model_mount=model_mount,
-        download_dir=download,
-        model_arg=model_arg,
-        served_name=served,
+        model_mount=w.mount,
+        download_dir=w.download,
+        model_arg=w.model_arg,
+        served_name=w.served_name,
+        load_format=w.load_format,
         vllm=unit.settings if isinstance(unit.settings, VllmConfig) else VllmConfig(),
         expert_parallel=expert_parallel(cfg, unit),
         xla_cache_env=engines.XLA_CACHE_ENV,

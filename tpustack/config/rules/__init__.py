@@ -51,6 +51,7 @@ SERVING_RULES: list[StackRule] = [
     serving.benchmark_load_fits_tool,
     serving.gated_model_has_token,
     serving.weights_outside_the_results_bucket,
+    serving.weight_path_fits_model,
     stack.tpu_containers_unprivileged,
     serving.jetstream_http_port,
     serving.maxtext_model_is_convertible,

@@ -150,6 +150,28 @@ def weights_outside_the_results_bucket(c: StackConfig) -> Iterator[Problem]:
         )
 
 
+def weight_path_fits_model(c: StackConfig) -> Iterator[Problem]:
+    """model.weights chooses how vLLM reads a gs:// model (tpustack.core.weights): nothing to choose for a Hugging
+    Face id (downloaded from the Hub) or for JetStream (MaxText loads its own checkpoint from gs://)."""
+    m = c.model
+    if m is None or m.weights is None:
+        return
+    if m.source != "gcs":
+        yield problem(
+            "tpustack:model.weights",
+            f"{m.weights} reads weights from gs://; {m.id} is a Hugging Face id, downloaded from the Hub",
+            f"copy the weights to a bucket and set model.id gs://BUCKET/PATH (e.g. gcloud storage cp -r of the "
+            f"downloaded {m.id}), or remove model.weights",
+        )
+    elif c.engine is not None and c.engine.name is not EngineName.VLLM:
+        yield problem(
+            "tpustack:model.weights",
+            f"{c.engine.name.value} loads its MaxText checkpoint from gs:// itself; model.weights chooses how vLLM "
+            "reads a gs:// model",
+            "remove model.weights (or serve the model with engine.name vllm)",
+        )
+
+
 def gated_model_has_token(c: StackConfig) -> Iterator[Problem]:
     if c.served is not None and c.served.gated and c.hf_token is None:
         yield problem(

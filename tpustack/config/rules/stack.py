@@ -12,6 +12,7 @@ from tpustack.core.errors import Problem, problem
 from tpustack.core.secrets import secret_in
 
 from .. import derived
+from ..derived import gke_at_least
 from ..model import NAMESPACE, StackConfig
 
 
@@ -99,23 +100,6 @@ def credentials_in(values: dict[str, Any]) -> Iterator[Problem]:
 GKE_FOR_VARIANTS = "1.33.3-gke.1136000"
 GKE_FOR_TPU_FLEX_START = "1.33.0-gke.1712000"
 GKE_FOR_GATEWAY = "1.34.0-gke.1626000"
-
-
-def _version(v: str) -> tuple[int, ...]:
-    """1.34.0-gke.1626000 -> (1, 34, 0, 1626000); a bare minor 1.34 -> (1, 34, 0, 0)."""
-    head, _, gke = v.partition("-gke.")
-    nums = [int(x) for x in head.split(".") if x.isdigit()]
-    nums += [0] * (3 - len(nums))
-    return (*nums[:3], int(gke) if gke.isdigit() else 0)
-
-
-def gke_at_least(cfg: StackConfig, needed: str) -> bool:
-    """The cluster is sure to run ``needed`` or later: a newer minor on its channel, or a minMasterVersion."""
-    have = [_version(derived.CHANNEL_MINOR[cfg.gke.release_channel])]
-    if cfg.gke.min_master_version:
-        have.append(_version(cfg.gke.min_master_version))
-    want = _version(needed)
-    return any(h >= want if h[3] else h[:2] > want[:2] for h in have)
 
 
 def needs_gke(cfg: StackConfig, needed: str, what: str) -> Iterator[Problem]:

@@ -1,0 +1,158 @@
+"""tpustack:model.weights (issue 20, item 1): a gs:// model reaches vLLM through tuned GCS FUSE or the Run:ai
+streamer, chosen per serving unit (default: the streamer on GPU, FUSE on TPU), shown in the cold-start estimate;
+bad choices are refused with field and fix before any resource."""
+
+from __future__ import annotations
+
+import pytest
+
+from tpustack import render
+from tpustack.config import derived, load_config
+from tpustack.config.cold_start import unit_estimate
+from tpustack.core import weights
+from tpustack.core.errors import ConfigError
+
+from helpers.project import BASE, SECRETS, as_engine_values, plan_config
+
+GCS = {"id": "gs://weights-bucket/llama-3.1-8b", "paramsB": 8.03, "contextLength": 131072}
+VARIANTS = [
+    {"name": "tpu", "accelerator": "v6e-4", "capacity": ["spot"], "replicas": 1},
+    {"name": "gpu", "accelerator": "h100-1", "capacity": ["spot"], "replicas": 1},
+]
+
+
+def doc(**over) -> dict:
+    d = {**BASE, "tpustack:model": GCS}
+    d.pop("tpustack:hfToken")
+    for k, v in over.items():
+        if v is None:
+            d.pop(f"tpustack:{k}", None)
+        else:
+            d[f"tpustack:{k}"] = v
+    return d
+
+
+def config(**over):
+    d = doc(**over)
+    return load_config(as_engine_values(d), {k for k in SECRETS if k in d}, "t")
+
+
+def problems(**over) -> list[str]:
+    with pytest.raises(ConfigError) as e:
+        render.render(config(**over))
+    return e.value.lines()
+
+
+def server_pods(objs: list[dict]) -> list[dict]:
+    """The pod specs of the vLLM Deployments."""
+    pods = [o["spec"]["template"]["spec"] for o in objs if o["kind"] == "Deployment"]
+    return [p for p in pods if any(c["name"] == "vllm" for c in p["containers"])]
+
+
+def model_volume(pod: dict) -> dict | None:
+    return next((v for v in pod.get("volumes", []) if v["name"] == "model"), None)
+
+
+class TestChoice:
+    def test_default_is_the_streamer_on_gpu_and_fuse_on_tpu(self):
+        cfg = config(
+            variants=VARIANTS,
+            accelerator=None,
+            capacity=None,
+            gke={"releaseChannel": "RAPID", "minMasterVersion": "1.34.1-gke.1127000"},
+        )
+        paths = {u.variant: derived.weight_path(cfg, u) for u in cfg.units}
+        assert paths == {"tpu": weights.GCS_FUSE, "gpu": weights.RUNAI_STREAMER}
+
+    def test_a_stated_path_holds_on_every_unit(self):
+        cfg = config(model={**GCS, "weights": "runai-streamer"})
+        assert {derived.weight_path(cfg, u) for u in cfg.units} == {weights.RUNAI_STREAMER}
+
+    def test_a_hub_model_reads_the_hub(self):
+        d = {**BASE}
+        cfg = load_config(as_engine_values(d), set(SECRETS), "t")
+        assert derived.weight_path(cfg, cfg.units[0]) == weights.HUB
+
+    def test_the_estimate_names_the_units_path(self):
+        cfg = config(model={**GCS, "weights": "runai-streamer"})
+        est = unit_estimate(cfg, cfg.units[0])
+        assert est is not None and est.weight_path == weights.RUNAI_STREAMER
+
+
+class TestRender:
+    def test_fuse_is_tuned_read_only_and_prefetched_on_a_recent_cluster(self):
+        objs = render.render(config(gke={"releaseChannel": "RAPID"})).objects()
+        (vol,) = [model_volume(p) for p in server_pods(objs) if model_volume(p)]
+        csi = vol["csi"]
+        assert csi["readOnly"] is True
+        attrs = csi["volumeAttributes"]
+        assert attrs["bucketName"] == "weights-bucket"
+        assert attrs["mountOptions"] == weights.mount_options("llama-3.1-8b")
+        assert "file-cache:parallel-downloads-per-file:100" in attrs["mountOptions"]
+        assert attrs["metadataCacheTTLSeconds"] == "-1" and attrs["gcsfuseMetadataPrefetchOnMount"] == "true"
+
+    def test_no_prefetch_where_the_cluster_may_predate_it(self):
+        objs = render.render(config(gke={"releaseChannel": "STABLE"})).objects()
+        (vol,) = [model_volume(p) for p in server_pods(objs) if model_volume(p)]
+        assert "gcsfuseMetadataPrefetchOnMount" not in vol["csi"]["volumeAttributes"]
+        assert vol["csi"]["volumeAttributes"]["metadataStatCacheCapacity"] == "-1"
+
+    def test_the_streamer_passes_the_uri_and_mounts_no_bucket(self):
+        cfg = config(model={**GCS, "weights": "runai-streamer"})
+        objs = render.render(cfg).objects()
+        (pod,) = server_pods(objs)
+        args = pod["containers"][0]["args"]
+        assert args[0] == GCS["id"] and "--load-format=runai_streamer" in args
+        assert "--served-model-name=llama-3.1-8b" in args
+        assert model_volume(pod) is None
+        # nothing else on FUSE here (the compile cache is the results bucket's, or a local dir)
+        ann = next(o for o in objs if o["kind"] == "Deployment")["spec"]["template"]["metadata"].get("annotations", {})
+        uses_fuse = any("csi" in v for v in pod.get("volumes", []))
+        assert ("gke-gcsfuse/volumes" in ann) == uses_fuse
+
+    def test_the_workload_identity_reads_the_model_bucket_either_way(self):
+        for path in weights.GCS_PATHS:
+            p = plan_config(doc(model={**GCS, "weights": path}))
+            members = [
+                r
+                for r in p.resources
+                if r.type == "gcp:storage/bucketIAMMember:BucketIAMMember"
+                and r.inputs.get("bucket") == "weights-bucket"
+            ]
+            assert members, path
+
+
+class TestRefused:
+    def test_a_hub_model_with_a_gcs_path(self):
+        lines = problems(model={"id": "meta-llama/Llama-3.1-8B-Instruct", "paramsB": 8.03, "weights": "gcs-fuse"})
+        hits = [ln for ln in lines if ln.startswith("tpustack:model.weights:")]
+        assert hits and "gs://" in hits[0] and "Fix:" in hits[0], lines
+
+    def test_an_unknown_path(self):
+        lines = problems(model={**GCS, "weights": "nfs"})
+        assert any(ln.startswith("tpustack:model.weights") and "runai-streamer" in ln for ln in lines), lines
+
+    def test_jetstream_reads_its_checkpoint_itself(self):
+        lines = problems(
+            accelerator="v6e-8",
+            model={
+                "id": "gs://ckpt/llama3.1-8b/items",
+                "paramsB": 8.03,
+                "contextLength": 131072,
+                "maxtextName": "llama3.1-8b",
+                "weights": "runai-streamer",
+            },
+            engine={"name": "jetstream-maxtext"},
+            benchmark={"tool": "jetstream-benchmark"},
+        )
+        hits = [ln for ln in lines if ln.startswith("tpustack:model.weights:")]
+        assert hits and "jetstream" in hits[0].lower() and "Fix:" in hits[0], lines
+
+
+def test_the_config_offers_exactly_the_gcs_paths():
+    import typing
+
+    from tpustack.config.sections import ModelConfig
+
+    (literal, _none) = typing.get_args(ModelConfig.model_fields["weights"].annotation)
+    assert set(typing.get_args(literal)) == set(weights.GCS_PATHS)

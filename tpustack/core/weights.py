@@ -1,0 +1,73 @@
+"""How a vLLM server's weights reach it from a gs:// model (``tpustack:model.weights``), as the pinned artifacts
+define each path. Stdlib only: facts, no config.
+
+- ``gcs-fuse``: the bucket mounted read-only by GKE's Cloud Storage FUSE CSI driver, tuned for reading large files
+  once (the file cache with parallel downloads, the metadata caches without expiry, the listing prefetched at
+  mount); vLLM reads the mount as a local directory.
+- ``runai-streamer``: vLLM streams the safetensors shards from gs:// itself (``--load-format runai_streamer``);
+  config and tokenizer files are copied to the container first (vllm 0.32.0 vllm/config/model.py
+  maybe_pull_model_tokenizer_for_runai). Credentials: Application Default Credentials, i.e. the pod's Workload
+  Identity (runai-model-streamer-gcs 0.15.9 credentials.py: google.auth.default() unless a key file is named).
+
+Every attribute, mount option and flag here is checked against the pinned artifacts by tests/integration/
+test_weight_paths.py (the CSI driver's and gcsfuse's definitions in tests/fixtures/gcsfuse/facts.json, the vllm
+and tpu-inference wheels, vLLM's Dockerfile).
+"""
+
+from __future__ import annotations
+
+HUB = "hub"
+GCS_FUSE = "gcs-fuse"
+RUNAI_STREAMER = "runai-streamer"
+# The paths a stack may name for a gs:// model (tpustack:model.weights).
+GCS_PATHS = (GCS_FUSE, RUNAI_STREAMER)
+
+# vllm 0.32.0 vllm/model_executor/model_loader/__init__.py: LoadFormats has "runai_streamer" (RunaiModelStreamerLoader,
+# safetensors only); tpu-inference 0.32.0 tpu_inference/models/vllm/vllm_model_loader.py registers its own loader
+# under the same name (sharding each layer onto the TPU as it arrives). runai_streamer_sharded cannot list gs://
+# (sharded_state_loader.py globs s3:// only), so tpustack never renders it.
+RUNAI_LOAD_FORMAT = "runai_streamer"
+
+# ----- GCS FUSE, tuned for loading weights ----------------------------------------------------------------------
+# gcsfuse options in the CSI driver's mountOptions form: `section:key:value` is a config-file key, a bare word or
+# `flag=value` a CLI flag (gcs-fuse-csi-driver pkg/sidecar_mounter/sidecar_mounter_config.go). Values: GKE's vLLM
+# TPU sample (kubernetes-engine-samples ai-ml/vllm-tpu/vllm-llama3-70b.yaml): the file cache unbounded, parallel
+# downloads, 100 workers per file, 10 MiB chunks. GKE turns the file cache on only when max-size-mb is not 0.
+MODEL_MOUNT_OPTIONS = (
+    "implicit-dirs",
+    "file-cache:max-size-mb:-1",
+    "file-cache:enable-parallel-downloads:true",
+    "file-cache:parallel-downloads-per-file:100",
+    "file-cache:max-parallel-downloads:-1",
+    "file-cache:download-chunk-size-mb:10",
+)
+# The driver's volume attributes for a read-only model (gcs-fuse-csi-driver docs/troubleshooting.md, metadata cache:
+# "-1" bypasses the TTL and the size limits): the weights never change under a running server.
+MODEL_VOLUME_ATTRIBUTES = {
+    "metadataCacheTTLSeconds": "-1",
+    "metadataStatCacheCapacity": "-1",
+    "metadataTypeCacheCapacity": "-1",
+}
+# Read by the driver's webhook (pkg/webhook/sidecar_spec.go): a sidecar lists the mount once (`ls -R`) so the
+# server's first reads find the metadata cached. GKE 1.32.1-gke.1357001 or later (gcs-fuse-csi-driver
+# docs/releases.md, "Metadata prefetch"); older clusters ignore the attribute, so tpustack renders it only on a
+# cluster sure to have it.
+METADATA_PREFETCH_ATTRIBUTE = "gcsfuseMetadataPrefetchOnMount"
+GKE_FOR_METADATA_PREFETCH = "1.32.1-gke.1357001"
+# docs/releases.md, "Parallel download": 1.29.6-gke.1254000 / 1.30.2-gke.1394000 or later; every release channel
+# tpustack knows runs a newer minor (tests/integration/test_weight_paths.py).
+GKE_FOR_PARALLEL_DOWNLOADS = "1.30.2-gke.1394000"
+
+
+def mount_options(only_dir: str | None) -> str:
+    """The model volume's mountOptions (one comma-separated string: the driver splits on commas)."""
+    scope = () if not only_dir else (f"only-dir={only_dir}",)
+    return ",".join((*MODEL_MOUNT_OPTIONS[:1], *scope, *MODEL_MOUNT_OPTIONS[1:]))
+
+
+def volume_attributes(prefetch: bool) -> dict[str, str]:
+    """The model volume's attributes beside bucketName and mountOptions."""
+    out = dict(MODEL_VOLUME_ATTRIBUTES)
+    if prefetch:
+        out[METADATA_PREFETCH_ATTRIBUTE] = "true"
+    return out
