@@ -6,7 +6,8 @@
 - workload SA: what serving and benchmark pods act as through Workload Identity (``bind_workload_identity``
   once the cluster exists; the principal is the stack's own namespace and KSA): create and read objects only
   under the stack's own folder of the results bucket, replace objects only under the stack's compile-cache
-  folder, read the model bucket when weights come from ``gs://``.
+  folder, read the model bucket when weights come from ``gs://``, and create objects (never replace them) only
+  under the model's staging folder when the stack stages Hub weights there (``model.stage``).
 - metrics SA (stacks with an HPA): ``roles/monitoring.viewer`` in the project, acted as by the Custom Metrics
   Stackdriver Adapter's KSA (``bind_metrics_adapter``); nothing else. No delete elsewhere, so a run cannot erase an
   earlier one, and no stack can read or touch another stack's objects.
@@ -43,7 +44,8 @@ MODEL_ROLES = ["roles/storage.objectViewer"]
 ADAPTER_ROLE = "roles/monitoring.viewer"
 # Roles whose permissions include storage.objects.list: their condition also allows listing under the prefixes.
 LISTING_ROLES = {"roles/storage.objectViewer", "roles/storage.objectUser"}
-_PREFIX = re.compile(r"^[a-z0-9_][a-z0-9_./-]*/$")
+# Object-name prefixes go into a CEL expression between quotes: letters, digits and _ . / - only.
+_PREFIX = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_./-]*/$")
 
 
 @dataclass(frozen=True)
@@ -67,7 +69,7 @@ def prefix_condition(bucket: pulumi.Input[str], role: str, prefixes: list[str]) 
     """An IAM condition that limits a bucket role to objects under ``prefixes`` (and listing under them)."""
     for p in prefixes:
         if not _PREFIX.fullmatch(p):
-            raise ValueError(f"prefix {p!r} is not a folder of [a-z0-9_./-] ending in '/'")
+            raise ValueError(f"prefix {p!r} is not a folder of [A-Za-z0-9_./-] ending in '/'")
 
     def expression(b: str) -> str:
         terms = [f'resource.name.startsWith("projects/_/buckets/{b}/objects/{p}")' for p in prefixes]
@@ -107,6 +109,8 @@ class GkeIdentityArgs:
     # With an HPA: the Custom Metrics Stackdriver Adapter's GSA (roles/monitoring.viewer) and its KSA's principal.
     metrics_adapter: Account | None = None
     metrics_adapter_member: str | None = None
+    # The model bucket's folder the weights staging Job creates objects in (model.stage), ending in '/'.
+    model_stage: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -213,6 +217,9 @@ class GkeIdentity(_IdentityBase):
         self._scoped_members("wl", args.results_bucket, args.results_scope, self._workload_sa)
         if args.model_bucket is not None:
             self._bucket_members("wl-model", args.model_bucket, MODEL_ROLES, self._workload_sa)
+            if args.model_stage is not None:  # new objects only, and only under the staging folder
+                stage = BucketScope(create=[args.model_stage], read=[])
+                self._scoped_members("wl-stage", args.model_bucket, stage, self._workload_sa)
         self._adapter_sa = None
         if args.metrics_adapter is not None:
             self._adapter_sa = self._account("metrics", args.metrics_adapter)

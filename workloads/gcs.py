@@ -283,3 +283,40 @@ def write_once(out: str, data: bytes, content_type: str = "application/json") ->
     if out.startswith("gs://"):
         return write_new(out, data, content_type)
     return str(outputs.write_file(Path(out), data, "--out"))  # exclusive, whole or not at all
+
+
+# ----- large files (weights staging: tpustack.workloads.stage_weights) ----------------------------------------
+def size(uri: str) -> int | None:
+    """The object's size in bytes, or None when there is no such object."""
+    bucket, name = split(uri)
+    if _use_client():
+        try:
+            blob = _client().bucket(bucket).get_blob(name)
+        except _google_errors() as e:
+            raise _gcs_failure(f"looking up {uri}", e) from None
+        return None if blob is None else int(blob.size)
+    status, body = _request("GET", _object_url(bucket, name))
+    if status == 404:
+        return None
+    if status != 200:
+        raise GcsError(f"looking up {uri} failed: GCS answered {status}", fix="check you may read the bucket")
+    return int(json.loads(body)["size"])
+
+
+def upload_new(uri: str, path: Path) -> None:
+    """Stream a local file to a new object (a resumable upload for a large one); ObjectExists if the name is taken.
+    Needs google-cloud-storage (both pinned vLLM images carry it: tpu-inference and runai-model-streamer-gcs
+    require it); without it only files that fit in memory are sent, through the JSON API."""
+    bucket, name = split(uri)
+    taken = ObjectExists(f"{uri} already exists", fix="nothing is overwritten: remove it yourself, or stage elsewhere")
+    if not _use_client():
+        write_new(uri, path.read_bytes())
+        return
+    from google.api_core import exceptions as gexc
+
+    try:
+        _client().bucket(bucket).blob(name).upload_from_filename(str(path), if_generation_match=0)
+    except gexc.PreconditionFailed:
+        raise taken from None
+    except _google_errors() as e:
+        raise _gcs_failure(f"writing {uri}", e) from None

@@ -68,6 +68,7 @@ class TestPodCodeIsStdlibOnly:
         "jax",
         "google",
         "requests",
+        "huggingface_hub",  # the weights staging Job, in the engine's image (vLLM depends on it)
     }  # imported inside functions, where the machine has them
 
     @pytest.mark.parametrize("path", py_files(ROOT / "workloads", ROOT / "tpustack" / "core"), ids=lambda p: p.name)

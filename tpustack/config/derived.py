@@ -61,12 +61,13 @@ def gke_at_least(cfg: StackConfig, needed: str) -> bool:
 
 def weight_path(cfg: StackConfig, unit: ServingUnit) -> str:
     """How the unit's engine reads the weights (tpustack.core.weights): ``hub`` for a Hugging Face id; for a gs://
-    model on vLLM, ``tpustack:model.weights``, else the Run:ai streamer on GPU (vLLM's own choice for a gs:// model:
-    vllm 0.32.0 vllm/config/vllm.py overrides load_format auto to runai_streamer) and GCS FUSE on TPU (tpu-inference
-    0.32.0's support matrix marks its runai_streamer loader untested; GKE's vLLM TPU sample mounts the bucket). A
-    MaxText checkpoint on gs:// is read by JetStream itself (counted as ``gcs-fuse`` by the estimate)."""
+    model (or one staged there, model.stage) on vLLM, ``tpustack:model.weights``, else the Run:ai streamer on GPU
+    (vLLM's own choice for a gs:// model: vllm 0.32.0 vllm/config/vllm.py overrides load_format auto to
+    runai_streamer) and GCS FUSE on TPU (tpu-inference 0.32.0's support matrix marks its runai_streamer loader
+    untested; GKE's vLLM TPU sample mounts the bucket). A MaxText checkpoint on gs:// is read by JetStream itself
+    (counted as ``gcs-fuse`` by the estimate)."""
     model = cfg.model
-    if model is None or model.source != "gcs":
+    if model is None or model.weights_uri is None:
         return weights.HUB
     if unit.engine is None or unit.engine.name is not EngineName.VLLM:
         return weights.GCS_FUSE

@@ -126,9 +126,10 @@ class ModelConfig(Section):
     # cache, then the Hugging Face Hub; "hub" asks the Hub first; or a local path / gs:// URI of the file (or its
     # folder).
     config: str | None = None
-    # How vLLM reads a gs:// model (tpustack.core.weights): "gcs-fuse" (the bucket mounted, tuned for loading) or
-    # "runai-streamer" (vllm --load-format runai_streamer); default per serving unit (tpustack.config.derived).
+    # How vLLM reads a gs:// model (tpustack.core.weights); default per serving unit (config.derived.weight_path).
     weights: Literal["gcs-fuse", "runai-streamer"] | None = None
+    # gs://BUCKET/PATH: a Job copies a Hub model's weights there once, for servers to read (workloads.stage_weights).
+    stage: str | None = None
 
     @field_validator("id")
     @classmethod
@@ -143,6 +144,29 @@ class ModelConfig(Section):
                 "e.g. meta-llama/Llama-3.1-8B-Instruct or gs://my-bucket/llama-3.1-8b",
             )
         return v
+
+    @field_validator("stage")
+    @classmethod
+    def _stage(cls, v: str | None) -> str | None:
+        if v is None:
+            return v
+        bucket, _, path = v.removeprefix("gs://").partition("/")
+        ok = (
+            v.startswith("gs://")
+            and _BUCKET_RE.fullmatch(bucket)
+            and re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_./-]*", path)
+        )
+        if not ok or not path.strip("/"):
+            raise invalid(
+                f"'{v}' is not gs://BUCKET/PATH (a path of letters, digits, '_', '.', '/' and '-')",
+                "e.g. gs://my-models/meta-llama/Llama-3.1-8B-Instruct",
+            )
+        return v.rstrip("/")
+
+    @property
+    def weights_uri(self) -> str | None:
+        """Where servers read the weights in GCS: the gs:// model itself, or where it is staged; None: the Hub."""
+        return self.id if self.source == "gcs" else self.stage
 
     @property
     def source(self) -> Literal["huggingface", "gcs"]:

@@ -34,9 +34,15 @@ from tpustack.render.autoscaling import ADAPTER_ROLE_ID
 
 
 def model_bucket(cfg: StackConfig) -> str | None:
-    if cfg.model and cfg.model.source == "gcs":
-        return names.gcs_split(cfg.model.id)[0]
-    return None
+    """The bucket servers read the weights from: the gs:// model's, or the one it is staged in."""
+    uri = cfg.model.weights_uri if cfg.model else None
+    return names.gcs_split(uri)[0] if uri else None
+
+
+def stage_prefix(cfg: StackConfig) -> str | None:
+    """The folder of the model bucket the staging Job writes (model.stage), ending in '/'."""
+    stage = cfg.model.stage if cfg.model else None
+    return names.gcs_split(stage)[1].strip("/") + "/" if stage else None
 
 
 def services_args(cfg: StackConfig) -> ProjectServicesArgs:
@@ -95,6 +101,7 @@ def gke_identity_args(cfg: StackConfig, results_bucket: pulumi.Input[str]) -> Gk
         results_bucket=results_bucket,
         results_scope=results_scope(cfg),
         model_bucket=model_bucket(cfg),
+        model_stage=stage_prefix(cfg),
         workload_identity_member=names.wi_member(cfg.project, names.namespace(cfg.stack), names.SERVING_KSA),
         **_adapter_identity(cfg),
     )

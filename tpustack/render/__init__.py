@@ -3,7 +3,8 @@
 A gke stack renders once per region it serves in (``render_stack``), every region before any resource is
 declared. A region's apps, each one ConfigGroup (tpustack.components.serving), in apply order:
   capacity    a GKE ComputeClass per unit that GKE provisions from its capacity priorities
-  checkpoint  JetStream MaxText only: the Job that converts the Hugging Face checkpoint into GCS
+  checkpoint  the Job that readies the weights in GCS before the servers: JetStream's MaxText conversion, or
+              vLLM's staging of Hub weights (model.stage)
   serving     per unit the engine (Deployment, or LeaderWorkerSet for a multi-host slice), PodDisruptionBudget,
               PodMonitoring, opt-in HPA; one Service in front of the region's units
   autoscaling with an HPA: the Custom Metrics Stackdriver Adapter (namespace custom-metrics, its RBAC, the
@@ -42,6 +43,7 @@ from .selection import grouped, selection_problems
 
 HEARTBEAT_ENTRY = "tpustack.workloads.heartbeat"
 BENCH_ENTRY = "tpustack.workloads.serving_bench"
+STAGE_ENTRY = "tpustack.workloads.stage_weights"
 
 # The engine's workload template per engine: (one host, a multi-host slice).
 WORKLOAD_TEMPLATES: dict[EngineName, tuple[str, str | None]] = {
@@ -52,6 +54,7 @@ UNIT_EXTRAS = ["serving/pdb.yaml.j2", "serving/podmonitoring.yaml.j2"]
 HPA_TEMPLATE = "serving/hpa.yaml.j2"
 SERVICE_TEMPLATE = "serving/service.yaml.j2"
 CHECKPOINT_TEMPLATES = ["jetstream-maxtext/checkpoint-job.yaml.j2"]
+STAGE_TEMPLATES = ["_lib/workloads-configmap.yaml.j2", "vllm/stage-job.yaml.j2"]
 BENCHMARK_TEMPLATES = ["_lib/workloads-configmap.yaml.j2", "benchmark/spec-configmap.yaml.j2", "benchmark/job.yaml.j2"]
 HEARTBEAT_TEMPLATES = ["_lib/workloads-configmap.yaml.j2", "heartbeat/job.yaml.j2"]
 TPU_VM_STARTUP = "tpu-vm/startup.sh.j2"
@@ -110,6 +113,8 @@ def _render_serving(cfg: StackConfig, r: Rendered) -> None:
     # One Service in front of the region's units: a group of variants shares it (after them all); a single
     # unit's Service follows its workload, as the GKE samples list them.
     group = grouped(r)
+    if cfg.model.stage is not None:  # once per cluster, before its servers
+        _add(r, "checkpoint", list(STAGE_TEMPLATES), jobs.stage_context(cfg, r.units[0], payload(STAGE_ENTRY)))
     servings = []
     for unit in r.units:
         if cfg.engine.name is EngineName.JETSTREAM_MAXTEXT and cfg.model.source == "huggingface":

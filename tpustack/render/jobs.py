@@ -1,5 +1,6 @@
-"""Typed contexts of the stack's Jobs: the JetStream checkpoint conversion, the serving benchmark and the GKE
-heartbeat. Each is built from the config, a serving unit and, for pod code, its payload (tpustack.render.payload).
+"""Typed contexts of the stack's Jobs: the JetStream checkpoint conversion, the weights staging Job, the serving
+benchmark and the GKE heartbeat. Each is built from the config, a serving unit and, for pod code, its payload
+(tpustack.render.payload).
 """
 
 from __future__ import annotations
@@ -32,6 +33,16 @@ class Checkpoint:
     env: dict[str, str]
     cpu: str
     memory: str
+    scratch: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class StageJob:
+    job_name: str
+    image: str
+    labels: dict[str, str]
+    annotations: dict[str, str]
+    args: list[str]
     scratch: str
 
 
@@ -73,6 +84,12 @@ class HeartbeatJob:
 @dataclass(frozen=True, kw_only=True)
 class CheckpointContext(PodContext):
     checkpoint: Checkpoint
+
+
+@dataclass(frozen=True, kw_only=True)
+class StageContext(PodContext):
+    workloads: WorkloadCode
+    stage: StageJob
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -138,9 +155,37 @@ def checkpoint_context(cfg: StackConfig, unit: ServingUnit) -> CheckpointContext
     )
 
 
-def workload_code(payload: Payload) -> WorkloadCode:
+STAGE_CONFIGMAP = "tpustack-stage-workloads"
+# The staging Job's scratch holds one file at a time: the largest safetensors shard (transformers' save_pretrained
+# shards at 5 GB by default; a few repos keep one file of a whole 8B model, ~16 GB).
+STAGE_SCRATCH_GIB = 24
+
+
+def stage_context(cfg: StackConfig, unit: ServingUnit, code: Payload) -> StageContext:
+    """The Job that copies a Hub model's weights into model.stage once, before any server (pulumi up awaits it:
+    the checkpoint app comes before the serving app), in the server's own image, on the system pool."""
+    model, served = cfg.model, cfg.served
+    if model is None or model.stage is None or unit.image is None:
+        raise InternalError("the staging Job needs a staged model and an engine image (config rules ensure it)")
+    gib = served.weights_gib if served else 0.0
+    return StageContext(
+        **pod_context(cfg, unit),
+        workloads=workload_code(code, STAGE_CONFIGMAP),
+        stage=StageJob(
+            job_name="stage-weights",
+            image=unit.image,
+            labels={names.LABEL_APP: "stage-weights", **names.common_k8s_labels(cfg.stack)},
+            # Hub download and GCS upload, each ~10 s per GiB at ~100 MB/s, and slack
+            annotations={names.PULUMI_TIMEOUT: str(1800 + 30 * math.ceil(gib))},
+            args=["--repo", model.id, "--dest", model.stage, "--local-dir", "/data/hf"],
+            scratch=f"{min(STAGE_SCRATCH_GIB, math.ceil(gib) + 2)}Gi",
+        ),
+    )
+
+
+def workload_code(payload: Payload, name: str = CONFIGMAP_NAME) -> WorkloadCode:
     return WorkloadCode(
-        name=CONFIGMAP_NAME,
+        name=name,
         module=payload.entry,
         mount_path=MOUNT_PATH,
         data=payload.configmap_data(),

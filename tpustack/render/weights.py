@@ -1,5 +1,6 @@
 """How a vLLM pod gets its weights (tpustack.core.weights, the path chosen by tpustack.config.derived.weight_path):
-a Hugging Face id is downloaded into a scratch dir (--download-dir); a gs:// model is mounted through GCS FUSE,
+a Hugging Face id is downloaded into a scratch dir (--download-dir); a gs:// model (or one staged there by the
+staging Job, model.stage) is mounted through GCS FUSE,
 tuned for loading, or streamed by vLLM itself (--load-format runai_streamer, the URI as the model)."""
 
 from __future__ import annotations
@@ -51,11 +52,13 @@ def vllm_weights(cfg: StackConfig, unit: ServingUnit) -> Weights:
         gib = cfg.served.weights_gib if cfg.served else 0.0
         scratch = ScratchDir(path=WEIGHTS_PATH, size=f"{math.ceil(gib * 1.1) + 1}Gi")
         return Weights(mount=None, download=scratch, model_arg=model.id, served_name=None, load_format=None)
-    bucket, prefix = names.gcs_split(model.id)
-    served = prefix.rstrip("/").rsplit("/", 1)[-1] or bucket
+    uri = model.weights_uri or model.id
+    bucket, prefix = names.gcs_split(uri)
+    # a staged Hub model keeps its id as the served name (clients and the gateway ask for it by that name)
+    served = model.id if model.stage else (prefix.rstrip("/").rsplit("/", 1)[-1] or bucket)
     if path == weights.RUNAI_STREAMER:
         return Weights(
-            mount=None, download=None, model_arg=model.id, served_name=served, load_format=weights.RUNAI_LOAD_FORMAT
+            mount=None, download=None, model_arg=uri, served_name=served, load_format=weights.RUNAI_LOAD_FORMAT
         )
     prefetch = derived.gke_at_least(cfg, weights.GKE_FOR_METADATA_PREFETCH)
     mount = GcsMount(

@@ -237,9 +237,10 @@ class TestBucketGrantsStayInTheStacksFolders:
         assert not allows(viewer, obj="_workloads/other/heartbeat.py")
         assert not allows(found["roles/storage.objectCreator"].inputs["condition"], obj="_workloads/unit/x.py")
 
-    @pytest.mark.parametrize("bad", ["unit", "/unit/", "../unit/", "Unit/", "", "unit/*"])
+    @pytest.mark.parametrize("bad", ["unit", "/unit/", "../unit/", 'unit"/', "un it/", "", "unit/*"])
     def test_a_prefix_that_is_not_a_folder_is_refused(self, stack, bad):
-        """Without the trailing '/', "unit" would also reach "unit2/"; the component refuses such a scope."""
+        """Without the trailing '/', "unit" would also reach "unit2/"; a quote would end the CEL string; the component
+        refuses such a scope (letters of either case are object names like any other)."""
         with pytest.raises(ValueError, match="is not a folder"):
             gke(stack, results_scope=BucketScope(create=[bad], read=["unit/"]))
 

@@ -156,3 +156,113 @@ def test_the_config_offers_exactly_the_gcs_paths():
 
     (literal, _none) = typing.get_args(ModelConfig.model_fields["weights"].annotation)
     assert set(typing.get_args(literal)) == set(weights.GCS_PATHS)
+
+
+# ----- model.stage: Hub weights copied into GCS once ------------------------------------------------------------
+HUB_ID = "meta-llama/Llama-3.1-8B-Instruct"
+STAGE = "gs://acme-models/meta-llama/Llama-3.1-8B-Instruct"
+
+
+def staged_doc(**over) -> dict:
+    d = {**BASE, "tpustack:model": {"id": HUB_ID, "paramsB": 8.03, "stage": STAGE}}
+    d.update({f"tpustack:{k}": v for k, v in over.items()})
+    return d
+
+
+def staged(**over):
+    return load_config(as_engine_values(staged_doc(**over)), set(SECRETS), "t")
+
+
+class TestStage:
+    def test_the_job_runs_before_the_servers_on_the_system_pool(self):
+        r = render.render(staged())
+        (job,) = [o for o in r.apps["checkpoint"] if o["kind"] == "Job"]
+        pod = job["spec"]["template"]["spec"]
+        (c,) = pod["containers"]
+        assert c["command"] == ["python3", "-m", "tpustack.workloads.stage_weights"]
+        assert c["args"] == ["--repo", HUB_ID, "--dest", STAGE, "--local-dir", "/data/hf"]
+        assert "nodeSelector" not in pod and "tolerations" not in pod  # no accelerator node
+        assert "google.com/tpu" not in c["resources"].get("requests", {})
+        token = [e for e in c["env"] if e["name"] == "HF_TOKEN"]
+        assert token and "valueFrom" in token[0] and "value" not in token[0]
+        cms = [o for o in r.apps["checkpoint"] if o["kind"] == "ConfigMap"]
+        assert [cm["metadata"]["name"] for cm in cms] == ["tpustack-stage-workloads"]
+        assert "tpustack--workloads--stage_weights.py" in cms[0]["data"]
+
+    def test_servers_read_the_staged_copy_under_the_hub_name(self):
+        cfg = staged()
+        assert derived.weight_path(cfg, cfg.units[0]) == weights.GCS_FUSE
+        (pod,) = server_pods(render.render(cfg).objects())
+        args = pod["containers"][0]["args"]
+        assert args[0] == "/models" and f"--served-model-name={HUB_ID}" in args
+        assert not any(a.startswith("--download-dir") for a in args)
+        attrs = model_volume(pod)["csi"]["volumeAttributes"]
+        assert attrs["bucketName"] == "acme-models" and "only-dir=meta-llama/Llama-3.1-8B-Instruct" in attrs[
+            "mountOptions"
+        ].split(",")
+
+    def test_streamed_from_the_staged_copy(self):
+        cfg = staged(model={"id": HUB_ID, "paramsB": 8.03, "stage": STAGE, "weights": "runai-streamer"})
+        (pod,) = server_pods(render.render(cfg).objects())
+        args = pod["containers"][0]["args"]
+        assert args[0] == STAGE and "--load-format=runai_streamer" in args
+
+    def test_the_workload_may_create_only_under_the_staging_folder(self):
+        p = plan_config(staged_doc())
+        members = [
+            r.inputs
+            for r in p.resources
+            if r.type == "gcp:storage/bucketIAMMember:BucketIAMMember" and r.inputs.get("bucket") == "acme-models"
+        ]
+        by_role = {m["role"]: m for m in members}
+        assert set(by_role) == {"roles/storage.objectViewer", "roles/storage.objectCreator"}
+        cond = by_role["roles/storage.objectCreator"]["condition"]["expression"]
+        assert cond == (
+            'resource.name.startsWith("projects/_/buckets/acme-models/objects/meta-llama/Llama-3.1-8B-Instruct/")'
+        )
+        # no replace or delete anywhere in that bucket
+        assert not any(m["role"] in ("roles/storage.objectUser", "roles/storage.objectAdmin") for m in members)
+
+    def test_without_stage_no_job_and_no_write_grant(self):
+        r = render.render(load_config(as_engine_values(dict(BASE)), set(SECRETS), "t"))
+        assert "checkpoint" not in r.apps
+
+
+class TestStageRefused:
+    def test_a_gcs_model(self):
+        lines = problems(model={**GCS, "stage": STAGE})
+        assert any(ln.startswith("tpustack:model.stage:") and "already in GCS" in ln for ln in lines), lines
+
+    def test_not_a_gs_path(self):
+        for bad in ("s3://b/p", "gs://acme-models", "gs://Bad_Bucket/x", "acme-models/p"):
+            with pytest.raises(ConfigError) as e:
+                staged(model={"id": HUB_ID, "paramsB": 8.03, "stage": bad})
+            assert any(ln.startswith("tpustack:model.stage") and "gs://BUCKET/PATH" in ln for ln in e.value.lines())
+
+    def test_the_results_bucket(self):
+        with pytest.raises(ConfigError) as e:
+            render.render(
+                staged(model={"id": HUB_ID, "paramsB": 8.03, "stage": "gs://my-tpu-project-tpustack-results/w"})
+            )
+        hits = [ln for ln in e.value.lines() if ln.startswith("tpustack:model.stage:")]
+        assert hits and "results bucket" in hits[0], e.value.lines()
+
+    def test_jetstream_converts_its_own(self):
+        with pytest.raises(ConfigError) as e:
+            render.render(
+                staged(
+                    accelerator="v6e-8",
+                    model={"id": HUB_ID, "paramsB": 8.03, "stage": STAGE, "maxtextName": "llama3.1-8b"},
+                    engine={"name": "jetstream-maxtext"},
+                    benchmark={"tool": "jetstream-benchmark"},
+                )
+            )
+        hits = [ln for ln in e.value.lines() if ln.startswith("tpustack:model.stage:")]
+        assert hits and "MaxText" in hits[0], e.value.lines()
+
+
+def test_a_stage_path_that_could_break_the_iam_condition_is_refused():
+    for bad in ('gs://acme-models/a"||true||"', "gs://acme-models/a b", "gs://acme-models/é"):
+        with pytest.raises(ConfigError) as e:
+            staged(model={"id": HUB_ID, "paramsB": 8.03, "stage": bad})
+        assert any(ln.startswith("tpustack:model.stage") for ln in e.value.lines()), bad

@@ -127,7 +127,8 @@ class TestShippedStacksValidate:
         hpa = ["HorizontalPodAutoscaler"] if scaling(cfg) is not None else []
         assert [o["kind"] for o in serving] == [kind, "Service", "PodDisruptionBudget", "PodMonitoring", *hpa]
         assert ("autoscaling" in r.apps) == bool(hpa)
-        assert ("checkpoint" in r.apps) == (cfg.engine.name == "jetstream-maxtext")
+        # the Job that readies the weights in GCS: JetStream's conversion, or vLLM's staging (model.stage)
+        assert ("checkpoint" in r.apps) == (cfg.engine.name == "jetstream-maxtext" or cfg.model.stage is not None)
         assert [o["kind"] for o in r.apps["benchmark"]] == ["Role", "RoleBinding", "ConfigMap", "ConfigMap", "Job"]
 
     @pytest.mark.parametrize("stack", GKE_STACKS)

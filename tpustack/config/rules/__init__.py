@@ -52,6 +52,7 @@ SERVING_RULES: list[StackRule] = [
     serving.gated_model_has_token,
     serving.weights_outside_the_results_bucket,
     serving.weight_path_fits_model,
+    serving.stage_fits_model,
     stack.tpu_containers_unprivileged,
     serving.jetstream_http_port,
     serving.maxtext_model_is_convertible,

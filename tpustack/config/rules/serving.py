@@ -138,15 +138,17 @@ def context_fits_model(c: StackConfig) -> Iterator[Problem]:
 
 def weights_outside_the_results_bucket(c: StackConfig) -> Iterator[Problem]:
     """Reading weights from the results bucket would need read access to all of it: every stack's results."""
-    if c.model is None or c.model.source != "gcs":
+    uri = c.model.weights_uri if c.model else None
+    if c.model is None or uri is None:
         return
-    bucket = names.gcs_split(c.model.id)[0]
+    bucket = names.gcs_split(uri)[0]
     if bucket == c.results_bucket:
+        key = "tpustack:model.stage" if c.model.stage else "tpustack:model.id"
         yield problem(
-            "tpustack:model.id",
-            f"{c.model.id} is in the results bucket, which every experiment of the project shares; reading the "
+            key,
+            f"{uri} is in the results bucket, which every experiment of the project shares; reading the "
             "weights there would need read access to every stack's results",
-            f"copy the weights to a bucket of their own (gcloud storage cp -r {c.model.id} gs://WEIGHTS-BUCKET/...)",
+            f"keep the weights in a bucket of their own (e.g. gs://WEIGHTS-BUCKET/{names.gcs_split(uri)[1]})",
         )
 
 
@@ -156,12 +158,11 @@ def weight_path_fits_model(c: StackConfig) -> Iterator[Problem]:
     m = c.model
     if m is None or m.weights is None:
         return
-    if m.source != "gcs":
+    if m.weights_uri is None:
         yield problem(
             "tpustack:model.weights",
             f"{m.weights} reads weights from gs://; {m.id} is a Hugging Face id, downloaded from the Hub",
-            f"copy the weights to a bucket and set model.id gs://BUCKET/PATH (e.g. gcloud storage cp -r of the "
-            f"downloaded {m.id}), or remove model.weights",
+            "stage them in a bucket (model.stage gs://BUCKET/PATH), or remove model.weights",
         )
     elif c.engine is not None and c.engine.name is not EngineName.VLLM:
         yield problem(
@@ -169,6 +170,25 @@ def weight_path_fits_model(c: StackConfig) -> Iterator[Problem]:
             f"{c.engine.name.value} loads its MaxText checkpoint from gs:// itself; model.weights chooses how vLLM "
             "reads a gs:// model",
             "remove model.weights (or serve the model with engine.name vllm)",
+        )
+
+
+def stage_fits_model(c: StackConfig) -> Iterator[Problem]:
+    """model.stage copies a Hub model's weights into GCS for vLLM (tpustack.workloads.stage_weights)."""
+    m = c.model
+    if m is None or m.stage is None:
+        return
+    if m.source == "gcs":
+        yield problem(
+            "tpustack:model.stage",
+            f"{m.id} is already in GCS; staging copies a Hugging Face model there",
+            "remove model.stage",
+        )
+    elif c.engine is not None and c.engine.name is not EngineName.VLLM:
+        yield problem(
+            "tpustack:model.stage",
+            f"{c.engine.name.value} converts the Hugging Face checkpoint into its own MaxText checkpoint in GCS",
+            "remove model.stage (or serve the model with engine.name vllm)",
         )
 
 
