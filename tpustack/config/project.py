@@ -178,7 +178,20 @@ def read_stack_file(project: Project, stack: str) -> tuple[dict[str, str], set[s
     replaced by placeholders. Raises ConfigError (never anything else) for a missing or malformed file."""
     path = project.stack_file(stack)
     shown = path.relative_to(project.root) if path.is_relative_to(project.root) else path
-    if not path.is_file():
+    try:
+        found = path.is_file()
+    except OSError as e:  # a name the filesystem cannot hold (too long: ENAMETOOLONG)
+        raise ConfigError(
+            [
+                problem(
+                    f"stack '{stack}'",
+                    f"cannot name a stack file ({e.strerror or type(e).__name__})",
+                    "use a short stack name of letters, digits, '-', '_' and '.'",
+                )
+            ],
+            stack,
+        ) from None
+    if not found:
         raise ConfigError(
             [
                 problem(

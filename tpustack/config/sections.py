@@ -13,9 +13,7 @@ import re
 from datetime import datetime
 from typing import Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
-from pydantic.alias_generators import to_camel
-from pydantic_core import PydanticCustomError
+from pydantic import Field, field_validator, model_validator
 
 from tpustack.core import catalog, engines, images, names
 from tpustack.core.capacity import CapacityType
@@ -23,24 +21,15 @@ from tpustack.core.engines import EngineName, ToolName
 from tpustack.core.errors import InternalError, quote
 from tpustack.workloads.heartbeat import SEED_SHAPE
 
+from .base import INVALID as INVALID  # re-exported: the loader's and callers' import place
+from .base import Section as Section
+from .base import invalid as invalid
+from .speculative import SpeculativeConfig as SpeculativeConfig
 from .workload import PrefixWorkload
 
 _LABEL_KEY_RE = re.compile(r"^[a-z][a-z0-9_-]{0,62}$")
 _LABEL_VALUE_RE = re.compile(r"^[a-z0-9_-]{0,63}$")
 _BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{1,61}[a-z0-9]$")
-# The error type the loader recognizes as tpustack's own (its context carries reason and fix).
-INVALID = "tpustack_invalid"
-
-
-def invalid(reason: str, fix: str) -> PydanticCustomError:
-    """A field validator's refusal: what is wrong and why, and what to do instead."""
-    return PydanticCustomError(INVALID, "{reason}. Fix: {fix}", {"reason": reason, "fix": fix})
-
-
-class Section(BaseModel):
-    """Strict base: unknown keys are errors (typos never pass silently); camelCase keys as in Pulumi."""
-
-    model_config = ConfigDict(extra="forbid", alias_generator=to_camel, populate_by_name=True, frozen=True)
 
 
 def accelerator_shorthand(v: Any) -> Any:
@@ -178,31 +167,6 @@ class ModelConfig(Section):
         return self.params_b is not None and self.context_length is not None
 
 
-class SpeculativeConfig(Section):
-    """Speculative decoding (`vllm serve --speculative-config`, vllm/config/speculative.py at 0.32.0): a draft
-    proposes ``numSpeculativeTokens`` tokens that one target step verifies, so a step emits at most k + 1."""
-
-    # vLLM's SpeculativeMethod values tpustack renders (tests/integration/test_engine_facts.py reads the literal)
-    method: Literal["ngram", "eagle", "eagle3", "mtp", "draft_model"]
-    num_speculative_tokens: int = Field(ge=1, le=16)
-    model: str | None = None  # the draft or EAGLE head (eagle, eagle3, draft_model); MTP and n-gram need none
-
-    @model_validator(mode="after")
-    def _draft(self) -> SpeculativeConfig:
-        needs = self.method in ("eagle", "eagle3", "draft_model")
-        if needs and not self.model:
-            raise invalid(f"speculative method {self.method} needs its draft model", "set speculative.model")
-        if not needs and self.model:
-            raise invalid(f"speculative method {self.method} takes no draft model", "remove speculative.model")
-        return self
-
-    def vllm_json(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"method": self.method, "num_speculative_tokens": self.num_speculative_tokens}
-        if self.model:
-            out["model"] = self.model
-        return out
-
-
 class VllmConfig(Section):
     """vLLM engine arguments (`vllm serve` flags of the same names)."""
 
@@ -219,6 +183,9 @@ class VllmConfig(Section):
     # --enable-expert-parallel for mixture-of-experts models; None: on for MoE on TPU, as tpu-recipes serve them
     expert_parallel: bool | None = None
     speculative: SpeculativeConfig | None = None
+    # KV cache offload to the node's memory, GiB per replica (tpustack.core.offload): vLLM's native offloading on
+    # GPU (--kv-offloading-size), tpu-inference's TPUOffloadConnector on TPU.
+    kv_offload_gib: float | None = Field(default=None, gt=0, le=8192)
     extra_args: list[str] = Field(default_factory=list)
 
     # The setting that bounds a sequence (prompt + output), and its key under tpustack:engine.vllm.

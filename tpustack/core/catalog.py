@@ -220,6 +220,30 @@ TPU7X = TpuGeneration(
 TPU_GENERATIONS: dict[str, TpuGeneration] = {g.name: g for g in (V4, V5E, V5P, V6E, TPU7X)}
 
 
+# Memory of each machine type a pool of tpustack can run, GiB as Compute Engine reports it (`gcloud compute
+# machine-types describe`: memoryMb / 1024). Sources: Cloud TPU docs, "TPU v5e" (ct5lp machine types table) and
+# "TPU v6e"; Compute Engine docs, "Accelerator-optimized machine family" (a3-highgpu, a2-ultragpu); the rest as
+# `gcloud compute machine-types list` prints them (exported in Cyclenerd/google-cloud-pricing-cost-calculator
+# tools/machinetypes.csv). A machine type not listed has no figure: KV offload there is refused, never guessed
+# (tpustack.core.offload).
+HOST_MEMORY_GIB: dict[str, float] = {
+    "ct5lp-hightpu-1t": 48,
+    "ct5lp-hightpu-4t": 192,
+    "ct5lp-hightpu-8t": 384,
+    "ct5p-hightpu-4t": 448,
+    "ct6e-standard-1t": 176,
+    "ct6e-standard-4t": 720,
+    "ct6e-standard-8t": 1440,
+    "tpu7x-standard-4t": 960,
+    "a3-highgpu-1g": 234,
+    "a3-highgpu-2g": 468,
+    "a3-highgpu-4g": 936,
+    "a3-highgpu-8g": 1872,
+    "a2-ultragpu-1g": 170,
+    "a2-ultragpu-8g": 1360,
+}
+
+
 def topology_chips(topology: str) -> int:
     return math.prod(int(d) for d in topology.split("x"))
 

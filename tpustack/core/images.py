@@ -16,6 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from . import disagg
+from .offload import TPU_OFFLOAD_CHUNKS_ENV
 
 
 @dataclass(frozen=True)
@@ -64,6 +65,7 @@ _VLLM_SERVER_FLAGS = frozenset(
         "--max-model-len",
         "--download-dir",
         "--load-format",  # the Run:ai streamer (tpustack.core.weights)
+        "--kv-offloading-size",  # KV cache offload on GPU (tpustack.core.offload)
         "--max-num-batched-tokens",
         "--max-num-seqs",
         "--enable-prefix-caching",
@@ -137,7 +139,9 @@ VLLM_TPU = ImageFacts(
     built_from=(f"vllm-tpu=={VLLM_VERSION}", f"tpu-inference=={VLLM_VERSION}"),
     source="vllm-tpu 0.32.0 wheel and sdist, tpu-inference 0.32.0 wheel (paths above)",
     paths={"ray_bootstrap": "/workspace/vllm/examples/ray_serving/multi-node-serving.sh"},
-    env=frozenset({"HF_TOKEN", "VLLM_XLA_CACHE_PATH", "TPU_MULTIHOST_BACKEND", *disagg.TPU_CONNECTOR.env}),
+    env=frozenset(
+        {"HF_TOKEN", "VLLM_XLA_CACHE_PATH", "TPU_MULTIHOST_BACKEND", *disagg.TPU_CONNECTOR.env, TPU_OFFLOAD_CHUNKS_ENV}
+    ),
     ports={**_VLLM_PORTS, **{k.lower(): int(v) for k, v in disagg.TPU_CONNECTOR.env.items()}},
     notes=(
         "The vllm/vllm-tpu:v0.32.0 tag follows the release pattern of earlier tags (v0.11.1 ... v0.27.0); "

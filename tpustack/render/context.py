@@ -17,6 +17,7 @@ from typing import Any
 from tpustack.config import derived
 from tpustack.config.autoscaling import scaling
 from tpustack.config.model import StackConfig
+from tpustack.config.offload import Offload, unit_offload
 from tpustack.config.sections import MaxTextConfig, VllmConfig
 from tpustack.config.units import ServingUnit
 from tpustack.core import engines, images, names
@@ -132,6 +133,7 @@ class ServingContext(PodContext):
     model_arg: str
     served_name: str | None
     load_format: str | None  # --load-format (the Run:ai streamer)
+    offload: Offload | None  # KV cache offload to the node's memory (engine.vllm.kvOffloadGib)
     vllm: VllmConfig
     expert_parallel: bool  # vLLM --enable-expert-parallel
     xla_cache_env: str
@@ -344,6 +346,7 @@ def serving_context(cfg: StackConfig, unit: ServingUnit) -> ServingContext:
         model_arg=w.model_arg,
         served_name=w.served_name,
         load_format=w.load_format,
+        offload=unit_offload(cfg, unit),
         vllm=unit.settings if isinstance(unit.settings, VllmConfig) else VllmConfig(),
         expert_parallel=expert_parallel(cfg, unit),
         xla_cache_env=engines.XLA_CACHE_ENV,

@@ -16,7 +16,7 @@ from tpustack.core.errors import Problem
 
 from ..model import StackConfig
 from ..units import CapacityOption, ServingUnit
-from . import autoscaling, capacity, disaggregation, routing, serving, stack, units, workload
+from . import autoscaling, capacity, disaggregation, offload, routing, serving, stack, units, workload
 
 StackRule = Callable[[StackConfig], Iterator[Problem]]
 UnitRule = Callable[[StackConfig, ServingUnit], Iterator[Problem]]
@@ -79,6 +79,7 @@ UNIT_RULES: list[UnitRule] = [
     autoscaling.hpa_fits_pool,
     units.tpu7x_multi_host_needs_workload_policy,
     units.capacity_options_listed_once,
+    *offload.RULES,
 ]
 CAPACITY_RULES: list[CapacityRule] = [
     capacity.reservation_named,

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from tpustack.core import disagg, router
+from tpustack.core import disagg, images, router
 from tpustack.core.engines import EngineName
 from tpustack.core.errors import Problem, problem
 
@@ -201,6 +201,30 @@ def pd_needs_the_prefix_cache(c: StackConfig) -> Iterator[Problem]:
         )
 
 
+def roles_run_a_verified_image(c: StackConfig) -> Iterator[Problem]:
+    """The connector is verified in the pinned engine images only (tpustack.core.disagg sources): another image, an
+    older vLLM say, may lack it or take other arguments, and would fail only once both roles are up."""
+    d, roles = c.disaggregation, _roles(c)
+    if d is None or roles is None:
+        return
+    for u in roles:
+        pinned = verified_image(u.shape.kind)
+        if u.image is not None and u.image != pinned:
+            record = disagg.CONNECTORS.get(d.connector_name(u.shape.kind))
+            yield problem(
+                u.keys.image,
+                f"{u.label}{u.image}: {record.name if record else 'the KV connector'} is verified in {pinned} only "
+                f"({record.source if record else 'tpustack.core.disagg'}); nothing says this image has it",
+                f"use {pinned} (remove the image override), or add the image's facts with their source "
+                '(README "Engine versions")',
+            )
+
+
+def verified_image(kind: str) -> str:
+    """The pinned vLLM image whose connectors tpustack checked, per accelerator kind."""
+    return images.VLLM_TPU.image if kind == "tpu" else images.VLLM_GPU.image
+
+
 RULES = [
     disaggregation_form,
     engine_has_connector,
@@ -209,4 +233,5 @@ RULES = [
     tensor_parallel_pair_supported,
     ports_do_not_clash,
     pd_needs_the_prefix_cache,
+    roles_run_a_verified_image,
 ]
