@@ -14,10 +14,13 @@ Stdlib only (runs in the benchmark image).
 from __future__ import annotations
 
 import math
+import socket
 import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
+from collections.abc import Callable
 from typing import Any
 
 PREFIXES = ("vllm:", "jetstream_")
@@ -66,30 +69,73 @@ def summarize(samples: list[tuple[float, dict[str, float]]]) -> dict[str, Any]:
     return out
 
 
+Resolver = Callable[[str, int], list[tuple[str, int]]]
+
+
+def pod_addresses(host: str, port: int) -> list[tuple[str, int]]:
+    """Every address a name resolves to: a headless Service's name answers with one A record per ready pod."""
+    infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    return sorted({(str(info[4][0]), port) for info in infos})
+
+
 class Scraper:
-    """Polls a /metrics URL on a thread until stopped; keeps parsed samples and the last raw text."""
+    """Polls a /metrics URL on a thread until stopped; keeps parsed samples and the last raw text.
+
+    ``fan_out``: the URL names a headless Service (a P/D role's pods, tpustack's renderer makes one per role): each
+    scrape resolves it and reads every pod, summing the series over the pods, so a role's counters are all of its
+    replicas' and never jump between pods as a load-balanced Service's would."""
 
     def __init__(
-        self, url: str | None, interval_s: float = 5.0, timeout_s: float = 5.0, prefixes: tuple[str, ...] = PREFIXES
+        self,
+        url: str | None,
+        interval_s: float = 5.0,
+        timeout_s: float = 5.0,
+        prefixes: tuple[str, ...] = PREFIXES,
+        *,
+        fan_out: bool = False,
+        resolve: Resolver = pod_addresses,
     ):
         self.url, self.interval_s, self.timeout_s, self.prefixes = url, interval_s, timeout_s, prefixes
+        self.fan_out, self.resolve = fan_out, resolve
         self.samples: list[tuple[float, dict[str, float]]] = []
         self.errors: list[str] = []
         self.last_text = ""
+        self.pods: int | None = None  # with fan_out: how many pods the last scrape read
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+
+    def _get(self, url: str) -> str:
+        with urllib.request.urlopen(url, timeout=self.timeout_s) as r:
+            return str(r.read().decode("utf-8", "replace"))
+
+    def _targets(self, url: str) -> list[str]:
+        if not self.fan_out:
+            return [url]
+        parts = urllib.parse.urlsplit(url)
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        out = []
+        for addr, p in self.resolve(parts.hostname or "", port):
+            host = f"[{addr}]" if ":" in addr else addr
+            out.append(urllib.parse.urlunsplit((parts.scheme, f"{host}:{p}", parts.path, parts.query, "")))
+        if not out:
+            raise OSError(f"{parts.hostname} resolves to no pod")
+        return out
 
     def scrape_once(self) -> None:
         if not self.url:
             return
         try:
-            with urllib.request.urlopen(self.url, timeout=self.timeout_s) as r:
-                text = r.read().decode("utf-8", "replace")
+            texts = [self._get(t) for t in self._targets(self.url)]
         except (urllib.error.URLError, OSError) as e:
             self.errors.append(f"{time.time():.0f}: {e}")
             return
-        self.last_text = text
-        self.samples.append((time.time(), parse(text, self.prefixes)))
+        summed: dict[str, float] = {}
+        for text in texts:
+            for name, value in parse(text, self.prefixes).items():
+                summed[name] = summed.get(name, 0.0) + value
+        self.last_text = "\n".join(texts)
+        self.pods = len(texts) if self.fan_out else None
+        self.samples.append((time.time(), summed))
 
     def _loop(self) -> None:
         while not self._stop.wait(self.interval_s):
@@ -111,6 +157,7 @@ class Scraper:
     def summary(self) -> dict[str, Any]:
         return {
             "url": self.url,
+            **({"pods": self.pods} if self.fan_out else {}),
             "scrapes": len(self.samples),
             "errors": len(self.errors),
             "first_errors": self.errors[:3],

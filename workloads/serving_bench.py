@@ -291,7 +291,8 @@ def _point(
     with contextlib.ExitStack() as scrapes:
         scraper = scrapes.enter_context(promscrape.Scraper(spec["server"].get("metrics_url"), interval))
         by_role = {
-            role: scrapes.enter_context(promscrape.Scraper(url, interval))
+            # each role's headless Service: every pod of the role, summed
+            role: scrapes.enter_context(promscrape.Scraper(url, interval, fan_out=True))
             for role, url in (spec["server"].get("role_metrics_urls") or {}).items()
         }
         rc = _run_tool(argv, cwd, _point_timeout(spec, point), pdir / "tool.log")

@@ -48,3 +48,48 @@ def test_plan_json_is_serializable_and_deterministic(stack):
     a = json.dumps(planned(stack).to_json(), sort_keys=True)
     b = json.dumps(plan_mod.plan(PROJECT, stack).to_json(), sort_keys=True)
     assert a == b
+
+
+@pytest.mark.parametrize("stack", PD_STACKS)
+def test_each_role_is_scraped_through_its_own_headless_service(stack):
+    """The benchmark's role_metrics_urls name one headless Service per role, selecting that role's pods only, on
+    the port its vLLM container listens on (the decode pod's engine port, behind the sidecar)."""
+    import copy
+    import dataclasses
+
+    from tpustack.render.selection import check_role_metrics_services
+
+    from helpers.project import rendered, stack_cfg
+
+    r = rendered(stack)
+    objs = r.objects()
+    spec = json.loads(next(o for o in objs if o["metadata"]["name"] == "serving-bench-spec")["data"]["spec.json"])
+    urls = spec["server"]["role_metrics_urls"]
+    assert set(urls) == {"prefill", "decode"}
+    services = {o["metadata"]["name"]: o for o in objs if o["kind"] == "Service"}
+    deployments = {o["metadata"]["name"]: o for o in objs if o["kind"] == "Deployment"}
+    for role, url in urls.items():
+        name = url.removeprefix("http://").split(".", 1)[0]
+        svc = services[name]
+        assert svc["spec"]["clusterIP"] == "None"
+        port = svc["spec"]["ports"][0]["targetPort"]
+        assert url.endswith(f":{port}/metrics")
+        (dep,) = [
+            d
+            for d in deployments.values()
+            if all(d["spec"]["template"]["metadata"]["labels"].get(k) == v for k, v in svc["spec"]["selector"].items())
+        ]
+        assert dep["metadata"]["name"].endswith(role)
+        (vllm,) = [c for c in dep["spec"]["template"]["spec"]["containers"] if c["name"] == "vllm"]
+        assert port in {p["containerPort"] for p in vllm["ports"]}
+    assert not list(check_role_metrics_services(stack_cfg(stack), r))
+    # the check fails a Service that targets another port, or selects every role
+    bad = dataclasses.replace(r, apps={"serving": copy.deepcopy(r.apps["serving"])})
+    for svc in bad.apps["serving"]:
+        if svc["kind"] == "Service" and svc["spec"].get("clusterIP") == "None":
+            svc["spec"]["ports"][0]["targetPort"] = 9999
+    assert len(list(check_role_metrics_services(stack_cfg(stack), bad))) == 2
+    for svc in bad.apps["serving"]:
+        if svc["kind"] == "Service" and svc["spec"].get("clusterIP") == "None":
+            svc["spec"]["selector"] = {"tpustack.dev/serving": "vllm"}
+    assert any("selects 2 workloads" in p.reason for p in check_role_metrics_services(stack_cfg(stack), bad))

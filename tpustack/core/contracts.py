@@ -57,7 +57,8 @@ class SpecPods(_PodsExtras):
 
 class _ServerExtras(TypedDict, total=False):
     pods: SpecPods
-    # role -> /metrics URL of that role's servers (prefill/decode with P/D); absent: metrics_url is role "serve"
+    # role -> /metrics URL of that role's headless Service (prefill/decode with P/D), whose every pod the runner
+    # reads and sums (tpustack.workloads.promscrape fan_out); absent: metrics_url is role "serve"
     role_metrics_urls: dict[str, str]
 
 

@@ -27,7 +27,7 @@ import yaml
 
 from tpustack.config import derived, rules
 from tpustack.config.model import StackConfig
-from tpustack.config.units import Region, ServingUnit
+from tpustack.config.units import Region, Role, ServingUnit
 from tpustack.core import images, names
 from tpustack.core.engines import EngineName
 from tpustack.core.errors import ConfigError, InternalError, Problem, problem
@@ -55,6 +55,7 @@ HPA_TEMPLATE = "serving/hpa.yaml.j2"
 SERVICE_TEMPLATE = "serving/service.yaml.j2"
 CHECKPOINT_TEMPLATES = ["jetstream-maxtext/checkpoint-job.yaml.j2"]
 STAGE_TEMPLATES = ["_lib/workloads-configmap.yaml.j2", "vllm/stage-job.yaml.j2"]
+ROLE_METRICS_TEMPLATE = "serving/role-metrics-service.yaml.j2"
 BENCHMARK_TEMPLATES = ["_lib/workloads-configmap.yaml.j2", "benchmark/spec-configmap.yaml.j2", "benchmark/job.yaml.j2"]
 HEARTBEAT_TEMPLATES = ["_lib/workloads-configmap.yaml.j2", "heartbeat/job.yaml.j2"]
 TPU_VM_STARTUP = "tpu-vm/startup.sh.j2"
@@ -125,6 +126,8 @@ def _render_serving(cfg: StackConfig, r: Rendered) -> None:
         if not group:
             _add(r, "serving", [SERVICE_TEMPLATE], ctx.service_context(cfg, [serving], grouped=False))
         extras = UNIT_EXTRAS + ([HPA_TEMPLATE] if serving.hpa is not None else [])
+        if unit.role is not Role.SERVE:  # a P/D role's own pods, for its per-role metrics
+            extras = [*extras, ROLE_METRICS_TEMPLATE]
         _add(r, "serving", extras, serving, owner=unit)
     if any(s.hpa is not None for s in servings):
         _add(r, "autoscaling", list(autoscaling.ADAPTER_TEMPLATES), autoscaling.adapter_context(cfg))
@@ -134,7 +137,7 @@ def _render_serving(cfg: StackConfig, r: Rendered) -> None:
     if cfg.gateway is not None and r.region is not None:
         _add(r, "gateway", list(GATEWAY_TEMPLATES), gateway.gateway_context(cfg, r.region))
     if cfg.benchmark is not None:
-        bench = jobs.benchmark_context(cfg, r.units, service, payload(BENCH_ENTRY))
+        bench = jobs.benchmark_context(cfg, r.units, service, payload(BENCH_ENTRY), servings)
         templates = ([GATEWAY_READER_TEMPLATE] if cfg.gateway is not None else []) + [POD_READER_TEMPLATE]
         templates += BENCHMARK_TEMPLATES
         _add(r, "benchmark", templates, bench)

@@ -45,6 +45,7 @@ def _server(
     host: str,
     gateway: SpecGateway | None,
     pods: SpecPods | None,
+    role_metrics_urls: dict[str, str] | None = None,
 ) -> SpecServer:
     server: SpecServer = {
         "base_url": base_url.rstrip("/"),
@@ -57,6 +58,8 @@ def _server(
     }
     if pods is not None:  # the serving pods whose cold start the runner reads (tpustack.workloads.cold_start)
         server["pods"] = pods
+    if role_metrics_urls:  # P/D: each role's own pods, scraped one by one (tpustack.workloads.promscrape)
+        server["role_metrics_urls"] = role_metrics_urls
     return server
 
 
@@ -70,6 +73,7 @@ def bench_spec(
     git_revision: str,
     gateway: SpecGateway | None = None,
     pods: SpecPods | None = None,
+    role_metrics_urls: dict[str, str] | None = None,
 ) -> BenchSpec:
     """The Job's spec for a stack with an engine, a model and a benchmark, measuring a region's units (the
     metadata describes the first; every unit of a group of variants is listed). Default: the stack's own
@@ -97,7 +101,7 @@ def bench_spec(
     image = unit.image
     if image is None:  # every unit of a stack with an engine has one (tpustack.config.units)
         raise InternalError(f"unit {unit.keys.unit} serves without an image")
-    server = _server(base_url, engine.record.health_path, metrics_url, host, gateway, pods)
+    server = _server(base_url, engine.record.health_path, metrics_url, host, gateway, pods, role_metrics_urls)
     doc: BenchSpec = {
         "schema": SPEC_SCHEMA,
         "stack": cfg.stack,

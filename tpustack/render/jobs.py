@@ -11,14 +11,14 @@ from dataclasses import dataclass
 
 from tpustack.config.cold_start import unit_estimate
 from tpustack.config.model import StackConfig
-from tpustack.config.units import ServingUnit
+from tpustack.config.units import Role, ServingUnit
 from tpustack.core import images, names
 from tpustack.core.contracts import SpecGateway, SpecPods
 from tpustack.core.errors import InternalError
 from tpustack.workloads import tools
 
 from . import bench as bench_spec
-from .context import EXISTS, PodContext, ServiceContext, checkpoint_output, pod_context
+from .context import EXISTS, PodContext, ServiceContext, ServingContext, checkpoint_output, pod_context
 from .payload import CONFIGMAP_NAME, MOUNT_PATH, Payload
 
 
@@ -202,8 +202,23 @@ def _pods(cfg: StackConfig, unit: ServingUnit, service: ServiceContext) -> SpecP
     return pods
 
 
+def role_metrics_urls(units: tuple[ServingUnit, ...], servings: list[ServingContext]) -> dict[str, str]:
+    """P/D: each role's headless Service (manifests/serving/role-metrics-service.yaml.j2), which the runner
+    resolves to the role's pods and scrapes one by one."""
+    out = {}
+    for u, s in zip(units, servings, strict=True):
+        if u.role is not Role.SERVE:
+            port = s.pd.engine_port if s.pd else s.port
+            out[u.role.value] = f"{names.service_url(s.name + '-metrics', s.namespace, port)}{s.metrics.path}"
+    return out
+
+
 def benchmark_context(
-    cfg: StackConfig, units: tuple[ServingUnit, ...], service: ServiceContext, payload: Payload
+    cfg: StackConfig,
+    units: tuple[ServingUnit, ...],
+    service: ServiceContext,
+    payload: Payload,
+    servings: list[ServingContext] | None = None,
 ) -> BenchmarkContext:
     """The benchmark Job of a region: the load model against the region's Service (or its Inference Gateway)."""
     unit = units[0]
@@ -222,6 +237,7 @@ def benchmark_context(
         git_revision=payload.revision(),
         gateway=gateway,
         pods=_pods(cfg, unit, service),
+        role_metrics_urls=role_metrics_urls(units, servings) if servings else None,
     )
     image = doc["metadata"].get("tool_image") or tools.tool(doc["tool"]).facts.image or ""
     return BenchmarkContext(

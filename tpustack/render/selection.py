@@ -116,15 +116,44 @@ def check_pool_selects_nothing_else(cfg: StackConfig, r: Rendered) -> Iterator[P
                 )
 
 
+def _headless(svc: dict) -> bool:
+    return svc.get("kind") == "Service" and svc["spec"].get("clusterIP") == "None"
+
+
 def check_services_select_the_pool(cfg: StackConfig, r: Rendered) -> Iterator[Problem]:
     selector = pool_selector(cfg)
     for svc in r.apps.get("serving", []):
-        if svc.get("kind") == "Service" and svc["spec"].get("selector") != selector:
+        if svc.get("kind") == "Service" and not _headless(svc) and svc["spec"].get("selector") != selector:
             yield problem(
                 r.source(svc),
                 f"Service selects {svc['spec'].get('selector')}, not {selector}",
                 "select the serving label",
             )
+
+
+def check_role_metrics_services(cfg: StackConfig, r: Rendered) -> Iterator[Problem]:
+    """A headless Service (a P/D role's metrics, manifests/serving/role-metrics-service.yaml.j2) selects the pods of
+    exactly one workload, on a port its engine container listens on."""
+    workloads = [o for o in r.apps.get("serving", []) if o.get("kind") in ("Deployment", "LeaderWorkerSet")]
+    for svc in filter(_headless, r.apps.get("serving", [])):
+        selector = svc["spec"].get("selector") or {}
+        hits = [(o, pod) for o in workloads for _, pod in pod_specs(o) if _selects(selector, template_labels(o, pod))]
+        if len({id(o) for o, _ in hits}) != 1:
+            yield problem(
+                r.source(svc),
+                f"headless Service {svc['metadata']['name']} selects {len(hits)} workloads' pods, not one role's",
+                "select the role's own pods (its app label)",
+            )
+            continue
+        listening = {p.get("containerPort") for _, pod in hits for c in containers(pod) for p in c.get("ports", [])}
+        for port in svc["spec"].get("ports", []):
+            if port.get("targetPort") not in listening:
+                yield problem(
+                    r.source(svc),
+                    f"headless Service {svc['metadata']['name']} targets port {port.get('targetPort')}; the role's "
+                    f"pods listen on {sorted(p for p in listening if p)}",
+                    "target the engine's port",
+                )
 
 
 def check_route_reaches_the_pool(cfg: StackConfig, r: Rendered) -> Iterator[Problem]:
@@ -158,6 +187,7 @@ SELECTION_CHECKS: list[Callable[[StackConfig, Rendered], Iterator[Problem]]] = [
     check_pool_selects_every_unit,
     check_pool_selects_nothing_else,
     check_services_select_the_pool,
+    check_role_metrics_services,
     check_route_reaches_the_pool,
 ]
 

@@ -113,11 +113,12 @@ class TestShippedStacksValidate:
         cfg, r = stack_cfg(stack), rendered(stack)
         kind = "LeaderWorkerSet" if cfg.primary.shape.multi_host else "Deployment"
         serving = r.apps["serving"]
-        if cfg.variants or cfg.disaggregation:  # per variant (or P/D role) its workload, PDB and monitoring; one
-            n = len(r.units)  # Service over all of them
-            assert [o["kind"] for o in serving] == ["Deployment", "PodDisruptionBudget", "PodMonitoring"] * n + [
-                "Service"
-            ]
+        if cfg.variants or cfg.disaggregation:  # per variant (or P/D role) its workload, PDB and monitoring (and
+            n = len(r.units)  # a P/D role its headless metrics Service); one Service over all of them
+            per_unit = ["Deployment", "PodDisruptionBudget", "PodMonitoring"] + (
+                ["Service"] if cfg.disaggregation else []
+            )
+            assert [o["kind"] for o in serving] == per_unit * n + ["Service"]
             assert [o["kind"] for o in r.apps["capacity"]] == ["ComputeClass"] * n
             assert [o["kind"] for o in r.apps["gateway"]] == ["Gateway", "HTTPRoute", "InferenceObjective"]
             # the gateway reader, then the pod reader (cold start)

@@ -56,3 +56,42 @@ def test_caching_off_has_no_rate():
             post(srv.url, words(0, 40))
     pc = cachestats.prefix_cache(scraper.summary()["metrics"])
     assert pc is not None and pc["queries"] == 0 and pc["hit_rate"] is None
+
+
+def test_a_roles_pods_are_scraped_one_by_one_and_summed():
+    """A P/D role's headless Service resolves to each of its pods (promscrape fan_out): two replicas with caches
+    of their own, each hit by different prompts, give the role's hits and queries as their sums; a load-balanced
+    URL would have read one pod or the other."""
+    from urllib.parse import urlsplit
+
+    with OpenAIServer(ttft_s=0.001, tpot_s=0.001) as a, OpenAIServer(ttft_s=0.001, tpot_s=0.001) as b:
+        pods = [("127.0.0.1", urlsplit(s.url).port) for s in (a, b)]
+        scraper = promscrape.Scraper(
+            "http://vllm-decode-metrics.ns.svc.cluster.local:8200/metrics",
+            interval_s=60,
+            fan_out=True,
+            resolve=lambda host, port: (
+                pods if (host, port) == ("vllm-decode-metrics.ns.svc.cluster.local", 8200) else []
+            ),
+        )
+        with scraper:
+            for q in range(3):
+                post(a.url, f"{words(0, 32)} {words(1000 + 10 * q, 8)}")
+            post(b.url, words(0, 40))
+        summary = scraper.summary()
+        hits = a.cache.hits + b.cache.hits
+        queries = a.cache.queries + b.cache.queries
+    pc = cachestats.prefix_cache(summary["metrics"])
+    assert summary["pods"] == 2 and summary["errors"] == 0
+    assert pc is not None and (pc["hits"], pc["queries"]) == (hits, queries) == (2 * 32, 4 * 40)
+
+
+def test_a_role_with_no_ready_pod_is_an_error_not_a_zero():
+    scraper = promscrape.Scraper("http://x-metrics.ns.svc:8000/metrics", fan_out=True, resolve=lambda h, p: [])
+    scraper.scrape_once()
+    assert scraper.samples == [] and "resolves to no pod" in scraper.errors[0]
+
+
+def test_pod_addresses_reads_every_record_of_the_name():
+    addrs = promscrape.pod_addresses("127.0.0.1", 8000)
+    assert addrs == [("127.0.0.1", 8000)]
