@@ -16,7 +16,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from . import disagg
-from .offload import TPU_OFFLOAD_CHUNKS_ENV
 
 
 @dataclass(frozen=True)
@@ -140,7 +139,15 @@ VLLM_TPU = ImageFacts(
     source="vllm-tpu 0.32.0 wheel and sdist, tpu-inference 0.32.0 wheel (paths above)",
     paths={"ray_bootstrap": "/workspace/vllm/examples/ray_serving/multi-node-serving.sh"},
     env=frozenset(
-        {"HF_TOKEN", "VLLM_XLA_CACHE_PATH", "TPU_MULTIHOST_BACKEND", *disagg.TPU_CONNECTOR.env, TPU_OFFLOAD_CHUNKS_ENV}
+        # TPU_OFFLOAD_NUM_CPU_CHUNKS: KV offload (tpustack.core.offload.TPU_OFFLOAD_CHUNKS_ENV, the same name: tested);
+        # spelled out so the benchmark pod's code, which imports this module, does not grow by that module
+        {
+            "HF_TOKEN",
+            "VLLM_XLA_CACHE_PATH",
+            "TPU_MULTIHOST_BACKEND",
+            *disagg.TPU_CONNECTOR.env,
+            "TPU_OFFLOAD_NUM_CPU_CHUNKS",
+        }
     ),
     ports={**_VLLM_PORTS, **{k.lower(): int(v) for k, v in disagg.TPU_CONNECTOR.env.items()}},
     notes=(
