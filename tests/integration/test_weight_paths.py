@@ -149,6 +149,22 @@ class TestRunaiStreamer:
         dockerfile = vllm_sdist.read("docker/Dockerfile")
         assert '"runai-model-streamer[s3,gcs,azure]' in dockerfile
 
+    def test_the_engine_images_carry_what_the_staging_job_imports(self, vllm_wheel, tpu_inference):
+        """The stage-weights Job runs tpustack's pod code in the engine image and imports huggingface_hub (a vllm
+        dependency) and google-cloud-storage (tpu-inference's; on GPU through runai-model-streamer[gcs], installed
+        by vLLM's Dockerfile, checked above)."""
+
+        def requires(archive: artifacts.Archive) -> list[str]:
+            meta = next(n for n in archive.names if n.endswith(".dist-info/METADATA"))
+            return [
+                ln.split()[1].lower().replace("_", "-")
+                for ln in archive.read(meta).splitlines()
+                if ln.startswith("Requires-Dist: ")
+            ]
+
+        assert any(r.startswith("huggingface-hub") for r in requires(vllm_wheel))
+        assert any(r.startswith("google-cloud-storage") for r in requires(tpu_inference))
+
     def test_a_streamed_server_reads_gs_and_mounts_nothing(self):
         cfg = stack(accelerator="h100-1")
         assert derived.weight_path(cfg, cfg.units[0]) == weights.RUNAI_STREAMER
