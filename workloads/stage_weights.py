@@ -170,6 +170,13 @@ def main(argv: list[str] | None = None) -> int:
     except TpuStackError as e:
         print(f"error: {e}", file=sys.stderr)
         return e.exit_code
+    except OSError as e:  # the scratch volume: full, read-only, gone
+        err = TpuStackError(
+            f"local scratch {args.local_dir}: {e.strerror or type(e).__name__}",
+            fix="give the Job's /data volume room for the largest shard (it holds one file at a time)",
+        )
+        print(f"error: {err}", file=sys.stderr)
+        return err.exit_code
     what = "already staged" if doc["already_staged"] else f"staged in {doc['seconds']} s"
     print(f"{args.repo}: {len(doc['files'])} files, {doc['bytes']:,} bytes at {args.dest} ({what})")
     return 0

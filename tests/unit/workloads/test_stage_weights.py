@@ -186,3 +186,15 @@ class TestRace:
         monkeypatch.setattr(gcs, "write_new", racing)
         doc = stage_weights.stage(REPO, "main", d, tmp_path, hub=FakeHub(FILES))
         assert not doc["already_staged"]
+
+
+def test_a_scratch_that_cannot_be_written_is_exit_1_without_a_traceback(gcs_env, tmp_path, capsys, monkeypatch):
+    class FullDisk(FakeHub):
+        def fetch(self, repo, revision, name, local_dir):
+            raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(stage_weights, "Hub", lambda: FullDisk(FILES))
+    code = stage_weights.main(["--repo", REPO, "--dest", dest("full"), "--local-dir", str(tmp_path)])
+    err = capsys.readouterr().err
+    assert code == 1 and "No space left on device" in err and "Fix:" in err and "Traceback" not in err
+    assert not gcs.exists(f"{dest('full')}/{stage_weights.MARKER}")
