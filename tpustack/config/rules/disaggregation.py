@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from tpustack.core import disagg, images, router
+from tpustack.core import disagg, engines, router
 from tpustack.core.engines import EngineName
 from tpustack.core.errors import Problem, problem
 
@@ -201,6 +201,10 @@ def pd_needs_the_prefix_cache(c: StackConfig) -> Iterator[Problem]:
         )
 
 
+# The pinned vLLM image per accelerator kind: the one whose KV connectors tpustack checked (tpustack.core.disagg).
+VLLM_IMAGES = engines.ENGINES[EngineName.VLLM].images
+
+
 def roles_run_a_verified_image(c: StackConfig) -> Iterator[Problem]:
     """The connector is verified in the pinned engine images only (tpustack.core.disagg sources): another image, an
     older vLLM say, may lack it or take other arguments, and would fail only once both roles are up."""
@@ -208,7 +212,7 @@ def roles_run_a_verified_image(c: StackConfig) -> Iterator[Problem]:
     if d is None or roles is None:
         return
     for u in roles:
-        pinned = verified_image(u.shape.kind)
+        pinned = VLLM_IMAGES[u.shape.kind]
         if u.image is not None and u.image != pinned:
             record = disagg.CONNECTORS.get(d.connector_name(u.shape.kind))
             yield problem(
@@ -218,11 +222,6 @@ def roles_run_a_verified_image(c: StackConfig) -> Iterator[Problem]:
                 f"use {pinned} (remove the image override), or add the image's facts with their source "
                 '(README "Engine versions")',
             )
-
-
-def verified_image(kind: str) -> str:
-    """The pinned vLLM image whose connectors tpustack checked, per accelerator kind."""
-    return images.VLLM_TPU.image if kind == "tpu" else images.VLLM_GPU.image
 
 
 RULES = [

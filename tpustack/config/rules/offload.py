@@ -11,7 +11,7 @@ from tpustack.core.model_facts import AttentionKind
 from ..model import StackConfig
 from ..offload import unit_offload
 from ..units import ServingUnit
-from .disaggregation import verified_image
+from .disaggregation import VLLM_IMAGES
 
 KEY = "tpustack:engine.vllm.kvOffloadGib"
 
@@ -27,12 +27,13 @@ def offload_runs_here(c: StackConfig, u: ServingUnit) -> Iterator[Problem]:
             "connector would need a second one",
             "remove kvOffloadGib from a P/D stack",
         )
-    if u.image is not None and u.image != verified_image(o.kind):
+    pinned = VLLM_IMAGES[o.kind]
+    if u.image is not None and u.image != pinned:
         yield problem(
             u.keys.image,
-            f"{u.label}{u.image}: KV offload is verified in {verified_image(o.kind)} only (its flag and connector "
-            "in vllm / tpu-inference 0.32.0); nothing says this image has it",
-            f"use {verified_image(o.kind)} (remove the image override), or remove kvOffloadGib",
+            f"{u.label}{u.image}: KV offload is verified in {pinned} only (its flag and connector in vllm / "
+            "tpu-inference 0.32.0); nothing says this image has it",
+            f"use {pinned} (remove the image override), or remove kvOffloadGib",
         )
     if o.kind != "tpu":
         return
