@@ -25,7 +25,7 @@ import urllib.request
 from pathlib import Path
 
 from tpustack.core import outputs
-from tpustack.core.errors import InputError, TpuStackError
+from tpustack.core.errors import InputError, TpuStackError, first_line
 
 API = "https://storage.googleapis.com"
 # Metadata server token endpoint (cloud.google.com/compute/docs/access/authenticate-workloads#applications)
@@ -78,8 +78,7 @@ def _gcs_failure(what: str, e: BaseException) -> GcsError:
         fix = "grant your identity read access (roles/storage.objectViewer) on the bucket"
     else:
         fix = "check the network and the bucket name, then retry"
-    message = str(e).splitlines()[0][:300] if str(e) else name
-    return GcsError(f"{what}: {name}: {message}", fix=fix)
+    return GcsError(f"{what}: {name}: {first_line(e)}", fix=fix)
 
 
 def split(uri: str) -> tuple[str, str]:

@@ -29,7 +29,7 @@ from fnmatch import fnmatch
 from pathlib import Path
 from typing import Any
 
-from tpustack.core.errors import InputError, TpuStackError
+from tpustack.core.errors import InputError, TpuStackError, first_line
 from tpustack.workloads import gcs
 
 MARKER = ".tpustack-staged.json"
@@ -69,9 +69,8 @@ def _hub_call(repo: str, revision: str, call: Callable[[], Any]) -> Any:
     try:
         return call()
     except Exception as e:  # the Hub's errors (gated, not found, network) end as one clear line
-        msg = str(e).splitlines()[0][:300] if str(e) else type(e).__name__
         raise TpuStackError(
-            f"downloading {repo}@{revision} from Hugging Face: {type(e).__name__}: {msg}",
+            f"downloading {repo}@{revision} from Hugging Face: {type(e).__name__}: {first_line(e)}",
             fix="check the repo id, that the token (tpustack:hfToken) may read a gated model, and the network",
         ) from None
 

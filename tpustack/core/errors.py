@@ -39,6 +39,14 @@ def bounded(text: str, limit: int = MAX_TEXT) -> str:
     return f"{text[:limit]}... ({len(text) - limit:,} more characters)"
 
 
+def first_line(e: BaseException, text: str | None = None, limit: int = 300) -> str:
+    """What an error line says of a caught exception: the first line of ``text`` (default: the exception's own
+    message), at most ``limit`` characters; the exception's type name when it says nothing."""
+    if not str(e):
+        return type(e).__name__
+    return (str(e) if text is None else text).splitlines()[0][:limit]
+
+
 def quote(value: Any, limit: int = MAX_QUOTE) -> str:
     """How an error shows a value the user gave: its repr, redacted and bounded."""
     try:

@@ -23,7 +23,7 @@ from collections.abc import Callable
 from typing import Any
 
 from tpustack.core import names
-from tpustack.core.errors import TpuStackError, UsageError
+from tpustack.core.errors import TpuStackError, UsageError, first_line
 
 from .reap_holds import Judge, enum_name
 from .reap_rules import (
@@ -84,7 +84,7 @@ def _within(location: str, wanted: str) -> bool:
 
 def _describe(e: BaseException) -> str:
     code = getattr(e, "code", None)
-    msg = (getattr(e, "message", None) or str(e)).splitlines()[0][:300] if str(e) else type(e).__name__
+    msg = first_line(e, getattr(e, "message", None) or str(e))
     if code and isinstance(code, (int, str)):
         return f"{code} {msg}".strip()
     return f"{type(e).__name__}: {msg}"
