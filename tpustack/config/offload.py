@@ -31,13 +31,9 @@ class Offload:
     chunk_bytes: float | None = None  # TPU: one block of every layer, unpadded
 
 
-def settings(unit: ServingUnit) -> VllmConfig | None:
-    return unit.settings if isinstance(unit.settings, VllmConfig) else None
-
-
 def unit_offload(cfg: StackConfig, unit: ServingUnit) -> Offload | None:
     """The unit's KV offload, or None when it asks for none (or serves no vLLM)."""
-    s = settings(unit)
+    s = unit.settings if isinstance(unit.settings, VllmConfig) else None
     if s is None or s.kv_offload_gib is None or unit.engine is None or unit.engine.name is not EngineName.VLLM:
         return None
     host = catalog.HOST_MEMORY_GIB.get(unit.shape.machine_type)
@@ -45,9 +41,9 @@ def unit_offload(cfg: StackConfig, unit: ServingUnit) -> Offload | None:
     if unit.shape.kind == "gpu":
         return Offload(
             gib=s.kv_offload_gib,
-            kind="gpu",
             host_gib=host,
             allocatable_gib=allocatable,
+            kind="gpu",
             flags=(f"{offload.VLLM_OFFLOAD_FLAG}={s.kv_offload_gib:g}",),
             env={},
             shm_gib=math.ceil(s.kv_offload_gib) + 1,
@@ -59,9 +55,9 @@ def unit_offload(cfg: StackConfig, unit: ServingUnit) -> Offload | None:
         env[offload.TPU_OFFLOAD_CHUNKS_ENV] = str(offload.tpu_chunks(s.kv_offload_gib, per_block))
     return Offload(
         gib=s.kv_offload_gib,
-        kind="tpu",
         host_gib=host,
         allocatable_gib=allocatable,
+        kind="tpu",
         flags=("--kv-transfer-config=" + json.dumps(offload.TPU_OFFLOAD_CONNECTOR, separators=(",", ":")),),
         env=env,
         shm_gib=None,

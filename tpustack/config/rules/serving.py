@@ -164,12 +164,11 @@ def weight_path_fits_model(c: StackConfig) -> Iterator[Problem]:
             f"{m.weights} reads weights from gs://; {m.id} is a Hugging Face id, downloaded from the Hub",
             "stage them in a bucket (model.stage gs://BUCKET/PATH), or remove model.weights",
         )
-    elif c.engine is not None and c.engine.name is not EngineName.VLLM:
-        yield problem(
+    else:
+        yield from _vllm_only(
+            c,
             "tpustack:model.weights",
-            f"{c.engine.name.value} loads its MaxText checkpoint from gs:// itself; model.weights chooses how vLLM "
-            "reads a gs:// model",
-            "remove model.weights (or serve the model with engine.name vllm)",
+            "loads its MaxText checkpoint from gs:// itself; model.weights chooses how vLLM reads a gs:// model",
         )
 
 
@@ -184,11 +183,19 @@ def stage_fits_model(c: StackConfig) -> Iterator[Problem]:
             f"{m.id} is already in GCS; staging copies a Hugging Face model there",
             "remove model.stage",
         )
-    elif c.engine is not None and c.engine.name is not EngineName.VLLM:
+    else:
+        yield from _vllm_only(
+            c, "tpustack:model.stage", "converts the Hugging Face checkpoint into its own MaxText checkpoint in GCS"
+        )
+
+
+def _vllm_only(c: StackConfig, key: str, why: str) -> Iterator[Problem]:
+    """A model setting only vLLM reads, on a stack serving another engine: ``why`` says what that engine does."""
+    if c.engine is not None and c.engine.name is not EngineName.VLLM:
         yield problem(
-            "tpustack:model.stage",
-            f"{c.engine.name.value} converts the Hugging Face checkpoint into its own MaxText checkpoint in GCS",
-            "remove model.stage (or serve the model with engine.name vllm)",
+            key,
+            f"{c.engine.name.value} {why}",
+            f"remove {key.removeprefix('tpustack:')} (or serve the model with engine.name vllm)",
         )
 
 
