@@ -44,6 +44,48 @@ def as_engine_values(cfg: dict) -> dict[str, str]:
     return {k: v if isinstance(v, str) else json.dumps(v) for k, v in cfg.items()}
 
 
+def edited(cfg: dict, **over) -> dict:
+    """A copy of a stack config with ``tpustack:<key>`` set per keyword; None removes the key."""
+    d = copy.deepcopy(cfg)
+    for k, v in over.items():
+        if v is None:
+            d.pop(f"tpustack:{k}", None)
+        else:
+            d[f"tpustack:{k}"] = v
+    return d
+
+
+def load(cfg: dict, stack: str = "t") -> StackConfig:
+    """Validate an in-memory stack config; its secrets are the keys of SECRETS it holds."""
+    return load_config(as_engine_values(cfg), {k for k in SECRETS if k in cfg}, stack)
+
+
+def problems_of(cfg: dict, stack: str = "t") -> list[str]:
+    """The problem lines an in-memory stack config is refused with, by the loader or the renderer (it must be)."""
+    import pytest
+
+    from tpustack.core.errors import ConfigError
+
+    with pytest.raises(ConfigError) as e:
+        render.render(load(cfg, stack))
+    return e.value.lines()
+
+
+def named(lines: list[str], key: str, *words: str) -> None:
+    """Some problem is keyed ``key``, every such problem says its fix, and together they say ``words``."""
+    hits = [p for p in lines if p.startswith(key + ":")]
+    assert hits, (key, lines)
+    assert all("Fix:" in p for p in hits), hits
+    for w in words:
+        assert any(w in p for p in hits), (w, hits)
+
+
+def vllm_pods(objs: list[dict]) -> list[dict]:
+    """The pod specs of the rendered vLLM Deployments."""
+    pods = [o["spec"]["template"]["spec"] for o in objs if o["kind"] == "Deployment"]
+    return [p for p in pods if any(c["name"] == "vllm" for c in p["containers"])]
+
+
 _PLANS: dict[str, plan_mod.Plan] = {}
 
 

@@ -11,12 +11,10 @@ import math
 import pytest
 
 from tpustack import render
-from tpustack.config import load_config
 from tpustack.core import images, offload
-from tpustack.core.errors import ConfigError
 
 from helpers import artifacts
-from helpers.project import BASE, SECRETS, as_engine_values
+from helpers.project import BASE, ROOT, edited, load, named, problems_of, vllm_pods
 
 
 @pytest.fixture(scope="module")
@@ -29,24 +27,33 @@ def tpu_inference() -> artifacts.Archive:
     return artifacts.Archive(artifacts.pypi_file("tpu-inference", images.VLLM_VERSION, "bdist_wheel"))
 
 
+KEY = "tpustack:engine.vllm.kvOffloadGib"
+
+
+def doc(accelerator="v6e-8", **vllm) -> dict:
+    return edited(BASE, accelerator=accelerator, engine={"name": "vllm", "vllm": vllm})
+
+
 def stack(accelerator="v6e-8", **vllm):
-    d = {**BASE, "tpustack:accelerator": accelerator, "tpustack:engine": {"name": "vllm", "vllm": vllm}}
-    return load_config(as_engine_values(d), set(SECRETS), "t")
+    return load(doc(accelerator, **vllm))
 
 
 def server(cfg) -> tuple[dict, dict]:
-    (dep,) = [o for o in render.render(cfg).objects() if o["kind"] == "Deployment"]
-    pod = dep["spec"]["template"]["spec"]
+    (pod,) = vllm_pods(render.render(cfg).objects())
     return next(c for c in pod["containers"] if c["name"] == "vllm"), pod
 
 
 def refused(cfg_kwargs: dict, *words: str) -> None:
-    with pytest.raises(ConfigError) as e:
-        render.render(stack(**cfg_kwargs))
-    hits = [ln for ln in e.value.lines() if ln.startswith("tpustack:engine.vllm.kvOffloadGib:")]
-    assert hits and all("Fix:" in h for h in hits), e.value.lines()
-    for w in words:
-        assert any(w in h for h in hits), (w, hits)
+    named(problems_of(doc(**cfg_kwargs)), KEY, *words)
+
+
+def pd_doc() -> dict:
+    """The shipped TPU P/D stack as an in-memory config."""
+    import yaml
+
+    d = yaml.safe_load((ROOT / "stacks" / "Pulumi.gke-vllm-v6e-pd.yaml").read_text())["config"]
+    d["tpustack:hfToken"] = "[secret:tpustack:hfToken]"
+    return d
 
 
 # ----- the engines ----------------------------------------------------------------------------------------------
@@ -158,81 +165,61 @@ class TestRefused:
         refused({"kvOffloadGib": 64}, "maxNumSeqs")
 
     def test_a_multi_host_tpu_slice(self):
-        with pytest.raises(ConfigError) as e:
-            d = {
-                **BASE,
-                "tpustack:accelerator": "v6e-16",
-                "tpustack:model": {"id": "meta-llama/Llama-3.1-70B-Instruct", "paramsB": 70.6},
-                "tpustack:engine": {"name": "vllm", "vllm": {"maxNumSeqs": 64, "kvOffloadGib": 64}},
-            }
-            render.render(load_config(as_engine_values(d), set(SECRETS), "t"))
-        assert any(ln.startswith("tpustack:engine.vllm.kvOffloadGib:") and "one host" in ln for ln in e.value.lines())
+        lines = problems_of(
+            edited(
+                BASE,
+                accelerator="v6e-16",
+                model={"id": "meta-llama/Llama-3.1-70B-Instruct", "paramsB": 70.6},
+                engine={"name": "vllm", "vllm": {"maxNumSeqs": 64, "kvOffloadGib": 64}},
+            )
+        )
+        assert any(ln.startswith(f"{KEY}:") and "one host" in ln for ln in lines)
 
     def test_a_machine_without_a_memory_figure(self):
         refused({"accelerator": "l4-1", "kvOffloadGib": 8}, "no published memory figure")
 
     def test_a_negative_or_absurd_size(self):
         for bad in (-1, 0, 10**9, "lots"):
-            with pytest.raises(ConfigError) as e:
-                stack(kvOffloadGib=bad)
-            assert any("kvOffloadGib" in ln for ln in e.value.lines()), bad
+            assert any("kvOffloadGib" in ln for ln in problems_of(doc(kvOffloadGib=bad))), bad
 
 
 def test_an_mla_model_on_tpu_is_refused():
-    d = {
-        **BASE,
-        "tpustack:accelerator": "tpu7x-8",
-        "tpustack:model": {"id": "deepseek-ai/DeepSeek-V3"},
-        "tpustack:engine": {"name": "vllm", "vllm": {"maxNumSeqs": 64, "kvOffloadGib": 64}},
-    }
-    with pytest.raises(ConfigError) as e:
-        render.render(load_config(as_engine_values(d), set(SECRETS), "t"))
-    assert any(ln.startswith("tpustack:engine.vllm.kvOffloadGib:") and "MLA" in ln for ln in e.value.lines()), (
-        e.value.lines()
+    lines = problems_of(
+        edited(
+            BASE,
+            accelerator="tpu7x-8",
+            model={"id": "deepseek-ai/DeepSeek-V3"},
+            engine={"name": "vllm", "vllm": {"maxNumSeqs": 64, "kvOffloadGib": 64}},
+        )
     )
+    assert any(ln.startswith(f"{KEY}:") and "MLA" in ln for ln in lines), lines
 
 
 def test_a_pd_stack_is_refused():
-    import yaml
-
-    from helpers.project import ROOT
-
-    doc = yaml.safe_load((ROOT / "stacks" / "Pulumi.gke-vllm-v6e-pd.yaml").read_text())["config"]
-    doc["tpustack:hfToken"] = "[secret:tpustack:hfToken]"
-    doc["tpustack:engine"]["vllm"].update({"maxNumSeqs": 64, "kvOffloadGib": 32})
-    with pytest.raises(ConfigError) as e:
-        render.render(load_config(as_engine_values(doc), set(SECRETS), "pd"))
-    hits = [ln for ln in e.value.lines() if ln.startswith("tpustack:engine.vllm.kvOffloadGib:")]
-    assert hits and "--kv-transfer-config" in hits[0], e.value.lines()
+    d = pd_doc()
+    d["tpustack:engine"]["vllm"].update({"maxNumSeqs": 64, "kvOffloadGib": 32})
+    lines = problems_of(d, "pd")
+    hits = [ln for ln in lines if ln.startswith(f"{KEY}:")]
+    assert hits and "--kv-transfer-config" in hits[0], lines
 
 
 def test_a_pd_role_on_an_image_without_the_verified_connector_is_refused():
-    import yaml
-
-    from helpers.project import ROOT
-
-    doc = yaml.safe_load((ROOT / "stacks" / "Pulumi.gke-vllm-v6e-pd.yaml").read_text())["config"]
-    doc["tpustack:hfToken"] = "[secret:tpustack:hfToken]"
-    doc["tpustack:disaggregation"]["prefill"]["image"] = "docker.io/vllm/vllm-tpu:v0.9.2"
-    with pytest.raises(ConfigError) as e:
-        render.render(load_config(as_engine_values(doc), set(SECRETS), "pd"))
-    hits = [ln for ln in e.value.lines() if ln.startswith("tpustack:disaggregation.prefill.image:")]
-    assert hits and "TPUConnector" in hits[0] and images.VLLM_TPU.image in hits[0] and "Fix:" in hits[0], (
-        e.value.lines()
-    )
+    d = pd_doc()
+    d["tpustack:disaggregation"]["prefill"]["image"] = "docker.io/vllm/vllm-tpu:v0.9.2"
+    lines = problems_of(d, "pd")
+    hits = [ln for ln in lines if ln.startswith("tpustack:disaggregation.prefill.image:")]
+    assert hits and "TPUConnector" in hits[0] and images.VLLM_TPU.image in hits[0] and "Fix:" in hits[0], lines
     # the pinned image itself passes
-    doc["tpustack:disaggregation"]["prefill"]["image"] = images.VLLM_TPU.image
-    render.render(load_config(as_engine_values(doc), set(SECRETS), "pd"))
+    d["tpustack:disaggregation"]["prefill"]["image"] = images.VLLM_TPU.image
+    render.render(load(d, "pd"))
 
 
 def test_offload_on_an_unverified_image_is_refused():
-    d = {
-        **BASE,
-        "tpustack:accelerator": "h100-1",
-        "tpustack:engine": {"name": "vllm", "image": "docker.io/vllm/vllm-openai:v0.9.0", "vllm": {"kvOffloadGib": 8}},
-    }
-    with pytest.raises(ConfigError) as e:
-        render.render(load_config(as_engine_values(d), set(SECRETS), "t"))
-    assert any(ln.startswith("tpustack:engine.image:") and "KV offload" in ln for ln in e.value.lines()), (
-        e.value.lines()
+    lines = problems_of(
+        edited(
+            BASE,
+            accelerator="h100-1",
+            engine={"name": "vllm", "image": "docker.io/vllm/vllm-openai:v0.9.0", "vllm": {"kvOffloadGib": 8}},
+        )
     )
+    assert any(ln.startswith("tpustack:engine.image:") and "KV offload" in ln for ln in lines), lines

@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 
 from tpustack import render
-from tpustack.config import derived, load_config
+from tpustack.config import derived
 from tpustack.core import images, weights
 
 from helpers import artifacts
-from helpers.project import BASE, GKE_STACKS, as_engine_values, rendered
+from helpers.project import BASE, GKE_STACKS, edited, load, rendered, vllm_pods
 
 FACTS = json.loads((Path(__file__).parents[1] / "fixtures" / "gcsfuse" / "facts.json").read_text())
 BY_PATH = {p["config-path"]: p for p in FACTS["params"] if p.get("config-path")}
@@ -54,9 +54,7 @@ def gcsfuse_volumes(objs: list[dict]) -> list[dict]:
 
 
 def stack(**over):
-    d = {**BASE, "tpustack:model": GCS_MODEL, **{f"tpustack:{k}": v for k, v in over.items()}}
-    d.pop("tpustack:hfToken")
-    return load_config(as_engine_values(d), set(), "t")
+    return load(edited(BASE, **{"model": GCS_MODEL, "hfToken": None, **over}))
 
 
 # ----- GCS FUSE -----------------------------------------------------------------------------------------------------
@@ -169,7 +167,7 @@ class TestRunaiStreamer:
         cfg = stack(accelerator="h100-1")
         assert derived.weight_path(cfg, cfg.units[0]) == weights.RUNAI_STREAMER
         objs = render.render(cfg).objects()
-        (dep,) = [o for o in objs if o["kind"] == "Deployment"]
-        (server,) = [c for c in dep["spec"]["template"]["spec"]["containers"] if c["name"] == "vllm"]
+        (pod,) = vllm_pods(objs)
+        (server,) = [c for c in pod["containers"] if c["name"] == "vllm"]
         assert GCS_MODEL["id"] in server["args"] and f"--load-format={weights.RUNAI_LOAD_FORMAT}" in server["args"]
         assert not [v for v in gcsfuse_volumes(objs) if v["name"] == "model"]

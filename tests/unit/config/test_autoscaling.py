@@ -4,7 +4,6 @@ cross-checks that can fail, and the cost range."""
 
 from __future__ import annotations
 
-import copy
 import json
 from pathlib import Path
 
@@ -19,7 +18,7 @@ from tpustack.core.errors import ConfigError
 from tpustack.render import gateway as gateway_render
 from tpustack.render.autoscaling import autoscaling_problems
 
-from helpers.project import BASE, SECRETS, as_engine_values
+from helpers.project import BASE, edited, load, named, problems_of
 
 FIXTURE = json.loads((Path(__file__).parents[2] / "fixtures" / "autoscaling" / "metrics.json").read_text())
 VARIANTS = [{"name": "tpu", "accelerator": "v6e-4", "capacity": ["spot", "on-demand"], "replicas": 1}]
@@ -28,13 +27,7 @@ GKE_GATEWAY = {"releaseChannel": "RAPID", "minMasterVersion": "1.34.1-gke.112700
 
 
 def config(**over):
-    doc = copy.deepcopy(BASE)
-    for k, v in over.items():
-        if v is None:
-            doc.pop(f"tpustack:{k}", None)
-        else:
-            doc[f"tpustack:{k}"] = v
-    return load_config(as_engine_values(doc), {k for k in SECRETS if k in doc}, "t")
+    return load(edited(BASE, **over))
 
 
 def gateway_stack(metric: str, **a):
@@ -49,17 +42,7 @@ def gateway_stack(metric: str, **a):
 
 
 def problems(**over) -> list[str]:
-    with pytest.raises(ConfigError) as e:
-        render.render(config(**over))
-    return e.value.lines()
-
-
-def named(lines: list[str], key: str, *words: str) -> None:
-    hits = [p for p in lines if p.startswith(key + ":")]
-    assert hits, (key, lines)
-    assert all("Fix:" in p for p in hits), hits
-    for w in words:
-        assert any(w in p for p in hits), (w, hits)
+    return problems_of(edited(BASE, **over))
 
 
 class TestMetricNamesAreThePinnedSources:

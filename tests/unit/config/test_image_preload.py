@@ -10,14 +10,12 @@ import copy
 import pulumi_gcp as gcp
 import pytest
 
-from tpustack import render
-from tpustack.config import derived, load_config
+from tpustack.config import derived
 from tpustack.config.cold_start import unit_estimate
 from tpustack.config.rules import stack as stack_rules
-from tpustack.core.errors import ConfigError
 from tpustack.render import schema
 
-from helpers.project import BASE, SECRETS, as_engine_values, by_type, plan_config, planned, rendered
+from helpers.project import BASE, by_type, edited, load, named, plan_config, planned, problems_of, rendered
 
 POOL = "gcp:container/nodePool:NodePool"
 DISK = "tpustack-vllm-tpu-v0-32-0"
@@ -28,32 +26,15 @@ VARIANTS = [
 
 
 def doc(**over) -> dict:
-    d = copy.deepcopy(BASE)
-    for k, v in over.items():
-        if v is None:
-            d.pop(f"tpustack:{k}", None)
-        else:
-            d[f"tpustack:{k}"] = v
-    return d
+    return edited(BASE, **over)
 
 
 def config(**over):
-    d = doc(**over)
-    return load_config(as_engine_values(d), {k for k in SECRETS if k in d}, "t")
+    return load(doc(**over))
 
 
 def problems(**over) -> list[str]:
-    with pytest.raises(ConfigError) as e:
-        render.render(config(**over))
-    return e.value.lines()
-
-
-def named(lines: list[str], key: str, *words: str) -> None:
-    hits = [p for p in lines if p.startswith(key + ":")]
-    assert hits, (key, lines)
-    assert all("Fix:" in p for p in hits), hits
-    for w in words:
-        assert any(w in p for p in hits), (w, hits)
+    return problems_of(doc(**over))
 
 
 def accel_pool(p) -> dict:

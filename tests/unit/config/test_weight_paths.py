@@ -4,15 +4,12 @@ bad choices are refused with field and fix before any resource."""
 
 from __future__ import annotations
 
-import pytest
-
 from tpustack import render
-from tpustack.config import derived, load_config
+from tpustack.config import derived
 from tpustack.config.cold_start import unit_estimate
 from tpustack.core import weights
-from tpustack.core.errors import ConfigError
 
-from helpers.project import BASE, SECRETS, as_engine_values, plan_config
+from helpers.project import BASE, edited, load, plan_config, problems_of, vllm_pods
 
 GCS = {"id": "gs://weights-bucket/llama-3.1-8b", "paramsB": 8.03, "contextLength": 131072}
 VARIANTS = [
@@ -22,31 +19,15 @@ VARIANTS = [
 
 
 def doc(**over) -> dict:
-    d = {**BASE, "tpustack:model": GCS}
-    d.pop("tpustack:hfToken")
-    for k, v in over.items():
-        if v is None:
-            d.pop(f"tpustack:{k}", None)
-        else:
-            d[f"tpustack:{k}"] = v
-    return d
+    return edited(BASE, **{"model": GCS, "hfToken": None, **over})
 
 
 def config(**over):
-    d = doc(**over)
-    return load_config(as_engine_values(d), {k for k in SECRETS if k in d}, "t")
+    return load(doc(**over))
 
 
 def problems(**over) -> list[str]:
-    with pytest.raises(ConfigError) as e:
-        render.render(config(**over))
-    return e.value.lines()
-
-
-def server_pods(objs: list[dict]) -> list[dict]:
-    """The pod specs of the vLLM Deployments."""
-    pods = [o["spec"]["template"]["spec"] for o in objs if o["kind"] == "Deployment"]
-    return [p for p in pods if any(c["name"] == "vllm" for c in p["containers"])]
+    return problems_of(doc(**over))
 
 
 def model_volume(pod: dict) -> dict | None:
@@ -70,7 +51,7 @@ class TestChoice:
 
     def test_a_hub_model_reads_the_hub(self):
         d = {**BASE}
-        cfg = load_config(as_engine_values(d), set(SECRETS), "t")
+        cfg = load(d)
         assert derived.weight_path(cfg, cfg.units[0]) == weights.HUB
 
     def test_the_estimate_names_the_units_path(self):
@@ -82,7 +63,7 @@ class TestChoice:
 class TestRender:
     def test_fuse_is_tuned_read_only_and_prefetched_on_a_recent_cluster(self):
         objs = render.render(config(gke={"releaseChannel": "RAPID"})).objects()
-        (vol,) = [model_volume(p) for p in server_pods(objs) if model_volume(p)]
+        (vol,) = [model_volume(p) for p in vllm_pods(objs) if model_volume(p)]
         csi = vol["csi"]
         assert csi["readOnly"] is True
         attrs = csi["volumeAttributes"]
@@ -93,14 +74,14 @@ class TestRender:
 
     def test_no_prefetch_where_the_cluster_may_predate_it(self):
         objs = render.render(config(gke={"releaseChannel": "STABLE"})).objects()
-        (vol,) = [model_volume(p) for p in server_pods(objs) if model_volume(p)]
+        (vol,) = [model_volume(p) for p in vllm_pods(objs) if model_volume(p)]
         assert "gcsfuseMetadataPrefetchOnMount" not in vol["csi"]["volumeAttributes"]
         assert vol["csi"]["volumeAttributes"]["metadataStatCacheCapacity"] == "-1"
 
     def test_the_streamer_passes_the_uri_and_mounts_no_bucket(self):
         cfg = config(model={**GCS, "weights": "runai-streamer"})
         objs = render.render(cfg).objects()
-        (pod,) = server_pods(objs)
+        (pod,) = vllm_pods(objs)
         args = pod["containers"][0]["args"]
         assert args[0] == GCS["id"] and "--load-format=runai_streamer" in args
         assert "--served-model-name=llama-3.1-8b" in args
@@ -164,13 +145,11 @@ STAGE = "gs://acme-models/meta-llama/Llama-3.1-8B-Instruct"
 
 
 def staged_doc(**over) -> dict:
-    d = {**BASE, "tpustack:model": {"id": HUB_ID, "paramsB": 8.03, "stage": STAGE}}
-    d.update({f"tpustack:{k}": v for k, v in over.items()})
-    return d
+    return edited(BASE, **{"model": {"id": HUB_ID, "paramsB": 8.03, "stage": STAGE}, **over})
 
 
 def staged(**over):
-    return load_config(as_engine_values(staged_doc(**over)), set(SECRETS), "t")
+    return load(staged_doc(**over))
 
 
 class TestStage:
@@ -192,7 +171,7 @@ class TestStage:
     def test_servers_read_the_staged_copy_under_the_hub_name(self):
         cfg = staged()
         assert derived.weight_path(cfg, cfg.units[0]) == weights.GCS_FUSE
-        (pod,) = server_pods(render.render(cfg).objects())
+        (pod,) = vllm_pods(render.render(cfg).objects())
         args = pod["containers"][0]["args"]
         assert args[0] == "/models" and f"--served-model-name={HUB_ID}" in args
         assert not any(a.startswith("--download-dir") for a in args)
@@ -203,7 +182,7 @@ class TestStage:
 
     def test_streamed_from_the_staged_copy(self):
         cfg = staged(model={"id": HUB_ID, "paramsB": 8.03, "stage": STAGE, "weights": "runai-streamer"})
-        (pod,) = server_pods(render.render(cfg).objects())
+        (pod,) = vllm_pods(render.render(cfg).objects())
         args = pod["containers"][0]["args"]
         assert args[0] == STAGE and "--load-format=runai_streamer" in args
 
@@ -224,7 +203,7 @@ class TestStage:
         assert not any(m["role"] in ("roles/storage.objectUser", "roles/storage.objectAdmin") for m in members)
 
     def test_without_stage_no_job_and_no_write_grant(self):
-        r = render.render(load_config(as_engine_values(dict(BASE)), set(SECRETS), "t"))
+        r = render.render(load(BASE))
         assert "checkpoint" not in r.apps
 
 
@@ -235,34 +214,30 @@ class TestStageRefused:
 
     def test_not_a_gs_path(self):
         for bad in ("s3://b/p", "gs://acme-models", "gs://Bad_Bucket/x", "acme-models/p"):
-            with pytest.raises(ConfigError) as e:
-                staged(model={"id": HUB_ID, "paramsB": 8.03, "stage": bad})
-            assert any(ln.startswith("tpustack:model.stage") and "gs://BUCKET/PATH" in ln for ln in e.value.lines())
+            lines = problems_of(staged_doc(model={"id": HUB_ID, "paramsB": 8.03, "stage": bad}))
+            assert any(ln.startswith("tpustack:model.stage") and "gs://BUCKET/PATH" in ln for ln in lines)
 
     def test_the_results_bucket(self):
-        with pytest.raises(ConfigError) as e:
-            render.render(
-                staged(model={"id": HUB_ID, "paramsB": 8.03, "stage": "gs://my-tpu-project-tpustack-results/w"})
-            )
-        hits = [ln for ln in e.value.lines() if ln.startswith("tpustack:model.stage:")]
-        assert hits and "results bucket" in hits[0], e.value.lines()
+        lines = problems_of(
+            staged_doc(model={"id": HUB_ID, "paramsB": 8.03, "stage": "gs://my-tpu-project-tpustack-results/w"})
+        )
+        hits = [ln for ln in lines if ln.startswith("tpustack:model.stage:")]
+        assert hits and "results bucket" in hits[0], lines
 
     def test_jetstream_converts_its_own(self):
-        with pytest.raises(ConfigError) as e:
-            render.render(
-                staged(
-                    accelerator="v6e-8",
-                    model={"id": HUB_ID, "paramsB": 8.03, "stage": STAGE, "maxtextName": "llama3.1-8b"},
-                    engine={"name": "jetstream-maxtext"},
-                    benchmark={"tool": "jetstream-benchmark"},
-                )
+        lines = problems_of(
+            staged_doc(
+                accelerator="v6e-8",
+                model={"id": HUB_ID, "paramsB": 8.03, "stage": STAGE, "maxtextName": "llama3.1-8b"},
+                engine={"name": "jetstream-maxtext"},
+                benchmark={"tool": "jetstream-benchmark"},
             )
-        hits = [ln for ln in e.value.lines() if ln.startswith("tpustack:model.stage:")]
-        assert hits and "MaxText" in hits[0], e.value.lines()
+        )
+        hits = [ln for ln in lines if ln.startswith("tpustack:model.stage:")]
+        assert hits and "MaxText" in hits[0], lines
 
 
 def test_a_stage_path_that_could_break_the_iam_condition_is_refused():
     for bad in ('gs://acme-models/a"||true||"', "gs://acme-models/a b", "gs://acme-models/é"):
-        with pytest.raises(ConfigError) as e:
-            staged(model={"id": HUB_ID, "paramsB": 8.03, "stage": bad})
-        assert any(ln.startswith("tpustack:model.stage") for ln in e.value.lines()), bad
+        lines = problems_of(staged_doc(model={"id": HUB_ID, "paramsB": 8.03, "stage": bad}))
+        assert any(ln.startswith("tpustack:model.stage") for ln in lines), bad
