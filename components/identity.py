@@ -8,6 +8,10 @@
   under the stack's own folder of the results bucket, replace objects only under the stack's compile-cache
   folder, read the model bucket when weights come from ``gs://``, and create objects (never replace them) only
   under the model's staging folder when the stack stages Hub weights there (``model.stage``).
+- the Hyperdisk ML fill (``model.weights: hyperdisk-ml``): GKE Volume Populator reads the model bucket as the
+  stack's own fill KSA, granted ``roles/storage.objectViewer`` on that bucket directly (its Workload Identity
+  principal ``principal://.../subject/ns/NS/sa/KSA``, as GKE's volume-populator-hdml page grants it; no service
+  account to act as), once the cluster exists (``bind_weights_fill``).
 - metrics SA (stacks with an HPA): ``roles/monitoring.viewer`` in the project, acted as by the Custom Metrics
   Stackdriver Adapter's KSA (``bind_metrics_adapter``); nothing else. No delete elsewhere, so a run cannot erase an
   earlier one, and no stack can read or touch another stack's objects.
@@ -32,6 +36,8 @@ from typing import cast
 
 import pulumi
 import pulumi_gcp as gcp
+
+from tpustack.core import names
 
 from .base import inherited_depends_on
 
@@ -111,6 +117,8 @@ class GkeIdentityArgs:
     metrics_adapter_member: str | None = None
     # The model bucket's folder the weights staging Job creates objects in (model.stage), ending in '/'.
     model_stage: str | None = None
+    # The Kubernetes service account GKE Volume Populator fills the Hyperdisk ML volume as: (namespace, name).
+    weights_fill_ksa: tuple[str, str] | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -249,6 +257,24 @@ class GkeIdentity(_IdentityBase):
             service_account_id=self._adapter_sa.name,
             role="roles/iam.workloadIdentityUser",
             member=self._args.metrics_adapter_member,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[cluster]),
+        )
+
+
+    def bind_weights_fill(self, cluster: pulumi.Resource) -> gcp.storage.BucketIAMMember | None:
+        """Let GKE Volume Populator read the model bucket as the fill KSA (None without a Hyperdisk ML volume).
+        The member is the KSA's own Workload Identity principal, which names the project by number; the pool
+        exists once a Workload Identity cluster does."""
+        a = self._args
+        if a.weights_fill_ksa is None or a.model_bucket is None:
+            return None
+        namespace, ksa = a.weights_fill_ksa
+        number = gcp.organizations.get_project_output(project_id=a.project).number
+        return gcp.storage.BucketIAMMember(
+            f"{self._name}-fill-model-objectViewer",
+            bucket=a.model_bucket,
+            role=MODEL_ROLES[0],
+            member=number.apply(lambda n: names.wi_principal(str(n), a.project, namespace, ksa)),
             opts=pulumi.ResourceOptions(parent=self, depends_on=[cluster]),
         )
 

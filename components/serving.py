@@ -9,10 +9,11 @@ Children (names ``<name>-<slug>``), all with the cluster's provider and after wh
   - for a multi-host slice, the LeaderWorkerSet controller: a Helm release of the official chart, pinned;
   - with serving variants behind GKE Inference Gateway: the InferenceObjective CRD (llm-d.ai/v1alpha2, llm-d-router
     v0.10.0) and llm-d-router's llm-d-router-gateway Helm chart (InferencePool + endpoint picker), pinned;
-  - each rendered app (capacity, checkpoint, autoscaling, serving, gateway, benchmark, heartbeat; tpustack.render)
-    as its own ``kubernetes:yaml/v2:ConfigGroup`` of plain objects, so `pulumi preview` and `tpustack plan` list them.
-    The serving app waits for its ComputeClasses, the checkpoint and the LWS controller; the gateway for the
-    serving app and the pool; the benchmark for the gateway (or the serving app).
+  - each rendered app (capacity, checkpoint, weights, autoscaling, serving, gateway, benchmark, heartbeat;
+    tpustack.render) as its own ``kubernetes:yaml/v2:ConfigGroup`` of plain objects, so `pulumi preview` and
+    `tpustack plan` list them. The weights app (the Hyperdisk ML volume) waits for the checkpoint (the weights it
+    copies); the serving app for its ComputeClasses, the checkpoint, the weights and the LWS controller; the
+    gateway for the serving app and the pool; the benchmark for the gateway (or the serving app).
 
 The objects arrive rendered, schema-validated and cross-checked (before any resource of the stack was declared).
 With an HPA, the autoscaling app is the Custom Metrics Stackdriver Adapter (cluster-wide: namespace
@@ -32,7 +33,7 @@ from tpustack.core import engines, names, router
 
 from .base import inherited_depends_on
 
-APP_ORDER = ("capacity", "checkpoint", "autoscaling", "serving", "gateway", "benchmark", "heartbeat")
+APP_ORDER = ("capacity", "checkpoint", "weights", "autoscaling", "serving", "gateway", "benchmark", "heartbeat")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -159,12 +160,14 @@ class Serving(pulumi.ComponentResource):
             )
 
     def _app_deps(self, app: str) -> list[pulumi.Resource]:
-        """What an app waits for besides the namespace, KSA and Secret: the serving app for its ComputeClasses,
-        the checkpoint and the LWS controller; the gateway for the serving app and the pool; the benchmark for
-        the gateway (or the serving app)."""
+        """What an app waits for besides the namespace, KSA and Secret: the weights app for the checkpoint; the
+        serving app for its ComputeClasses, the checkpoint, the weights and the LWS controller; the gateway for
+        the serving app and the pool; the benchmark for the gateway (or the serving app)."""
         deps: list[pulumi.Resource] = []
-        if app == "serving":
-            deps += [self.apps[a] for a in ("capacity", "checkpoint") if a in self.apps]
+        if app == "weights":
+            deps += [self.apps[a] for a in ("checkpoint",) if a in self.apps]
+        elif app == "serving":
+            deps += [self.apps[a] for a in ("capacity", "checkpoint", "weights") if a in self.apps]
             if self.lws_controller is not None:
                 deps.append(self.lws_controller)
         elif app == "gateway":

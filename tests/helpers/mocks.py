@@ -96,8 +96,16 @@ def _get_bucket(args: Mapping[str, Any]) -> dict[str, Any]:
 
 
 # What data-source invokes return, by token.
+PROJECT_NUMBER = "123456789012"
+
+
+def _get_project(args: Mapping[str, Any]) -> dict[str, Any]:
+    return {"projectId": args.get("projectId"), "number": PROJECT_NUMBER}
+
+
 INVOKES: dict[str, Callable[[Mapping[str, Any]], dict[str, Any]]] = {
     "gcp:storage/getBucket:getBucket": _get_bucket,
+    "gcp:organizations/getProject:getProject": _get_project,
 }
 
 

@@ -7,9 +7,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from tpustack.core import cold_start
+from tpustack.core import cold_start, weights
 
-from .derived import image_preloaded, weight_path
+from .derived import hyperdisk_settings, image_preloaded, weight_path
 
 if TYPE_CHECKING:
     from .model import StackConfig
@@ -21,9 +21,11 @@ def unit_estimate(cfg: StackConfig, unit: ServingUnit) -> cold_start.Estimate | 
     if cfg.served is None or not cfg.served.known or unit.engine is None:
         return None
     path = weight_path(cfg, unit)
+    disk = path == weights.HYPERDISK_ML
     return cold_start.estimate(
         image=unit.image,
         weight_bytes=cfg.served.weight_bytes,
         path=path,
         image_preloaded=image_preloaded(cfg, unit.image),
+        bandwidth=cold_start.hyperdisk_bandwidth(hyperdisk_settings(cfg).throughput_mibps) if disk else None,
     )

@@ -18,8 +18,9 @@ from tpustack.core.capacity import CapacityType
 from tpustack.core.catalog import GIB, GpuShape, TpuShape
 from tpustack.core.engines import EngineName
 
+from .hyperdisk import HyperdiskMlConfig
 from .model import StackConfig
-from .units import ServingUnit
+from .units import Region, ServingUnit
 
 # Kubernetes minor a new cluster gets per release channel, assumed (the mock engine reports 1.33.5 for a REGULAR
 # cluster); gke.minMasterVersion pins it. Objects are validated against this minor's schema.
@@ -74,6 +75,48 @@ def weight_path(cfg: StackConfig, unit: ServingUnit) -> str:
     if model.weights is not None:
         return model.weights
     return weights.RUNAI_STREAMER if unit.shape.kind == "gpu" else weights.GCS_FUSE
+
+
+@dataclass(frozen=True, kw_only=True)
+class HyperdiskVolume:
+    uri: str  # the gs:// folder the populator copies, with its trailing slash (the GKE page: "indicate a folder")
+    size_gib: int
+    throughput_mibps: int
+    zones: tuple[str, ...]  # where the region's serving nodes may run, in the region's order
+
+
+def hyperdisk_settings(cfg: StackConfig) -> HyperdiskMlConfig:
+    model = cfg.model
+    return (model.hyperdisk_ml if model is not None else None) or HyperdiskMlConfig()
+
+
+def hyperdisk_size_gib(cfg: StackConfig) -> int | None:
+    """The Hyperdisk ML volume's size: stated, else the served weights with room; None when neither is known."""
+    stated = hyperdisk_settings(cfg).size_gib
+    if stated is not None:
+        return stated
+    if cfg.served is None or not cfg.served.known:
+        return None
+    return weights.volume_size_gib(cfg.served.weights_gib)
+
+
+def hyperdisk_volume(cfg: StackConfig, region: Region) -> HyperdiskVolume | None:
+    """The region's Hyperdisk ML volume (one per cluster, read by every unit there; tpustack.core.weights); None
+    unless a vLLM unit there reads its weights from one. Its zones are where the region's serving nodes may run:
+    the node pool's zone, or every zone of the region for a unit GKE provisions from a ComputeClass (several zones:
+    the driver keeps one disk per zone, enable-multi-zone-provisioning)."""
+    model = cfg.model
+    units = [u for u in cfg.units_in(region) if weight_path(cfg, u) == weights.HYPERDISK_ML]
+    size = hyperdisk_size_gib(cfg)
+    if model is None or model.weights_uri is None or not units or size is None:
+        return None
+    zones = dict.fromkeys(z for u in units for z in (region.zones if u.compute_class else (region.zone,)))
+    return HyperdiskVolume(
+        uri=model.weights_uri.rstrip("/") + "/",
+        size_gib=size,
+        throughput_mibps=hyperdisk_settings(cfg).throughput_mibps,
+        zones=tuple(zones),
+    )
 
 
 def cluster_minor(cfg: StackConfig) -> str:

@@ -24,6 +24,7 @@ from tpustack.workloads.heartbeat import SEED_SHAPE
 from .base import INVALID as INVALID  # re-exported: the loader's and callers' import place
 from .base import Section as Section
 from .base import invalid as invalid
+from .hyperdisk import HyperdiskMlConfig
 from .speculative import SpeculativeConfig as SpeculativeConfig
 from .workload import PrefixWorkload
 
@@ -116,7 +117,9 @@ class ModelConfig(Section):
     # folder).
     config: str | None = None
     # How vLLM reads a gs:// model (tpustack.core.weights); default per serving unit (config.derived.weight_path).
-    weights: Literal["gcs-fuse", "runai-streamer"] | None = None
+    weights: Literal["gcs-fuse", "runai-streamer", "hyperdisk-ml"] | None = None
+    # The Hyperdisk ML volume's throughput and size (model.weights hyperdisk-ml; tpustack.config.hyperdisk).
+    hyperdisk_ml: HyperdiskMlConfig | None = None
     # gs://BUCKET/PATH: a Job copies a Hub model's weights there once, for servers to read (workloads.stage_weights).
     stage: str | None = None
 

@@ -59,6 +59,8 @@ __all__ = [
     "GIB",
     "GPU_ALIASES",
     "GPU_MODELS",
+    "HDML_TRANSFER_FAMILIES",
+    "HYPERDISK_ML_FAMILIES",
     "TPU_GENERATIONS",
     "Accelerator",
     "Announced",
@@ -70,6 +72,7 @@ __all__ = [
     "announced",
     "by_accelerator_type",
     "by_machine_type",
+    "hyperdisk_ml_attachable",
     "lookup",
     "machine_accelerators",
     "suggestions",
@@ -428,6 +431,23 @@ def by_machine_type(machine_type: str) -> Accelerator | None:
 def by_accelerator_type(accelerator_type: str) -> TpuShape | None:
     shape = CATALOG.get(accelerator_type)
     return shape if isinstance(shape, TpuShape) else None
+
+
+# Machine families whose VMs can attach Hyperdisk ML (kubernetes-sigs/gcp-compute-persistent-disk-csi-driver@b560165
+# deploy/kubernetes/overlays/node-labeler/configmap.yaml, "hyperdisk-ml": true; the same TPU and GPU families as
+# Compute Engine's "Hyperdisk overview" machine table). tests/fixtures/pdcsi/facts.json keeps the driver's list.
+HYPERDISK_ML_FAMILIES = frozenset(
+    {"a2", "a3", "a4", "a4x", "c3", "c3d", "c4a", "ct5lp", "ct5p", "ct6e", "g2", "g4", "n4a", "tpu7x"}
+)
+# The machine families GKE's Volume Populator sample gives its transfer ComputeClass, in order (GKE docs,
+# volume-populator-hdml: "for optimal transfer performance, a transfer Job by default scales up a node with 24
+# vCPUs").
+HDML_TRANSFER_FAMILIES = ("c3", "c3d")
+
+
+def hyperdisk_ml_attachable(machine_type: str) -> bool:
+    """Whether a VM of this machine type can attach a Hyperdisk ML volume (its family, e.g. ct6e of ct6e-standard-8t)."""
+    return machine_type.split("-", 1)[0] in HYPERDISK_ML_FAMILIES
 
 
 def suggestions(name: str, limit: int = 6) -> list[str]:

@@ -49,6 +49,7 @@ BANDWIDTH: dict[str, Bandwidth] = {
         basis="no source: the GKE Run:ai Model Streamer guide (kubernetes-engine/docs/how-to/persistent-volumes/"
         "run-ai-model-streamer) shows relative load times, no bandwidth for a TPU host",
     ),
+    # A stack's own volume has its provisioned throughput (hyperdisk_bandwidth); this is the path without one.
     "hyperdisk-ml": Bandwidth(
         bytes_per_s=None,
         basis="no source for a TPU host: Compute Engine's Hyperdisk ML page gives up to 1,200,000 MiB/s per volume "
@@ -132,8 +133,17 @@ def _image_phase(image: str | None, preloaded: bool) -> Phase:
     )
 
 
-def _weights_phase(weight_bytes: float, path: str) -> Phase:
-    bw = BANDWIDTH[path]
+def hyperdisk_bandwidth(throughput_mibps: int) -> Bandwidth:
+    """A Hyperdisk ML volume's read bandwidth: what the stack provisions (model.hyperdiskMl.throughputMibps)."""
+    return Bandwidth(
+        bytes_per_s=throughput_mibps * MIB,
+        basis="the volume's provisioned throughput (tpustack:model.hyperdiskMl.throughputMibps), across every node "
+        "that attaches it; an upper bound for one replica: a node reads at most its machine type's Hyperdisk "
+        "limit, which compute/docs/disks/hyperdisk-perf-limits does not give for TPU machine types",
+    )
+
+
+def _weights_phase(weight_bytes: float, path: str, bw: Bandwidth) -> Phase:
     if bw.bytes_per_s is None:
         return Phase(name="weights_loaded", seconds=None, basis=f"{weight_bytes:,.0f} B over {path}: {bw.basis}")
     return Phase(
@@ -143,14 +153,17 @@ def _weights_phase(weight_bytes: float, path: str) -> Phase:
     )
 
 
-def estimate(*, image: str | None, weight_bytes: float, path: str, image_preloaded: bool) -> Estimate:
-    """The cold start of one serving replica: phases with their basis; ``ready`` is the sum of those known."""
+def estimate(
+    *, image: str | None, weight_bytes: float, path: str, image_preloaded: bool, bandwidth: Bandwidth | None = None
+) -> Estimate:
+    """The cold start of one serving replica: phases with their basis; ``ready`` is the sum of those known.
+    ``bandwidth``: the path's bandwidth where the stack sets it (a Hyperdisk ML volume's throughput)."""
     if path not in BANDWIDTH:
         raise ValueError(f"weight path {path!r} is not one of {', '.join(WEIGHT_PATHS)}")
     phases = [
         Phase(name="scheduled", seconds=None, basis=SCHEDULE_BASIS),
         _image_phase(image, image_preloaded),
-        _weights_phase(weight_bytes, path),
+        _weights_phase(weight_bytes, path, bandwidth or BANDWIDTH[path]),
         Phase(name="compiled", seconds=None, basis=COMPILE_BASIS),
     ]
     known = sum(p.seconds for p in phases if p.seconds is not None)

@@ -9,6 +9,12 @@ from typing import Any
 from tpustack.core import names
 
 
+# Kinds tpustack renders that have no namespace (the Kubernetes API's namespaced: false; ComputeClass: GKE's CRD).
+CLUSTER_SCOPED = frozenset(
+    {"StorageClass", "ComputeClass", "Namespace", "ClusterRole", "ClusterRoleBinding", "APIService"}
+)
+
+
 def obj_id(obj: dict) -> str:
     meta = obj.get("metadata") or {}
     return f"{obj.get('kind')} {meta.get('namespace', 'default')}/{meta.get('name')}"

@@ -81,6 +81,9 @@ TPU_VM_DESCRIPTION_PREFIX = "tpustack stack "
 PULUMI_TIMEOUT = "pulumi.com/timeoutSeconds"
 PULUMI_WAIT_FOR = "pulumi.com/waitFor"
 PULUMI_SKIP_AWAIT = "pulumi.com/skipAwait"
+# pulumi-kubernetes yaml/v2 (ConfigGroup): objects of one group wait for those this names, comma-separated
+# `<group>/namespaces/<ns>/<kind>/<name>` or `<group>/<kind>/<name>` (core group: empty); deletion is in reverse.
+DEPENDS_ON = "config.kubernetes.io/depends-on"
 
 # kubernetes-sigs/lws api/leaderworkerset/v1/leaderworkerset_types.go
 LWS_NAME_LABEL = "leaderworkerset.sigs.k8s.io/name"
@@ -90,6 +93,16 @@ LWS_EXCLUSIVE_TOPOLOGY = "leaderworkerset.sigs.k8s.io/exclusive-topology"
 def wi_member(project: str, namespace: str, ksa: str) -> str:
     """The IAM member a Kubernetes service account acts as under Workload Identity."""
     return f"serviceAccount:{project}.svc.id.goog[{namespace}/{ksa}]"
+
+
+def wi_principal(project_number: str, project: str, namespace: str, ksa: str) -> str:
+    """The IAM principal of a Kubernetes service account itself (Workload Identity Federation for GKE, direct
+    resource access: no service account to act as); IAM names the project by number there."""
+    pool = f"{project}.svc.id.goog"
+    return (
+        f"principal://iam.googleapis.com/projects/{project_number}/locations/global/workloadIdentityPools/{pool}"
+        f"/subject/ns/{namespace}/sa/{ksa}"
+    )
 
 
 # ----- names of GCP resources ------------------------------------------------------------------------------------
@@ -117,6 +130,11 @@ def resource_name(stack: str, suffix: str = "", limit: int = 40) -> str:
 def account_id(stack: str, role: str) -> str:
     """Service account id (6-30 chars) for one role of a stack: tps-<stack>-<role>."""
     return resource_name(stack, role, limit=30)
+
+
+def account_email(stack: str, role: str, project: str) -> str:
+    """The email of the stack's service account for ``role`` (account_id), as GCP forms it."""
+    return f"{account_id(stack, role)}@{project}.iam.gserviceaccount.com"
 
 
 # ----- label values ---------------------------------------------------------------------------------------------

@@ -75,6 +75,10 @@ def invoke_result(token: str, args: dict[str, Any]) -> dict[str, Any]:
             "uniformBucketLevelAccesses": [True],
             "publicAccessPrevention": "enforced",
         }
+    if token == "gcp:organizations/getProject:getProject":
+        # the project's number is known only to GCP: the plan shows where `pulumi up` puts it
+        project = args.get("projectId", "")
+        return {"projectId": project, "number": f"<number of project {project}>"}
     return {}
 
 

@@ -67,6 +67,7 @@ class Built:
     gke_identity: GkeIdentity | None = None
     workload_identity: gcp.serviceaccount.IAMMember | None = None
     adapter_identity: gcp.serviceaccount.IAMMember | None = None  # the metrics adapter's, with an HPA
+    fill_identity: gcp.storage.BucketIAMMember | None = None  # GKE Volume Populator's read of the model bucket
     regions: list[GkeRegion] = field(default_factory=list)
     dns: GeoDns | None = None
 
@@ -121,12 +122,12 @@ def gke_region(
         # one Workload Identity binding: the project's identity pool is shared by its clusters
         built.workload_identity = identity.bind_workload_identity(cluster.cluster)
         built.adapter_identity = identity.bind_metrics_adapter(cluster.cluster)
+        built.fill_identity = identity.bind_weights_fill(cluster.cluster)
+    grants = [g for g in (built.workload_identity, built.adapter_identity, built.fill_identity) if g is not None]
     serving = Serving(
         f"k8s{s}",
         args.serving_args(cfg, rendered, cluster.provider, identity.workload_service_account),
-        opts=pulumi.ResourceOptions(
-            depends_on=[*ready, built.workload_identity, *([built.adapter_identity] if built.adapter_identity else [])]
-        ),
+        opts=pulumi.ResourceOptions(depends_on=[*ready, *grants]),
     )
     _export_cluster(cfg, region, cluster, pools)
     return GkeRegion(region=region, cluster=cluster, pools=pools, gateway_network=network, serving=serving)

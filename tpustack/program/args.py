@@ -30,6 +30,7 @@ from tpustack.core.catalog import TpuShape
 from tpustack.core.errors import InternalError
 from tpustack.render import Rendered
 from tpustack.render import gateway as gateway_render
+from tpustack.render import weights as render_weights
 from tpustack.render.autoscaling import ADAPTER_ROLE_ID
 
 
@@ -43,6 +44,13 @@ def stage_prefix(cfg: StackConfig) -> str | None:
     """The folder of the model bucket the staging Job writes (model.stage), ending in '/'."""
     stage = cfg.model.stage if cfg.model else None
     return names.gcs_split(stage)[1].strip("/") + "/" if stage else None
+
+
+def weights_fill_ksa(cfg: StackConfig) -> tuple[str, str] | None:
+    """(namespace, KSA) GKE Volume Populator fills the Hyperdisk ML volume as, when a region has one."""
+    if not any(derived.hyperdisk_volume(cfg, r) for r in cfg.serving_regions):
+        return None
+    return names.namespace(cfg.stack), render_weights.FILL_KSA
 
 
 def services_args(cfg: StackConfig) -> ProjectServicesArgs:
@@ -102,6 +110,7 @@ def gke_identity_args(cfg: StackConfig, results_bucket: pulumi.Input[str]) -> Gk
         results_scope=results_scope(cfg),
         model_bucket=model_bucket(cfg),
         model_stage=stage_prefix(cfg),
+        weights_fill_ksa=weights_fill_ksa(cfg),
         workload_identity_member=names.wi_member(cfg.project, names.namespace(cfg.stack), names.SERVING_KSA),
         **_adapter_identity(cfg),
     )

@@ -5,6 +5,8 @@ declared. A region's apps, each one ConfigGroup (tpustack.components.serving), i
   capacity    a GKE ComputeClass per unit that GKE provisions from its capacity priorities
   checkpoint  the Job that readies the weights in GCS before the servers: JetStream's MaxText conversion, or
               vLLM's staging of Hub weights (model.stage)
+  weights     with model.weights hyperdisk-ml: the Hyperdisk ML volume GKE Volume Populator fills once from the
+              weights in GCS (transfer ComputeClass, StorageClass, KSA, GCPDataSource, ReadOnlyMany PVC)
   serving     per unit the engine (Deployment, or LeaderWorkerSet for a multi-host slice), PodDisruptionBudget,
               PodMonitoring, opt-in HPA; one Service in front of the region's units
   autoscaling with an HPA: the Custom Metrics Stackdriver Adapter (namespace custom-metrics, its RBAC, the
@@ -33,6 +35,7 @@ from tpustack.core.engines import EngineName
 from tpustack.core.errors import ConfigError, InternalError, Problem, problem
 
 from . import autoscaling, gateway, jobs
+from . import weights as weights_app
 from . import context as ctx
 from .checks import cross_problems
 from .env import render_text
@@ -55,6 +58,7 @@ HPA_TEMPLATE = "serving/hpa.yaml.j2"
 SERVICE_TEMPLATE = "serving/service.yaml.j2"
 CHECKPOINT_TEMPLATES = ["jetstream-maxtext/checkpoint-job.yaml.j2"]
 STAGE_TEMPLATES = ["_lib/workloads-configmap.yaml.j2", "vllm/stage-job.yaml.j2"]
+HYPERDISK_TEMPLATES = ["vllm/hyperdisk-ml.yaml.j2"]
 ROLE_METRICS_TEMPLATE = "serving/role-metrics-service.yaml.j2"
 BENCHMARK_TEMPLATES = ["_lib/workloads-configmap.yaml.j2", "benchmark/spec-configmap.yaml.j2", "benchmark/job.yaml.j2"]
 HEARTBEAT_TEMPLATES = ["_lib/workloads-configmap.yaml.j2", "heartbeat/job.yaml.j2"]
@@ -116,6 +120,9 @@ def _render_serving(cfg: StackConfig, r: Rendered) -> None:
     group = grouped(r)
     if cfg.model.stage is not None:  # once per cluster, before its servers
         _add(r, "checkpoint", list(STAGE_TEMPLATES), jobs.stage_context(cfg, r.units[0], payload(STAGE_ENTRY)))
+    volume = weights_app.hyperdisk_context(cfg, r.region) if r.region is not None else None
+    if volume is not None:  # once per cluster, after the staging (the copy reads what it staged)
+        _add(r, "weights", list(HYPERDISK_TEMPLATES), volume)
     servings = []
     for unit in r.units:
         if cfg.engine.name is EngineName.JETSTREAM_MAXTEXT and cfg.model.source == "huggingface":

@@ -32,7 +32,7 @@ class AdapterContext:
 
 def adapter_gsa(cfg: StackConfig) -> str:
     """The email of the GSA the adapter acts as (program/args.py creates it with the same account id)."""
-    return f"{names.account_id(cfg.stack, ADAPTER_ROLE_ID)}@{cfg.project}.iam.gserviceaccount.com"
+    return names.account_email(cfg.stack, ADAPTER_ROLE_ID, cfg.project)
 
 
 def adapter_context(cfg: StackConfig) -> AdapterContext:

@@ -20,7 +20,7 @@ from tpustack.core import catalog, images, names
 from tpustack.core.errors import Problem, problem
 from tpustack.core.k8s import accelerator_requests, containers, flag, obj_id, pod_specs, template_labels
 
-from . import disagg
+from . import disagg, volumes
 from .rendered import Rendered
 
 CONFIGMAP_MAX_BYTES = 1024 * 1024  # Kubernetes ConfigMap limit (kubernetes.io/docs/concepts/configuration/configmap)
@@ -334,6 +334,7 @@ REGION_CHECKS: list[RegionCheck] = [
     check_configmap_size,
     disagg.check_pd_pods,
     disagg.check_pool_spans_roles,
+    *volumes.CHECKS,
 ]
 
 

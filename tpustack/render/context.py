@@ -129,6 +129,7 @@ class ServingContext(PodContext):
     grace_seconds: int
     cache: GcsMount | None  # the stack's XLA cache over GCS FUSE (read-only on multi-host workers)
     model_mount: GcsMount | None
+    model_claim: str | None  # the region's Hyperdisk ML PVC (tpustack.render.weights), mounted at model_arg
     download_dir: ScratchDir | None
     model_arg: str
     served_name: str | None
@@ -342,6 +343,7 @@ def serving_context(cfg: StackConfig, unit: ServingUnit) -> ServingContext:
         grace_seconds=engine.drain_seconds + 60,
         cache=cache,
         model_mount=w.mount,
+        model_claim=w.claim,
         download_dir=w.download,
         model_arg=w.model_arg,
         served_name=w.served_name,

@@ -77,7 +77,7 @@ def _priority(shape: Accelerator, cap: CapacityOption, project: str) -> dict[str
 def capacity_context(cfg: StackConfig, units: tuple[ServingUnit, ...]) -> CapacityContext:
     """A ComputeClass per unit GKE provisions from a class: its capacity options as priorities, in the stack's
     order."""
-    node_sa = f"{names.account_id(cfg.stack, 'node')}@{cfg.project}.iam.gserviceaccount.com"
+    node_sa = names.account_email(cfg.stack, "node", cfg.project)
     out = []
     for u in units:
         if u.compute_class is None or u.variant is None:

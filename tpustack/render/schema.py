@@ -19,10 +19,19 @@ from .rendered import Rendered
 # Field names of the two custom resources, from their CRDs: kubernetes-sigs/lws
 # charts/lws/crds/leaderworkerset.x-k8s.io_leaderworkersets.yaml (v1) and GoogleCloudPlatform/
 # prometheus-engine pkg/operator/apis/monitoring/v1/pod_types.go + common_types.go (PodMonitoring v1).
-# None = any value; their pod templates are validated against the core schema instead.
+# None = any value; their pod templates are validated against the core schema instead. GCPDataSource v1 (GKE
+# Volume Populator): GKE's CRD reference, kubernetes-engine/docs/reference/crds/gcpdatasource (spec.cloudStorage
+# {serviceAccountName, uri}; its apiVersion and kind from the how-to volume-populator-hdml; tests/fixtures/
+# volume_populator/facts.json).
 _META = {"name": None, "namespace": None, "labels": None, "annotations": None}
 _SELECTOR = {"matchLabels": None, "matchExpressions": None}
 CRD_FIELDS: dict[tuple[str, str], dict] = {
+    ("datalayer.gke.io/v1", "GCPDataSource"): {
+        "apiVersion": None,
+        "kind": None,
+        "metadata": _META,
+        "spec": {"cloudStorage": {"serviceAccountName": None, "uri": None}},
+    },
     ("leaderworkerset.x-k8s.io/v1", "LeaderWorkerSet"): {
         "apiVersion": None,
         "kind": None,

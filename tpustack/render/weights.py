@@ -1,7 +1,8 @@
 """How a vLLM pod gets its weights (tpustack.core.weights, the path chosen by tpustack.config.derived.weight_path):
 a Hugging Face id is downloaded into a scratch dir (--download-dir); a gs:// model (or one staged there by the
-staging Job, model.stage) is mounted through GCS FUSE,
-tuned for loading, or streamed by vLLM itself (--load-format runai_streamer, the URI as the model)."""
+staging Job, model.stage) is mounted through GCS FUSE, tuned for loading, streamed by vLLM itself
+(--load-format runai_streamer, the URI as the model), or read from the region's Hyperdisk ML volume, a
+ReadOnlyMany PVC GKE Volume Populator fills once from the bucket (``hyperdisk_context``: the ``weights`` app)."""
 
 from __future__ import annotations
 
@@ -10,12 +11,15 @@ from dataclasses import dataclass, field
 
 from tpustack.config import derived
 from tpustack.config.model import StackConfig
-from tpustack.config.units import ServingUnit
-from tpustack.core import names, weights
+from tpustack.config.units import Region, ServingUnit
+from tpustack.core import catalog, names, weights
 from tpustack.core.engines import EngineName
 
 WEIGHTS_PATH = "/data"  # --download-dir, as the GKE vLLM TPU sample
 MODEL_MOUNT_PATH = "/models"
+# The weights app's objects (one set per cluster): the StorageClass is cluster-scoped, hence the stack's name.
+WEIGHTS_CLAIM = "model-weights"  # the PVC and its GCPDataSource
+FILL_KSA = "tpustack-weights-fill"  # the Volume Populator reads the bucket as this KSA (its own, as GKE advises)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -35,6 +39,7 @@ class ScratchDir:
 @dataclass(frozen=True, kw_only=True)
 class Weights:
     mount: GcsMount | None  # the model bucket over GCS FUSE
+    claim: str | None  # the Hyperdisk ML PVC, mounted read-only at MODEL_MOUNT_PATH
     download: ScratchDir | None  # where vLLM downloads a Hub model
     model_arg: str  # vllm serve MODEL
     served_name: str | None  # --served-model-name: a gs:// model is served under its last path element
@@ -45,20 +50,41 @@ def vllm_weights(cfg: StackConfig, unit: ServingUnit) -> Weights:
     model = cfg.model
     if model is None or unit.engine is None or unit.engine.name is not EngineName.VLLM:
         return Weights(
-            mount=None, download=None, model_arg=model.id if model else "", served_name=None, load_format=None
+            mount=None,
+            claim=None,
+            download=None,
+            model_arg=model.id if model else "",
+            served_name=None,
+            load_format=None,
         )
     path = derived.weight_path(cfg, unit)
     if path == weights.HUB:
         gib = cfg.served.weights_gib if cfg.served else 0.0
         scratch = ScratchDir(path=WEIGHTS_PATH, size=f"{math.ceil(gib * 1.1) + 1}Gi")
-        return Weights(mount=None, download=scratch, model_arg=model.id, served_name=None, load_format=None)
+        return Weights(
+            mount=None, claim=None, download=scratch, model_arg=model.id, served_name=None, load_format=None
+        )
     uri = model.weights_uri or model.id
     bucket, prefix = names.gcs_split(uri)
     # a staged Hub model keeps its id as the served name (clients and the gateway ask for it by that name)
     served = model.id if model.stage else (prefix.rstrip("/").rsplit("/", 1)[-1] or bucket)
     if path == weights.RUNAI_STREAMER:
         return Weights(
-            mount=None, download=None, model_arg=uri, served_name=served, load_format=weights.RUNAI_LOAD_FORMAT
+            mount=None,
+            claim=None,
+            download=None,
+            model_arg=uri,
+            served_name=served,
+            load_format=weights.RUNAI_LOAD_FORMAT,
+        )
+    if path == weights.HYPERDISK_ML:
+        return Weights(
+            mount=None,
+            claim=WEIGHTS_CLAIM,
+            download=None,
+            model_arg=MODEL_MOUNT_PATH,
+            served_name=served,
+            load_format=None,
         )
     prefetch = derived.gke_at_least(cfg, weights.GKE_FOR_METADATA_PREFETCH)
     mount = GcsMount(
@@ -67,4 +93,80 @@ def vllm_weights(cfg: StackConfig, unit: ServingUnit) -> Weights:
         mount_options=weights.mount_options(prefix),
         attributes=weights.volume_attributes(prefetch),
     )
-    return Weights(mount=mount, download=None, model_arg=MODEL_MOUNT_PATH, served_name=served, load_format=None)
+    return Weights(
+        mount=mount, claim=None, download=None, model_arg=MODEL_MOUNT_PATH, served_name=served, load_format=None
+    )
+
+
+@dataclass(frozen=True, kw_only=True)
+class HyperdiskContext:
+    """The weights app: GKE Volume Populator's transfer ComputeClass, the Hyperdisk ML StorageClass, the KSA the
+    populator reads the bucket as, the GCPDataSource and the ReadOnlyMany PVC that names it (GKE docs,
+    volume-populator-hdml)."""
+
+    namespace: str
+    labels: dict[str, str]
+    transfer_class: str
+    transfer_priorities: list[dict[str, str]]
+    node_service_account: str
+    storage_class: str
+    provisioner: str
+    parameters: dict[str, str]
+    mount_options: list[str]
+    zone_key: str
+    zones: list[str]
+    ksa: str
+    datasource: str
+    datasource_api: str  # apiVersion
+    datasource_group: str
+    datasource_kind: str
+    uri: str
+    claim: str
+    size: str
+    claim_annotations: dict[str, str]
+
+
+def hyperdisk_context(cfg: StackConfig, region: Region) -> HyperdiskContext | None:
+    """The region's Hyperdisk ML objects; None when no unit there reads one. ``pulumi up`` awaits the PVC bound,
+    which the populator does once the copy is complete, before the serving app (its timeout: the transfer node's
+    start and ~10 s per GiB)."""
+    vol = derived.hyperdisk_volume(cfg, region)
+    if vol is None:
+        return None
+    ns = names.namespace(cfg.stack)
+    sc = f"{ns}-hyperdisk-ml"
+    params = {"type": weights.HYPERDISK_ML_TYPE, weights.THROUGHPUT_PARAMETER: f"{vol.throughput_mibps}Mi"}
+    if len(vol.zones) > 1:
+        params[weights.MULTI_ZONE_PARAMETER] = "true"
+    group, kind = weights.DATASOURCE_GROUP, weights.DATASOURCE_KIND
+    # pulumi-kubernetes yaml/v2 orders objects of one ConfigGroup by this annotation, and deletes in reverse: the
+    # PVC goes before its GCPDataSource (the GKE page: deleting the GCPDataSource first leaves the PVC stuck).
+    depends = [
+        f"{group}/namespaces/{ns}/{kind}/{WEIGHTS_CLAIM}",
+        f"/namespaces/{ns}/ServiceAccount/{FILL_KSA}",
+        f"storage.k8s.io/StorageClass/{sc}",
+        f"cloud.google.com/ComputeClass/{weights.TRANSFER_COMPUTE_CLASS}",
+    ]
+    timeout = 1200 + derived.LOAD_SECONDS_PER_GIB * vol.size_gib
+    return HyperdiskContext(
+        namespace=ns,
+        labels=names.common_k8s_labels(cfg.stack),
+        transfer_class=weights.TRANSFER_COMPUTE_CLASS,
+        transfer_priorities=[{"machineFamily": f} for f in catalog.HDML_TRANSFER_FAMILIES],
+        node_service_account=names.account_email(cfg.stack, "node", cfg.project),
+        storage_class=sc,
+        provisioner=weights.PD_CSI_PROVISIONER,
+        parameters=params,
+        mount_options=list(weights.HYPERDISK_MOUNT_OPTIONS),
+        zone_key=weights.ZONE_TOPOLOGY_KEY,
+        zones=list(vol.zones),
+        ksa=FILL_KSA,
+        datasource=WEIGHTS_CLAIM,
+        datasource_api=f"{group}/{weights.DATASOURCE_VERSION}",
+        datasource_group=group,
+        datasource_kind=kind,
+        uri=vol.uri,
+        claim=WEIGHTS_CLAIM,
+        size=f"{vol.size_gib}Gi",
+        claim_annotations={names.PULUMI_TIMEOUT: str(timeout), names.DEPENDS_ON: ",".join(depends)},
+    )

@@ -93,7 +93,7 @@ class TestRender:
 
     def test_the_workload_identity_reads_the_model_bucket_either_way(self):
         for path in weights.GCS_PATHS:
-            p = plan_config(doc(model={**GCS, "weights": path}))
+            p = plan_config(doc(model={**GCS, "weights": path}, gke={"releaseChannel": "RAPID"}))
             members = [
                 r
                 for r in p.resources

@@ -18,6 +18,7 @@ import tpustack
 from tpustack import render
 from tpustack.config import StackConfig, derived, load_config
 from tpustack.config.autoscaling import scaling
+from tpustack.core.k8s import CLUSTER_SCOPED
 from tpustack.config.project import SECRET_PLACEHOLDER, read_stack_file
 from tpustack.core import engines, images
 from tpustack.core import k8s as objects
@@ -101,9 +102,11 @@ class TestShippedStacksValidate:
         core = [o for o in r.objects() if (o["apiVersion"], o["kind"]) not in custom]
         for o in core:  # independently of render(): the library's strict schema of that minor
             assert kubernetes_validate.validate(o, minor, strict=True) == minor, o["kind"]
-        # ComputeClass is cluster-scoped; the metrics adapter (autoscaling app) is cluster-wide, in custom-metrics
+        # ComputeClass and StorageClass are cluster-scoped; the metrics adapter (autoscaling app) is cluster-wide,
+        # in custom-metrics
         stacks = [o for objs in (v for k, v in r.apps.items() if k != "autoscaling") for o in objs]
-        namespaced = [o for o in stacks if o["kind"] != "ComputeClass"]
+        namespaced = [o for o in stacks if o["kind"] not in CLUSTER_SCOPED]
+        assert all("namespace" not in o["metadata"] for o in stacks if o["kind"] in CLUSTER_SCOPED)
         assert all(o["metadata"]["namespace"] == k8s_keys.namespace(stack) for o in namespaced)
         for o in r.apps.get("autoscaling", []):
             assert o["metadata"].get("namespace") in (None, "custom-metrics", "kube-system"), o["kind"]

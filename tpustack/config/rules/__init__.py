@@ -16,7 +16,7 @@ from tpustack.core.errors import Problem
 
 from ..model import StackConfig
 from ..units import CapacityOption, ServingUnit
-from . import autoscaling, capacity, disaggregation, offload, routing, serving, stack, units, workload
+from . import autoscaling, capacity, disaggregation, hyperdisk, offload, routing, serving, stack, units, workload
 
 StackRule = Callable[[StackConfig], Iterator[Problem]]
 UnitRule = Callable[[StackConfig, ServingUnit], Iterator[Problem]]
@@ -53,6 +53,7 @@ SERVING_RULES: list[StackRule] = [
     serving.weights_outside_the_results_bucket,
     serving.weight_path_fits_model,
     serving.stage_fits_model,
+    *hyperdisk.STACK_RULES,
     stack.tpu_containers_unprivileged,
     serving.jetstream_http_port,
     serving.maxtext_model_is_convertible,
@@ -80,6 +81,7 @@ UNIT_RULES: list[UnitRule] = [
     units.tpu7x_multi_host_needs_workload_policy,
     units.capacity_options_listed_once,
     *offload.RULES,
+    *hyperdisk.UNIT_RULES,
 ]
 CAPACITY_RULES: list[CapacityRule] = [
     capacity.reservation_named,
