@@ -37,6 +37,7 @@ def obj(kind: str, name: str, api: str = "v1") -> dict:
 APPS = {
     "capacity": [obj("ComputeClass", "unit-v6e", "cloud.google.com/v1")],
     "checkpoint": [obj("Job", "checkpoint", "batch/v1")],
+    "weights": [obj("PersistentVolumeClaim", "model-weights")],
     "serving": [obj("Deployment", "vllm", "apps/v1"), obj("Service", "vllm")],
     "gateway": [obj("Gateway", "unit", "gateway.networking.k8s.io/v1")],
     "benchmark": [obj("Job", "bench", "batch/v1")],
@@ -245,10 +246,13 @@ class TestAppsApplyInOrder:
         b = build(stack, pool=POOL)
         g = groups(stack, b)
         assert g["serving"].waits_for(g["capacity"]) and g["serving"].waits_for(g["checkpoint"])
+        # the Hyperdisk ML volume copies what the checkpoint staged; the servers mount it
+        assert g["weights"].waits_for(g["checkpoint"]) and g["serving"].waits_for(g["weights"])
         assert g["gateway"].waits_for(g["serving"])
         assert g["benchmark"].waits_for(g["gateway"])
-        for first in ("capacity", "checkpoint"):
+        for first in ("capacity", "checkpoint", "weights"):
             assert not g[first].waits_for(g["serving"])
+        assert not g["checkpoint"].waits_for(g["weights"])
 
     def test_without_a_gateway_the_benchmark_waits_for_serving(self, stack):
         b = build(stack, apps={k: v for k, v in APPS.items() if k != "gateway"})
