@@ -260,7 +260,6 @@ class GkeIdentity(_IdentityBase):
             opts=pulumi.ResourceOptions(parent=self, depends_on=[cluster]),
         )
 
-
     def bind_weights_fill(self, cluster: pulumi.Resource) -> gcp.storage.BucketIAMMember | None:
         """Let GKE Volume Populator read the model bucket as the fill KSA (None without a Hyperdisk ML volume).
         The member is the KSA's own Workload Identity principal, which names the project by number; the pool

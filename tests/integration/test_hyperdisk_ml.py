@@ -47,7 +47,12 @@ MODEL = {
     "stage": "gs://my-models/meta-llama/Llama-3.1-8B-Instruct",
     "weights": "hyperdisk-ml",
 }
-GCS_MODEL = {"id": "gs://weights-bucket/llama-3.1-8b", "paramsB": 8.03, "contextLength": 131072, "weights": "hyperdisk-ml"}
+GCS_MODEL = {
+    "id": "gs://weights-bucket/llama-3.1-8b",
+    "paramsB": 8.03,
+    "contextLength": 131072,
+    "weights": "hyperdisk-ml",
+}
 RAPID = {"releaseChannel": "RAPID"}
 
 
@@ -87,7 +92,11 @@ class TestAgainstThePinnedFacts:
         pvc, ds = app["PersistentVolumeClaim"], app[VP["datasource"]["kind"]]
         assert pvc["spec"]["accessModes"] == VP["pvc"]["accessModes"]
         ref = pvc["spec"]["dataSourceRef"]
-        assert ref == {"apiGroup": VP["pvc"]["dataSourceRef_apiGroup"], "kind": ds["kind"], "name": ds["metadata"]["name"]}
+        assert ref == {
+            "apiGroup": VP["pvc"]["dataSourceRef_apiGroup"],
+            "kind": ds["kind"],
+            "name": ds["metadata"]["name"],
+        }
         size = int(pvc["spec"]["resources"]["requests"]["storage"].removesuffix("Gi"))
         assert size > VP["pvc"]["min_size_gib_exclusive"]
         cfg = load_shipped()
@@ -120,13 +129,14 @@ class TestAgainstThePinnedFacts:
             assert sc[k] == VP["storage_class_sample"][k], k
 
     def test_tpustacks_facts_are_the_drivers_and_the_pages(self):
-        assert catalog.HYPERDISK_ML_FAMILIES == frozenset(PD["hyperdisk_ml_families"])
-        assert weights.MIN_THROUGHPUT_MIBPS_PER_GIB == PD["min_throughput_mibps_per_gib"]
-        assert weights.GKE_FOR_VOLUME_POPULATOR == VP["min_gke_version"]
-        assert weights.PD_CSI_PROVISIONER == PD["provisioner"]
+        assert frozenset(PD["hyperdisk_ml_families"]) == catalog.HYPERDISK_ML_FAMILIES
+        assert PD["min_throughput_mibps_per_gib"] == weights.MIN_THROUGHPUT_MIBPS_PER_GIB
+        assert VP["min_gke_version"] == weights.GKE_FOR_VOLUME_POPULATOR
+        assert PD["provisioner"] == weights.PD_CSI_PROVISIONER
         assert {weights.THROUGHPUT_PARAMETER, weights.MULTI_ZONE_PARAMETER} <= set(PD["storage_class_parameters"])
-        assert weights.THROUGHPUT_MIBPS_DEFAULT == int(
-            VP["storage_class_sample"]["parameters"]["provisioned-throughput-on-create"].removesuffix("Mi")
+        assert (
+            int(VP["storage_class_sample"]["parameters"]["provisioned-throughput-on-create"].removesuffix("Mi"))
+            == weights.THROUGHPUT_MIBPS_DEFAULT
         )
         assert f"{weights.DATASOURCE_GROUP}/{weights.DATASOURCE_VERSION}" == VP["datasource"]["apiVersion"]
 
@@ -160,8 +170,10 @@ class TestServers:
         assert vllm["args"][0] == render_weights.MODEL_MOUNT_PATH
         # a staged Hub model keeps its Hub id as the served name
         assert "--served-model-name=meta-llama/Llama-3.1-8B-Instruct" in vllm["args"]
-        assert not any(v.get("csi", {}).get("volumeAttributes", {}).get("bucketName") == "my-tpu-project-models"
-                       for v in pod["volumes"])
+        assert not any(
+            v.get("csi", {}).get("volumeAttributes", {}).get("bucketName") == "my-tpu-project-models"
+            for v in pod["volumes"]
+        )
 
     def test_a_multi_host_slice_mounts_it_on_leader_and_workers(self):
         cfg = load(doc(accelerator="v6e-16", model={**GCS_MODEL}))
@@ -193,8 +205,12 @@ class TestServers:
         sc = weights_app(r)["StorageClass"]
         assert sc["parameters"][weights.MULTI_ZONE_PARAMETER] == "true"
         assert sc["allowedTopologies"][0]["matchLabelExpressions"][0]["values"] == ["us-east5-a", "us-east5-b"]
-        claims = {v["persistentVolumeClaim"]["claimName"] for p in vllm_pods(r.objects()) for v in p["volumes"]
-                  if "persistentVolumeClaim" in v}
+        claims = {
+            v["persistentVolumeClaim"]["claimName"]
+            for p in vllm_pods(r.objects())
+            for v in p["volumes"]
+            if "persistentVolumeClaim" in v
+        }
         assert claims == {render_weights.WEIGHTS_CLAIM}
         assert len(vllm_pods(r.objects())) == 2
 

@@ -446,7 +446,7 @@ HDML_TRANSFER_FAMILIES = ("c3", "c3d")
 
 
 def hyperdisk_ml_attachable(machine_type: str) -> bool:
-    """Whether a VM of this machine type can attach a Hyperdisk ML volume (its family, e.g. ct6e of ct6e-standard-8t)."""
+    """Whether a VM of this machine type can attach Hyperdisk ML (by its family: ct6e of ct6e-standard-8t)."""
     return machine_type.split("-", 1)[0] in HYPERDISK_ML_FAMILIES
 
 

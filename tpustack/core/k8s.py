@@ -8,7 +8,6 @@ from typing import Any
 
 from tpustack.core import names
 
-
 # Kinds tpustack renders that have no namespace (the Kubernetes API's namespaced: false; ComputeClass: GKE's CRD).
 CLUSTER_SCOPED = frozenset(
     {"StorageClass", "ComputeClass", "Namespace", "ClusterRole", "ClusterRoleBinding", "APIService"}

@@ -35,8 +35,8 @@ from tpustack.core.engines import EngineName
 from tpustack.core.errors import ConfigError, InternalError, Problem, problem
 
 from . import autoscaling, gateway, jobs
-from . import weights as weights_app
 from . import context as ctx
+from . import weights as weights_app
 from .checks import cross_problems
 from .env import render_text
 from .payload import Payload, payload

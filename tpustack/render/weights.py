@@ -61,9 +61,7 @@ def vllm_weights(cfg: StackConfig, unit: ServingUnit) -> Weights:
     if path == weights.HUB:
         gib = cfg.served.weights_gib if cfg.served else 0.0
         scratch = ScratchDir(path=WEIGHTS_PATH, size=f"{math.ceil(gib * 1.1) + 1}Gi")
-        return Weights(
-            mount=None, claim=None, download=scratch, model_arg=model.id, served_name=None, load_format=None
-        )
+        return Weights(mount=None, claim=None, download=scratch, model_arg=model.id, served_name=None, load_format=None)
     uri = model.weights_uri or model.id
     bucket, prefix = names.gcs_split(uri)
     # a staged Hub model keeps its id as the served name (clients and the gateway ask for it by that name)

@@ -18,12 +18,12 @@ import tpustack
 from tpustack import render
 from tpustack.config import StackConfig, derived, load_config
 from tpustack.config.autoscaling import scaling
-from tpustack.core.k8s import CLUSTER_SCOPED
 from tpustack.config.project import SECRET_PLACEHOLDER, read_stack_file
 from tpustack.core import engines, images
 from tpustack.core import k8s as objects
 from tpustack.core import names as k8s_keys
 from tpustack.core.errors import ConfigError
+from tpustack.core.k8s import CLUSTER_SCOPED
 from tpustack.render import context as render_context
 from tpustack.render import schema
 from tpustack.render.checks import cross_problems
