@@ -64,6 +64,10 @@ def weights_app(r) -> dict[str, dict]:
     return {o["kind"]: o for o in r.apps["weights"]}
 
 
+def claim_of(r) -> str:
+    return weights_app(r)["PersistentVolumeClaim"]["metadata"]["name"]
+
+
 @pytest.fixture(scope="module")
 def shipped():
     return rendered(SHIPPED)
@@ -160,10 +164,7 @@ class TestServers:
     def test_vllm_mounts_the_claim_read_only_as_its_model(self, shipped):
         (pod,) = vllm_pods(shipped.objects())
         (vol,) = [v for v in pod["volumes"] if v["name"] == "model"]
-        assert vol == {
-            "name": "model",
-            "persistentVolumeClaim": {"claimName": render_weights.WEIGHTS_CLAIM, "readOnly": True},
-        }
+        assert vol == {"name": "model", "persistentVolumeClaim": {"claimName": claim_of(shipped), "readOnly": True}}
         vllm = next(c for c in pod["containers"] if c["name"] == "vllm")
         (mount,) = [m for m in vllm["volumeMounts"] if m["name"] == "model"]
         assert mount == {"name": "model", "mountPath": render_weights.MODEL_MOUNT_PATH, "readOnly": True}
@@ -182,7 +183,7 @@ class TestServers:
         for part in ("leaderTemplate", "workerTemplate"):
             pod = lws["spec"]["leaderWorkerTemplate"][part]["spec"]
             (vol,) = [v for v in pod["volumes"] if v["name"] == "model"]
-            assert vol["persistentVolumeClaim"] == {"claimName": render_weights.WEIGHTS_CLAIM, "readOnly": True}
+            assert vol["persistentVolumeClaim"] == {"claimName": claim_of(r), "readOnly": True}
 
     def test_one_volume_per_cluster_for_every_variant_and_zones_of_their_classes(self):
         variants = [
@@ -211,8 +212,43 @@ class TestServers:
             for v in p["volumes"]
             if "persistentVolumeClaim" in v
         }
-        assert claims == {render_weights.WEIGHTS_CLAIM}
+        assert claims == {claim_of(r)}
         assert len(vllm_pods(r.objects())) == 2
+
+    def test_a_change_to_the_volume_fills_a_new_one_and_moves_the_servers(self):
+        """A filled disk cannot change: folder, size, throughput and zones name it, so a changed stack creates a
+        new PVC (and data source and StorageClass) and its servers mount that, while the same stack renders the
+        same names."""
+
+        def names_of(**over):
+            r = render.render(load(doc(**over)))
+            app = weights_app(r)
+            (pod,) = vllm_pods(r.objects())
+            (vol,) = [v for v in pod["volumes"] if v["name"] == "model"]
+            assert vol["persistentVolumeClaim"]["claimName"] == claim_of(r)
+            assert app["PersistentVolumeClaim"]["spec"]["dataSourceRef"]["name"] == claim_of(r)
+            return claim_of(r), app["StorageClass"]["metadata"]["name"]
+
+        first = names_of()
+        assert names_of() == first
+        changed = [
+            names_of(model={**MODEL, "stage": "gs://my-models/other/Llama-3.1-8B-Instruct"}),
+            names_of(model={**MODEL, "hyperdiskMl": {"sizeGib": 40}}),
+            names_of(model={**MODEL, "hyperdiskMl": {"throughputMibps": 4800}}),
+            names_of(zones=["us-east5-b"]),
+        ]
+        for claim, sc in changed:
+            assert claim != first[0] and sc != first[1], (claim, sc)
+        assert len({c for c, _ in changed}) == len(changed)
+
+    def test_the_volume_holds_the_checkpoint_not_the_quantized_weights(self):
+        """Served at fp8, a bf16 checkpoint still copies at bf16: the disk is sized for what the folder holds."""
+        bf16 = load(doc())
+        fp8 = load(doc(model={**MODEL, "dtype": "fp8"}))
+        assert fp8.served.weights_gib < bf16.served.weights_gib
+        assert derived.hyperdisk_size_gib(fp8) == derived.hyperdisk_size_gib(bf16) > bf16.served.checkpoint_gib
+        lines = problems_of(doc(model={**MODEL, "dtype": "fp8", "hyperdiskMl": {"sizeGib": 10}}))
+        named(lines, "tpustack:model.hyperdiskMl.sizeGib", "as stored")
 
     def test_other_paths_render_no_weights_app(self):
         for path in ("gcs-fuse", "runai-streamer"):
@@ -241,7 +277,7 @@ class TestServers:
         cfg = load_shipped()
         found = [p.reason for p in (*volumes.check_depends_on(cfg, r), *volumes.check_claims(cfg, r))]
         assert any("/namespaces/x/Secret/y" in f for f in found), found
-        assert any("nope" in f for f in found), found
+        assert any("GCPDataSource nope (datalayer.gke.io)" in f for f in found), found
         assert any("nobody" in f for f in found), found
         assert any("writable" in f for f in found), found
 
@@ -304,7 +340,7 @@ class TestRefused:
 
     def test_a_volume_smaller_than_the_weights(self):
         lines = problems_of(doc(model={**MODEL, "hyperdiskMl": {"sizeGib": 10}}))
-        named(lines, "tpustack:model.hyperdiskMl.sizeGib", "15.0 GiB")
+        named(lines, "tpustack:model.hyperdiskMl.sizeGib", "15.0 GiB", "gs://my-models/")
 
     def test_throughput_below_the_drivers_floor_for_the_size(self):
         lines = problems_of(doc(model={**MODEL, "hyperdiskMl": {"sizeGib": 60000, "throughputMibps": 400}}))
@@ -319,6 +355,7 @@ class TestRefused:
         [
             ({"throughputMibps": "fast"}, "throughputMibps"),
             ({"throughputMibps": 10**9}, "throughputMibps"),
+            ({"throughputMibps": 2_097_153}, "throughputMibps"),
             ({"throughputMibps": 399}, "throughputMibps"),
             ({"sizeGib": 4}, "sizeGib"),
             ({"sizeGib": 70000}, "sizeGib"),

@@ -91,13 +91,14 @@ def hyperdisk_settings(cfg: StackConfig) -> HyperdiskMlConfig:
 
 
 def hyperdisk_size_gib(cfg: StackConfig) -> int | None:
-    """The Hyperdisk ML volume's size: stated, else the served weights with room; None when neither is known."""
+    """The Hyperdisk ML volume's size: stated, else the checkpoint as stored with room (the copy holds the folder,
+    not the weights as an engine quantizes them); None when neither is known."""
     stated = hyperdisk_settings(cfg).size_gib
     if stated is not None:
         return stated
     if cfg.served is None or not cfg.served.known:
         return None
-    return weights.volume_size_gib(cfg.served.weights_gib)
+    return weights.volume_size_gib(cfg.served.checkpoint_gib)
 
 
 def hyperdisk_volume(cfg: StackConfig, region: Region) -> HyperdiskVolume | None:

@@ -56,6 +56,15 @@ class ServedModel:
         return self.weight_bytes / catalog.GIB
 
     @property
+    def checkpoint_gib(self) -> float:
+        """The checkpoint as stored (what a copy of its folder holds), whatever dtype it is served at: its own
+        bytes when its config is known, else its parameters at the served dtype or bf16, whichever is larger."""
+        if self.facts is not None:
+            return self.facts.weight_bytes / catalog.GIB
+        widest = max(BYTES_PER_PARAM[self.dtype], BYTES_PER_PARAM["bfloat16"])
+        return self.params * widest / catalog.GIB
+
+    @property
     def known(self) -> bool:
         """Whether tpustack can plan with it (no problem)."""
         return self.problem is None

@@ -110,6 +110,12 @@ def _digest(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:6]
 
 
+def digest(*parts: object) -> str:
+    """Six hex characters naming what ``parts`` are: objects whose content cannot change in place (a filled
+    volume) carry it in their name, so a change creates a new one beside the old."""
+    return _digest("\x1f".join(str(p) for p in parts))
+
+
 def slug(text: str, limit: int) -> str:
     """Lowercase [a-z0-9-], starting with a letter, at most ``limit`` chars; unique and stable per text: when
     the text had to change to fit, a hash of the original is appended."""

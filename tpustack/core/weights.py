@@ -106,10 +106,11 @@ ZONE_TOPOLOGY_KEY = "topology.gke.io/zone"
 # The driver's read-ahead mount flag (pkg/gce-pd-csi-driver/node.go, read_ahead_kb=N): 4 MiB read-ahead for
 # loading large files sequentially, as GKE's model-serving samples mount ReadOnlyMany weight disks.
 HYPERDISK_MOUNT_OPTIONS = ("read_ahead_kb=4096",)
-# Compute Engine, "Hyperdisk ML": 400 to 1,200,000 MiB/s per volume; 4 GiB to 64 TiB. The driver refuses less than
-# 0.12 MiB/s per GiB (pkg/common/utils.go minThroughputForML). 2400 MiB/s: GKE's Volume Populator sample.
+# Compute Engine, "Google Cloud Hyperdisk overview" (updated 2026-08-26): Hyperdisk ML from 400 MiB/s to 2,097,152
+# MiB/s per volume (earlier versions of the Hyperdisk ML page: 1,200,000), 4 GiB to 64 TiB. The driver refuses less
+# than 0.12 MiB/s per GiB (pkg/common/utils.go minThroughputForML). 2400 MiB/s: GKE's Volume Populator sample.
 THROUGHPUT_MIBPS_DEFAULT = 2400
-THROUGHPUT_MIBPS_RANGE = (400, 1_200_000)
+THROUGHPUT_MIBPS_RANGE = (400, 2_097_152)
 SIZE_GIB_RANGE = (4, 64 * 1024)
 MIN_THROUGHPUT_MIBPS_PER_GIB = 0.12
 # Room over the served weights for what the folder holds beside them (tokenizer, configs) and the filesystem.

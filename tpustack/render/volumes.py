@@ -61,35 +61,47 @@ def _claims(pod: dict) -> Iterator[tuple[str, bool]]:
             yield claim.get("claimName", ""), bool(claim.get("readOnly"))
 
 
+def _pod_claims(r: Rendered, obj: dict, ns: str | None) -> Iterator[Problem]:
+    for where, pod in pod_specs(obj):
+        for claim, read_only in _claims(pod):
+            pvc = _named(r, "PersistentVolumeClaim", ns, claim)
+            if pvc is None:
+                yield problem(r.source(obj), f"{where} mounts PVC {claim}, which is not rendered", _FIX)
+            elif "ReadOnlyMany" in (pvc.get("spec") or {}).get("accessModes", ()) and not read_only:
+                yield problem(
+                    r.source(obj),
+                    f"{where} mounts the ReadOnlyMany PVC {claim} writable (the node attaches it read-only)",
+                    "mount it with readOnly: true",
+                )
+
+
+def _claim_sources(r: Rendered, obj: dict, ns: str | None) -> Iterator[Problem]:
+    spec = obj.get("spec") or {}
+    sc = spec.get("storageClassName")
+    if sc and _named(r, "StorageClass", None, sc) is None:
+        yield problem(r.source(obj), f"{obj_id(obj)} names StorageClass {sc}, which is not rendered", _FIX)
+    src = spec.get("dataSourceRef")
+    if src and _named(r, src.get("kind", ""), ns, src.get("name", ""), src.get("apiGroup", "")) is None:
+        what = f"{src.get('kind')} {src.get('name')} ({src.get('apiGroup') or 'core'})"
+        yield problem(r.source(obj), f"{obj_id(obj)} fills from {what}, which is not rendered", _FIX)
+
+
+def _datasource_account(r: Rendered, obj: dict, ns: str | None) -> Iterator[Problem]:
+    sa = (((obj.get("spec") or {}).get("cloudStorage") or {}).get("serviceAccountName")) or ""
+    if sa != names.SERVING_KSA and _named(r, "ServiceAccount", ns, sa) is None:
+        yield problem(r.source(obj), f"{obj_id(obj)} reads as ServiceAccount {sa!r}, not rendered", _FIX)
+
+
 def check_claims(cfg: StackConfig, r: Rendered) -> Iterator[Problem]:
     """A pod's PVC is rendered in its namespace (ReadOnlyMany ones mounted read-only); a PVC's StorageClass and
     data source are rendered; a GCPDataSource reads as a ServiceAccount of its namespace."""
-    ksa = names.SERVING_KSA
     for obj in r.objects():
         ns = (obj.get("metadata") or {}).get("namespace")
-        for where, pod in pod_specs(obj):
-            for claim, read_only in _claims(pod):
-                pvc = _named(r, "PersistentVolumeClaim", ns, claim)
-                if pvc is None:
-                    yield problem(r.source(obj), f"{where} mounts PVC {claim}, which is not rendered", _FIX)
-                elif "ReadOnlyMany" in (pvc.get("spec") or {}).get("accessModes", ()) and not read_only:
-                    yield problem(
-                        r.source(obj),
-                        f"{where} mounts the ReadOnlyMany PVC {claim} writable (the node attaches it read-only)",
-                        "mount it with readOnly: true",
-                    )
-        spec = obj.get("spec") or {}
+        yield from _pod_claims(r, obj, ns)
         if obj.get("kind") == "PersistentVolumeClaim":
-            sc = spec.get("storageClassName")
-            if sc and _named(r, "StorageClass", None, sc) is None:
-                yield problem(r.source(obj), f"{obj_id(obj)} names StorageClass {sc}, which is not rendered", _FIX)
-            src = spec.get("dataSourceRef")
-            if src and _named(r, src.get("kind", ""), ns, src.get("name", ""), src.get("apiGroup", "")) is None:
-                yield problem(r.source(obj), f"{obj_id(obj)} fills from {src}, which is not rendered", _FIX)
+            yield from _claim_sources(r, obj, ns)
         if obj.get("kind") == weights.DATASOURCE_KIND:
-            sa = ((spec.get("cloudStorage") or {}).get("serviceAccountName")) or ""
-            if sa != ksa and _named(r, "ServiceAccount", ns, sa) is None:
-                yield problem(r.source(obj), f"{obj_id(obj)} reads as ServiceAccount {sa!r}, not rendered", _FIX)
+            yield from _datasource_account(r, obj, ns)
 
 
 CHECKS = [check_depends_on, check_claims]

@@ -10,6 +10,7 @@ import math
 from dataclasses import dataclass, field
 
 from tpustack.config import derived
+from tpustack.config.derived import HyperdiskVolume
 from tpustack.config.model import StackConfig
 from tpustack.config.units import Region, ServingUnit
 from tpustack.core import catalog, names, weights
@@ -18,7 +19,7 @@ from tpustack.core.engines import EngineName
 WEIGHTS_PATH = "/data"  # --download-dir, as the GKE vLLM TPU sample
 MODEL_MOUNT_PATH = "/models"
 # The weights app's objects (one set per cluster): the StorageClass is cluster-scoped, hence the stack's name.
-WEIGHTS_CLAIM = "model-weights"  # the PVC and its GCPDataSource
+WEIGHTS_CLAIM = "model-weights"  # the PVC and its GCPDataSource: model-weights-<digest of the volume>
 FILL_KSA = "tpustack-weights-fill"  # the Volume Populator reads the bucket as this KSA (its own, as GKE advises)
 
 
@@ -75,10 +76,11 @@ def vllm_weights(cfg: StackConfig, unit: ServingUnit) -> Weights:
             served_name=served,
             load_format=weights.RUNAI_LOAD_FORMAT,
         )
-    if path == weights.HYPERDISK_ML:
+    volume = derived.hyperdisk_volume(cfg, unit.region) if path == weights.HYPERDISK_ML else None
+    if volume is not None:
         return Weights(
             mount=None,
-            claim=WEIGHTS_CLAIM,
+            claim=claim_name(volume),
             download=None,
             model_arg=MODEL_MOUNT_PATH,
             served_name=served,
@@ -124,6 +126,13 @@ class HyperdiskContext:
     claim_annotations: dict[str, str]
 
 
+def claim_name(vol: HyperdiskVolume) -> str:
+    """The PVC (and GCPDataSource) of a volume. A filled Hyperdisk ML disk cannot change: its folder, size,
+    throughput and zones are in the name, so a change to any of them makes `pulumi up` fill a new volume, roll the
+    servers onto it, then delete the old one (PVC before data source)."""
+    return f"{WEIGHTS_CLAIM}-{names.digest(vol.uri, vol.size_gib, vol.throughput_mibps, *vol.zones)}"
+
+
 def hyperdisk_context(cfg: StackConfig, region: Region) -> HyperdiskContext | None:
     """The region's Hyperdisk ML objects; None when no unit there reads one. ``pulumi up`` awaits the PVC bound,
     which the populator does once the copy is complete, before the serving app (its timeout: the transfer node's
@@ -132,7 +141,8 @@ def hyperdisk_context(cfg: StackConfig, region: Region) -> HyperdiskContext | No
     if vol is None:
         return None
     ns = names.namespace(cfg.stack)
-    sc = f"{ns}-hyperdisk-ml"
+    claim = claim_name(vol)
+    sc = f"{ns}-{claim.replace(WEIGHTS_CLAIM, 'hyperdisk-ml')}"  # its parameters are immutable too
     params = {"type": weights.HYPERDISK_ML_TYPE, weights.THROUGHPUT_PARAMETER: f"{vol.throughput_mibps}Mi"}
     if len(vol.zones) > 1:
         params[weights.MULTI_ZONE_PARAMETER] = "true"
@@ -140,7 +150,7 @@ def hyperdisk_context(cfg: StackConfig, region: Region) -> HyperdiskContext | No
     # pulumi-kubernetes yaml/v2 orders objects of one ConfigGroup by this annotation, and deletes in reverse: the
     # PVC goes before its GCPDataSource (the GKE page: deleting the GCPDataSource first leaves the PVC stuck).
     depends = [
-        f"{group}/namespaces/{ns}/{kind}/{WEIGHTS_CLAIM}",
+        f"{group}/namespaces/{ns}/{kind}/{claim}",
         f"/namespaces/{ns}/ServiceAccount/{FILL_KSA}",
         f"storage.k8s.io/StorageClass/{sc}",
         f"cloud.google.com/ComputeClass/{weights.TRANSFER_COMPUTE_CLASS}",
@@ -159,12 +169,12 @@ def hyperdisk_context(cfg: StackConfig, region: Region) -> HyperdiskContext | No
         zone_key=weights.ZONE_TOPOLOGY_KEY,
         zones=list(vol.zones),
         ksa=FILL_KSA,
-        datasource=WEIGHTS_CLAIM,
+        datasource=claim,
         datasource_api=f"{group}/{weights.DATASOURCE_VERSION}",
         datasource_group=group,
         datasource_kind=kind,
         uri=vol.uri,
-        claim=WEIGHTS_CLAIM,
+        claim=claim,
         size=f"{vol.size_gib}Gi",
         claim_annotations={names.PULUMI_TIMEOUT: str(timeout), names.DEPENDS_ON: ",".join(depends)},
     )

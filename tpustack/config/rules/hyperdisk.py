@@ -56,12 +56,13 @@ def hyperdisk_fill_runs_here(c: StackConfig) -> Iterator[Problem]:
             "state tpustack:model.hyperdiskMl.sizeGib (GiB, larger than the model's folder), or model.paramsB",
         )
         return
-    served = c.served.weights_gib if c.served is not None and c.served.known else None
-    if served is not None and size <= served:
+    stored = c.served.checkpoint_gib if c.served is not None and c.served.known else None
+    if stored is not None and size <= stored:
         yield problem(
             f"{SETTINGS_KEY}.sizeGib",
-            f"{size} GiB cannot hold the weights as served ({served:,.1f} GiB)",
-            f"remove sizeGib (tpustack sizes it {weights.volume_size_gib(served)} GiB) or raise it",
+            f"{size} GiB cannot hold the checkpoint the volume copies from {c.model.weights_uri if c.model else ''} "
+            f"({stored:,.1f} GiB as stored)",
+            f"remove sizeGib (tpustack sizes it {weights.volume_size_gib(stored)} GiB) or raise it",
         )
     hd = derived.hyperdisk_settings(c)
     floor = size * weights.MIN_THROUGHPUT_MIBPS_PER_GIB
