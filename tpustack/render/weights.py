@@ -15,6 +15,7 @@ from tpustack.config.model import StackConfig
 from tpustack.config.units import Region, ServingUnit
 from tpustack.core import catalog, names, weights
 from tpustack.core.engines import EngineName
+from tpustack.core.errors import InternalError
 
 WEIGHTS_PATH = "/data"  # --download-dir, as the GKE vLLM TPU sample
 MODEL_MOUNT_PATH = "/models"
@@ -39,53 +40,36 @@ class ScratchDir:
 
 @dataclass(frozen=True, kw_only=True)
 class Weights:
-    mount: GcsMount | None  # the model bucket over GCS FUSE
-    claim: str | None  # the Hyperdisk ML PVC, mounted read-only at MODEL_MOUNT_PATH
-    download: ScratchDir | None  # where vLLM downloads a Hub model
+    """What a vLLM pod is given for its weights: one of a FUSE mount, a Hyperdisk ML claim or a download dir."""
+
     model_arg: str  # vllm serve MODEL
-    served_name: str | None  # --served-model-name: a gs:// model is served under its last path element
-    load_format: str | None  # --load-format
+    mount: GcsMount | None = None  # the model bucket over GCS FUSE
+    claim: str | None = None  # the Hyperdisk ML PVC, mounted read-only at MODEL_MOUNT_PATH
+    download: ScratchDir | None = None  # where vLLM downloads a Hub model
+    served_name: str | None = None  # --served-model-name: a gs:// model is served under its last path element
+    load_format: str | None = None  # --load-format
 
 
 def vllm_weights(cfg: StackConfig, unit: ServingUnit) -> Weights:
     model = cfg.model
     if model is None or unit.engine is None or unit.engine.name is not EngineName.VLLM:
-        return Weights(
-            mount=None,
-            claim=None,
-            download=None,
-            model_arg=model.id if model else "",
-            served_name=None,
-            load_format=None,
-        )
+        return Weights(model_arg=model.id if model else "")
     path = derived.weight_path(cfg, unit)
     if path == weights.HUB:
         gib = cfg.served.weights_gib if cfg.served else 0.0
         scratch = ScratchDir(path=WEIGHTS_PATH, size=f"{math.ceil(gib * 1.1) + 1}Gi")
-        return Weights(mount=None, claim=None, download=scratch, model_arg=model.id, served_name=None, load_format=None)
+        return Weights(model_arg=model.id, download=scratch)
     uri = model.weights_uri or model.id
     bucket, prefix = names.gcs_split(uri)
     # a staged Hub model keeps its id as the served name (clients and the gateway ask for it by that name)
     served = model.id if model.stage else (prefix.rstrip("/").rsplit("/", 1)[-1] or bucket)
     if path == weights.RUNAI_STREAMER:
-        return Weights(
-            mount=None,
-            claim=None,
-            download=None,
-            model_arg=uri,
-            served_name=served,
-            load_format=weights.RUNAI_LOAD_FORMAT,
-        )
-    volume = derived.hyperdisk_volume(cfg, unit.region) if path == weights.HYPERDISK_ML else None
-    if volume is not None:
-        return Weights(
-            mount=None,
-            claim=claim_name(volume),
-            download=None,
-            model_arg=MODEL_MOUNT_PATH,
-            served_name=served,
-            load_format=None,
-        )
+        return Weights(model_arg=uri, served_name=served, load_format=weights.RUNAI_LOAD_FORMAT)
+    if path == weights.HYPERDISK_ML:
+        volume = derived.hyperdisk_volume(cfg, unit.region)
+        if volume is None:  # config rules: a Hyperdisk ML stack's volume size is known
+            raise InternalError(f"{unit.label}reads Hyperdisk ML but its region has no volume")
+        return Weights(model_arg=MODEL_MOUNT_PATH, claim=claim_name(volume), served_name=served)
     prefetch = derived.gke_at_least(cfg, weights.GKE_FOR_METADATA_PREFETCH)
     mount = GcsMount(
         bucket=bucket,
@@ -93,9 +77,7 @@ def vllm_weights(cfg: StackConfig, unit: ServingUnit) -> Weights:
         mount_options=weights.mount_options(prefix),
         attributes=weights.volume_attributes(prefetch),
     )
-    return Weights(
-        mount=mount, claim=None, download=None, model_arg=MODEL_MOUNT_PATH, served_name=served, load_format=None
-    )
+    return Weights(model_arg=MODEL_MOUNT_PATH, mount=mount, served_name=served)
 
 
 @dataclass(frozen=True, kw_only=True)
