@@ -13,7 +13,7 @@ from .base import Section
 
 class HyperdiskMlConfig(Section):
     """The Hyperdisk ML volume's provisioned throughput (MiB/s, shared by every node that attaches it; billed per
-    MiB/s) and size (GiB; default the served weights x 1.1, at least 5)."""
+    MiB/s) and size (GiB; default the checkpoint as stored x 1.1, at least 5)."""
 
     throughput_mibps: int = Field(
         default=weights.THROUGHPUT_MIBPS_DEFAULT,

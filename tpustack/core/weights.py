@@ -12,10 +12,11 @@ define each path. Stdlib only: facts, no config.
   maybe_pull_model_tokenizer_for_runai). Credentials: Application Default Credentials, i.e. the pod's Workload
   Identity (runai-model-streamer-gcs 0.15.9 credentials.py: google.auth.default() unless a key file is named).
 
-Every attribute, mount option and flag here is checked against the pinned artifacts by tests/integration/
-test_weight_paths.py (the CSI drivers' and gcsfuse's definitions in tests/fixtures/gcsfuse/facts.json and
-tests/fixtures/pdcsi/facts.json, the GKE Volume Populator's in tests/fixtures/volume_populator/facts.json, the vllm
-and tpu-inference wheels, vLLM's Dockerfile).
+Every attribute, mount option and flag here is checked against the pinned artifacts: by tests/integration/
+test_weight_paths.py (the FUSE CSI driver's and gcsfuse's definitions in tests/fixtures/gcsfuse/facts.json, the
+vllm and tpu-inference wheels, vLLM's Dockerfile) and tests/integration/test_hyperdisk_ml.py (the Persistent Disk
+CSI driver's in tests/fixtures/pdcsi/facts.json, GKE Volume Populator's in tests/fixtures/volume_populator/
+facts.json).
 """
 
 from __future__ import annotations

@@ -36,7 +36,7 @@ def hyperdisk_settings_have_a_volume(c: StackConfig) -> Iterator[Problem]:
 def hyperdisk_fill_runs_here(c: StackConfig) -> Iterator[Problem]:
     """The cluster runs GKE Volume Populator's Hyperdisk ML transfer (GKE >= 1.33.2-gke.4780000) and can create the
     transfer node from its ComputeClass without node auto-provisioning (>= 1.33.3-gke.1136000); the volume holds
-    the weights and its throughput is at least what the driver requires for its size."""
+    the checkpoint and its throughput is at least what the driver requires for its size."""
     if not _reads_hyperdisk(c):
         return
     # in ascending order: the last one missing is the one to ask for
@@ -52,7 +52,7 @@ def hyperdisk_fill_runs_here(c: StackConfig) -> Iterator[Problem]:
     if size is None:
         yield problem(
             f"{SETTINGS_KEY}.sizeGib",
-            "the volume's size follows the served weights, which are unknown for this model",
+            "the volume's size follows the checkpoint's, which is unknown for this model",
             "state tpustack:model.hyperdiskMl.sizeGib (GiB, larger than the model's folder), or model.paramsB",
         )
         return
@@ -77,7 +77,7 @@ def hyperdisk_fill_runs_here(c: StackConfig) -> Iterator[Problem]:
 
 def hyperdisk_attaches_to_unit(c: StackConfig, u: ServingUnit) -> Iterator[Problem]:
     """Every serving node of a Hyperdisk ML stack attaches the volume: its machine family must support it."""
-    if not _reads_hyperdisk(c) or derived.weight_path(c, u) != weights.HYPERDISK_ML:
+    if derived.weight_path(c, u) != weights.HYPERDISK_ML:
         return
     machine = u.shape.machine_type
     if not catalog.hyperdisk_ml_attachable(machine):
